@@ -1,0 +1,66 @@
+"""The one exception root of ledwarden, with stdlib mix-ins.
+
+Every error the project raises on purpose derives from :class:`LedwardenError`
+so the command line can report it in words and exit non-zero, while the
+stdlib mix-ins (``TimeoutError``, ``ValueError``, ``OSError``) let generic
+callers catch them the way they already catch such errors.  Messages say what
+was wrong and, where there is something to do, what to do.
+"""
+
+from __future__ import annotations
+
+
+class LedwardenError(Exception):
+    """Root of every error ledwarden raises deliberately."""
+
+
+class FrameError(LedwardenError, ValueError):
+    """A frame on the bus is malformed; ``reason`` is a short machine tag.
+
+    Reasons: ``cobs`` (bad COBS block), ``short`` (fewer bytes than a header
+    and CRC), ``length`` (the len field does not add up), ``crc``,
+    ``version``, ``flags`` (a reserved flag is set), ``oversize`` (more than
+    700 bytes before a delimiter).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PayloadError(LedwardenError, ValueError):
+    """A command payload has the wrong length or a field out of range."""
+
+
+class PortError(LedwardenError, OSError):
+    """The serial port (or the URL standing for it) cannot be used."""
+
+
+class BusTimeout(LedwardenError, TimeoutError):
+    """A card did not answer a unicast request after every try."""
+
+    def __init__(self, address: int, command: str, tries: int) -> None:
+        super().__init__(
+            f"no card at 0x{address:02X} after {tries} {'try' if tries == 1 else 'tries'} "
+            f"({command}): check the card's power, its bus cable and its address"
+        )
+        self.address = address
+        self.command = command
+        self.tries = tries
+
+
+class CardError(LedwardenError):
+    """A card answered a request with ``RESP|ERR``; ``code`` is the LWP/1 error code."""
+
+    def __init__(self, address: int, command: str, code: int, name: str, text: str = "") -> None:
+        detail = f": {text}" if text else ""
+        super().__init__(f"card 0x{address:02X} refused {command}: {name}{detail}")
+        self.address = address
+        self.command = command
+        self.code = code
+        self.name = name
+        self.text = text
+
+
+class ConfigError(LedwardenError, ValueError):
+    """A screen file (or other configuration) breaks a rule; the message names where."""

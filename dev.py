@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Quick start: ``python3 dev.py demo`` runs the demo, ``python3 dev.py test`` the tests.
+
+Why a Python script and not make or a shell script: the only things a fresh
+machine is promised are Python 3.11+, a C compiler and the package registries.
+Each command creates (or reuses) the project's virtual environment in
+``.venv/``, installs the project with its test extras when ``pyproject.toml``
+or ``setup.py`` changed since the last install, then runs the command inside
+it.  Anything after the command name is passed on (``python3 dev.py test -k
+codec``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".ledwarden-install-stamp"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def _install_fingerprint() -> str:
+    """Hash of everything that decides what ``pip install`` must do."""
+    h = hashlib.sha256()
+    for name in ("pyproject.toml", "setup.py"):
+        p = ROOT / name
+        if p.exists():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    for c in sorted((ROOT / "controller" / "fastpath").glob("*.[ch]")):
+        h.update(c.name.encode() + b"\0" + c.read_bytes())
+    return h.hexdigest()
+
+
+def ensure_env() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"ledwarden needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PY.exists():
+        print(f"dev.py: creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
+    want = _install_fingerprint()
+    if STAMP.exists() and STAMP.read_text() == want:
+        return
+    print("dev.py: installing ledwarden and its test dependencies (once)", flush=True)
+    quiet = [] if os.environ.get("CI") else ["-q"]
+    subprocess.run([str(PY), "-m", "pip", "install", *quiet, "--upgrade", "pip"], check=True)
+    subprocess.run([str(PY), "-m", "pip", "install", *quiet, "-e", f"{ROOT}[test]"], check=True)
+    STAMP.write_text(want)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test"):
+        print(__doc__.strip().splitlines()[0])
+        return 2
+    ensure_env()
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "demo":
+        args = [str(BIN / "ledwarden"), "demo", *rest]
+    else:
+        args = [str(PY), "-m", "pytest", *rest]
+    return subprocess.run(args, cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,56 @@
+"""The ``ledwarden`` command line: one program, one subcommand per job.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``,
+which adds an ``argparse`` parser and sets ``func`` to a callable taking the
+parsed arguments and returning the exit status.  ``main(argv=None)`` is the
+console entry point and is what tests call in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from controller.errors import LedwardenError
+
+#: Modules that contribute subcommands, in the order ``--help`` lists them.
+SUBCOMMAND_MODULES = (
+    "host.demo",
+    "host.buscli",
+    "hw.sim.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledwarden",
+        description="Maintenance controller for LED video walls.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (-v info, -vv debug including bus traffic)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except LedwardenError as exc:
+        print(f"ledwarden: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ledwarden: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
