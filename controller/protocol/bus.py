@@ -1,0 +1,321 @@
+"""The LWP/1 bus master: one transaction engine over any pyserial URL.
+
+There is exactly one code path for a transaction (:meth:`Bus.call`), used by
+the command line, the service and the tests alike; async callers run it in a
+worker thread, and a lock keeps it to one transaction at a time as the
+half-duplex bus demands.
+
+How a unicast transaction runs (``docs/protocol.md`` explains the choices):
+
+1. pending bytes are read and dropped as late (answers to an earlier try), and
+   any partial frame is forgotten: a card never talks unprompted, so whatever
+   precedes our request cannot belong to its answer;
+2. the request is written; the engine keeps the time the last written byte
+   leaves the wire (``_line_free_at``), from the byte count and baud rate, so
+   that bytes still queued behind a broadcast are accounted for;
+3. the deadline is that time plus the card's answer time for the command
+   (5 ms, 250 ms for ``FW_BEGIN``, 1 s for ``FW_COMMIT``), plus the wire time
+   of the largest answer and a configurable port latency;
+4. frames arriving before the deadline are matched on ``seq``, ``cmd`` and
+   ``src``; others are counted as late and discarded;
+5. on timeout the same bytes (same ``seq``) are sent again, up to ``retries``
+   more times, and the card's duplicate memory keeps the command from running
+   twice.  An error answer is not retried: it is raised as :class:`CardError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from statistics import fmean
+
+import serial
+import serial.rs485
+
+from controller.errors import BusTimeout, CardError, PayloadError, PortError
+from controller.protocol import commands as c
+from controller.protocol.framing import (
+    ADDR_BROADCAST,
+    ADDR_CONTROLLER,
+    Deframer,
+    Frame,
+    encode,
+    encoded_size,
+)
+
+log = logging.getLogger("ledwarden.bus")
+
+DEFAULT_BAUD = 921_600
+MIN_BAUD = 115_200
+MAX_BAUD = 3_000_000
+DEFAULT_RETRIES = 3
+#: Allowance for the port's own delay.  USB adapters hold short reads back for
+#: their latency timer (16 ms by default on FTDI chips); a UART, a
+#: pseudo-terminal or a local TCP port hands bytes over at once.
+USB_LATENCY_S = 0.020
+DEFAULT_LATENCY_S = 0.005
+BITS_PER_BYTE = 10  # 8N1: start, eight data bits, stop
+
+#: ``trace(kind, frame_or_bytes, monotonic_time)``; kinds: tx, rx, late, echo, timeout.
+TraceHook = Callable[[str, object, float], None]
+
+
+@dataclass(frozen=True)
+class RS485Config:
+    """pyserial's RS-485 mode: the driver-enable line follows RTS while sending."""
+
+    rts_level_for_tx: bool = True
+    rts_level_for_rx: bool = False
+    delay_before_tx: float | None = None
+    delay_before_rx: float | None = None
+
+    def settings(self) -> serial.rs485.RS485Settings:
+        return serial.rs485.RS485Settings(
+            rts_level_for_tx=self.rts_level_for_tx,
+            rts_level_for_rx=self.rts_level_for_rx,
+            delay_before_tx=self.delay_before_tx,
+            delay_before_rx=self.delay_before_rx,
+        )
+
+
+@dataclass
+class LinkStats:
+    """Per-card link quality, as the quarterly inspection reads it."""
+
+    requests: int = 0      # transactions started
+    retries: int = 0       # extra tries after a timeout
+    timeouts: int = 0      # tries that got no matching answer in time
+    failures: int = 0      # transactions that ran out of tries
+    errors: int = 0        # error answers (RESP|ERR)
+    bad_frames: int = 0    # frames dropped by the deframer during this card's transactions
+    late: int = 0          # well-formed answers that matched no outstanding request
+    rtt_s: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def as_dict(self) -> dict:
+        rtts = sorted(self.rtt_s)
+        ms = (lambda v: round(v * 1000, 3))
+        return {
+            "requests": self.requests, "retries": self.retries, "timeouts": self.timeouts,
+            "failures": self.failures, "errors": self.errors, "bad_frames": self.bad_frames,
+            "late": self.late,
+            "rtt_ms": None if not rtts else {
+                "min": ms(rtts[0]), "mean": ms(fmean(rtts)),
+                "p99": ms(rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))]), "max": ms(rtts[-1]),
+                "samples": len(rtts),
+            },
+        }
+
+
+def default_latency(url: str) -> float:
+    """The latency allowance for a port, judged from its name."""
+    return USB_LATENCY_S if re.search(r"ttyUSB|ttyACM|cu\.usb|COM\d", url) else DEFAULT_LATENCY_S
+
+
+def open_port(url: str, baud: int = DEFAULT_BAUD, rs485: RS485Config | None = None) -> serial.SerialBase:
+    """Open a device path or any pyserial URL (``socket://``, ``loop://``, ``spy://`` …), 8N1."""
+    if not MIN_BAUD <= baud <= MAX_BAUD:
+        raise PortError(f"baud rate {baud} is outside {MIN_BAUD}..{MAX_BAUD}")
+    try:
+        port = serial.serial_for_url(url, baudrate=baud, bytesize=8, parity="N", stopbits=1,
+                                     timeout=0, do_not_open=True)
+        if rs485 is not None:
+            port.rs485_mode = rs485.settings()
+        port.open()
+    except (serial.SerialException, ValueError, OSError) as exc:
+        raise PortError(f"cannot open {url}: {exc}; check the device path or URL and that no "
+                        f"other program holds the port") from None
+    return port
+
+
+class Bus:
+    """The master of one LWP/1 bus.
+
+    ``port`` is a URL or device path (opened with :func:`open_port`) or an
+    already open pyserial port object.  Use as a context manager or call
+    :meth:`close`.
+    """
+
+    def __init__(self, port: str | serial.SerialBase, baud: int = DEFAULT_BAUD, *,
+                 retries: int = DEFAULT_RETRIES, latency: float | None = None,
+                 rs485: RS485Config | None = None, trace: TraceHook | None = None,
+                 broadcast_gap: float = 0.0005) -> None:
+        self.port = open_port(port, baud, rs485) if isinstance(port, str) else port
+        self.baud = baud
+        self.retries = retries
+        self.latency = latency if latency is not None else default_latency(
+            port if isinstance(port, str) else str(getattr(port, "port", "")))
+        self.broadcast_gap = broadcast_gap
+        self.trace = trace
+        self.deframer = Deframer()
+        self.stats: dict[int, LinkStats] = {}
+        self._seq = secrets.randbelow(0x10000)  # a restarted master must not hit a card's duplicate memory
+        self._line_free_at = 0.0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        self.port.close()
+
+    def __enter__(self) -> Bus:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ public API
+
+    def call(self, address: int, cmd: int, request=None, *, retries: int | None = None):
+        """Run one unicast transaction and return the decoded answer (``None`` if empty).
+
+        Raises :class:`BusTimeout` when no try is answered, :class:`CardError`
+        when the card answers with an error, :class:`PayloadError` for a
+        request of the wrong type or an answer that does not parse.
+        """
+        if not 0x01 <= address <= 0xF0:
+            raise PayloadError(f"card address 0x{address:02X} is outside 0x01..0xF0")
+        spec = c.spec_of(cmd)
+        payload = self._payload(spec, request)
+        tries = 1 + (self.retries if retries is None else retries)
+        with self._lock:
+            frame = Frame(dst=address, src=ADDR_CONTROLLER, seq=self._next_seq(), cmd=spec.cmd,
+                          payload=payload)
+            answer = self._transact(frame, spec, tries)
+        if answer.is_error:
+            code, text = c.decode_error(answer.payload)
+            raise CardError(address, spec.name, code, c.error_name(code), text)
+        return c.decode_response(spec.cmd, answer.payload)
+
+    def broadcast(self, cmd: int, request=None) -> None:
+        """Send a request to every card (``dst = 0xFF``); broadcasts are never answered."""
+        spec = c.spec_of(cmd)
+        with self._lock:
+            frame = Frame(dst=ADDR_BROADCAST, src=ADDR_CONTROLLER, seq=self._next_seq(),
+                          cmd=spec.cmd, payload=self._payload(spec, request))
+            self._drain()
+            self._send(encode(frame), frame)
+            self._line_free_at += self.broadcast_gap
+
+    def stats_for(self, address: int) -> LinkStats:
+        return self.stats.setdefault(address, LinkStats())
+
+    def wire_time(self, nbytes: int) -> float:
+        """Seconds ``nbytes`` take on the line at the configured baud rate (8N1)."""
+        return nbytes * BITS_PER_BYTE / self.baud
+
+    def wait_idle(self) -> None:
+        """Block until every byte written so far has left the wire."""
+        delay = self._line_free_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    # ------------------------------------------------------------ internals
+
+    @staticmethod
+    def _payload(spec: c.CommandSpec, request) -> bytes:
+        if request is None:
+            request = spec.request()
+        if not isinstance(request, spec.request):
+            raise PayloadError(f"{spec.name} takes a {spec.request.__name__} request, "
+                               f"not {type(request).__name__}")
+        return request.pack()
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+    def _emit(self, kind: str, item: object) -> None:
+        if self.trace is not None:
+            self.trace(kind, item, time.monotonic())
+
+    def _send(self, data: bytes, frame: Frame) -> float:
+        """Write ``data``; return the monotonic time its last byte leaves the wire."""
+        now = time.monotonic()
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise PortError(f"writing to the bus failed: {exc}") from None
+        self._line_free_at = max(now, self._line_free_at) + self.wire_time(len(data))
+        self._emit("tx", frame)
+        return self._line_free_at
+
+    def _read_some(self, timeout: float) -> bytes:
+        try:
+            self.port.timeout = max(0.0, timeout)
+            return self.port.read(max(1, self.port.in_waiting))
+        except (serial.SerialException, OSError) as exc:
+            raise PortError(f"reading from the bus failed: {exc}") from None
+
+    def _drain(self) -> None:
+        """Drop what arrived between transactions (late answers) and any partial frame."""
+        while True:
+            try:
+                waiting = self.port.in_waiting
+            except (serial.SerialException, OSError) as exc:
+                raise PortError(f"reading from the bus failed: {exc}") from None
+            if not waiting:
+                break
+            for frame in self.deframer.feed(self._read_some(0)):
+                self._discard(frame, None)
+        self.deframer.reset()
+
+    def _discard(self, frame: Frame, stats: LinkStats | None) -> None:
+        if not frame.is_response:
+            self._emit("echo", frame)  # our own request, echoed by a half-duplex adapter
+            return
+        owner = stats if stats is not None else self.stats_for(frame.src)
+        owner.late += 1
+        self._emit("late", frame)
+
+    def _transact(self, frame: Frame, spec: c.CommandSpec, tries: int) -> Frame:
+        stats = self.stats_for(frame.dst)
+        stats.requests += 1
+        data = encode(frame)
+        answer_window = spec.deadline_s + self.wire_time(encoded_size(spec.max_response)) + self.latency
+        for attempt in range(tries):
+            if attempt:
+                stats.retries += 1
+            self._drain()
+            started = time.monotonic()
+            deadline = self._send(data, frame) + answer_window
+            dropped_before = self.deframer.dropped_total
+            answer = self._await(frame, deadline, stats)
+            stats.bad_frames += self.deframer.dropped_total - dropped_before
+            if answer is not None:
+                stats.rtt_s.append(time.monotonic() - started)
+                if answer.is_error:
+                    stats.errors += 1
+                return answer
+            stats.timeouts += 1
+            self._emit("timeout", frame)
+        stats.failures += 1
+        raise BusTimeout(frame.dst, spec.name, tries)
+
+    def _await(self, request: Frame, deadline: float, stats: LinkStats) -> Frame | None:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            for frame in self.deframer.feed(self._read_some(remaining)):
+                if (frame.is_response and frame.seq == request.seq and frame.cmd == request.cmd
+                        and frame.src == request.dst and frame.dst == ADDR_CONTROLLER):
+                    self._emit("rx", frame)
+                    return frame
+                self._discard(frame, stats)
+
+
+def log_trace(kind: str, item: object, when: float) -> None:
+    """A trace hook that writes bus traffic to the ``ledwarden.bus`` logger at DEBUG."""
+    if isinstance(item, Frame):
+        name = c.COMMANDS[item.cmd].name if item.cmd in c.COMMANDS else f"0x{item.cmd:02X}"
+        log.debug("%-7s %s dst=%02X src=%02X seq=%04X flags=%d len=%d %s", kind, name, item.dst,
+                  item.src, item.seq, item.flags, len(item.payload), item.payload[:32].hex())
+    else:
+        log.debug("%-7s %r", kind, item)

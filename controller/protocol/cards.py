@@ -1,0 +1,218 @@
+"""Operations on cards that take more than one transaction.
+
+Discovery, LED-fault detection with the pixel scan, reading a card's whole
+event log, writing a config with read-back, and the link soak.  Each is a
+plain function over a :class:`~controller.protocol.bus.Bus` so the command
+line, the service's jobs and the self-tests share one implementation.
+Progress, where an operation takes seconds, is reported through an optional
+``progress(done, total)`` callable.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+
+from controller.errors import BusTimeout, CardError, LedwardenError
+from controller.protocol import commands as c
+from controller.protocol.bus import Bus
+from controller.protocol.framing import ADDR_FIRST_CARD, ADDR_LAST_CARD, encoded_size
+
+Progress = Callable[[int, int], None]
+ALL_ADDRESSES = range(ADDR_FIRST_CARD, ADDR_LAST_CARD + 1)
+DETECT_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """What discovery learns of one card (from its PING answer)."""
+
+    address: int
+    hw_model: int
+    version: str
+    serial: int
+    bank: str
+    uptime_s: int
+    max_payload: int
+
+    @classmethod
+    def from_ping(cls, address: int, ping: c.PingReply) -> CardInfo:
+        return cls(address, ping.hw_model, ping.version, ping.serial, ping.bank, ping.uptime_s,
+                   ping.max_payload)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    cards: list[CardInfo]
+    #: Addresses that answered only with garbled frames: probably two cards sharing an address.
+    garbled: list[int]
+
+
+def discover(bus: Bus, addresses: Iterable[int] = ALL_ADDRESSES, *, retries: int = 1,
+             progress: Progress | None = None) -> Discovery:
+    """PING every address; a garbled silence is reported apart from a plain one."""
+    addresses = list(addresses)
+    found, garbled = [], []
+    for done, address in enumerate(addresses, 1):
+        bad_before = bus.deframer.dropped_total
+        try:
+            found.append(CardInfo.from_ping(address, bus.call(address, c.Cmd.PING, retries=retries)))
+        except BusTimeout:
+            if bus.deframer.dropped_total > bad_before:
+                garbled.append(address)
+        if progress:
+            progress(done, len(addresses))
+    return Discovery(found, garbled)
+
+
+def write_config(bus: Bus, address: int, config: c.CardConfig) -> c.CardConfig:
+    """Write a card's config and read it back; a read-back that differs is an error."""
+    bus.call(address, c.Cmd.SET_CONFIG, config)
+    back = bus.call(address, c.Cmd.GET_CONFIG)
+    if back != config:
+        raise LedwardenError(f"card 0x{address:02X} stored a different config than written: "
+                             f"wrote {config}, read back {back}")
+    return back
+
+
+def write_brightness(bus: Bus, address: int, level: int) -> int:
+    """Set a card's brightness and read it back."""
+    bus.call(address, c.Cmd.SET_BRIGHTNESS, c.Brightness(level))
+    back = bus.call(address, c.Cmd.GET_BRIGHTNESS).level
+    if back != level:
+        raise LedwardenError(f"card 0x{address:02X} reads back brightness {back}, wrote {level}")
+    return back
+
+
+@dataclass(frozen=True)
+class DeadLed:
+    module: int
+    x: int
+    y: int
+    channel: str
+
+
+def pixel_scan(bus: Bus, address: int, config: c.CardConfig | None = None, *,
+               progress: Progress | None = None) -> list[DeadLed]:
+    """Read the last detection's fault bitmaps of every module, in as few answers as fit."""
+    config = config or bus.call(address, c.Cmd.GET_CONFIG)
+    rows_per = c.pixel_scan_rows_that_fit(config.module_w)
+    if rows_per == 0:
+        raise LedwardenError(f"card 0x{address:02X}: modules {config.module_w} pixels wide do "
+                             f"not fit one PIXEL_SCAN answer")
+    dead: list[DeadLed] = []
+    steps = config.modules * -(-config.module_h // rows_per)
+    done = 0
+    for module in range(config.modules):
+        for first in range(0, config.module_h, rows_per):
+            count = min(rows_per, config.module_h - first)
+            reply = bus.call(address, c.Cmd.PIXEL_SCAN, c.PixelScan(module, first, count))
+            dead += [DeadLed(module, x, y, ch) for x, y, ch in reply.faults()]
+            done += 1
+            if progress:
+                progress(done, steps)
+    return dead
+
+
+def detect(bus: Bus, address: int, *, progress: Progress | None = None) -> list[DeadLed]:
+    """Run open/short detection on every module and return the dead LEDs found."""
+    config = bus.call(address, c.Cmd.GET_CONFIG)
+    bus.call(address, c.Cmd.DETECT_START)
+    deadline = time.monotonic() + DETECT_TIMEOUT_S
+    while bus.call(address, c.Cmd.GET_STATUS).status & c.StatusFlag.DETECTING:
+        if time.monotonic() > deadline:
+            raise LedwardenError(f"card 0x{address:02X} still detecting after "
+                                 f"{DETECT_TIMEOUT_S:.0f} s; the spec allows 200 ms")
+        time.sleep(0.02)
+    return pixel_scan(bus, address, config, progress=progress)
+
+
+def read_events(bus: Bus, address: int, first: int = 0) -> list[c.Event]:
+    """Every event the card still holds from index ``first`` on."""
+    events: list[c.Event] = []
+    while True:
+        batch = bus.call(address, c.Cmd.GET_EVENTS, c.GetEvents(first)).events
+        events += batch
+        if len(batch) < c.MAX_EVENTS_PER_ANSWER:
+            return events
+        first = batch[-1].index + 1
+
+
+@dataclass
+class SoakResult:
+    """Outcome of :func:`soak`: what a noisy line cost and what it delivered."""
+
+    transactions: int
+    completed: int
+    failed: int
+    wrong_answers: int       # answers accepted whose content was not what the card holds
+    retries: int
+    timeouts: int
+    bad_frames: int
+    seconds: float
+    frame_bytes: int         # wire bytes of every completed request and its answer, counted once
+    baud: int
+
+    @property
+    def goodput(self) -> float:
+        """Completed frame bytes as a fraction of what the line carries in the same time."""
+        capacity = self.seconds * self.baud / 10
+        return self.frame_bytes / capacity if capacity else 0.0
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "goodput": round(self.goodput, 4)}
+
+
+def soak(bus: Bus, address: int, count: int, *, seed: int | None = None,
+         progress: Progress | None = None) -> SoakResult:
+    """Run ``count`` verified transactions against one card to measure the link.
+
+    Alternates writes of random brightness levels with reads that must give
+    the last level written, and PINGs whose serial must not change, so a
+    corrupt frame that slipped through would show up as a wrong answer.
+    The card's brightness is restored at the end.
+    """
+    rng = random.Random(seed)
+    stats = bus.stats_for(address)
+    before = (stats.retries, stats.timeouts, stats.bad_frames)
+    original = bus.call(address, c.Cmd.GET_BRIGHTNESS).level
+    serial = bus.call(address, c.Cmd.PING).serial
+    level: int | None = original
+    completed = failed = wrong = frame_bytes = 0
+    sizes = {cmd: encoded_size(0) + encoded_size(n) for cmd, n in (
+        (c.Cmd.PING, c.PingReply.FORMAT.size), (c.Cmd.GET_BRIGHTNESS, 2))}
+    sizes[c.Cmd.SET_BRIGHTNESS] = encoded_size(2) + encoded_size(0)
+    started = time.monotonic()
+    for i in range(count):
+        step = i % 3
+        try:
+            if step == 0:
+                new = rng.randrange(0x10000)
+                bus.call(address, c.Cmd.SET_BRIGHTNESS, c.Brightness(new))
+                level, cmd = new, c.Cmd.SET_BRIGHTNESS
+            elif step == 1:
+                cmd = c.Cmd.GET_BRIGHTNESS
+                read = bus.call(address, cmd).level
+                wrong += level is not None and read != level
+                level = read
+            else:
+                cmd = c.Cmd.PING
+                wrong += bus.call(address, cmd).serial != serial
+            completed += 1
+            frame_bytes += sizes[cmd]
+        except (BusTimeout, CardError):
+            failed += 1
+            if step == 0:
+                level = None  # the card may or may not have applied a write whose answer was lost
+        if progress and (i + 1) % 100 == 0:
+            progress(i + 1, count)
+    seconds = time.monotonic() - started
+    bus.call(address, c.Cmd.SET_BRIGHTNESS, c.Brightness(original), retries=10)
+    return SoakResult(count, completed, failed, wrong, stats.retries - before[0],
+                      stats.timeouts - before[1], stats.bad_frames - before[2], seconds,
+                      frame_bytes, bus.baud)

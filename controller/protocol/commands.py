@@ -1,0 +1,520 @@
+"""Typed, validated payloads for every LWP/1 command (spec section 5).
+
+Each request and each response is a frozen dataclass that validates its
+fields when built and knows its ``struct`` layout: ``pack()`` gives payload
+bytes, ``unpack(payload)`` parses them and raises :class:`PayloadError` when
+the length or a field is wrong.  :data:`COMMANDS` ties each command code to
+its request and response types and to the card's answer deadline, which is
+what the transaction engine needs to know about a command and nothing more.
+Commands whose response is empty have ``response=None``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import struct
+from dataclasses import astuple, dataclass, field
+from typing import ClassVar
+
+from controller.errors import PayloadError
+from controller.protocol.framing import MAX_PAYLOAD
+
+
+class Cmd(enum.IntEnum):
+    PING = 0x01
+    GET_STATUS = 0x02
+    SET_ADDRESS = 0x03
+    REBOOT = 0x04
+    GET_CONFIG = 0x10
+    SET_CONFIG = 0x11
+    SET_BRIGHTNESS = 0x12
+    GET_BRIGHTNESS = 0x13
+    TEST_PATTERN = 0x20
+    PIXEL_SCAN = 0x21
+    DETECT_START = 0x22
+    FW_BEGIN = 0x30
+    FW_CHUNK = 0x31
+    FW_STATUS = 0x32
+    FW_COMMIT = 0x33
+    FW_CONFIRM = 0x34
+    FW_ABORT = 0x35
+    GET_EVENTS = 0x40
+
+
+class ErrorCode(enum.IntEnum):
+    UNKNOWN_COMMAND = 0x01
+    BAD_LENGTH = 0x02
+    BAD_VALUE = 0x03
+    BUSY = 0x04
+    BAD_STATE = 0x05
+    VERIFY_FAILED = 0x06
+    STORAGE = 0x07
+
+
+def error_name(code: int) -> str:
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return f"error 0x{code:02X}"
+
+
+class StatusFlag(enum.IntFlag):
+    OVER_TEMPERATURE = 1 << 0
+    UNDER_VOLTAGE = 1 << 1
+    FAN_FAULT = 1 << 2
+    MODULE_LINK_LOST = 1 << 3
+    CONFIG_INVALID = 1 << 4
+    TRIAL_FIRMWARE = 1 << 5
+    PIXEL_FAULTS = 1 << 6
+    DETECTING = 1 << 7
+
+
+class EventCode(enum.IntEnum):
+    BOOT = 1
+    OVER_TEMPERATURE = 2
+    UNDER_VOLTAGE = 3
+    FAN_FAULT = 4
+    MODULE_LINK_LOST = 5
+    FIRMWARE_ROLLED_BACK = 6
+    CONFIG_WRITTEN = 7
+    WATCHDOG_RESET = 8
+    FIRMWARE_CONFIRMED = 9
+
+
+class Pattern(enum.IntEnum):
+    NORMAL = 0
+    RED = 1
+    GREEN = 2
+    BLUE = 3
+    WHITE = 4
+    GRID = 5
+    GRADIENT = 6
+    MODULE_NUMBERS = 7
+
+
+class FwState(enum.IntEnum):
+    IDLE = 0
+    RECEIVING = 1
+    COMPLETE = 2
+    VERIFIED = 3
+
+
+def _check(name: str, value: int, low: int, high: int) -> None:
+    if not isinstance(value, int) or not low <= value <= high:
+        raise PayloadError(f"{name}={value!r} is outside {low}..{high}")
+
+
+class Payload:
+    """Base of every fixed-layout payload: ``FORMAT`` lists the fields in order."""
+
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<")
+
+    def pack(self) -> bytes:
+        return self.FORMAT.pack(*astuple(self))
+
+    @classmethod
+    def unpack(cls, payload: bytes):
+        if len(payload) != cls.FORMAT.size:
+            raise PayloadError(f"{cls.__name__} takes {cls.FORMAT.size} bytes, got {len(payload)}")
+        return cls(*cls.FORMAT.unpack(payload))
+
+
+# ---------------------------------------------------------------- empty requests
+
+@dataclass(frozen=True)
+class Empty(Payload):
+    """A request or response with no payload."""
+
+
+# ---------------------------------------------------------------- PING, status, address
+
+@dataclass(frozen=True)
+class PingReply(Payload):
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<HBBHQBIH")
+    hw_model: int
+    fw_major: int
+    fw_minor: int
+    fw_patch: int
+    serial: int
+    active_bank: int
+    uptime_s: int
+    max_payload: int
+
+    @property
+    def version(self) -> str:
+        return f"{self.fw_major}.{self.fw_minor}.{self.fw_patch}"
+
+    @property
+    def bank(self) -> str:
+        return "AB"[self.active_bank] if self.active_bank in (0, 1) else f"?{self.active_bank}"
+
+
+@dataclass(frozen=True)
+class StatusReply(Payload):
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<hHHHII")
+    temp_dc: int
+    supply_mv: int
+    fan_rpm: int
+    flags: int
+    rx_ok: int
+    rx_bad: int
+
+    @property
+    def temperature_c(self) -> float:
+        return self.temp_dc / 10
+
+    @property
+    def status(self) -> StatusFlag:
+        return StatusFlag(self.flags)
+
+    @property
+    def flag_names(self) -> list[str]:
+        return [f.name.lower() for f in StatusFlag if f in self.status]
+
+
+@dataclass(frozen=True)
+class SetAddress(Payload):
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<QB")
+    serial: int
+    address: int
+
+    def __post_init__(self) -> None:
+        _check("serial", self.serial, 0, 2**64 - 1)
+        _check("address", self.address, 1, 240)
+
+
+# ---------------------------------------------------------------- config, brightness, patterns
+
+@dataclass(frozen=True)
+class CardConfig(Payload):
+    """The config block; ranges are those the simulated card enforces (docs/protocol.md)."""
+
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<HHBBBBBH")
+    module_w: int
+    module_h: int
+    scan: int
+    modules_x: int
+    modules_y: int
+    chain: int = 0
+    rotation: int = 0
+    refresh_hz: int = 3840
+
+    SCANS: ClassVar[tuple[int, ...]] = (1, 2, 4, 8, 16, 32)
+
+    def __post_init__(self) -> None:
+        _check("module_w", self.module_w, 1, 512)
+        _check("module_h", self.module_h, 1, 512)
+        if self.scan not in self.SCANS or self.module_h % self.scan:
+            raise PayloadError(f"scan={self.scan} must be one of {self.SCANS} and divide "
+                               f"module_h={self.module_h}")
+        _check("modules_x", self.modules_x, 1, 64)
+        _check("modules_y", self.modules_y, 1, 64)
+        _check("chain", self.chain, 0, 1)
+        if self.rotation not in (0, 2):
+            raise PayloadError(f"rotation={self.rotation} must be 0 or 2 (180 degrees)")
+        _check("refresh_hz", self.refresh_hz, 30, 7680)
+
+    @property
+    def modules(self) -> int:
+        return self.modules_x * self.modules_y
+
+
+@dataclass(frozen=True)
+class Brightness(Payload):
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<H")
+    level: int
+
+    def __post_init__(self) -> None:
+        _check("level", self.level, 0, 0xFFFF)
+
+
+@dataclass(frozen=True)
+class TestPattern(Payload):
+    __test__ = False  # not a pytest test class
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<BH")
+    pattern: int
+    level: int = 0xFFFF
+
+    def __post_init__(self) -> None:
+        _check("pattern", self.pattern, 0, max(Pattern))
+        _check("level", self.level, 0, 0xFFFF)
+
+
+# ---------------------------------------------------------------- LED faults
+
+@dataclass(frozen=True)
+class PixelScan(Payload):
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<HHH")
+    module: int
+    first_row: int
+    row_count: int
+
+    def __post_init__(self) -> None:
+        _check("module", self.module, 0, 0xFFFF)
+        _check("first_row", self.first_row, 0, 0xFFFF)
+        _check("row_count", self.row_count, 1, 0xFFFF)
+
+
+PIXEL_SCAN_HEAD = struct.Struct("<HHHH")
+
+
+def pixel_scan_rows_that_fit(width: int) -> int:
+    """Most rows of a ``width``-pixel module one PIXEL_SCAN answer can carry."""
+    rows = (MAX_PAYLOAD - PIXEL_SCAN_HEAD.size) // 3 * 8 // width
+    while rows and PIXEL_SCAN_HEAD.size + 3 * math.ceil(width * rows / 8) > MAX_PAYLOAD:
+        rows -= 1
+    return rows
+
+
+@dataclass(frozen=True)
+class PixelScanReply:
+    """Fault bitmaps of ``row_count`` rows: bit (y * width + x), LSB first, set = faulty."""
+
+    module: int
+    first_row: int
+    row_count: int
+    width: int
+    red: bytes
+    green: bytes
+    blue: bytes
+
+    def __post_init__(self) -> None:
+        size = self.bitmap_size(self.width, self.row_count)
+        for name in ("red", "green", "blue"):
+            if len(getattr(self, name)) != size:
+                raise PayloadError(f"{name} bitmap must be {size} bytes for "
+                                   f"{self.width}x{self.row_count}")
+
+    @staticmethod
+    def bitmap_size(width: int, rows: int) -> int:
+        return math.ceil(width * rows / 8)
+
+    def pack(self) -> bytes:
+        return (PIXEL_SCAN_HEAD.pack(self.module, self.first_row, self.row_count, self.width)
+                + self.red + self.green + self.blue)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> PixelScanReply:
+        if len(payload) < PIXEL_SCAN_HEAD.size:
+            raise PayloadError(f"PIXEL_SCAN answer of {len(payload)} bytes has no header")
+        module, first, rows, width = PIXEL_SCAN_HEAD.unpack_from(payload)
+        size = cls.bitmap_size(width, rows)
+        if len(payload) != PIXEL_SCAN_HEAD.size + 3 * size:
+            raise PayloadError(f"PIXEL_SCAN answer for {width}x{rows} must be "
+                               f"{PIXEL_SCAN_HEAD.size + 3 * size} bytes, got {len(payload)}")
+        at = PIXEL_SCAN_HEAD.size
+        maps = [payload[at + i * size: at + (i + 1) * size] for i in range(3)]
+        return cls(module, first, rows, width, *maps)
+
+    def faults(self) -> list[tuple[int, int, str]]:
+        """``(x, y, channel)`` of every faulty LED, y in module rows, channel 'r'/'g'/'b'."""
+        found = []
+        for channel, bitmap in zip("rgb", (self.red, self.green, self.blue)):
+            value = int.from_bytes(bitmap, "little")
+            while value:
+                bit = (value & -value).bit_length() - 1
+                value &= value - 1
+                if bit < self.width * self.row_count:
+                    found.append((bit % self.width, self.first_row + bit // self.width, channel))
+        return sorted(found, key=lambda f: (f[1], f[0], f[2]))
+
+
+# ---------------------------------------------------------------- firmware transfer
+
+@dataclass(frozen=True)
+class FwBegin(Payload):
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<IHBBHH32s")
+    size: int
+    hw_model: int
+    major: int
+    minor: int
+    patch: int
+    chunk_size: int
+    sha256: bytes
+
+    def __post_init__(self) -> None:
+        _check("size", self.size, 1, 2**32 - 1)
+        _check("hw_model", self.hw_model, 0, 0xFFFF)
+        _check("major", self.major, 0, 255)
+        _check("minor", self.minor, 0, 255)
+        _check("patch", self.patch, 0, 0xFFFF)
+        _check("chunk_size", self.chunk_size, 1, 512)
+        if len(self.sha256) != 32:
+            raise PayloadError(f"sha256 must be 32 bytes, got {len(self.sha256)}")
+
+    @property
+    def chunks(self) -> int:
+        return math.ceil(self.size / self.chunk_size)
+
+
+@dataclass(frozen=True)
+class FwChunk:
+    index: int
+    data: bytes
+
+    HEAD: ClassVar[struct.Struct] = struct.Struct("<I")
+
+    def __post_init__(self) -> None:
+        _check("index", self.index, 0, 2**32 - 1)
+        if not 1 <= len(self.data) <= 512:
+            raise PayloadError(f"a chunk carries 1..512 bytes, got {len(self.data)}")
+
+    def pack(self) -> bytes:
+        return self.HEAD.pack(self.index) + self.data
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> FwChunk:
+        if len(payload) < cls.HEAD.size + 1:
+            raise PayloadError(f"FW_CHUNK of {len(payload)} bytes carries no data")
+        return cls(cls.HEAD.unpack_from(payload)[0], payload[cls.HEAD.size:])
+
+
+FW_STATUS_HEAD = struct.Struct("<BIHI")
+
+
+@dataclass(frozen=True)
+class FwStatusReply:
+    state: int
+    size: int
+    chunk_size: int
+    received: int
+    bitmap: bytes = b""
+
+    @property
+    def chunks(self) -> int:
+        return math.ceil(self.size / self.chunk_size) if self.chunk_size else 0
+
+    def has(self, index: int) -> bool:
+        byte = index >> 3
+        return byte < len(self.bitmap) and bool(self.bitmap[byte] >> (index & 7) & 1)
+
+    def missing(self) -> list[int]:
+        return [i for i in range(self.chunks) if not self.has(i)]
+
+    def pack(self) -> bytes:
+        return FW_STATUS_HEAD.pack(self.state, self.size, self.chunk_size, self.received) + self.bitmap
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> FwStatusReply:
+        if len(payload) < FW_STATUS_HEAD.size:
+            raise PayloadError(f"FW_STATUS answer of {len(payload)} bytes is too short")
+        state, size, chunk, received = FW_STATUS_HEAD.unpack_from(payload)
+        reply = cls(state, size, chunk, received, payload[FW_STATUS_HEAD.size:])
+        if len(reply.bitmap) != math.ceil(reply.chunks / 8):
+            raise PayloadError(f"FW_STATUS bitmap of {len(reply.bitmap)} bytes does not fit "
+                               f"{reply.chunks} chunks")
+        return reply
+
+
+# ---------------------------------------------------------------- events
+
+@dataclass(frozen=True)
+class GetEvents(Payload):
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<I")
+    first: int = 0
+
+    def __post_init__(self) -> None:
+        _check("first", self.first, 0, 2**32 - 1)
+
+
+EVENT = struct.Struct("<IIHI")
+MAX_EVENTS_PER_ANSWER = 40
+
+
+@dataclass(frozen=True)
+class Event:
+    index: int
+    uptime_s: int
+    code: int
+    argument: int
+
+    @property
+    def name(self) -> str:
+        try:
+            return EventCode(self.code).name.lower()
+        except ValueError:
+            return f"event {self.code}"
+
+
+@dataclass(frozen=True)
+class EventsReply:
+    events: tuple[Event, ...] = field(default_factory=tuple)
+
+    def pack(self) -> bytes:
+        return bytes([len(self.events)]) + b"".join(EVENT.pack(*astuple(e)) for e in self.events)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> EventsReply:
+        if not payload:
+            raise PayloadError("GET_EVENTS answer is empty")
+        count = payload[0]
+        if count > MAX_EVENTS_PER_ANSWER or len(payload) != 1 + count * EVENT.size:
+            raise PayloadError(f"GET_EVENTS answer says {count} events in {len(payload)} bytes")
+        return cls(tuple(Event(*EVENT.unpack_from(payload, 1 + i * EVENT.size))
+                         for i in range(count)))
+
+
+# ---------------------------------------------------------------- the command table
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """What the engine needs to know of a command: types, answer deadline, answer size."""
+
+    cmd: Cmd
+    request: type
+    response: type | None
+    deadline_s: float = 0.005
+    #: Largest answer payload, for the timeout; error texts are allowed 64 bytes.
+    max_response: int = 64
+
+    @property
+    def name(self) -> str:
+        return self.cmd.name
+
+
+COMMANDS: dict[int, CommandSpec] = {s.cmd: s for s in (
+    CommandSpec(Cmd.PING, Empty, PingReply),
+    CommandSpec(Cmd.GET_STATUS, Empty, StatusReply),
+    CommandSpec(Cmd.SET_ADDRESS, SetAddress, None),
+    CommandSpec(Cmd.REBOOT, Empty, None),
+    CommandSpec(Cmd.GET_CONFIG, Empty, CardConfig),
+    CommandSpec(Cmd.SET_CONFIG, CardConfig, None),
+    CommandSpec(Cmd.SET_BRIGHTNESS, Brightness, None),
+    CommandSpec(Cmd.GET_BRIGHTNESS, Empty, Brightness),
+    CommandSpec(Cmd.TEST_PATTERN, TestPattern, None),
+    CommandSpec(Cmd.PIXEL_SCAN, PixelScan, PixelScanReply, max_response=MAX_PAYLOAD),
+    CommandSpec(Cmd.DETECT_START, Empty, None),
+    CommandSpec(Cmd.FW_BEGIN, FwBegin, None, deadline_s=0.250),
+    CommandSpec(Cmd.FW_CHUNK, FwChunk, None),
+    CommandSpec(Cmd.FW_STATUS, Empty, FwStatusReply, max_response=MAX_PAYLOAD),
+    CommandSpec(Cmd.FW_COMMIT, Empty, None, deadline_s=1.0),
+    CommandSpec(Cmd.FW_CONFIRM, Empty, None),
+    CommandSpec(Cmd.FW_ABORT, Empty, None),
+    CommandSpec(Cmd.GET_EVENTS, GetEvents, EventsReply,
+                max_response=1 + MAX_EVENTS_PER_ANSWER * EVENT.size),
+)}
+
+
+def spec_of(cmd: int) -> CommandSpec:
+    try:
+        return COMMANDS[cmd]
+    except KeyError:
+        raise PayloadError(f"unknown command 0x{cmd:02X}") from None
+
+
+def decode_response(cmd: int, payload: bytes):
+    """Parse a successful answer to ``cmd``; ``None`` for commands that answer empty."""
+    spec = spec_of(cmd)
+    if spec.response is None:
+        if payload:
+            raise PayloadError(f"{spec.name} answers empty, got {len(payload)} bytes")
+        return None
+    return spec.response.unpack(payload)
+
+
+def decode_error(payload: bytes) -> tuple[int, str]:
+    """``(code, text)`` of an ``ERR`` answer; an empty one is reported as code 0."""
+    if not payload:
+        return 0, "error answer without a code"
+    return payload[0], payload[1:].decode("utf-8", "replace")
