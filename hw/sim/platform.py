@@ -1,0 +1,78 @@
+"""The simulated hardware under one card's firmware: clock, sensors, LEDs, display.
+
+The firmware in ``hw/firmware`` talks to its board only through a platform
+object (``millis``, ``sensors``, ``module_link_ok``, ``detect_leds``,
+``show``, ``work``, ``booted``).  On a real card those are drivers; here they
+read the simulator's clock and the fault plan, so an injected fault looks to
+the firmware exactly as the real failure would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from hw.sim.faults import CardFaults
+
+#: Healthy readings; each card drifts a little around them so a wall looks alive.
+NOMINAL_TEMP_C = 38.0
+NOMINAL_SUPPLY_MV = 5050
+NOMINAL_FAN_RPM = 2400
+
+
+class SimPlatform:
+    """Platform of one simulated card; ``faults`` is re-read on every call."""
+
+    def __init__(self, index: int, faults: Callable[[], CardFaults],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.index = index
+        self._faults = faults
+        self._clock = clock
+        self._epoch = clock()
+        self.pending_work_ms = 0.0
+        self.pattern = 0
+        self.level = 0xFFFF
+        self.brightness = 0xFFFF
+        self.bank = 0
+        self.version = (0, 0, 0)
+        self.boots = 0
+
+    # -------- the firmware's platform interface
+
+    def millis(self) -> int:
+        return int((self._clock() - self._epoch) * 1000)
+
+    def sensors(self) -> tuple[int, int, int, bool]:
+        f = self._faults()
+        t = self._clock()
+        # A slow, card-specific wander, so readings differ between cards and over time.
+        wobble = math.sin(t / 37.0 + self.index)
+        temp = f.temp_c if f.temp_c is not None else NOMINAL_TEMP_C + (1.5 * self.index) % 4 + wobble
+        supply = f.supply_mv if f.supply_mv is not None else NOMINAL_SUPPLY_MV + int(20 * wobble)
+        fan = f.fan_rpm if f.fan_rpm is not None else NOMINAL_FAN_RPM + int(50 * wobble)
+        return round(temp * 10), supply, fan, True
+
+    def module_link_ok(self, module_index: int) -> bool:
+        return module_index not in self._faults().link_lost
+
+    def detect_leds(self, module_index: int, width: int, height: int) -> list[tuple[int, int, int]]:
+        return sorted((x, y, ch) for m, x, y, ch in self._faults().dead_leds
+                      if m == module_index and x < width and y < height)
+
+    def show(self, pattern: int, level: int, brightness: int) -> None:
+        self.pattern, self.level, self.brightness = pattern, level, brightness
+
+    def work(self, ms: float) -> None:
+        self.pending_work_ms += ms
+
+    def booted(self, bank: int, version: tuple[int, int, int]) -> None:
+        self.bank, self.version = bank, tuple(version)
+        self.boots += 1
+
+    # -------- for the simulator
+
+    def take_work_s(self) -> float:
+        """Seconds of simulated work since the last call (and reset)."""
+        ms, self.pending_work_ms = self.pending_work_ms, 0.0
+        return ms / 1000.0
