@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -127,10 +128,25 @@ def open_port(url: str, baud: int = DEFAULT_BAUD, rs485: RS485Config | None = No
         if rs485 is not None:
             port.rs485_mode = rs485.settings()
         port.open()
+        _no_delay(port)
     except (serial.SerialException, ValueError, OSError) as exc:
         raise PortError(f"cannot open {url}: {exc}; check the device path or URL and that no "
                         f"other program holds the port") from None
     return port
+
+
+def _no_delay(port: serial.SerialBase) -> None:
+    """Turn off Nagle's algorithm on a ``socket://`` port.
+
+    A request that goes unanswered leaves its TCP segment unacknowledged
+    (delayed ACK), and Nagle would then hold the retry back for ~40 ms,
+    until the retries of a noisy line pile up and arrive together.  A serial
+    line sends each byte at once; so must the socket standing in for it.
+    pyserial keeps the socket in ``_socket`` and offers no option for this.
+    """
+    sock = getattr(port, "_socket", None)
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class Bus:

@@ -1,0 +1,220 @@
+"""The transaction engine against a scripted peer on a real TCP socket.
+
+The peer here is a few lines of test code that answers (or does not) exactly
+as each test needs, so retries, late answers, echoes and timeouts can be
+provoked deterministically; the engine under test is the real one, over a
+real pyserial ``socket://`` port.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from controller.errors import BusTimeout, CardError, PayloadError, PortError
+from controller.protocol import commands as c
+from controller.protocol.bus import Bus, RS485Config, open_port
+from controller.protocol.framing import FLAG_ERR, FLAG_RESP, Deframer, Frame, encode
+
+PING = c.PingReply(0x0A01, 1, 0, 0, 42, 0, 5, 640)
+
+
+class ScriptedPeer:
+    """Accepts one connection; for each request calls ``script(frame, try_no)``.
+
+    The script returns a list of ``(delay_s, bytes)`` to send back.
+    """
+
+    def __init__(self, script):
+        self.script = script
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = "socket://127.0.0.1:%d" % self.server.getsockname()[1]
+        self.received: list[Frame] = []
+        self.tries: dict[int, int] = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        conn, _ = self.server.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        d = Deframer()
+        with conn:
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                for frame in d.feed(data):
+                    self.received.append(frame)
+                    n = self.tries[frame.seq] = self.tries.get(frame.seq, 0) + 1
+                    for delay, out in self.script(frame, n):
+                        time.sleep(delay)
+                        conn.sendall(out)
+
+    def close(self):
+        self.server.close()
+
+
+def answer(req: Frame, payload: bytes = b"", flags: int = FLAG_RESP, **override) -> bytes:
+    fields = dict(dst=0, src=req.dst, seq=req.seq, cmd=req.cmd, payload=payload, flags=flags)
+    fields.update(override)
+    return encode(Frame(**fields))
+
+
+@pytest.fixture
+def peer_bus():
+    made = []
+
+    def make(script, **kw):
+        peer = ScriptedPeer(script)
+        bus = Bus(peer.url, latency=0.02, **kw)
+        made.append((peer, bus))
+        return peer, bus
+    yield make
+    for peer, bus in made:
+        bus.close()
+        peer.close()
+
+
+def test_answer_is_decoded_and_rtt_recorded(peer_bus):
+    peer, bus = peer_bus(lambda f, n: [(0, answer(f, PING.pack()))])
+    assert bus.call(5, c.Cmd.PING) == PING
+    s = bus.stats_for(5)
+    assert (s.requests, s.retries, s.timeouts, len(s.rtt_s)) == (1, 0, 0, 1)
+
+
+def test_timeout_is_retried_with_the_same_bytes(peer_bus):
+    peer, bus = peer_bus(lambda f, n: [] if n < 3 else [(0, answer(f, PING.pack()))])
+    assert bus.call(7, c.Cmd.PING) == PING
+    assert len(peer.received) == 3
+    assert len({(f.seq, f.cmd, f.dst, f.payload) for f in peer.received}) == 1
+    s = bus.stats_for(7)
+    assert (s.retries, s.timeouts, s.failures) == (2, 2, 0)
+
+
+def test_no_answer_raises_bus_timeout_in_words(peer_bus):
+    peer, bus = peer_bus(lambda f, n: [], retries=2)
+    with pytest.raises(BusTimeout, match=r"no card at 0x05 after 3 tries") as err:
+        bus.call(5, c.Cmd.PING)
+    assert isinstance(err.value, TimeoutError)
+    assert len(peer.received) == 3
+    assert bus.stats_for(5).failures == 1
+
+
+def test_late_answer_to_an_earlier_try_is_discarded(peer_bus):
+    # Try 1 is answered long after its timeout, carrying a wrong payload so a mix-up would show;
+    # the answer to try 2 is the one the engine must return.
+    def script(f, n):
+        if f.cmd == c.Cmd.GET_BRIGHTNESS:
+            return [] if n == 1 else [(0, answer(f, c.Brightness(111).pack()))]
+        return [(0, answer(f, PING.pack()))]
+    peer, bus = peer_bus(script)
+    assert bus.call(3, c.Cmd.GET_BRIGHTNESS).level == 111
+    # A stale answer (old seq) arriving before the next request is dropped and counted.
+    stale = Frame(dst=0, src=3, seq=(bus._seq - 5) & 0xFFFF, cmd=c.Cmd.GET_BRIGHTNESS,
+                  payload=c.Brightness(999).pack(), flags=FLAG_RESP)
+    peer.script = lambda f, n: [(0, encode(stale)), (0, answer(f, c.Brightness(222).pack()))]
+    assert bus.call(3, c.Cmd.GET_BRIGHTNESS).level == 222
+    assert bus.stats_for(3).late == 1
+
+
+@pytest.mark.parametrize("override", [dict(src=4), dict(cmd=c.Cmd.PING), dict(flags=0)])
+def test_answers_that_do_not_match_are_ignored(peer_bus, override):
+    def script(f, n):
+        wrong = answer(f, c.Brightness(9).pack(), **override)
+        return [(0, wrong), (0, answer(f, c.Brightness(5).pack()))]
+    peer, bus = peer_bus(script)
+    assert bus.call(3, c.Cmd.GET_BRIGHTNESS).level == 5
+
+
+def test_error_answer_raises_card_error_without_retry(peer_bus):
+    peer, bus = peer_bus(lambda f, n: [(0, answer(f, b"\x03level too high", FLAG_RESP | FLAG_ERR))])
+    with pytest.raises(CardError, match=r"card 0x05 refused SET_BRIGHTNESS: BAD_VALUE: level too high") as err:
+        bus.call(5, c.Cmd.SET_BRIGHTNESS, c.Brightness(1))
+    assert err.value.code == c.ErrorCode.BAD_VALUE
+    assert len(peer.received) == 1
+    assert bus.stats_for(5).errors == 1
+
+
+def test_garbage_before_the_answer_is_counted_and_survived(peer_bus):
+    peer, bus = peer_bus(lambda f, n: [(0, b"\x13\x37garbage\x00"), (0, answer(f, PING.pack()))])
+    assert bus.call(9, c.Cmd.PING) == PING
+    assert bus.stats_for(9).bad_frames == 1
+
+
+def test_broadcast_is_sent_once_and_not_awaited(peer_bus):
+    peer, bus = peer_bus(lambda f, n: [])
+    t = time.monotonic()
+    bus.broadcast(c.Cmd.TEST_PATTERN, c.TestPattern(c.Pattern.WHITE))
+    bus.wait_idle()
+    assert time.monotonic() - t < 0.05
+    time.sleep(0.05)
+    assert [(f.dst, f.cmd, f.payload) for f in peer.received] == [(0xFF, 0x20, b"\x04\xff\xff")]
+
+
+def test_sequence_numbers_advance_per_transaction_not_per_try(peer_bus):
+    peer, bus = peer_bus(lambda f, n: [] if n == 1 else [(0, answer(f, PING.pack()))])
+    bus.call(1, c.Cmd.PING)
+    bus.call(1, c.Cmd.PING)
+    seqs = [f.seq for f in peer.received]
+    assert seqs[0] == seqs[1] and seqs[2] == seqs[3] and seqs[2] == (seqs[0] + 1) & 0xFFFF
+
+
+def test_timeout_follows_the_command_deadline(peer_bus):
+    # FW_BEGIN may take 250 ms to answer (erasing a bank); PING only 5 ms.
+    peer, bus = peer_bus(lambda f, n: [(0.15, answer(f))], retries=0)
+    bus.call(2, c.Cmd.FW_BEGIN, c.FwBegin(1024, 1, 1, 0, 0, 256, bytes(32)))
+    with pytest.raises(BusTimeout):
+        bus.call(2, c.Cmd.FW_ABORT)
+
+
+def test_wrong_request_type_and_address_are_refused_before_sending(peer_bus):
+    peer, bus = peer_bus(lambda f, n: [])
+    with pytest.raises(PayloadError, match="SET_BRIGHTNESS takes a Brightness"):
+        bus.call(1, c.Cmd.SET_BRIGHTNESS, c.Empty())
+    with pytest.raises(PayloadError, match="outside 0x01..0xF0"):
+        bus.call(0xFF, c.Cmd.PING)
+    time.sleep(0.02)
+    assert peer.received == []
+
+
+def test_loop_url_sees_only_its_own_echo():
+    # loop:// returns what is written, like a half-duplex adapter echoing its own transmission.
+    bus = Bus("loop://", latency=0.001, retries=1)
+    with pytest.raises(BusTimeout):
+        bus.call(1, c.Cmd.PING)
+    assert bus.stats_for(1).late == 0
+    bus.close()
+
+
+def test_spy_url_logs_traffic_for_field_debugging(tmp_path):
+    master, slave = os.openpty()
+    log = tmp_path / "spy.txt"
+    bus = Bus(f"spy://{os.ttyname(slave)}?file={log}", latency=0.001, retries=0)
+    with pytest.raises(BusTimeout):
+        bus.call(1, c.Cmd.PING)
+    bus.close()
+    assert os.read(master, 100).endswith(b"\x00")  # the request went through the spy to the port
+    assert "TX" in log.read_text()
+    os.close(master)
+    os.close(slave)
+
+
+def test_bad_ports_are_port_errors_in_words():
+    with pytest.raises(PortError, match="cannot open /dev/does-not-exist"):
+        Bus("/dev/does-not-exist")
+    with pytest.raises(PortError, match="baud rate 9600 is outside"):
+        open_port("loop://", 9600)
+
+
+def test_rs485_mode_reaches_pyserial_and_a_port_without_it_says_so():
+    settings = RS485Config(rts_level_for_tx=False, delay_before_tx=0.001).settings()
+    assert settings.rts_level_for_tx is False and settings.delay_before_tx == 0.001
+    master, slave = os.openpty()  # a pseudo-terminal has no RS-485 ioctl
+    with pytest.raises(PortError, match="RS485"):
+        open_port(os.ttyname(slave), rs485=RS485Config())
+    os.close(master)
+    os.close(slave)
