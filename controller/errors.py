@@ -64,3 +64,7 @@ class CardError(LedwardenError):
 
 class ConfigError(LedwardenError, ValueError):
     """A screen file (or other configuration) breaks a rule; the message names where."""
+
+
+class NotFound(LedwardenError, LookupError):
+    """A named thing (a job, a report, a token) does not exist."""

@@ -1,49 +1,88 @@
-"""``ledwarden demo``: a simulated bus, discovered and inspected as an installer would.
+"""``ledwarden demo``: commission a simulated wall end to end, as an installer would.
 
-Starts eight simulated cards behind a pseudo-terminal (the same path a USB
-adapter would give), one of them running hot and one with dead LEDs, then
-runs ``ledwarden bus discover``, ``status`` and ``detect`` against it through
-the real command line, so what a newcomer sees is exactly what they would
-see on a real bus.
+What runs, all on this machine:
+
+1. eight simulated receiving cards behind a pseudo-terminal (``ledwarden sim``
+   in a background thread), with a few dead LEDs injected and one card
+   running hot;
+2. the controller service (``ledwarden controller run``) as its own process,
+   on loopback HTTPS with a fresh certificate and a fresh state directory,
+   driving the cards over that pseudo-terminal and running its frame loop;
+3. an ``installer`` token created on the "board" (``controller token create``);
+4. ``ledwarden commission --yes`` through the real host tool, which pins the
+   controller's certificate, follows the job, and saves the acceptance report.
+
+It prints where the report is.  Nothing outside ``--out`` and a temporary
+directory is touched: the host tool's pins go to the temporary directory too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
+from controller.errors import LedwardenError
 from hw.sim.faults import FaultPlan
 from hw.sim.server import Simulator
 
+SCREEN = Path(__file__).with_name("demo_wall.toml")
+CARDS = 8
 DEMO_PLAN = (FaultPlan()
              .with_card(3, temp_c=91.5)
-             .with_card(5, dead_leds=frozenset({(0, 10, 5, 0), (2, 33, 17, 1), (2, 34, 17, 1)})))
+             .with_card(2, dead_leds=frozenset({(0, 10, 5, 0), (9, 33, 17, 1), (9, 34, 17, 1)}))
+             .with_card(7, dead_leds=frozenset({(15, 2, 30, 2)})))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the demo against simulated cards",
-                       description="Start simulated cards on a pseudo-terminal and discover, "
-                                   "inspect and scan them with 'ledwarden bus'.")
-    p.add_argument("--cards", type=int, default=8, help="number of simulated cards (default 8)")
+    p = sub.add_parser("demo", help="commission a simulated wall end to end",
+                       description="Start simulated cards and a controller on loopback, then "
+                                   "commission the wall through the host tool and write the "
+                                   "acceptance report.")
+    p.add_argument("--out", default="demo-output", help="where to save the report (default ./demo-output)")
+    p.add_argument("--fps", type=float, default=30.0, help="the controller's frame rate (default 30)")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from host.cli import main  # the real command line, in-process
+def _ledwarden(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "host.cli", *argv]
 
-    with Simulator(args.cards, pty=True, plan=DEMO_PLAN) as sim:
-        port = ["--port", sim.url]
-        steps = [
-            ("Discovering the cards on the bus", ["bus", "discover", *port, "--range", f"1-{args.cards + 4}"]),
-            ("Card status (card 3 runs hot)", ["bus", "status", *port, "-a", f"1-{args.cards}"]),
-            ("LED-fault detection on card 5", ["bus", "detect", *port, "-a", "5"]),
-        ]
-        print(f"ledwarden demo: {args.cards} simulated cards on {sim.url}\n")
-        for title, argv in steps:
-            print(f"== {title}\n$ ledwarden {' '.join(argv)}")
-            status = main(argv)
-            print()
-            if status:
-                return status
-    print("Done. Try it yourself:  ledwarden sim --cards 8 --tcp 127.0.0.1:7700 &  then\n"
-          "  ledwarden bus discover --port socket://127.0.0.1:7700")
-    return 0
+
+def run(args: argparse.Namespace) -> int:
+    from host.cli import main  # the real host tool, in-process
+
+    with tempfile.TemporaryDirectory(prefix="ledwarden-demo-") as tmp, \
+            Simulator(CARDS, pty=True, plan=DEMO_PLAN) as sim:
+        state = Path(tmp) / "controller-state"
+        print(f"ledwarden demo: {CARDS} simulated cards on {sim.url} (card 3 runs hot; "
+              f"dead LEDs on cards 2 and 7)")
+        controller = subprocess.Popen(
+            _ledwarden("controller", "run", "--screen", str(SCREEN), "--bus", sim.url,
+                       "--listen", "127.0.0.1:0", "--state", str(state), "--fps", str(args.fps)),
+            stdout=subprocess.PIPE, text=True)
+        try:
+            ready = controller.stdout.readline().split()
+            if len(ready) != 2:
+                raise LedwardenError("the controller did not start; see the messages above")
+            url, fingerprint = ready
+            print(f"controller on {url}, certificate {fingerprint}")
+            token = json.loads(subprocess.run(
+                _ledwarden("controller", "token", "create", "--role", "installer", "--name",
+                           "demo-installer", "--state", str(state), "--json"),
+                check=True, capture_output=True, text=True).stdout)["secret"]
+            os.environ["LEDWARDEN_TOKEN"] = token
+            os.environ["LEDWARDEN_CONFIG_DIR"] = str(Path(tmp) / "host-config")
+            print(f"\n$ ledwarden --controller {url} commission --yes --out {args.out}")
+            status = main(["--controller", url, "commission", "--yes", "--out", args.out])
+            print(f"\n$ ledwarden --controller {url} status")
+            main(["--controller", url, "status"])
+        finally:
+            controller.terminate()
+            controller.wait(timeout=15)
+    print("\nThe acceptance report above shows the injected faults (the report fails because "
+          "card 3 runs hot). Open the HTML file in a browser to see the wall.")
+    return 0 if status in (0, 1) else status

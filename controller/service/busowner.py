@@ -1,0 +1,49 @@
+"""The service's single owner of the card bus.
+
+The bus is half-duplex and :class:`~controller.protocol.bus.Bus` is a
+blocking engine, so the service runs every bus operation in one dedicated
+worker thread, and callers queue for it through a FIFO ``asyncio.Lock``:
+jobs that each submit one short operation at a time (one card's detection,
+one config write) therefore take turns, and a long commissioning run cannot
+starve a status request.  There is no async copy of the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from controller.protocol.bus import Bus
+
+T = TypeVar("T")
+
+
+class BusOwner:
+    """Serialises bus operations from many coroutines onto one thread."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._lock = asyncio.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledwarden-bus")
+        self.operations = 0
+
+    async def run(self, operation: Callable[..., T], *args, **kwargs) -> T:
+        """Run ``operation(bus, *args, **kwargs)`` when it is this caller's turn."""
+        async with self._lock:
+            self.operations += 1
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor,
+                                              lambda: operation(self.bus, *args, **kwargs))
+
+    async def call(self, address: int, cmd: int, request=None, **kwargs):
+        """One unicast transaction (see :meth:`Bus.call`)."""
+        return await self.run(lambda bus: bus.call(address, cmd, request, **kwargs))
+
+    async def broadcast(self, cmd: int, request=None) -> None:
+        await self.run(lambda bus: (bus.broadcast(cmd, request), bus.wait_idle()))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.bus.close()

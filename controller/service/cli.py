@@ -1,0 +1,119 @@
+"""``ledwarden controller …``: the commands run on the board itself.
+
+``run`` starts the service (bus, frame loop, jobs, HTTPS API); ``token``
+manages the API's bearer tokens; ``forget`` drops a pinned certificate on
+the host side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import socket
+import sys
+import tomllib
+from pathlib import Path
+
+from aiohttp import web
+
+from controller import fastpath
+from controller.config import load_screen
+from controller.errors import ConfigError
+from controller.fastpath.settings import gains_from, power_lut
+from controller.protocol.bus import DEFAULT_BAUD, DEFAULT_RETRIES, Bus
+from controller.service import tokens_cli
+from controller.service.app import make_app
+from controller.service.auth import TokenStore
+from controller.service.busowner import BusOwner
+from controller.service.commission import CardSettings
+from controller.service.frameloop import FrameLoop, frame_sink, frame_source
+from controller.service.state import Service
+from controller.service.tls import certificate_fingerprint, server_ssl_context
+from host.pinning import register_forget
+
+DEFAULT_STATE = "/var/lib/ledwarden"
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        return host or "0.0.0.0", int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ctl = sub.add_parser("controller", help="run and administer the controller service (on the board)")
+    ctl_sub = ctl.add_subparsers(dest="controller_command", metavar="ACTION", required=True)
+    p = ctl_sub.add_parser("run", help="run the controller service",
+                           description="Own the card bus, run the frame loop and jobs, and serve "
+                                       "the HTTPS API.")
+    p.add_argument("--screen", required=True, help="the screen file (TOML)")
+    p.add_argument("--bus", required=True, metavar="URL", help="serial device or pyserial URL")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    p.add_argument("--retries", type=int, default=DEFAULT_RETRIES)
+    p.add_argument("--listen", type=_listen, default=("0.0.0.0", 8443), metavar="HOST:PORT",
+                   help="address of the HTTPS API (default 0.0.0.0:8443; port 0 picks a free one)")
+    p.add_argument("--state", default=DEFAULT_STATE, metavar="DIR",
+                   help=f"state directory: certificate, tokens, reports (default {DEFAULT_STATE})")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate of the frame loop (default 30)")
+    p.add_argument("--source", default="pattern:bars",
+                   help="frames: pattern:NAME, a .npy or image file, or a folder (default pattern:bars)")
+    p.add_argument("--sink", default="null", help="where corrected frames go: null or udp://HOST:PORT")
+    p.add_argument("--threads", type=int, help="fast-path threads (default: all cores)")
+    p.add_argument("--no-frames", action="store_true", help="do not run the frame loop")
+    p.set_defaults(func=run)
+    tokens_cli.register(ctl_sub)
+    register_forget(ctl_sub)
+
+
+def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
+    layout = load_screen(args.screen)
+    try:
+        settings = CardSettings.from_screen_file(tomllib.loads(Path(args.screen).read_text()))
+    except TypeError as exc:
+        raise ConfigError(f"{args.screen}: [cards]: {exc}") from None
+    frame_loop = None
+    if not args.no_frames:
+        pipeline = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=args.threads)
+        frame_loop = FrameLoop(layout, pipeline, frame_source(args.source, layout.width, layout.height),
+                               frame_sink(args.sink), args.fps, args.source)
+    bus = Bus(args.bus, args.baud, retries=args.retries)
+    return Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
+                   bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    state = Path(args.state)
+    state.mkdir(parents=True, exist_ok=True)
+    host, port = args.listen
+    names = sorted({"localhost", "127.0.0.1", socket.gethostname(), host} - {"0.0.0.0", "::"})
+    ssl_context = server_ssl_context(state, names)
+    fingerprint = certificate_fingerprint(state)
+    service = build_service(args, fingerprint)
+    app = make_app(service, TokenStore(state / "tokens.db"))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    await site.start()
+    bound = runner.addresses[0][1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    # The URL and fingerprint alone on the first stdout line, for scripts; the rest for people.
+    print(f"https://{shown}:{bound} {fingerprint}", flush=True)
+    print(f"ledwarden controller: serving https://{shown}:{bound} (certificate {fingerprint}); "
+          f"bus {args.bus} at {args.baud} baud; fast path {fastpath.backend}; state in {state}",
+          file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run(args: argparse.Namespace) -> int:
+    asyncio.run(serve(args))
+    return 0

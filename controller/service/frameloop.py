@@ -1,0 +1,232 @@
+"""The frame loop: a source of frames → the fast path → a sink, at a set frame rate.
+
+Sources (``--source``): ``pattern:NAME`` (``bars``, ``gradient``, ``white``,
+``black``, ``red``, ``green``, ``blue``; ``bars`` scrolls so consecutive
+frames differ), a ``.npy`` file holding one ``uint8[H][W][3]`` frame or a
+stack ``[N][H][W][3]``, an image file (PNG, JPEG … when Pillow is
+installed), or a folder of such files played in a loop in name order.
+
+Sinks (``--sink``): ``null`` (correct and drop: measures the board), or
+``udp://HOST:PORT``, which sends every card's buffer as datagrams the way
+receiving cards take video over Ethernet (``hw/sim`` listens with
+``ledwarden sim --video``).  A datagram is ``"LWV1"``, the card address
+(u8), three reserved bytes, the frame number (u32 LE) and the byte offset
+(u32 LE) of the 1 400-byte (at most) slice of the buffer that follows.
+
+The fast path runs in a worker thread (the C kernel releases the GIL and
+uses its own threads), so the API stays responsive while frames flow.
+Frame-time statistics: fps over the last second, p50 and p99 of the time
+from taking a frame to handing its buffers to the sink, and overruns
+(frames that took longer than the frame period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from controller import fastpath
+from controller.config import Layout
+from controller.errors import ConfigError
+
+log = logging.getLogger("ledwarden.frames")
+
+SOLID = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0),
+         "green": (0, 255, 0), "blue": (0, 0, 255)}
+BARS = np.array([(192, 192, 192), (192, 192, 0), (0, 192, 192), (0, 192, 0),
+                 (192, 0, 192), (192, 0, 0), (0, 0, 192), (16, 16, 16)], dtype=np.uint8)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def _pattern_frames(name: str, width: int, height: int) -> Iterator[np.ndarray]:
+    if name in SOLID:
+        frame = np.empty((height, width, 3), np.uint8)
+        frame[:] = SOLID[name]
+        while True:
+            yield frame
+    if name == "gradient":
+        ramp = np.linspace(0, 255, width).astype(np.uint8)
+        frame = np.repeat(np.repeat(ramp[None, :, None], height, 0), 3, 2)
+        while True:
+            yield frame
+    if name == "bars":
+        columns = BARS[(np.arange(width) * len(BARS)) // width]
+        base = np.repeat(columns[None], height, 0)
+        shift = 0
+        while True:  # scroll four pixels a frame so no two frames in a row are equal
+            yield np.roll(base, shift, axis=1)
+            shift = (shift + 4) % width
+    raise ConfigError(f"--source pattern:{name}: patterns are bars, gradient, "
+                      f"{', '.join(SOLID)}")
+
+
+def _load_file(path: Path, width: int, height: int) -> list[np.ndarray]:
+    if path.suffix == ".npy":
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a readable .npy file: {exc}") from None
+        frames = [data] if data.ndim == 3 else list(data)
+    elif path.suffix.lower() in IMAGE_SUFFIXES:
+        try:
+            from PIL import Image
+        except ImportError:
+            raise ConfigError(f"{path}: reading images needs Pillow (pip install pillow); "
+                              f"or give frames as .npy") from None
+        with Image.open(path) as img:
+            frames = [np.asarray(img.convert("RGB"))]
+    else:
+        raise ConfigError(f"{path}: frames are .npy files or images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    for f in frames:
+        if f.dtype != np.uint8 or f.shape != (height, width, 3):
+            raise ConfigError(f"{path}: a frame must be uint8[{height}][{width}][3] for this "
+                              f"screen, got {f.dtype}{list(f.shape)}")
+    return frames
+
+
+def frame_source(spec: str, width: int, height: int) -> Iterator[np.ndarray]:
+    """Frames for ``--source SPEC``, forever."""
+    if spec.startswith("pattern:"):
+        return _pattern_frames(spec.split(":", 1)[1], width, height)
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | {".npy"})
+        if not files:
+            raise ConfigError(f"{path}: the folder holds no .npy or image files")
+        frames = [f for p in files for f in _load_file(p, width, height)]
+    elif path.is_file():
+        frames = _load_file(path, width, height)
+    else:
+        raise ConfigError(f"--source {spec}: no such file or folder, and not pattern:NAME")
+
+    def loop() -> Iterator[np.ndarray]:
+        while True:
+            yield from frames
+    return loop()
+
+
+class NullSink:
+    """Drops the corrected buffers: the loop measures the board alone."""
+
+    name = "null"
+
+    def send(self, scan, frame_no: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class UdpSink:
+    """Sends each card's buffer as UDP datagrams to the cards' video input."""
+
+    HEADER = struct.Struct("<4sB3xII")
+    SLICE = 1400
+
+    def __init__(self, host: str, port: int) -> None:
+        self.name = f"udp://{host}:{port}"
+        self.address = (host, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.datagrams = 0
+
+    def send(self, scan, frame_no: int) -> None:
+        for address, buf in scan.buffers.items():
+            data = memoryview(np.ascontiguousarray(buf)).cast("B")
+            for offset in range(0, len(data), self.SLICE):
+                header = self.HEADER.pack(b"LWV1", address, frame_no & 0xFFFFFFFF, offset)
+                try:
+                    self.sock.sendto(header + data[offset:offset + self.SLICE], self.address)
+                    self.datagrams += 1
+                except OSError:
+                    pass  # video is best effort: a missing receiver must not stop the loop
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def frame_sink(spec: str):
+    if spec == "null":
+        return NullSink()
+    url = urlparse(spec)
+    if url.scheme == "udp" and url.hostname and url.port:
+        return UdpSink(url.hostname, url.port)
+    raise ConfigError(f"--sink {spec}: use null or udp://HOST:PORT")
+
+
+class FrameLoop:
+    """Runs source → pipeline → sink at ``fps`` and keeps frame-time statistics."""
+
+    def __init__(self, layout: Layout, pipeline, source: Iterator[np.ndarray], sink,
+                 fps: float = 30.0, source_name: str = "") -> None:
+        if not 0 < fps <= 240:
+            raise ConfigError(f"--fps {fps}: choose a frame rate between 0 and 240")
+        self.layout, self.pipeline, self.source, self.sink = layout, pipeline, source, sink
+        self.fps = fps
+        self.source_name = source_name
+        self.frames = 0
+        self.overruns = 0
+        self.times = deque(maxlen=1000)       # seconds per frame, most recent last
+        self.stamps = deque(maxlen=1000)      # monotonic time each frame finished
+        self._task: asyncio.Task | None = None
+        self.error: str | None = None
+
+    def _one(self, frame: np.ndarray, frame_no: int) -> None:
+        scan = self.pipeline.process(frame)
+        self.sink.send(scan, frame_no)
+
+    async def _run(self) -> None:
+        period = 1.0 / self.fps
+        loop = asyncio.get_running_loop()
+        next_at = time.monotonic()
+        while True:
+            t0 = time.monotonic()
+            frame = next(self.source)
+            try:
+                await loop.run_in_executor(None, self._one, frame, self.frames)
+            except Exception as exc:  # keep the service up; say it in status
+                self.error = f"frame {self.frames}: {exc!r}"
+                log.error("frame loop stopped: %s", self.error)
+                raise
+            t1 = time.monotonic()
+            self.times.append(t1 - t0)
+            self.stamps.append(t1)
+            self.frames += 1
+            if t1 - t0 > period:
+                self.overruns += 1
+            next_at = max(next_at + period, t1 - period)  # don't try to catch up a backlog
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="frame-loop")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.sink.close()
+
+    def stats(self) -> dict:
+        now = time.monotonic()
+        recent = [t for t in self.stamps if now - t <= 1.0]
+        ordered = sorted(self.times)
+
+        def pct(p: float) -> float | None:
+            return round(ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000, 2) if ordered else None
+        return {
+            "running": self._task is not None and not self._task.done(),
+            "target_fps": self.fps, "fps": len(recent), "frames": self.frames,
+            "overruns": self.overruns, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "budget_ms": round(1000 / self.fps, 2), "backend": fastpath.backend,
+            "threads": getattr(self.pipeline, "threads", None),
+            "resolution": f"{self.layout.width}x{self.layout.height}",
+            "source": self.source_name, "sink": self.sink.name, "error": self.error,
+        }

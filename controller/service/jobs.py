@@ -1,0 +1,157 @@
+"""Jobs: the long-running things the service does, each with an id, progress, a log and a result.
+
+Discovery, commissioning, detection (and later self-tests and upgrades) run
+as asyncio tasks wrapped in a :class:`Job`, so the host tool can start one,
+follow its progress, answer its questions ("does the wall show red?"), and
+read its result, over plain JSON.  A job that needs a person's answer sets
+``question`` and waits in state ``waiting`` until :meth:`Job.answer` is
+called through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from controller.errors import LedwardenError, NotFound
+
+log = logging.getLogger("ledwarden.jobs")
+
+STATES = ("queued", "running", "waiting", "succeeded", "failed", "cancelled")
+MAX_LOG_LINES = 500
+KEEP_FINISHED = 100
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class JobError(LedwardenError):
+    """A job cannot do what was asked of it now (nothing to answer, already running …)."""
+
+
+class Job:
+    """One job; coroutines update it, the API reads :meth:`as_dict`."""
+
+    def __init__(self, job_id: int, kind: str, params: dict, started_by: str) -> None:
+        self.id = job_id
+        self.kind = kind
+        self.params = params
+        self.started_by = started_by
+        self.state = "queued"
+        self.created = utc_now()
+        self.started: str | None = None
+        self.finished: str | None = None
+        self.progress = {"done": 0, "total": 0, "step": ""}
+        self.log: list[str] = []
+        self.result: Any = None
+        self.error: str | None = None
+        self.question: str | None = None
+        self._answer: asyncio.Future[bool] | None = None
+        self._t0 = time.monotonic()
+        self.task: asyncio.Task | None = None
+
+    # -------- used by the job's coroutine
+
+    def step(self, name: str, done: int = 0, total: int = 0) -> None:
+        self.progress = {"done": done, "total": total, "step": name}
+        self.note(name)
+
+    def advance(self, done: int, total: int) -> None:
+        self.progress = {**self.progress, "done": done, "total": total}
+
+    def note(self, line: str) -> None:
+        stamp = f"{time.monotonic() - self._t0:7.2f}s"
+        self.log.append(f"{stamp} {line}")
+        del self.log[:-MAX_LOG_LINES]
+        log.info("job %d (%s): %s", self.id, self.kind, line)
+
+    async def ask(self, question: str) -> bool:
+        """Wait for a person's yes or no through the API."""
+        self._answer = asyncio.get_running_loop().create_future()
+        self.question, self.state = question, "waiting"
+        self.note(f"waiting: {question}")
+        try:
+            return await self._answer
+        finally:
+            self.question, self._answer, self.state = None, None, "running"
+
+    # -------- used by the API
+
+    def answer(self, yes: bool) -> None:
+        if self._answer is None or self._answer.done():
+            raise JobError(f"job {self.id} is not waiting for an answer")
+        self.note(f"answer: {'yes' if yes else 'no'}")
+        self._answer.set_result(bool(yes))
+
+    def as_dict(self, full: bool = True) -> dict:
+        d = {"id": self.id, "kind": self.kind, "state": self.state, "created": self.created,
+             "started": self.started, "finished": self.finished, "progress": self.progress,
+             "question": self.question, "error": self.error, "started_by": self.started_by,
+             "params": self.params}
+        if full:
+            d |= {"log": self.log, "result": self.result}
+        return d
+
+
+JobBody = Callable[[Job], Awaitable[Any]]
+
+
+class JobManager:
+    """Starts jobs as tasks and keeps the recent ones for the API."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self.jobs: dict[int, Job] = {}
+
+    def start(self, kind: str, body: JobBody, params: dict | None = None,
+              started_by: str = "") -> Job:
+        job = Job(next(self._ids), kind, params or {}, started_by)
+        self.jobs[job.id] = job
+        job.task = asyncio.get_running_loop().create_task(self._run(job, body),
+                                                          name=f"job-{job.id}-{kind}")
+        self._forget_old()
+        return job
+
+    async def _run(self, job: Job, body: JobBody) -> None:
+        job.state, job.started = "running", utc_now()
+        job.note(f"{job.kind} started")
+        try:
+            job.result = await body(job)
+            job.state = "succeeded"
+        except asyncio.CancelledError:
+            job.state, job.error = "cancelled", "cancelled"
+        except LedwardenError as exc:
+            job.state, job.error = "failed", str(exc)
+        except Exception as exc:  # a bug: keep the service up, say so in the job
+            job.state, job.error = "failed", f"internal error: {exc!r}"
+            log.error("job %d crashed:\n%s", job.id, traceback.format_exc())
+        job.finished = utc_now()
+        job.note(f"{job.kind} {job.state}" + (f": {job.error}" if job.error else ""))
+
+    def get(self, job_id: int) -> Job:
+        try:
+            return self.jobs[job_id]
+        except KeyError:
+            raise NotFound(f"no job {job_id}") from None
+
+    def running(self, kind: str) -> Job | None:
+        return next((j for j in self.jobs.values()
+                     if j.kind == kind and j.state in ("queued", "running", "waiting")), None)
+
+    def _forget_old(self) -> None:
+        done = [j for j in self.jobs.values() if j.finished]
+        for job in done[:-KEEP_FINISHED]:
+            del self.jobs[job.id]
+
+    async def shutdown(self) -> None:
+        tasks = [j.task for j in self.jobs.values() if j.task and not j.task.done()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

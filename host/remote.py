@@ -1,0 +1,237 @@
+"""Host commands that work through a controller's API: ``status``, ``cards``, ``commission``,
+``pattern``, ``brightness``, ``detect``, ``jobs``.
+
+The controller is named with the global ``--controller https://HOST:PORT`` or
+``--profile NAME``; the token comes from ``--token-file``, the
+``LEDWARDEN_TOKEN`` environment variable or the profile, never from the
+command line (it would show in ``ps`` and shell history).  Long jobs show a
+live progress bar and, during commissioning, ask the installer to confirm
+each test pattern unless ``--yes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from controller.errors import LedwardenError
+from controller.protocol import commands as c
+from host.buscli import parse_addresses, parse_level
+from host.client import ControllerClient
+from host.output import Progress, emit_json, table
+from host.settings import resolve_target
+
+POLL_S = 0.25
+
+
+def client_for(args: argparse.Namespace) -> ControllerClient:
+    target = resolve_target(args.controller, args.profile, args.token_file)
+
+    def notice(hostport: str, fingerprint: str) -> None:
+        print(f"ledwarden: first connection to {hostport}; its certificate {fingerprint} is now "
+              f"pinned (compare it with what 'ledwarden controller run' printed)", file=sys.stderr)
+    return ControllerClient(target.url, target.token, on_new_pin=notice)
+
+
+def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool = False) -> dict:
+    """Poll a job until it ends, drawing progress and asking its questions."""
+    bar = Progress(job["kind"], enabled=not quiet)
+    shown_step = None
+    while True:
+        job = client.get(f"/api/v1/jobs/{job['id']}")
+        progress = job["progress"]
+        if not quiet and progress["step"] != shown_step and sys.stderr.isatty():
+            bar.label = progress["step"][:40] or job["kind"]
+            shown_step = progress["step"]
+        bar(progress["done"], max(progress["total"], 1))
+        if job["state"] == "waiting" and job["question"]:
+            if answer_yes:
+                yes = True
+            elif not sys.stdin.isatty():
+                raise LedwardenError(f"the controller asks: {job['question']} — but there is no "
+                                     f"terminal to answer; run with --yes for unattended runs")
+            else:
+                reply = input(f"\n{job['question']} [y/n] ").strip().lower()
+                yes = reply in ("y", "yes")
+            client.post(f"/api/v1/jobs/{job['id']}/answer", {"yes": yes})
+            continue
+        if job["state"] in ("succeeded", "failed", "cancelled"):
+            bar(1, 1)
+            return job
+        time.sleep(POLL_S)
+
+
+# ------------------------------------------------------------------ commands
+
+def cmd_status(args, client) -> int:
+    data = client.get("/api/v1/status")
+    if args.json:
+        emit_json(data)
+        return 0
+    s, fl = data["screen"], data["frame_loop"]
+    print(f"screen     {s['name']}: {s['width']}x{s['height']}, {s['cabinets']} cabinets ({s['file']})")
+    print(f"software   {data['software']}, up {data['uptime_s']:.0f} s")
+    print(f"bus        {data['bus']['port']} at {data['bus']['baud']} baud, "
+          f"{data['bus']['operations']} operations")
+    if fl:
+        print(f"frames     {fl['fps']} fps of {fl['target_fps']:g} ({fl['resolution']}, "
+              f"{fl['backend']}, {fl['threads']} threads), p50 {fl['p50_ms']} ms, "
+              f"p99 {fl['p99_ms']} ms, {fl['overruns']} overruns"
+              + (f", ERROR {fl['error']}" if fl["error"] else ""))
+    for job in data["jobs"]:
+        print(f"job {job['id']:<5}  {job['kind']} {job['state']}: {job['progress']['step']}")
+    return 0
+
+
+def cmd_cards(args, client) -> int:
+    data = client.get("/api/v1/cards")
+    if args.json:
+        emit_json(data)
+        return 0
+    rows = []
+    for cab in data["cabinets"]:
+        card, link = cab["card"] or {}, cab["link"] or {}
+        rtt = (link.get("rtt_ms") or {}).get("p99")
+        rows.append((f"0x{cab['address']:02X}", f"{cab['x']},{cab['y']}",
+                     "yes" if cab["found"] else "not seen", card.get("serial"), card.get("firmware"),
+                     link.get("requests"), link.get("retries"), rtt))
+    print(table(rows, ["address", "at", "found", "serial", "firmware", "requests", "retries",
+                       "rtt_p99_ms"]))
+    for extra in data["unexpected"]:
+        print(f"unexpected card at 0x{extra['address']:02X}: {extra['card']}")
+    if not any(cab["found"] for cab in data["cabinets"]):
+        print("(no card seen yet: run 'ledwarden detect', 'commission', or start a discovery)")
+    return 0
+
+
+def _finish(args, job: dict) -> int:
+    if args.json:
+        emit_json(job)
+    elif job["state"] != "succeeded":
+        print(f"ledwarden: {job['kind']} {job['state']}: {job['error']}", file=sys.stderr)
+    return 0 if job["state"] == "succeeded" else 1
+
+
+def cmd_commission(args, client) -> int:
+    job = client.post("/api/v1/commission", {"unattended": args.yes})
+    job = follow(client, job, quiet=args.json, answer_yes=args.yes)
+    if job["state"] != "succeeded":
+        return _finish(args, job)
+    result = job["result"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = {}
+    for kind in ("json", "html"):
+        name = result["report"][kind]
+        path = out / name
+        path.write_text(client.get_text(f"/api/v1/reports/{name}"), encoding="utf-8")
+        saved[kind] = str(path.resolve())
+    if args.json:
+        emit_json(job | {"saved": saved})
+    else:
+        print(f"\nCommissioning {result['result'].upper()}")
+        for line in result["summary"]:
+            print(f"  - {line}")
+        print(f"\nAcceptance report: {saved['html']}\n            (JSON): {saved['json']}")
+    return 0 if result["result"] == "pass" else 1
+
+
+def cmd_pattern(args, client) -> int:
+    body = {"pattern": args.pattern, "level": args.level}
+    if args.address:
+        body["addresses"] = args.address
+    data = client.post("/api/v1/pattern", body)
+    if args.json:
+        emit_json(data)
+    else:
+        where = "every card" if data["broadcast"] else ", ".join(data["cards"])
+        print(f"pattern {data['pattern']} on {where}")
+    return 0
+
+
+def cmd_brightness(args, client) -> int:
+    body = {"level": args.level} | ({"addresses": args.address} if args.address else {})
+    data = client.post("/api/v1/brightness", body)
+    if args.json:
+        emit_json(data)
+        return 0
+    failed = 0
+    for address, value in data["cards"].items():
+        if isinstance(value, dict):
+            failed += 1
+            print(f"ledwarden: error: {value['error']}", file=sys.stderr)
+        else:
+            print(f"{address}: brightness {value} ({value / 0xFFFF:.0%}), read back")
+    return int(bool(failed))
+
+
+def cmd_detect(args, client) -> int:
+    job = client.post("/api/v1/detect", {"addresses": args.address} if args.address else {})
+    job = follow(client, job, quiet=args.json)
+    if job["state"] != "succeeded" or args.json:
+        return _finish(args, job)
+    rows, errors = [], []
+    for address, dead in job["result"].items():
+        if isinstance(dead, dict):
+            errors.append(dead["error"])
+        else:
+            rows += [(address, d["module"], d["x"], d["y"], d["channel"]) for d in dead]
+    if rows:
+        print(table(rows, ["address", "module", "x", "y", "channel"]))
+    print(f"{len(rows)} dead LED(s) on {len(job['result'])} card(s)")
+    for e in errors:
+        print(f"ledwarden: error: {e}", file=sys.stderr)
+    return int(bool(errors))
+
+
+def cmd_jobs(args, client) -> int:
+    if args.id is not None:
+        job = client.get(f"/api/v1/jobs/{args.id}")
+        if args.json:
+            emit_json(job)
+        else:
+            print(f"job {job['id']} {job['kind']}: {job['state']}"
+                  + (f" ({job['error']})" if job["error"] else ""))
+            print("\n".join(job["log"]))
+        return 0
+    data = client.get("/api/v1/jobs")
+    if args.json:
+        emit_json(data)
+        return 0
+    rows = [(j["id"], j["kind"], j["state"], j["started_by"], j["created"], j["progress"]["step"])
+            for j in data["jobs"]]
+    print(table(rows, ["id", "kind", "state", "by", "created", "step"]))
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+
+def register(sub: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON")
+
+    def add(name, fn, help):
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
+        p.set_defaults(func=lambda args: fn(args, client_for(args)))
+        return p
+
+    add("status", cmd_status, "the controller's state: screen, bus, frame loop, running jobs")
+    add("cards", cmd_cards, "cards the controller knows, with link quality")
+    p = add("commission", cmd_commission,
+            "commission the screen: discover, configure, test patterns, LED detection, report")
+    p.add_argument("--yes", action="store_true",
+                   help="do not wait for confirmation of each test pattern (unattended)")
+    p.add_argument("--out", default="reports", help="where to save the acceptance report (default ./reports)")
+    p = add("pattern", cmd_pattern, "show a test pattern on the wall")
+    p.add_argument("pattern", choices=[x.name.lower().replace("_", "-") for x in c.Pattern])
+    p.add_argument("--level", type=parse_level, default=0xFFFF)
+    p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")
+    p = add("brightness", cmd_brightness, "set the brightness of the cards (read back)")
+    p.add_argument("level", type=parse_level, help="0..65535 or a percentage such as 40%%")
+    p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")
+    p = add("detect", cmd_detect, "run LED-fault detection and list dead LEDs")
+    p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")
+    p = add("jobs", cmd_jobs, "list the controller's jobs, or show one with its log")
+    p.add_argument("id", nargs="?", type=int)
