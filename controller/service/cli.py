@@ -24,7 +24,7 @@ from controller.fastpath.settings import gains_from, power_lut
 from controller.protocol.bus import DEFAULT_BAUD, DEFAULT_RETRIES, Bus
 from controller.service import tokens_cli
 from controller.service.app import make_app
-from controller.service.auth import TokenStore
+from controller.service.auth import RateLimiter, TokenStore
 from controller.service.busowner import BusOwner
 from controller.service.commission import CardSettings
 from controller.service.frameloop import FrameLoop, frame_sink, frame_source
@@ -63,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sink", default="null", help="where corrected frames go: null or udp://HOST:PORT")
     p.add_argument("--threads", type=int, help="fast-path threads (default: all cores)")
     p.add_argument("--no-frames", action="store_true", help="do not run the frame loop")
+    p.add_argument("--max-refusals", type=int, default=5, metavar="N",
+                   help="refused API requests a client address may make in 60 s before it is "
+                        "blocked for 60 s (default 5)")
     p.set_defaults(func=run)
     tokens_cli.register(ctl_sub)
     register_forget(ctl_sub)
@@ -92,7 +95,7 @@ async def serve(args: argparse.Namespace) -> None:
     ssl_context = server_ssl_context(state, names)
     fingerprint = certificate_fingerprint(state)
     service = build_service(args, fingerprint)
-    app = make_app(service, TokenStore(state / "tokens.db"))
+    app = make_app(service, TokenStore(state / "tokens.db"), RateLimiter(limit=args.max_refusals))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
