@@ -76,6 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unaddressed", type=int, default=0, metavar="K",
                    help="the last K cards are factory-fresh at address 0xF0")
     p.add_argument("--seed", type=int, help="seed of the fault random generator")
+    p.add_argument("--video", type=_host_port, metavar="HOST:PORT",
+                   help="listen for the controller's video (its --sink udp://HOST:PORT)")
     f = p.add_argument_group("faults (CARD is a position 1..N)")
     f.add_argument("--faults", metavar="FILE",
                    help="TOML fault file, re-read whenever it changes (see docs/simulator.md)")
@@ -102,7 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     sim = Simulator(args.cards, baud=args.baud, tcp=args.tcp, pty=args.pty, state_dir=args.state,
                     plan=plan_from_args(args), fault_file=args.faults, unaddressed=args.unaddressed,
-                    seed=args.seed)
+                    seed=args.seed, video=args.video)
     # The URL on stdout alone, so a script can read it; the rest is for people.
     print(sim.url, flush=True)
     print(f"ledwarden sim: {args.cards} cards at {args.baud} baud on {sim.url} "
@@ -113,5 +115,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if sim.video is not None:
+            for address, counts in sorted(sim.video.cards.items()):
+                print(f"video to card {address}: {counts['frames']} frames, {counts['bytes']} bytes",
+                      file=sys.stderr)
         sim.stop()
     return 0

@@ -103,6 +103,56 @@ class _PtyLink:
         os.close(self._slave)
 
 
+class VideoInput:
+    """The cards' video input: UDP datagrams from the controller's ``udp://`` frame sink.
+
+    Receiving cards take video over Ethernet, not over the RS-485 bus; this
+    stands in for that link.  It runs in its own thread so video load never
+    disturbs the bus timing, and keeps per-card counts: datagrams, bytes,
+    frames started, and the last frame number seen.
+    """
+
+    MAGIC = b"LWV1"
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.sock.settimeout(0.2)
+        self.address = self.sock.getsockname()
+        self.cards: dict[int, dict] = {}
+        self.bad = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ledwarden-sim-video", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(2048)
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            if len(data) < 16 or data[:4] != self.MAGIC:
+                self.bad += 1
+                continue
+            address = data[4]
+            frame = int.from_bytes(data[8:12], "little")
+            offset = int.from_bytes(data[12:16], "little")
+            card = self.cards.setdefault(address, {"datagrams": 0, "bytes": 0, "frames": 0,
+                                                   "last_frame": None})
+            card["datagrams"] += 1
+            card["bytes"] += len(data) - 16
+            if offset == 0:
+                card["frames"] += 1
+            card["last_frame"] = frame
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+        self._thread.join(timeout=2)
+
+
 class Simulator:
     """N simulated cards on one bus, served over TCP (``tcp=(host, port)``) or a pty."""
 
@@ -110,7 +160,8 @@ class Simulator:
                  pty: bool = False, state_dir: str | Path | None = None,
                  plan: FaultPlan | None = None, fault_file: str | Path | None = None,
                  hw_model: int = DEFAULT_HW_MODEL, version=DEFAULT_VERSION,
-                 unaddressed: int = 0, seed: int | None = None) -> None:
+                 unaddressed: int = 0, seed: int | None = None,
+                 video: tuple[str, int] | None = None) -> None:
         if not 1 <= cards <= 240:
             raise ConfigError(f"--cards {cards}: a bus holds 1 to 240 cards")
         if not 0 <= unaddressed <= cards:
@@ -135,6 +186,11 @@ class Simulator:
             self.link = _TcpLink(*tcp) if tcp else _PtyLink()
         except OSError as exc:
             raise PortError(f"cannot listen on {tcp[0]}:{tcp[1]}: {exc.strerror}") from None
+        try:
+            self.video = VideoInput(*video) if video else None
+        except OSError as exc:
+            self.link.close()
+            raise PortError(f"cannot listen for video on {video[0]}:{video[1]}: {exc.strerror}") from None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -199,6 +255,8 @@ class Simulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.link.close()
+        if self.video is not None:
+            self.video.close()
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
