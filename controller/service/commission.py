@@ -200,7 +200,7 @@ class Commissioning:
             except LedwardenError as exc:
                 failures += 1
                 self._problem(address, f"{describe(self.layout, cab)}: config not stored: {exc}")
-        self._step("configure", failures == 0,
+        self._step("config", failures == 0,
                    f"{len(present) - failures} of {len(present)} cards configured and read back", t0)
 
     async def show_patterns(self) -> None:
