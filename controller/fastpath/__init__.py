@@ -1,0 +1,52 @@
+"""Frame correction and module scan (``shared/spec/correction.md``), fast.
+
+One API over two backends, as python-zstandard does it: the compiled
+kernel (``_cffi``, built by cffi when the package is installed) and the NumPy
+:mod:`~controller.fastpath.reference`, which defines what correct means.
+``backend`` says which is live.  Without the extension the NumPy one stands
+in, with a warning, because a wall that shows frames slowly beats one that
+shows none.  ``LEDWARDEN_FASTPATH=numpy`` picks the reference on purpose and
+``LEDWARDEN_FASTPATH=cffi`` makes a missing extension an ImportError (for
+CI and for benchmarks that must not measure the wrong thing).
+
+::
+
+    out = fastpath.correct(frame, lut, gains, calib=None)       # uint16[H][W][3]
+    scan = fastpath.module_scan(out, layout)                    # scan.buffers[address] ...
+    pipe = fastpath.Pipeline(layout, lut, gains, calib=None)    # threads=None: all cores
+    scan = pipe.process(frame)                                  # fused, no allocation
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+from controller.fastpath import reference
+from controller.fastpath.common import ScanResult
+
+_policy = os.environ.get("LEDWARDEN_FASTPATH", "auto")
+if _policy not in ("auto", "cffi", "numpy"):
+    raise ImportError(f"LEDWARDEN_FASTPATH={_policy!r}: use auto, cffi or numpy")
+
+if _policy == "numpy":
+    _impl = reference
+else:
+    try:
+        from controller.fastpath import _cffi as _impl
+    except ImportError as exc:
+        if _policy == "cffi":
+            raise
+        warnings.warn(f"ledwarden.fastpath: the compiled kernel is not built ({exc}); using the "
+                      f"NumPy reference, which is far slower. Reinstall with a C compiler "
+                      f"(pip install -e .) to build it.", RuntimeWarning, stacklevel=2)
+        _impl = reference
+
+#: ``"cffi"`` when the compiled kernel is in use, else ``"numpy"``.
+backend = "numpy" if _impl is reference else "cffi"
+
+correct = _impl.correct
+module_scan = _impl.module_scan
+Pipeline = _impl.Pipeline
+
+__all__ = ["Pipeline", "ScanResult", "backend", "correct", "module_scan", "reference"]

@@ -1,0 +1,236 @@
+"""The compiled backend: thin checked wrappers over ``controller.fastpath._lw``.
+
+Every function checks its inputs with :mod:`~controller.fastpath.common`
+before C sees a pointer, so the C trusts shapes, dtypes and bounds.  cffi
+releases the GIL around each call into ``_lw``, so frames on other Python
+threads, and the kernel's own worker threads, run truly in parallel.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import MappingProxyType
+
+import numpy as np
+
+from controller.config import Layout
+from controller.fastpath import common, plan as plans
+from controller.fastpath._lw import ffi, lib
+
+
+def kernels() -> tuple[str, ...]:
+    """Kernels this CPU can run, the default first (``"avx512"``, ``"portable/x86-64-v4"``, …)."""
+    names, i = [], 0
+    while (name := lib.lw_kernel_name(i)) != ffi.NULL:
+        if lib.lw_kernel_supported(i):
+            names.append(ffi.string(name).decode())
+        i += 1
+    return tuple(names)
+
+
+def build_info() -> str:
+    """Compiler and flags the extension was built with."""
+    return ffi.string(lib.lw_build_info()).decode()
+
+
+def _kernel_index(kernel: str | None) -> int:
+    i = 0
+    while (name := lib.lw_kernel_name(i)) != ffi.NULL:
+        if lib.lw_kernel_supported(i):
+            text = ffi.string(name).decode()
+            if kernel is None or text == kernel or text.split("/")[0] == kernel:
+                return i
+        i += 1
+    raise ValueError(f"kernel: {kernel!r} is not available on this CPU; choose from {kernels()}")
+
+
+def _ptr(ctype: str, array: np.ndarray):
+    return ffi.from_buffer(ctype, array)
+
+
+def _aligned(count: int, dtype, alignment: int = 64) -> np.ndarray:
+    """An empty array whose data starts on a cache line, so the kernel can stream to it."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(count * itemsize + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + count * itemsize].view(dtype)
+
+
+def _mode(calib: np.ndarray | None) -> int:
+    return 0 if calib is None else 1 if calib.ndim == 3 else 2
+
+
+def _first_bad(calib: np.ndarray) -> int:
+    calib = np.ascontiguousarray(calib)
+    q = 1 if calib.ndim == 3 else 3
+    return int(lib.lw_first_bad(_ptr("int16_t[]", calib), calib.size // q, q))
+
+
+def _folded(lut: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """Without calibration the gains fold into the curve: one lookup per channel."""
+    return ((lut.astype(np.int64) * gains[:, None] + 32768) >> 16).astype(np.uint16)
+
+
+def correct(frame, lut, gains, calib=None, *, out=None, kernel: str | None = None) -> np.ndarray:
+    """See :func:`controller.fastpath.reference.correct`; same result, in C."""
+    frame = common.check_frame(frame)
+    lut = common.check_lut(lut)
+    gains = common.check_gains(gains)
+    calib = common.check_calib(calib, frame.shape[:2], _first_bad)
+    index = _kernel_index(kernel)
+    if out is None:
+        out = np.empty(frame.shape, np.uint16)
+    else:
+        out = common.check_out(out, frame.shape)
+        common.check_no_overlap(out, frame, lut, calib)
+    frame, lut = np.ascontiguousarray(frame), np.ascontiguousarray(lut)
+    c_calib = ffi.NULL if calib is None else _ptr("int16_t[]", np.ascontiguousarray(calib))
+    status = lib.lw_correct(index, _ptr("uint8_t[]", frame), frame.shape[0], frame.shape[1],
+                            _ptr("uint16_t[]", lut), ffi.new("uint32_t[3]", gains.tolist()),
+                            _mode(calib), c_calib, _ptr("uint16_t[]", out))
+    if status:
+        raise MemoryError("fastpath.correct: out of memory for a row's scratch")
+    return out
+
+
+class _CPlan:
+    """A plan as C structs, with every array it points into kept alive here."""
+
+    def __init__(self, plan: plans.Plan, per_pixel: int) -> None:
+        self.plan = plan
+        self._keep = []
+        self.geoms = ffi.new("lw_geom[]", len(plan.geoms))
+        for g, c in zip(plan.geoms, self.geoms):
+            c.width, c.scan, c.groups, c.n = g.width, g.scan, g.groups, g.n
+            c.line_step, c.group_step, c.dir = g.line_step, g.group_step, g.dir
+            c.off = self._hold("int32_t[]", g.off)
+        self.mod_coef = plan.coef_offsets(per_pixel)
+        self.struct = ffi.new("lw_plan *")
+        s = self.struct
+        s.n_modules = plan.n_modules
+        s.geoms = self.geoms
+        s.mod_geom = self._hold("int32_t[]", plan.mod_geom)
+        s.mod_base = self._hold("int64_t[]", plan.mod_base)
+        s.mod_out = self._hold("int64_t[]", plan.mod_out)
+        s.mod_coef = self._hold("int64_t[]", self.mod_coef)
+
+    def _hold(self, ctype: str, array: np.ndarray):
+        self._keep.append(array)
+        return _ptr(ctype, array)
+
+    def outputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fresh output arrays, wired into the plan."""
+        out = _aligned(3 * self.plan.pixels, np.uint16)
+        sums = np.empty((self.plan.n_modules, 3), np.uint64)
+        peaks = np.empty((self.plan.n_modules, 3), np.uint16)
+        self.struct.out = self._hold("uint16_t[]", out)
+        self.struct.sums = self._hold("uint64_t[]", sums)
+        self.struct.peaks = self._hold("uint16_t[]", peaks)
+        return out, sums, peaks
+
+
+def _result(layout: Layout, plan: plans.Plan, out, sums, peaks, readonly: bool) -> common.ScanResult:
+    buffers, s, p = {}, {}, {}
+    for cab, (m0, m1), (o0, o1) in zip(layout.cabinets, plan.cab_modules, plan.cab_out):
+        views = out[o0:o1], sums[m0:m1], peaks[m0:m1]
+        if readonly:
+            views = tuple(v.view() for v in views)
+            for v in views:
+                v.setflags(write=False)
+        buffers[cab.address], s[cab.address], p[cab.address] = views
+    if readonly:
+        buffers, s, p = MappingProxyType(buffers), MappingProxyType(s), MappingProxyType(p)
+    return common.ScanResult(buffers, s, p)
+
+
+def module_scan(out, layout: Layout) -> common.ScanResult:
+    """See :func:`controller.fastpath.reference.module_scan`; same result, in C."""
+    layout = common.check_layout(layout)
+    image = np.ascontiguousarray(common.check_corrected(out, layout))
+    c = _CPlan(plans.build(layout), 0)
+    buffers, sums, peaks = c.outputs()
+    lib.lw_module_scan(c.struct, _ptr("uint16_t[]", image))
+    return _result(layout, c.plan, buffers, sums, peaks, readonly=False)
+
+
+def default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:      # not on Linux
+        return os.cpu_count() or 1
+
+
+class Pipeline:
+    """Correction fused with module scan, for one layout and one set of inputs.
+
+    Built once per screen and calibration, it re-lays the coefficients into
+    kernel order and allocates the card buffers; :meth:`process` then does
+    one pass per frame on ``threads`` threads (default: every core this
+    process may use) with no allocation.  The result's arrays are read-only
+    views of the pipeline's buffers, overwritten by the next ``process``:
+    copy what must outlive a frame.  Calls from several threads are taken
+    one at a time (each would overwrite the other's result anyway).
+    """
+
+    def __init__(self, layout: Layout, lut, gains, calib=None, *,
+                 threads: int | None = None, kernel: str | None = None) -> None:
+        self.layout = common.check_layout(layout)
+        lut = common.check_lut(lut)
+        gains = common.check_gains(gains)
+        calib = common.check_calib(calib, (layout.height, layout.width), _first_bad)
+        if threads is None:
+            threads = default_threads()
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise ValueError(f"threads: expected a whole number of threads >= 1, got {threads!r}")
+        self.threads = threads
+        self._kernel = _kernel_index(kernel)
+        self.kernel = ffi.string(lib.lw_kernel_name(self._kernel)).decode()
+
+        mode = _mode(calib)
+        per_pixel = (0, 3, 9)[mode]
+        self._c = _CPlan(plans.build(layout), per_pixel)
+        s = self._c.struct
+        s.mode = mode
+        s.lut = self._c._hold("uint16_t[]", _folded(lut, gains) if mode == 0 else lut.copy())
+        s.gains = gains.tolist()
+        self.coef = None
+        if mode:
+            self.coef = np.empty(self._c.plan.pixels * per_pixel, np.int16)
+            lib.lw_relayout(s, _ptr("int16_t[]", np.ascontiguousarray(calib)), per_pixel,
+                            _ptr("int16_t[]", self.coef))
+            s.coef = self._c._hold("int16_t[]", self.coef)
+        self._bands = self._c.plan.bands(threads)
+        self._bands_ptr = self._c._hold("int32_t[]", self._bands)
+        self._pool = ffi.NULL
+        if threads > 1:
+            pool = lib.lw_pool_new(threads)
+            if pool == ffi.NULL:
+                raise OSError(f"fastpath: could not start {threads} worker threads")
+            self._pool = ffi.gc(pool, lib.lw_pool_free)
+        self._result = _result(layout, self._c.plan, *self._c.outputs(), readonly=True)
+        self._busy = threading.Lock()
+
+    @property
+    def bytes_touched(self) -> tuple[int, int]:
+        """(read, written) bytes per frame: the covered frame pixels and coefficients, the buffers."""
+        pixels = self._c.plan.pixels
+        coef = 0 if self.coef is None else self.coef.nbytes
+        return 3 * pixels + coef, 6 * pixels
+
+    def process(self, frame) -> common.ScanResult:
+        frame = np.ascontiguousarray(common.check_frame(frame, (self.layout.height, self.layout.width)))
+        with self._busy:    # the pool and the buffers serve one frame at a time
+            lib.lw_process(self._pool, self._c.struct, self._kernel, self._bands_ptr,
+                           _ptr("uint8_t[]", frame))
+        return self._result
+
+
+def floor_copy(sources: list[np.ndarray], dst: np.ndarray) -> None:
+    """The memory-copy floor (see lw.h): read every source byte, write ``dst`` once."""
+    srcs = [np.ascontiguousarray(s).reshape(-1).view(np.uint8) for s in sources]
+    held = [_ptr("uint8_t[]", s) for s in srcs]
+    ptrs = ffi.new("const uint8_t *[]", held)
+    lens = ffi.new("int64_t[]", [s.nbytes for s in srcs])
+    flat = dst.reshape(-1).view(np.uint8)
+    lib.lw_floor_copy(ptrs, lens, len(srcs), _ptr("uint8_t[]", flat), flat.nbytes)

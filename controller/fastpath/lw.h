@@ -1,0 +1,112 @@
+/* ledwarden fast path: frame correction fused with module scan.
+ *
+ * The text between the cdef markers is also what cffi is told (see
+ * _build.py), so it holds plain declarations only: no macros, no includes.
+ * Semantics are shared/spec/correction.md; the layout of the plan and of the
+ * re-laid coefficients is described in docs/correction.md.
+ */
+#ifndef LEDWARDEN_LW_H
+#define LEDWARDEN_LW_H
+
+#include <stdint.h>
+
+/* cdef-begin */
+
+/* One module geometry (a module type at one rotation).  A module is emitted
+ * as `scan` lines of `n` = width * groups pixels; pixel k of a line comes
+ * from frame byte offset line_base + off[k], where line i's base is the
+ * module's base + i * line_step.  off[k] = (k % groups) * group_step +
+ * (k / groups) * dir, so rotated modules simply have negative steps. */
+typedef struct {
+    int32_t width;
+    int32_t scan;
+    int32_t groups;
+    int32_t n;
+    int64_t line_step;
+    int64_t group_step;
+    int32_t dir;
+    int32_t reserved;
+    const int32_t *off;
+} lw_geom;
+
+/* Everything one frame's work needs except the frame itself.  Modules are
+ * listed in output order; module m reads the frame from byte mod_base[m],
+ * writes out from element mod_out[m], reads re-laid coefficients from
+ * element mod_coef[m] and its sums and peaks are entries 3m .. 3m + 2. */
+typedef struct {
+    int32_t mode;              /* 0 none, 1 gain, 2 matrix */
+    int32_t n_modules;
+    const lw_geom *geoms;
+    const int32_t *mod_geom;
+    const int64_t *mod_base;
+    const int64_t *mod_out;
+    const int64_t *mod_coef;
+    const uint16_t *lut;       /* [3][256]; for mode 0 the gains are already applied */
+    uint32_t gains[3];
+    const int16_t *coef;       /* re-laid by lw_relayout; NULL for mode 0 */
+    uint16_t *out;
+    uint64_t *sums;
+    uint16_t *peaks;
+} lw_plan;
+
+typedef struct lw_pool lw_pool;
+
+/* Kernels: 0 is the best one this CPU runs; the others are for tests and
+ * benchmarks.  lw_kernel_name returns NULL past the last one. */
+const char *lw_kernel_name(int kernel);
+int lw_kernel_supported(int kernel);
+const char *lw_build_info(void);
+
+lw_pool *lw_pool_new(int threads);
+void lw_pool_free(lw_pool *pool);
+
+/* The fused pass.  bands[t] .. bands[t + 1] are the modules thread t does;
+ * there are as many bands as the pool has threads (one with pool NULL). */
+int lw_process(lw_pool *pool, const lw_plan *plan, int kernel,
+               const int32_t *bands, const uint8_t *frame);
+
+/* Coefficients (calib as int16[H][W][q]) into the order the kernel reads. */
+void lw_relayout(const lw_plan *plan, const int16_t *calib, int32_t q, int16_t *coef);
+
+/* Index of the first coefficient row (q = 3) or gain (q = 1) out of bounds. */
+int64_t lw_first_bad(const int16_t *calib, int64_t rows, int32_t q);
+
+/* correct() alone: frame order in, frame order out. */
+int lw_correct(int kernel, const uint8_t *frame, int32_t height, int32_t width,
+               const uint16_t *lut, const uint32_t *gains, int32_t mode,
+               const int16_t *calib, uint16_t *out);
+
+/* module_scan() alone: a corrected frame into plan->out, sums and peaks. */
+void lw_module_scan(const lw_plan *plan, const uint16_t *image);
+
+/* The floor: copy srcs[0..nsrc) in order, the first dst_len bytes into dst
+ * and the rest through a small cache-resident scratch buffer, so exactly the
+ * bytes the pipeline reads are read and the bytes it writes are written
+ * (when dst is longer than the sources, they are copied again to fill it). */
+void lw_floor_copy(const uint8_t *const *srcs, const int64_t *lens, int32_t nsrc,
+                   uint8_t *dst, int64_t dst_len);
+
+/* cdef-end */
+
+/* Internal: what a kernel is given for one module. */
+typedef struct {
+    int32_t mode;
+    const uint16_t *lut;
+    uint32_t gains[3];
+} lw_ctx;
+
+typedef void (*lw_module_fn)(const lw_ctx *ctx, const uint8_t *base, const lw_geom *g,
+                             const int16_t *coef, uint16_t *out,
+                             uint64_t *sums, uint16_t *peaks);
+
+#define LW_BLOCK 32
+
+void lw_module_portable(const lw_ctx *ctx, const uint8_t *base, const lw_geom *g,
+                        const int16_t *coef, uint16_t *out, uint64_t *sums, uint16_t *peaks);
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LW_HAVE_AVX512 1
+void lw_module_avx512(const lw_ctx *ctx, const uint8_t *base, const lw_geom *g,
+                      const int16_t *coef, uint16_t *out, uint64_t *sums, uint16_t *peaks);
+#endif
+
+#endif

@@ -1,0 +1,112 @@
+"""The NumPy reference: the definition of correct for frame correction and module scan.
+
+Written to be read beside ``shared/spec/correction.md`` sections 2 and 5, line
+for line, not to be fast.  The compiled kernel is tested bit for bit against
+these two functions, so this module deliberately shares no logic with it
+beyond the input checks: module order, scan order and the arithmetic are
+worked out again here, the plain way.
+
+Arithmetic runs in int64, which holds every intermediate value exactly; the
+spec's int32/uint32 are the widths the bound on the coefficients guarantees
+suffice, so the results are the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from controller.config import Cabinet, Layout
+from controller.fastpath import common
+
+
+def correct(frame: np.ndarray, lut: np.ndarray, gains, calib: np.ndarray | None = None,
+            *, out: np.ndarray | None = None) -> np.ndarray:
+    """Transfer curve, calibration, brightness: ``uint8[H][W][3]`` → ``uint16[H][W][3]``."""
+    frame = common.check_frame(frame)
+    lut = common.check_lut(lut)
+    gains = common.check_gains(gains)
+    calib = common.check_calib(calib, frame.shape[:2])
+    if out is not None:
+        out = common.check_out(out, frame.shape)
+        common.check_no_overlap(out, frame, lut, calib)
+
+    # 1. transfer curve, per channel
+    g = np.stack([lut[k][frame[..., k]] for k in range(3)], axis=-1).astype(np.int64)
+    # 2. calibration, then clamp
+    if calib is None:
+        a = g
+    elif calib.ndim == 3:                      # gain: a[c] = (g[c] * K[c] + 8192) >> 14
+        a = (g * calib + 8192) >> 14
+    else:                                      # matrix: a[c] = (sum_k g[k] * M[c][k] + 8192) >> 14
+        a = (np.einsum("yxk,yxck->yxc", g, calib.astype(np.int64)) + 8192) >> 14
+    a = np.clip(a, 0, 65535)
+    # 3. brightness and white balance
+    o = ((a * gains + 32768) >> 16).astype(np.uint16)
+    if out is None:
+        return o
+    out[...] = o
+    return out
+
+
+def module_scan(out: np.ndarray, layout: Layout) -> common.ScanResult:
+    """Cut the corrected frame into card buffers in scan order, with module sums and peaks."""
+    layout = common.check_layout(layout)
+    out = common.check_corrected(out, layout)
+    buffers, sums, peaks = {}, {}, {}
+    for cab in layout.cabinets:
+        modules = list(_modules_in_chain_order(out, cab))
+        buffers[cab.address] = np.concatenate([_scan_order(t, cab.module.scan) for t in modules])
+        sums[cab.address] = np.array([t.reshape(-1, 3).sum(axis=0, dtype=np.uint64)
+                                      for t in modules], dtype=np.uint64)
+        peaks[cab.address] = np.array([t.reshape(-1, 3).max(axis=0) for t in modules],
+                                      dtype=np.uint16)
+    return common.ScanResult(buffers, sums, peaks)
+
+
+def _modules_in_chain_order(out: np.ndarray, cab: Cabinet):
+    """Spec 5.1–5.2: the cabinet's pixels (turned if mounted at 180°), module by module."""
+    c = out[cab.y:cab.y + cab.height, cab.x:cab.x + cab.width]
+    if cab.rotation == 180:
+        c = c[::-1, ::-1]
+    h, w = cab.module.height, cab.module.width
+    for row in range(cab.modules_y):
+        columns = range(cab.modules_x)
+        if cab.chain == "serpentine" and row % 2 == 1:
+            columns = reversed(columns)
+        for col in columns:
+            yield c[row * h:(row + 1) * h, col * w:(col + 1) * w]
+
+
+def _scan_order(t: np.ndarray, scan: int) -> np.ndarray:
+    """Spec 5.3: for line i, for column x, for group j: the three channels of T[i + j*scan][x]."""
+    h, w, _ = t.shape
+    groups = h // scan
+    # row r = j * scan + i, so T viewed as [j][i][x][c] and emitted as [i][x][j][c]
+    return t.reshape(groups, scan, w, 3).transpose(1, 2, 0, 3).reshape(-1)
+
+
+class Pipeline:
+    """The fused pipeline's interface over the two functions above, for the NumPy backend.
+
+    Inputs are checked once, here, as the compiled pipeline checks them; each
+    :meth:`process` returns fresh arrays.  ``threads`` is accepted for the
+    same signature and ignored.
+    """
+
+    def __init__(self, layout: Layout, lut, gains, calib=None, *,
+                 threads: int | None = None, kernel: str | None = None) -> None:
+        self.layout = common.check_layout(layout)
+        self.lut = common.check_lut(lut)
+        self.gains = common.check_gains(gains)
+        self.calib = common.check_calib(calib, (layout.height, layout.width))
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                    or threads < 1):
+            raise ValueError(f"threads: expected a whole number of threads >= 1, got {threads!r}")
+        if kernel not in (None, "numpy"):
+            raise ValueError(f"kernel: {kernel!r} is not available; the NumPy backend has 'numpy'")
+        self.threads = 1
+        self.kernel = "numpy"
+
+    def process(self, frame: np.ndarray) -> common.ScanResult:
+        frame = common.check_frame(frame, (self.layout.height, self.layout.width))
+        return module_scan(correct(frame, self.lut, self.gains, self.calib), self.layout)
