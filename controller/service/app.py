@@ -17,7 +17,7 @@ from aiohttp import web
 
 from controller.errors import ConfigError, LedwardenError, NotFound, PayloadError
 from controller.protocol import commands as c
-from controller.service.auth import RateLimiter, TokenStore, auth_middleware, public, requires
+from controller.service.auth import TOKEN, RateLimiter, TokenStore, auth_middleware, public, requires
 from controller.service.state import Service
 from controller.version import software_version
 
@@ -65,7 +65,7 @@ def _addresses(service: Service, body: dict) -> list[int] | None:
 
 
 def _who(request: web.Request) -> str:
-    token = request.get("token")
+    token = request.get(TOKEN)
     return token.name if token else ""
 
 

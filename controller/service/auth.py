@@ -118,6 +118,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS tokens_live_name ON tokens(name) WHERE revoked
 """
 
 
+#: Where the middleware leaves the caller's :class:`TokenInfo` on the request.
+TOKEN = web.RequestKey("token", TokenInfo)
+
+
 class TokenStore:
     """Tokens in SQLite at ``path`` (normally ``STATE/tokens.db``), secrets never stored.
 
@@ -317,7 +321,7 @@ def auth_middleware(store: TokenStore, limiter: RateLimiter):
 
     Order: a blocked address gets 429 before anything else; an unmarked
     handler gets 500; a public one runs; otherwise the bearer token must be
-    live and its role high enough.  On success ``request["token"]`` holds
+    live and its role high enough.  On success ``request[TOKEN]`` holds
     the :class:`TokenInfo`.
     """
 
@@ -372,7 +376,7 @@ def auth_middleware(store: TokenStore, limiter: RateLimiter):
             return refused(request, client, 403,
                            f"this needs the {need!r} role; your token {token.name!r} "
                            f"has {token.role!r}", token)
-        request["token"] = token
+        request[TOKEN] = token
         return await handler(request)
 
     return middleware

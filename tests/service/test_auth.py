@@ -17,6 +17,7 @@ from controller.errors import LedwardenError
 from controller.service import tokens_cli
 from controller.service.auth import (
     PUBLIC,
+    TOKEN,
     ROLES,
     RateLimiter,
     TokenError,
@@ -164,7 +165,7 @@ def make_app(store: TokenStore, limiter: RateLimiter, hits: list[str]) -> web.Ap
     @requires("viewer")
     async def status(request):
         hits.append("status")
-        return web.json_response({"token": request["token"].name})
+        return web.json_response({"token": request[TOKEN].name})
 
     @requires("installer")
     async def pattern(request):
