@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller import fastpath
+from controller.cliargs import host_port
 from controller.config import load_screen
 from controller.errors import ConfigError
 from controller.fastpath.settings import gains_from, power_lut
@@ -35,14 +36,6 @@ from host.pinning import register_forget
 DEFAULT_STATE = "/var/lib/ledwarden"
 
 
-def _listen(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    try:
-        return host or "0.0.0.0", int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT") from None
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     ctl = sub.add_parser("controller", help="run and administer the controller service (on the board)")
     ctl_sub = ctl.add_subparsers(dest="controller_command", metavar="ACTION", required=True)
@@ -53,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bus", required=True, metavar="URL", help="serial device or pyserial URL")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--retries", type=int, default=DEFAULT_RETRIES)
-    p.add_argument("--listen", type=_listen, default=("0.0.0.0", 8443), metavar="HOST:PORT",
+    p.add_argument("--listen", type=host_port("0.0.0.0"), default=("0.0.0.0", 8443),
+                   metavar="HOST:PORT",
                    help="address of the HTTPS API (default 0.0.0.0:8443; port 0 picks a free one)")
     p.add_argument("--state", default=DEFAULT_STATE, metavar="DIR",
                    help=f"state directory: certificate, tokens, reports (default {DEFAULT_STATE})")

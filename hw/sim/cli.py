@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 
+from controller.cliargs import host_port
 from controller.errors import ConfigError
 from hw.sim.faults import CHANNELS, FaultPlan, parse_dead_led
 from hw.sim.server import Simulator
@@ -17,14 +18,6 @@ def _address_value(text: str, what: str) -> tuple[int, str | None]:
         return int(card, 0), (value or None)
     except ValueError:
         raise ConfigError(f"{what} {text!r}: expected CARD[:VALUE], CARD being a position 1..N") from None
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    try:
-        return host or "127.0.0.1", int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT") from None
 
 
 def plan_from_args(args: argparse.Namespace) -> FaultPlan:
@@ -64,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "1..N on the bus; card K answers at address K unless --unaddressed.",
     )
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--tcp", type=_host_port, metavar="HOST:PORT",
+    where.add_argument("--tcp", type=host_port("127.0.0.1"), metavar="HOST:PORT",
                        help="listen for a master on this TCP address (socket://HOST:PORT)")
     where.add_argument("--pty", action="store_true",
                        help="open a pseudo-terminal and print its device path")
@@ -76,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unaddressed", type=int, default=0, metavar="K",
                    help="the last K cards are factory-fresh at address 0xF0")
     p.add_argument("--seed", type=int, help="seed of the fault random generator")
-    p.add_argument("--video", type=_host_port, metavar="HOST:PORT",
+    p.add_argument("--video", type=host_port("127.0.0.1"), metavar="HOST:PORT",
                    help="listen for the controller's video (its --sink udp://HOST:PORT)")
     f = p.add_argument_group("faults (CARD is a position 1..N)")
     f.add_argument("--faults", metavar="FILE",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import ssl
@@ -12,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from controller.errors import ConfigError, LedwardenError
-from controller.service.auth import RateLimiter, TokenStore, auth_middleware, public, requires
+from controller.service.auth import TOKEN, RateLimiter, TokenStore, auth_middleware, public, requires
 from controller.service.tls import certificate_fingerprint, server_ssl_context
 from host.client import (
     ApiError,
@@ -23,34 +22,10 @@ from host.client import (
 )
 from host.pinning import KnownControllers, PinMismatch
 from host.settings import Target, add_target_arguments, normalise_url, resolve_target
+from support.https_server import ServerThread
 
 
 # ------------------------------------------------------------------ servers
-
-class ServerThread:
-    """A real aiohttp HTTPS server on 127.0.0.1 in a thread with its own event loop."""
-
-    def __init__(self, app: web.Application, ssl_context: ssl.SSLContext, port: int = 0) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.runner = web.AppRunner(app)
-
-        async def start() -> int:
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", port, ssl_context=ssl_context)
-            await site.start()
-            return self.runner.addresses[0][1]
-        self.port = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
-
-    def stop(self) -> None:
-        if self.loop.is_closed():
-            return
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
 
 def make_app(store: TokenStore, seen: list[tuple[str, str, str | None]]) -> web.Application:
     """A small API behind the real auth middleware; ``seen`` logs every request that arrives."""
@@ -62,7 +37,7 @@ def make_app(store: TokenStore, seen: list[tuple[str, str, str | None]]) -> web.
 
     @requires("viewer")
     async def status(request):
-        return web.json_response({"query": dict(request.query), "who": request["token"].name})
+        return web.json_response({"query": dict(request.query), "who": request[TOKEN].name})
 
     @requires("installer")
     async def echo(request):

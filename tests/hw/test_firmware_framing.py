@@ -5,7 +5,7 @@ import struct
 import crcmod.predefined
 import pytest
 from cobs import cobs
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from hw.firmware import framing
