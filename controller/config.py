@@ -147,17 +147,16 @@ class _Table:
         self.where = where
         self.problems = problems
         self.seen: set[str] = set()
+        self.broken = raw is None or not isinstance(raw, Mapping)   # said once, not per key
         if raw is None:
             problems.append(f"{where}: missing")
-            raw = {}
-        elif not isinstance(raw, Mapping):
+        elif self.broken:
             problems.append(f"{where}: must be a table, not {type(raw).__name__}")
-            raw = {}
-        self.raw = raw
+        self.raw = {} if self.broken else raw
 
     def _get(self, key: str) -> Any:
         self.seen.add(key)
-        if key not in self.raw:
+        if key not in self.raw and not self.broken:
             self.problems.append(f"{self.where}: {key} is missing")
         return self.raw.get(key)
 
@@ -223,8 +222,8 @@ def _cabinets(raw: Any, modules: dict[str, ModuleType],
     if raw is None:
         problems.append("[[cabinets]]: missing (the screen needs at least one cabinet)")
         return []
-    if not isinstance(raw, list):
-        problems.append("[[cabinets]]: must be an array of tables ([[cabinets]] entries)")
+    if not isinstance(raw, list) or not raw:
+        problems.append("[[cabinets]]: must be a non-empty array of tables ([[cabinets]] entries)")
         return []
     out = []
     owner: dict[int, str] = {}

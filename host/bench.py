@@ -11,7 +11,8 @@ Why the measurement is shaped this way: the board is shared with the rest
 of the controller and, in CI, with other machines' jobs, so one timing is
 noise.  Every variant is timed in batches of at least ``--min-time`` in
 each of ``--rounds`` rounds, the variants interleaved within a round so a
-slow moment hurts them alike, and the median round is reported.  The NumPy
+slow moment hurts them alike; the median round is the figure, the fastest
+is shown beside it.  The NumPy
 reference is timed on ``--numpy-rounds`` single frames (it takes seconds).
 """
 
@@ -92,7 +93,7 @@ def _cpu_model() -> str:
 
 
 class _Timer:
-    """Interleaved rounds of batches; the median round per variant, in seconds per call."""
+    """Interleaved rounds of batches: per variant, each round's seconds per call."""
 
     def __init__(self, rounds: int, min_time: float) -> None:
         self.rounds, self.min_time = rounds, min_time
@@ -104,7 +105,7 @@ class _Timer:
         once = max(time.perf_counter() - start, 1e-6)
         self.variants.append((name, fn, max(1, math.ceil(self.min_time / once))))
 
-    def run(self, progress=None) -> dict[str, float]:
+    def run(self, progress=None) -> dict[str, list[float]]:
         times: dict[str, list[float]] = {name: [] for name, _, _ in self.variants}
         for r in range(self.rounds):
             for name, fn, n in self.variants:
@@ -114,7 +115,7 @@ class _Timer:
                 times[name].append((time.perf_counter() - start) / n)
             if progress:
                 progress(r + 1, self.rounds)
-        return {name: statistics.median(t) for name, t in times.items()}
+        return times
 
 
 def measure(layout: Layout, mode: str, threads: int, args) -> list[dict]:
@@ -145,27 +146,27 @@ def measure(layout: Layout, mode: str, threads: int, args) -> list[dict]:
         timer.add("floor", lambda: _cffi.floor_copy(floor_sources, floor_dst))
     results = timer.run(Progress(f"bench {label}", enabled=not args.json))
 
-    numpy_times = []
+    results["numpy"] = []
     for _ in range(args.numpy_rounds):
         start = time.perf_counter()
         reference.module_scan(reference.correct(frame, lut, gains, calib), layout)
-        numpy_times.append(time.perf_counter() - start)
-    results["numpy"] = statistics.median(numpy_times)
+        results["numpy"].append(time.perf_counter() - start)
+    median = {name: statistics.median(t) for name, t in results.items()}
 
     rows = []
-    names = [(f"fused:{t}", f"fused pipeline", t) for t in pipes]
+    names = [(f"fused:{t}", "fused pipeline", t) for t in pipes]
     names += [("separate", "correct + module_scan", 1), ("numpy", "NumPy reference", 1)]
     names += [("floor", "floor (memory copy)", 1)] if floor_sources else []
     pixels = layout.width * layout.height
     for key, what, t in names:
-        sec = results[key]
+        sec = median[key]
         rows.append({
             "resolution": f"{layout.width}x{layout.height}", "screen": layout.name,
             "cabinets": len(layout.cabinets), "calibration": mode, "variant": what,
-            "threads": t, "ms_per_frame": sec * 1e3, "fps": 1 / sec,
-            "mpix_per_s": pixels / sec / 1e6,
-            "speedup_vs_numpy": results["numpy"] / sec,
-            "ratio_to_floor": sec / results["floor"] if floor_sources else None,
+            "threads": t, "ms_per_frame": sec * 1e3, "best_ms": min(results[key]) * 1e3,
+            "fps": 1 / sec, "mpix_per_s": pixels / sec / 1e6,
+            "speedup_vs_numpy": median["numpy"] / sec,
+            "ratio_to_floor": sec / median["floor"] if floor_sources else None,
         })
     return rows
 
@@ -227,13 +228,17 @@ def run(args: argparse.Namespace) -> int:
         threads, kernels, build = 1, ("numpy",), "NumPy backend: the C extension is not built"
     rows = [row for layout in layouts for mode in args.calibration
             for row in measure(layout, mode, threads, args)]
-    info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "threads": threads,
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "threads": threads, "load_before": load,
             "backend": fastpath.backend, "kernel": args.kernel or kernels[0], "kernels": list(kernels),
             "build": build, "numpy": np.__version__}
     if args.json:
         emit_json({**info, "results": rows})
         return 0
     print(f"CPU      {info['cpu']} ({info['cores']} cores; all-cores runs use {threads} threads)")
+    if load is not None:
+        print(f"load     {load:.2f} before the run (1-minute average): other work on these "
+              f"cores slows the all-cores rows most")
     print(f"backend  {info['backend']}, kernel {info['kernel']} (available: {', '.join(kernels)})")
     print(f"build    {build}")
     for layout in layouts:
@@ -241,10 +246,13 @@ def run(args: argparse.Namespace) -> int:
               f"cabinets, {sum(c.module_count for c in layout.cabinets)} modules")
     print()
     print(table([(r["resolution"], r["calibration"], r["variant"], r["threads"],
-                  round(r["ms_per_frame"], 2), round(r["fps"], 1), round(r["mpix_per_s"], 1),
+                  round(r["ms_per_frame"], 2), round(r["best_ms"], 2), round(r["fps"], 1),
+                  round(r["mpix_per_s"], 1),
                   round(r["speedup_vs_numpy"], 1),
                   "-" if r["ratio_to_floor"] is None else round(r["ratio_to_floor"], 2))
                  for r in rows],
-                ["resolution", "calib", "variant", "threads", "ms/frame", "fps", "Mpix/s",
+                ["resolution", "calib", "variant", "threads", "ms/frame", "best", "fps", "Mpix/s",
                  "x NumPy", "x floor"]))
+    print("\nms/frame is the median round, best the fastest; fps, Mpix/s and the ratios use "
+          "the median.")
     return 0

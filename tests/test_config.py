@@ -113,6 +113,7 @@ def test_example_files_load(name):
     ({"screen.width": "wide"}, "[screen]: width must be a whole number, not 'wide'"),
     ({"screen.name": DELETE}, "[screen]: name is missing"),
     ({"cabinets": DELETE}, "[[cabinets]]: missing"),
+    ({"cabinets": []}, "[[cabinets]]: must be a non-empty array of tables"),
 ])
 def test_each_broken_rule_is_named(changes, expected):
     found = problems(screen(**changes))
@@ -127,6 +128,16 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError, match=r"wall.toml: 3 problems in the screen file:\n  cabinet 1 "):
         parse_screen(screen(**{"cabinets.0.rotation": 90, "cabinets.1.address": 1,
                                "cabinets.1.y": 200}), "wall.toml")
+
+
+def test_a_missing_table_is_one_problem():
+    data = screen()
+    del data["screen"]
+    assert problems(data) == ["wall.toml: [screen]: missing"]
+    data["screen"] = "big"
+    data["cabinets"][1] = 7
+    assert problems(data) == ["wall.toml: [screen]: must be a table, not str",
+                              "wall.toml: cabinet 2: must be a table, not int"]
 
 
 def test_unreadable_and_malformed_files(tmp_path):

@@ -19,14 +19,24 @@ from controller.fastpath import common, plan as plans
 from controller.fastpath._lw import ffi, lib
 
 
-def kernels() -> tuple[str, ...]:
-    """Kernels this CPU can run, the default first (``"avx512"``, ``"portable/x86-64-v4"``, …)."""
-    names, i = [], 0
+#: Bands per thread in a frame: enough to even out a thread that starts
+#: late, few enough that each is a long sequential stream.
+BANDS_PER_THREAD = 8
+
+
+def _supported() -> list[tuple[int, str]]:
+    """(index, name) of the kernels this CPU runs, best first."""
+    found, i = [], 0
     while (name := lib.lw_kernel_name(i)) != ffi.NULL:
         if lib.lw_kernel_supported(i):
-            names.append(ffi.string(name).decode())
+            found.append((i, ffi.string(name).decode()))
         i += 1
-    return tuple(names)
+    return found
+
+
+def kernels() -> tuple[str, ...]:
+    """Kernels this CPU can run, the default first (``"avx512"``, ``"portable/x86-64-v4"``, …)."""
+    return tuple(name for _, name in _supported())
 
 
 def build_info() -> str:
@@ -35,13 +45,10 @@ def build_info() -> str:
 
 
 def _kernel_index(kernel: str | None) -> int:
-    i = 0
-    while (name := lib.lw_kernel_name(i)) != ffi.NULL:
-        if lib.lw_kernel_supported(i):
-            text = ffi.string(name).decode()
-            if kernel is None or text == kernel or text.split("/")[0] == kernel:
-                return i
-        i += 1
+    """A kernel by full name or family (``"portable"``); None for the default."""
+    for index, name in _supported():
+        if kernel is None or kernel in (name, name.split("/")[0]):
+            return index
     raise ValueError(f"kernel: {kernel!r} is not available on this CPU; choose from {kernels()}")
 
 
@@ -84,7 +91,8 @@ def correct(frame, lut, gains, calib=None, *, out=None, kernel: str | None = Non
     else:
         out = common.check_out(out, frame.shape)
         common.check_no_overlap(out, frame, lut, calib)
-    frame, lut = np.ascontiguousarray(frame), np.ascontiguousarray(lut)
+    frame = np.ascontiguousarray(frame)
+    lut = _folded(lut, gains) if calib is None else np.ascontiguousarray(lut)
     c_calib = ffi.NULL if calib is None else _ptr("int16_t[]", np.ascontiguousarray(calib))
     status = lib.lw_correct(index, _ptr("uint8_t[]", frame), frame.shape[0], frame.shape[1],
                             _ptr("uint16_t[]", lut), ffi.new("uint32_t[3]", gains.tolist()),
@@ -104,18 +112,18 @@ class _CPlan:
         for g, c in zip(plan.geoms, self.geoms):
             c.width, c.scan, c.groups, c.n = g.width, g.scan, g.groups, g.n
             c.line_step, c.group_step, c.dir = g.line_step, g.group_step, g.dir
-            c.off = self._hold("int32_t[]", g.off)
+            c.off = self.hold("int32_t[]", g.off)
         self.mod_coef = plan.coef_offsets(per_pixel)
         self.struct = ffi.new("lw_plan *")
         s = self.struct
         s.n_modules = plan.n_modules
         s.geoms = self.geoms
-        s.mod_geom = self._hold("int32_t[]", plan.mod_geom)
-        s.mod_base = self._hold("int64_t[]", plan.mod_base)
-        s.mod_out = self._hold("int64_t[]", plan.mod_out)
-        s.mod_coef = self._hold("int64_t[]", self.mod_coef)
+        s.mod_geom = self.hold("int32_t[]", plan.mod_geom)
+        s.mod_base = self.hold("int64_t[]", plan.mod_base)
+        s.mod_out = self.hold("int64_t[]", plan.mod_out)
+        s.mod_coef = self.hold("int64_t[]", self.mod_coef)
 
-    def _hold(self, ctype: str, array: np.ndarray):
+    def hold(self, ctype: str, array: np.ndarray):
         self._keep.append(array)
         return _ptr(ctype, array)
 
@@ -124,9 +132,9 @@ class _CPlan:
         out = _aligned(3 * self.plan.pixels, np.uint16)
         sums = np.empty((self.plan.n_modules, 3), np.uint64)
         peaks = np.empty((self.plan.n_modules, 3), np.uint16)
-        self.struct.out = self._hold("uint16_t[]", out)
-        self.struct.sums = self._hold("uint64_t[]", sums)
-        self.struct.peaks = self._hold("uint16_t[]", peaks)
+        self.struct.out = self.hold("uint16_t[]", out)
+        self.struct.sums = self.hold("uint64_t[]", sums)
+        self.struct.peaks = self.hold("uint16_t[]", peaks)
         return out, sums, peaks
 
 
@@ -192,16 +200,18 @@ class Pipeline:
         self._c = _CPlan(plans.build(layout), per_pixel)
         s = self._c.struct
         s.mode = mode
-        s.lut = self._c._hold("uint16_t[]", _folded(lut, gains) if mode == 0 else lut.copy())
+        s.lut = self._c.hold("uint16_t[]", _folded(lut, gains) if mode == 0 else lut.copy())
         s.gains = gains.tolist()
         self.coef = None
         if mode:
             self.coef = np.empty(self._c.plan.pixels * per_pixel, np.int16)
             lib.lw_relayout(s, _ptr("int16_t[]", np.ascontiguousarray(calib)), per_pixel,
                             _ptr("int16_t[]", self.coef))
-            s.coef = self._c._hold("int16_t[]", self.coef)
-        self._bands = self._c.plan.bands(threads)
-        self._bands_ptr = self._c._hold("int32_t[]", self._bands)
+            s.coef = self._c.hold("int16_t[]", self.coef)
+        # several bands per thread, taken in turn, so a thread the OS delays
+        # does less of the frame instead of holding up the rest
+        self._bands = self._c.plan.bands(1 if threads == 1 else BANDS_PER_THREAD * threads)
+        self._bands_ptr = self._c.hold("int32_t[]", self._bands)
         self._pool = ffi.NULL
         if threads > 1:
             pool = lib.lw_pool_new(threads)
@@ -222,12 +232,12 @@ class Pipeline:
         frame = np.ascontiguousarray(common.check_frame(frame, (self.layout.height, self.layout.width)))
         with self._busy:    # the pool and the buffers serve one frame at a time
             lib.lw_process(self._pool, self._c.struct, self._kernel, self._bands_ptr,
-                           _ptr("uint8_t[]", frame))
+                           len(self._bands) - 1, _ptr("uint8_t[]", frame))
         return self._result
 
 
 def floor_copy(sources: list[np.ndarray], dst: np.ndarray) -> None:
-    """The memory-copy floor (see lw.h): read every source byte, write ``dst`` once."""
+    """The memory-copy floor (see lw.h): read every source byte once, fill ``dst``."""
     srcs = [np.ascontiguousarray(s).reshape(-1).view(np.uint8) for s in sources]
     held = [_ptr("uint8_t[]", s) for s in srcs]
     ptrs = ffi.new("const uint8_t *[]", held)

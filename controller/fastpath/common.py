@@ -79,9 +79,8 @@ def first_bad_calib(calib: np.ndarray) -> int:
         bad = calib < 0  # int16 cannot exceed the bound from above
     else:
         bad = np.abs(calib.astype(np.int32)).sum(axis=-1) > CALIB_BOUND
-    flat = bad.reshape(-1)
-    index = int(np.argmax(flat))
-    return index if flat[index] else -1
+    flat = np.flatnonzero(bad)
+    return int(flat[0]) if flat.size else -1
 
 
 def check_calib(calib, hw: tuple[int, int],

@@ -125,17 +125,15 @@ void lw_module_portable(const lw_ctx *ctx, const uint8_t *base, const lw_geom *g
 
 /* ------------------------------------------------------------ kernels */
 
+#ifdef LW_HAVE_AVX512
 static int cpu_has_avx512(void)
 {
-#ifdef LW_HAVE_AVX512
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
         && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
         && __builtin_cpu_supports("avx512vbmi");
-#else
-    return 0;
-#endif
 }
+#endif
 
 static const char *portable_name(void)
 {
@@ -217,9 +215,12 @@ static void run_band(const lw_plan *plan, lw_module_fn fn, const uint8_t *frame,
 /* ------------------------------------------------------------ thread pool */
 
 /* Workers sleep on a condition variable between frames; a frame bumps the
- * generation, the caller's thread does band 0 itself and waits for the
- * rest.  Threads live as long as the pool (one per Pipeline), so a frame
- * costs two wake-ups, not thread creation. */
+ * generation and every thread, the caller's included, takes bands (runs of
+ * modules) from a shared counter until none are left.  Taking rather than
+ * being assigned a band matters on a shared machine: a thread that is not
+ * scheduled for a while simply takes fewer, and nobody waits for it.
+ * Threads live as long as the pool (one per Pipeline), so a frame costs two
+ * wake-ups, not thread creation. */
 struct lw_pool {
     int threads;
     pthread_t *tids;
@@ -227,17 +228,29 @@ struct lw_pool {
     pthread_cond_t go, done;
     unsigned long generation;
     int pending, stop;
-    const lw_plan *plan;
-    lw_module_fn fn;
-    const int32_t *bands;
-    const uint8_t *frame;
-    struct worker { lw_pool *pool; int index; } *workers;
+    struct job {
+        const lw_plan *plan;
+        lw_module_fn fn;
+        const int32_t *bands;
+        int32_t n_bands;
+        int32_t next;           /* the next band to take, atomically */
+        const uint8_t *frame;
+    } job;
 };
+
+static void take_bands(struct job *job)
+{
+    for (;;) {
+        int32_t b = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
+        if (b >= job->n_bands)
+            return;
+        run_band(job->plan, job->fn, job->frame, job->bands[b], job->bands[b + 1]);
+    }
+}
 
 static void *worker_main(void *arg)
 {
-    struct worker *w = arg;
-    lw_pool *pool = w->pool;
+    lw_pool *pool = arg;
     unsigned long seen = 0;
     for (;;) {
         pthread_mutex_lock(&pool->mu);
@@ -248,13 +261,9 @@ static void *worker_main(void *arg)
             return NULL;
         }
         seen = pool->generation;
-        const lw_plan *plan = pool->plan;
-        lw_module_fn fn = pool->fn;
-        const int32_t *bands = pool->bands;
-        const uint8_t *frame = pool->frame;
         pthread_mutex_unlock(&pool->mu);
 
-        run_band(plan, fn, frame, bands[w->index], bands[w->index + 1]);
+        take_bands(&pool->job);
 
         pthread_mutex_lock(&pool->mu);
         if (--pool->pending == 0)
@@ -272,10 +281,7 @@ lw_pool *lw_pool_new(int threads)
         return NULL;
     pool->threads = threads;
     pool->tids = calloc((size_t)threads, sizeof *pool->tids);
-    pool->workers = calloc((size_t)threads, sizeof *pool->workers);
-    if (!pool->tids || !pool->workers) {
-        free(pool->tids);
-        free(pool->workers);
+    if (!pool->tids) {
         free(pool);
         return NULL;
     }
@@ -283,9 +289,7 @@ lw_pool *lw_pool_new(int threads)
     pthread_cond_init(&pool->go, NULL);
     pthread_cond_init(&pool->done, NULL);
     for (int t = 1; t < threads; t++) {
-        pool->workers[t].pool = pool;
-        pool->workers[t].index = t;
-        if (pthread_create(&pool->tids[t], NULL, worker_main, &pool->workers[t]) != 0) {
+        if (pthread_create(&pool->tids[t], NULL, worker_main, pool) != 0) {
             pool->threads = t;    /* stop the ones that started; the caller reports it */
             lw_pool_free(pool);
             return NULL;
@@ -308,31 +312,28 @@ void lw_pool_free(lw_pool *pool)
     pthread_cond_destroy(&pool->go);
     pthread_cond_destroy(&pool->done);
     free(pool->tids);
-    free(pool->workers);
     free(pool);
 }
 
 int lw_process(lw_pool *pool, const lw_plan *plan, int kernel, const int32_t *bands,
-               const uint8_t *frame)
+               int32_t n_bands, const uint8_t *frame)
 {
     lw_module_fn fn = kernel_fn(kernel);
     if (!fn)
         return -1;
+    struct job job = {plan, fn, bands, n_bands, 0, frame};
     if (!pool || pool->threads == 1) {
-        run_band(plan, fn, frame, bands[0], bands[1]);
+        take_bands(&job);
         return 0;
     }
     pthread_mutex_lock(&pool->mu);
-    pool->plan = plan;
-    pool->fn = fn;
-    pool->bands = bands;
-    pool->frame = frame;
+    pool->job = job;
     pool->pending = pool->threads - 1;
     pool->generation++;
     pthread_cond_broadcast(&pool->go);
     pthread_mutex_unlock(&pool->mu);
 
-    run_band(plan, fn, frame, bands[0], bands[1]);
+    take_bands(&pool->job);
 
     pthread_mutex_lock(&pool->mu);
     while (pool->pending > 0)
@@ -397,7 +398,7 @@ int64_t lw_first_bad(const int16_t *calib, int64_t rows, int32_t q)
 /* ------------------------------------------------------------ correct, module_scan */
 
 /* One row's coefficients from frame order into kernel order (see
- * lw_relayout); q is a constant at each call so the copy vectorises. */
+ * lw_relayout); q is a constant at each call, so the copy unrolls. */
 static inline __attribute__((always_inline)) void
 relayout_row(const int q, const int16_t *restrict src, int32_t width, int16_t *restrict dst)
 {
@@ -429,19 +430,13 @@ int lw_correct(int kernel, const uint8_t *frame, int32_t height, int32_t width,
     /* each row is a one-line module; its coefficients are re-laid per row */
     int32_t *off = malloc(sizeof *off * (size_t)width);
     int16_t *row = q ? malloc(sizeof *row * (size_t)width * q) : NULL;
-    uint16_t *folded = mode == 0 ? malloc(sizeof *folded * 768) : NULL;
-    if (!off || (q && !row) || (mode == 0 && !folded)) {
-        free(off), free(row), free(folded);
+    if (!off || (q && !row)) {
+        free(off), free(row);
         return -2;
     }
     for (int32_t x = 0; x < width; x++)
         off[x] = 3 * x;
     lw_ctx ctx = {mode, lut, {gains[0], gains[1], gains[2]}};
-    if (mode == 0) {       /* no calibration: the gains fold into the curve */
-        for (int i = 0; i < 768; i++)
-            folded[i] = (uint16_t)((lut[i] * gains[i / 256] + 32768u) >> 16);
-        ctx.lut = folded;
-    }
     lw_geom g = {width, 1, 1, width, 0, 0, 3, 0, off};
     uint64_t sums[3];
     uint16_t peaks[3];
@@ -453,7 +448,7 @@ int lw_correct(int kernel, const uint8_t *frame, int32_t height, int32_t width,
             relayout_row(3, calib + first * 3, width, row);
         fn(&ctx, frame + 3 * first, &g, row, out + 3 * first, sums, peaks);
     }
-    free(off), free(row), free(folded);
+    free(off), free(row);
     return 0;
 }
 

@@ -60,10 +60,11 @@ const char *lw_build_info(void);
 lw_pool *lw_pool_new(int threads);
 void lw_pool_free(lw_pool *pool);
 
-/* The fused pass.  bands[t] .. bands[t + 1] are the modules thread t does;
- * there are as many bands as the pool has threads (one with pool NULL). */
+/* The fused pass.  Band b is modules bands[b] .. bands[b + 1]; the pool's
+ * threads (the caller's included; only the caller's when pool is NULL) take
+ * bands in turn until all n_bands are done. */
 int lw_process(lw_pool *pool, const lw_plan *plan, int kernel,
-               const int32_t *bands, const uint8_t *frame);
+               const int32_t *bands, int32_t n_bands, const uint8_t *frame);
 
 /* Coefficients (calib as int16[H][W][q]) into the order the kernel reads. */
 void lw_relayout(const lw_plan *plan, const int16_t *calib, int32_t q, int16_t *coef);
@@ -71,7 +72,8 @@ void lw_relayout(const lw_plan *plan, const int16_t *calib, int32_t q, int16_t *
 /* Index of the first coefficient row (q = 3) or gain (q = 1) out of bounds. */
 int64_t lw_first_bad(const int16_t *calib, int64_t rows, int32_t q);
 
-/* correct() alone: frame order in, frame order out. */
+/* correct() alone: frame order in, frame order out.  As in lw_plan, for
+ * mode 0 the lut already has the gains applied. */
 int lw_correct(int kernel, const uint8_t *frame, int32_t height, int32_t width,
                const uint16_t *lut, const uint32_t *gains, int32_t mode,
                const int16_t *calib, uint16_t *out);

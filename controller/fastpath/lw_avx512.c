@@ -14,7 +14,8 @@
  *   - the gain and brightness steps run on 16-bit lanes (mulhi/mullo), the
  *     matrix on 32-bit lanes because its sum needs 32 bits, narrowed back
  *     with the clamp for free (packus);
- *   - the coefficient stream is prefetched a few blocks ahead;
+ *   - the coefficient stream is prefetched a few blocks ahead, the frame
+ *     rows of a later scan line a couple of lines ahead;
  *   - module sums come from vpmaddwd on (o - 32768), peaks from vpmaxuw,
  *     both on the lanes already in registers.
  * Masked loads never fault on masked-off bytes, so blocks at the edge of
@@ -31,6 +32,9 @@
 
 #ifndef LW_PREFETCH_BLOCKS
 #define LW_PREFETCH_BLOCKS 8
+#endif
+#ifndef LW_PREFETCH_LINES
+#define LW_PREFETCH_LINES 2
 #endif
 
 _Static_assert(LW_BLOCK == 32, "one block is one 32-lane vector of 16-bit values");
@@ -267,8 +271,17 @@ LW_INLINE void module_mode(const int mode, const lw_ctx *ctx, const uint8_t *bas
     }
     int64_t count = 0;
     const int n = g->n;
+    const int64_t span = 3 * (int64_t)g->width;   /* frame bytes of one row of a line */
     for (int i = 0; i < g->scan; i++) {
         const uint8_t *line = at(base, (int64_t)i * g->line_step);
+        if (i + LW_PREFETCH_LINES < g->scan) {        /* a later line's rows, which the */
+            const uint8_t *next = at(line, LW_PREFETCH_LINES * g->line_step);   /* hardware */
+            if (g->dir < 0)                                  /* prefetcher cannot guess */
+                next = at(next, 3 - span);
+            for (int j = 0; j < g->groups && j < 2; j++)
+                for (int64_t b = 0; b < span + 63; b += 64)
+                    _mm_prefetch((const char *)at(next, j * g->group_step + b), _MM_HINT_T0);
+        }
         for (int k0 = 0; k0 < n; k0 += 32) {
             const int bl = n - k0 < 32 ? n - k0 : 32;
             const __mmask32 m = bl == 32 ? ~(__mmask32)0 : (((__mmask32)1 << bl) - 1);

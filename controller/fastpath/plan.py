@@ -60,10 +60,14 @@ class Plan:
         """First coefficient of each module when there are ``per_pixel`` per pixel."""
         return (self.mod_out // 3) * per_pixel
 
-    def bands(self, threads: int) -> np.ndarray:
-        """``threads + 1`` module indices splitting the work into equal pixel counts."""
+    def bands(self, count: int) -> np.ndarray:
+        """``count + 1`` module indices cutting the work into runs of about equal pixels.
+
+        Cuts fall on module boundaries (a module's sums are one thread's), so
+        with fewer modules than bands some bands are empty.
+        """
         ends = np.cumsum(self.mod_pixels)
-        cuts = np.searchsorted(ends, ends[-1] * np.arange(1, threads) / threads, side="left") + 1
+        cuts = np.searchsorted(ends, ends[-1] * np.arange(1, count) / count, side="left") + 1
         return np.concatenate(([0], np.minimum(cuts, self.n_modules), [self.n_modules])).astype(np.int32)
 
 

@@ -90,7 +90,7 @@ def test_the_gil_is_released_while_the_kernel_runs():
         done.set()
         sys.setswitchinterval(old)
         worker.join()
-    assert during > 100
+    assert during > 10      # held, it would be 0; how many more depends on what else runs
 
 
 def test_pipelines_on_two_python_threads_agree_with_the_reference():

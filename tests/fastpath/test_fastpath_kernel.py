@@ -29,7 +29,7 @@ PROPERTY = settings(max_examples=300, deadline=None,
 
 
 @PROPERTY
-@given(seed=st.integers(0, 2**32 - 1), height=st.integers(1, 9), width=st.integers(1, 80),
+@given(seed=st.integers(0, 2**32 - 1), height=st.integers(0, 9), width=st.integers(0, 80),
        mode=st.sampled_from(MODES), extreme=st.booleans())
 def test_correct_matches_reference(seed, height, width, mode, extreme):
     frame, lut, gains, calib = inputs(seed, (height, width), mode, extreme)
