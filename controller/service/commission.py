@@ -79,6 +79,12 @@ def grid_position(layout: Layout, cab: Cabinet) -> tuple[int, int]:
     return rows.index(cab.y) + 1, cols.index(cab.x) + 1
 
 
+def card_summary(info: ops.CardInfo) -> dict:
+    """How a found card is shown in reports and the API: serial and model in hex."""
+    return {"serial": f"{info.serial:016X}", "model": f"0x{info.hw_model:04X}",
+            "firmware": info.version, "bank": info.bank}
+
+
 def describe(layout: Layout, cab: Cabinet) -> str:
     index = layout.cabinets.index(cab) + 1
     row, col = grid_position(layout, cab)
@@ -162,8 +168,7 @@ class Commissioning:
                     "problem": f"a card at 0x{address:02X} (serial {info.serial:016X}) is not in the "
                                f"screen file: add a cabinet for it or give it a free address"})
                 continue
-            entry.update(found=True, serial=f"{info.serial:016X}", model=f"0x{info.hw_model:04X}",
-                         firmware=info.version, bank=info.bank)
+            entry.update(found=True, **card_summary(info))
             if self.settings.model is not None and info.hw_model != self.settings.model:
                 self._problem(address, f"{describe(self.layout, cab_by_address[address])} has card "
                                        f"model 0x{info.hw_model:04X}, the screen file expects "

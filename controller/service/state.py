@@ -20,7 +20,7 @@ from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.acceptance import write_acceptance
 from controller.service.busowner import BusOwner
-from controller.service.commission import CardSettings, Commissioning, discover_all
+from controller.service.commission import CardSettings, Commissioning, card_summary, discover_all
 from controller.service.jobs import Job, JobManager
 from controller.version import software_version
 
@@ -118,8 +118,7 @@ class Service:
 
         async def body(job: Job) -> dict:
             result = await discover_all(self.owner, job)
-            self.cards = {k.address: {"serial": f"{k.serial:016X}", "model": f"0x{k.hw_model:04X}",
-                                      "firmware": k.version, "bank": k.bank} for k in result.cards}
+            self.cards = {k.address: card_summary(k) for k in result.cards}
             return {"cards": [k.as_dict() for k in result.cards], "garbled": result.garbled}
         return self.jobs.start("discovery", body, {}, who)
 
