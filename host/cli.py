@@ -26,6 +26,14 @@ SUBCOMMAND_MODULES = (
     "host.bench",
 )
 
+#: Command groups whose actions come from several modules: ``ledwarden bundle build`` (controller
+#: bundles) and ``ledwarden bundle build-firmware`` (card firmware) live apart but share a group.
+#: Each module listed exposes ``register_actions(group_subparsers)``.
+COMMAND_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bundle": ("build, sign and verify update bundles and card firmware packages", ()),
+    "upgrade": ("upgrade the controller's software or the cards' firmware", ()),
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -43,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for group, (summary, modules) in COMMAND_GROUPS.items():
+        if not modules:
+            continue
+        parser_ = sub.add_parser(group, help=summary, description=summary[0].upper() + summary[1:] + ".")
+        actions = parser_.add_subparsers(dest="action", metavar="ACTION", required=True)
+        for name in modules:
+            importlib.import_module(name).register_actions(actions)
     return parser
 
 

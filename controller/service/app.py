@@ -9,64 +9,27 @@ a test checks that the two agree.  Errors are JSON ``{"error": sentence}``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from pathlib import Path
 
 from aiohttp import web
 
-from controller.errors import ConfigError, LedwardenError, NotFound, PayloadError
+from controller.errors import PayloadError
 from controller.protocol import commands as c
-from controller.service.auth import TOKEN, RateLimiter, TokenStore, auth_middleware, public, requires
+from controller.service.apikit import SERVICE, addresses_in, body_of, errors_as_json, int_param, who
+from controller.service.auth import RateLimiter, TokenStore, auth_middleware, public, requires
 from controller.service.state import Service
 from controller.version import software_version
 
 log = logging.getLogger("ledwarden.api")
 
 OPENAPI = Path(__file__).with_name("openapi.json")
-SERVICE = web.AppKey("service", Service)
 
-
-@web.middleware
-async def errors_as_json(request: web.Request, handler):
-    """Turn the project's errors into JSON answers with the right status."""
-    try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except NotFound as exc:
-        return web.json_response({"error": str(exc)}, status=404)
-    except (PayloadError, ConfigError, ValueError) as exc:
-        return web.json_response({"error": str(exc)}, status=400)
-    except LedwardenError as exc:
-        return web.json_response({"error": str(exc)}, status=409)
-
-
-async def body_of(request: web.Request) -> dict:
-    if not request.can_read_body:
-        return {}
-    try:
-        data = await request.json()
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"the request body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise PayloadError("the request body must be a JSON object")
-    return data
-
-
-def _addresses(service: Service, body: dict) -> list[int] | None:
-    addresses = body.get("addresses")
-    if addresses is None:
-        return None
-    if not isinstance(addresses, list) or not all(isinstance(a, int) and 1 <= a <= 240
-                                                  for a in addresses):
-        raise PayloadError("addresses must be a list of card addresses 1..240")
-    return addresses
-
-
-def _who(request: web.Request) -> str:
-    token = request.get(TOKEN)
-    return token.name if token else ""
+#: Feature modules that add API routes: each has ``ROUTES``, ``OPENAPI`` (the path of its
+#: OpenAPI fragment) and optionally ``setup(app, service)`` to attach its own state.
+ROUTE_MODULES: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------ handlers
@@ -78,7 +41,7 @@ async def health(request: web.Request) -> web.Response:
 
 @public
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=OPENAPI.read_bytes(), content_type="application/json")
+    return web.json_response(openapi_document())
 
 
 @requires("viewer")
@@ -99,10 +62,7 @@ async def jobs_list(request: web.Request) -> web.Response:
 
 
 def _job_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["job_id"])
-    except ValueError:
-        raise NotFound(f"no job {request.match_info['job_id']!r}") from None
+    return int_param(request, "job_id", "job")
 
 
 @requires("viewer")
@@ -131,20 +91,20 @@ async def job_cancel(request: web.Request) -> web.Response:
 @requires("installer")
 async def commission(request: web.Request) -> web.Response:
     body = await body_of(request)
-    job = request.app[SERVICE].start_commissioning(bool(body.get("unattended", False)), _who(request))
+    job = request.app[SERVICE].start_commissioning(bool(body.get("unattended", False)), who(request))
     return web.json_response(job.as_dict(full=False), status=202)
 
 
 @requires("installer")
 async def discover(request: web.Request) -> web.Response:
-    job = request.app[SERVICE].start_discovery(_who(request))
+    job = request.app[SERVICE].start_discovery(who(request))
     return web.json_response(job.as_dict(full=False), status=202)
 
 
 @requires("installer")
 async def detect(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    job = service.start_detection(_addresses(service, await body_of(request)), _who(request))
+    job = service.start_detection(addresses_in(await body_of(request)), who(request))
     return web.json_response(job.as_dict(full=False), status=202)
 
 
@@ -158,7 +118,7 @@ async def pattern(request: web.Request) -> web.Response:
                            f"{', '.join(p.name.lower() for p in c.Pattern)}")
     level = body.get("level", 0xFFFF)
     result = await service.show_pattern(c.TestPattern(c.Pattern[name], level),
-                                        _addresses(service, body))
+                                        addresses_in(body))
     return web.json_response(result)
 
 
@@ -169,7 +129,7 @@ async def brightness(request: web.Request) -> web.Response:
     level = body.get("level")
     if not isinstance(level, int) or not 0 <= level <= 0xFFFF:
         raise PayloadError("level must be an integer 0..65535")
-    return web.json_response(await service.set_brightness(level, _addresses(service, body)))
+    return web.json_response(await service.set_brightness(level, addresses_in(body)))
 
 
 @requires("viewer")
@@ -184,7 +144,7 @@ async def report_get(request: web.Request) -> web.Response:
     return web.Response(body=path.read_bytes(), content_type=content_type, charset="utf-8")
 
 
-ROUTES = [
+CORE_ROUTES = [
     ("GET", "/api/v1/health", health),
     ("GET", "/api/v1/openapi.json", openapi),
     ("GET", "/api/v1/status", status),
@@ -203,12 +163,36 @@ ROUTES = [
 ]
 
 
+def _feature_modules() -> list:
+    return [importlib.import_module(name) for name in ROUTE_MODULES]
+
+
+ROUTES = CORE_ROUTES + [route for module in _feature_modules() for route in module.ROUTES]
+
+
+def openapi_document() -> dict:
+    """The core document with every feature module's fragment merged in: one API, one document."""
+    doc = json.loads(OPENAPI.read_text())
+    for module in _feature_modules():
+        fragment = json.loads(Path(module.OPENAPI).read_text())
+        for path, ops in fragment.get("paths", {}).items():
+            if path in doc["paths"]:
+                raise RuntimeError(f"{module.__name__} documents {path} a second time")
+            doc["paths"][path] = ops
+        for kind, items in fragment.get("components", {}).items():
+            doc["components"].setdefault(kind, {}).update(items)
+    return doc
+
+
 def make_app(service: Service, tokens: TokenStore, limiter: RateLimiter | None = None) -> web.Application:
     app = web.Application(middlewares=[errors_as_json, auth_middleware(tokens, limiter or RateLimiter())],
                           client_max_size=1024 ** 2)
     app[SERVICE] = service
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+    for module in _feature_modules():
+        if hasattr(module, "setup"):
+            module.setup(app, service)
 
     async def on_startup(app: web.Application) -> None:
         await service.start()

@@ -39,8 +39,10 @@ class JobError(LedwardenError):
 class Job:
     """One job; coroutines update it, the API reads :meth:`as_dict`."""
 
-    def __init__(self, job_id: int, kind: str, params: dict, started_by: str) -> None:
+    def __init__(self, job_id: int, kind: str, params: dict, started_by: str,
+                 exclusive: bool = False) -> None:
         self.id = job_id
+        self.exclusive = exclusive
         self.kind = kind
         self.params = params
         self.started_by = started_by
@@ -111,8 +113,8 @@ class JobManager:
         self.jobs: dict[int, Job] = {}
 
     def start(self, kind: str, body: JobBody, params: dict | None = None,
-              started_by: str = "") -> Job:
-        job = Job(next(self._ids), kind, params or {}, started_by)
+              started_by: str = "", exclusive: bool = False) -> Job:
+        job = Job(next(self._ids), kind, params or {}, started_by, exclusive)
         self.jobs[job.id] = job
         job.task = asyncio.get_running_loop().create_task(self._run(job, body),
                                                           name=f"job-{job.id}-{kind}")
@@ -144,6 +146,11 @@ class JobManager:
     def running(self, kind: str) -> Job | None:
         return next((j for j in self.jobs.values()
                      if j.kind == kind and j.state in ("queued", "running", "waiting")), None)
+
+    def running_exclusive(self) -> Job | None:
+        """The job holding the bus to itself, if one is unfinished."""
+        return next((j for j in self.jobs.values()
+                     if j.exclusive and j.state in ("queued", "running", "waiting")), None)
 
     def _forget_old(self) -> None:
         done = [j for j in self.jobs.values() if j.finished]

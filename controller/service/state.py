@@ -89,16 +89,17 @@ class Service:
 
     # ---------------------------------------------------------------- jobs
 
-    def _exclusive(self, kind: str) -> None:
-        for other in ("commission", "discovery", "detect"):
-            running = self.jobs.running(other)
-            if running is not None:
-                raise LedwardenError(f"job {running.id} ({running.kind}) is still running; wait for "
-                                     f"it or cancel it before starting {kind}")
+    def start_bus_job(self, kind: str, body, params: dict, who: str) -> Job:
+        """Start a job that needs the bus to itself for a while (commissioning, self-tests,
+        upgrades …): refused while another such job runs, because interleaving a firmware
+        transfer with a detection, say, would make both wrong."""
+        running = self.jobs.running_exclusive()
+        if running is not None:
+            raise LedwardenError(f"job {running.id} ({running.kind}) is still running; wait for "
+                                 f"it or cancel it before starting {kind}")
+        return self.jobs.start(kind, body, params, who, exclusive=True)
 
     def start_commissioning(self, unattended: bool, who: str) -> Job:
-        self._exclusive("commissioning")
-
         async def body(job: Job) -> dict:
             run = Commissioning(job, self.owner, self.layout, self.settings, unattended=unattended,
                                 screen_file=self.screen_file, controller_info=self.controller_info())
@@ -111,19 +112,16 @@ class Service:
             job.note(f"report written: {html_path.name}")
             return {"result": report["result"], "summary": report["summary"],
                     "report": {"json": json_path.name, "html": html_path.name}}
-        return self.jobs.start("commission", body, {"unattended": unattended}, who)
+        return self.start_bus_job("commission", body, {"unattended": unattended}, who)
 
     def start_discovery(self, who: str) -> Job:
-        self._exclusive("discovery")
-
         async def body(job: Job) -> dict:
             result = await discover_all(self.owner, job)
             self.cards = {k.address: card_summary(k) for k in result.cards}
             return {"cards": [k.as_dict() for k in result.cards], "garbled": result.garbled}
-        return self.jobs.start("discovery", body, {}, who)
+        return self.start_bus_job("discovery", body, {}, who)
 
     def start_detection(self, addresses: list[int] | None, who: str) -> Job:
-        self._exclusive("detection")
         targets = addresses or [cab.address for cab in self.layout.cabinets]
 
         async def body(job: Job) -> dict:
@@ -138,7 +136,7 @@ class Service:
                     job.note(str(exc))
             job.advance(len(targets), len(targets))
             return result
-        return self.jobs.start("detect", body, {"addresses": targets}, who)
+        return self.start_bus_job("detect", body, {"addresses": targets}, who)
 
     # ---------------------------------------------------------------- quick actions
 

@@ -28,7 +28,7 @@ from hw.sim.server import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREEN = ROOT / "host" / "demo_wall.toml"
-OPENAPI = json.loads((ROOT / "controller" / "service" / "openapi.json").read_text())
+OPENAPI = app_module.openapi_document()
 DEAD = {(2, 0, 10, 5, 0), (7, 15, 2, 30, 2)}       # card, module, x, y, channel
 PLAN = FaultPlan().with_card(3, temp_c=91.5)
 for card, *led in DEAD:
