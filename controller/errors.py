@@ -68,3 +68,18 @@ class ConfigError(LedwardenError, ValueError):
 
 class NotFound(LedwardenError, LookupError):
     """A named thing (a job, a report, a token) does not exist."""
+
+
+class UpgradeRejected(LedwardenError, ValueError):
+    """An update bundle or firmware package was refused before anything was installed.
+
+    ``reason`` is a short machine tag (``unsigned``, ``untrusted-key``,
+    ``bad-signature``, ``manifest``, ``payload``, ``truncated``, ``platform``,
+    ``hw-model``, ``downgrade``, ``unsafe-path``, ``oversized``, ``no-space``,
+    ``kind``); the message says what was wrong and what to do.  Whatever was
+    running before keeps running.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "hw.sim.cli",
     "controller.service.cli",
     "host.bench",
+    "host.keyscli",
 )
 
 #: Command groups whose actions come from several modules: ``ledwarden bundle build`` (controller

@@ -1,0 +1,58 @@
+"""``ledwarden keys generate|show``: the service centre's signing keys for updates.
+
+The private key signs controller bundles and card firmware packages
+(``ledwarden bundle …``); its ``.pub`` twin is what a board trusts (installed
+with ``ledwarden controller trust add``).  Keys default to the host tool's
+config directory under ``keys/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from controller.upgrade import signing
+from host.output import emit_json
+from host.settings import config_dir
+
+
+def _keys_dir(args: argparse.Namespace) -> Path:
+    return Path(args.dir) if args.dir else config_dir() / "keys"
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    private, public = signing.generate(_keys_dir(args), args.name)
+    kid = signing.key_id(signing.load_public(public))
+    if args.json:
+        emit_json({"key_id": kid, "private": str(private), "public": str(public)})
+    else:
+        print(f"key {kid}\n  private (keep it off the boards, back it up): {private}\n"
+              f"  public (install on each board): {public}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    path = Path(args.key)
+    key = (signing.load_private(path).public_key() if path.suffix == ".key"
+           else signing.load_public(path))
+    kid = signing.key_id(key)
+    if args.json:
+        emit_json({"key_id": kid, "public_pem": signing.public_pem(key).decode()})
+    else:
+        print(f"key {kid}\n{signing.public_pem(key).decode().rstrip()}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("keys", help="make and inspect the Ed25519 keys that sign updates",
+                       description=__doc__.split("\n\n")[0])
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    g = actions.add_parser("generate", help="make a new key pair NAME.key and NAME.pub")
+    g.add_argument("--name", required=True, help="file name stem, for example service-centre-2026")
+    g.add_argument("--dir", help="where to write them (default: the config directory's keys/)")
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=cmd_generate)
+    s = actions.add_parser("show", help="print a key's id and public key (from .key or .pub)")
+    s.add_argument("key", help="a .key or .pub file")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)

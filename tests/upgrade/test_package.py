@@ -1,0 +1,128 @@
+"""The signed package container: what it accepts, and every way it refuses."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+
+import pytest
+
+from controller.errors import UpgradeRejected
+from controller.upgrade import package, signing
+from controller.upgrade.signing import TrustedKeys
+from host.cli import main
+
+PAYLOAD = {"a.whl": b"A" * 5000, "b.bin": os.urandom(70000)}
+
+
+@pytest.fixture
+def keys(tmp_path):
+    private_path, public_path = signing.generate(tmp_path / "keys", "centre")
+    return signing.load_private(private_path), TrustedKeys.from_directory(tmp_path / "keys")
+
+
+def build(tmp_path, keys, manifest=None, payload=None):
+    out = tmp_path / "p.lwb"
+    package.build(out, manifest or {"kind": "controller", "version": "1.2.3"},
+                  payload if payload is not None else PAYLOAD, keys[0])
+    return out
+
+
+def test_a_signed_package_round_trips_and_every_file_is_verified(tmp_path, keys):
+    path = build(tmp_path, keys)
+    with package.open_package(path, keys[1], kind="controller") as pkg:
+        assert pkg.manifest["version"] == "1.2.3"
+        assert pkg.key_id == next(iter(keys[1].keys))
+        dest = tmp_path / "out"
+        dest.mkdir()
+        written = pkg.extract(dest)
+    assert {p.name: p.read_bytes() for p in written} == PAYLOAD
+    with package.open_package(path, keys[1], kind="controller") as pkg:
+        assert pkg.read("b.bin") == PAYLOAD["b.bin"]
+
+
+def _members(path):
+    with tarfile.open(path) as tar:
+        return [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+
+
+def _rewrite(path, members):
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_refusals_name_the_reason(tmp_path, keys):
+    path = build(tmp_path, keys)
+    members = _members(path)
+
+    dest = tmp_path / "staging"
+    dest.mkdir()
+
+    def refused(mutate, reason, trusted=keys[1], kind="controller"):
+        bad = tmp_path / f"bad-{reason}.lwb"
+        bad.write_bytes(path.read_bytes())
+        mutate(bad)
+        with pytest.raises(UpgradeRejected) as err:
+            with package.open_package(bad, trusted, kind=kind) as pkg:
+                pkg.extract(dest)
+        assert err.value.reason == reason, str(err.value)
+        return str(err.value)
+
+    refused(lambda p: _rewrite(p, [members[0]] + members[2:]), "unsigned")
+    other = signing.load_private(signing.generate(tmp_path / "other", "rogue")[0])
+    assert "does not trust" in refused(lambda p: _rewrite(p, [members[0], (members[1][0], signing.sign(members[0][1], other))] + members[2:]), "untrusted-key")
+    tampered = members[0][1].replace(b"1.2.3", b"9.9.9")
+    refused(lambda p: _rewrite(p, [(members[0][0], tampered)] + members[1:]), "bad-signature")
+    refused(lambda p: _rewrite(p, members[:3] + [(members[3][0], b"X" + members[3][1][1:])]), "payload")
+    refused(lambda p: p.write_bytes(p.read_bytes()[:40000]), "truncated")
+    refused(lambda p: None, "kind", kind="card-firmware")
+    refused(lambda p: _rewrite(p, members + [(tarfile.TarInfo("extra.txt"), b"x")]), "payload")
+
+
+@pytest.mark.parametrize("name,kind", [("../evil", tarfile.REGTYPE), ("/etc/passwd", tarfile.REGTYPE),
+                                       ("a.whl", tarfile.SYMTYPE), ("a.whl", tarfile.LNKTYPE)])
+def test_entries_that_could_escape_are_refused(tmp_path, keys, name, kind):
+    priv = keys[0]
+    files = [{"name": "a.whl", "size": 1, "sha256": "0" * 64}]
+    body = package.manifest_bytes({"format": package.FORMAT, "kind": "controller", "files": files})
+    path = tmp_path / "escape.lwb"
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = "/etc/passwd" if kind != tarfile.REGTYPE else ""
+    _rewrite(path, [(tarfile.TarInfo(package.MANIFEST), body),
+                    (tarfile.TarInfo(package.SIGNATURE), signing.sign(body, priv)), (info, b"x")])
+    with pytest.raises(UpgradeRejected) as err:
+        with package.open_package(path, keys[1], kind="controller") as pkg:
+            pkg.extract(tmp_path)
+    assert err.value.reason == "unsafe-path"
+
+
+def test_a_manifest_naming_a_path_is_refused_even_when_signed(tmp_path, keys):
+    body = package.manifest_bytes({"format": package.FORMAT, "kind": "controller",
+                                   "files": [{"name": "../x", "size": 1, "sha256": "0" * 64}]})
+    path = tmp_path / "m.lwb"
+    _rewrite(path, [(tarfile.TarInfo(package.MANIFEST), body),
+                    (tarfile.TarInfo(package.SIGNATURE), signing.sign(body, keys[0]))])
+    with pytest.raises(UpgradeRejected, match="outside the install directory"):
+        package.open_package(path, keys[1], kind="controller")
+
+
+def test_oversized_is_refused_before_reading(tmp_path, keys):
+    path = build(tmp_path, keys)
+    with pytest.raises(UpgradeRejected) as err:
+        package.open_package(path, keys[1], kind="controller", max_size=1000)
+    assert err.value.reason == "oversized"
+
+
+def test_keys_generate_refuses_to_overwrite_and_keeps_the_private_key_private(tmp_path, capsys):
+    assert main(["keys", "generate", "--name", "c1", "--dir", str(tmp_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (os.stat(out["private"]).st_mode & 0o777) == 0o600
+    assert main(["keys", "show", out["private"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["key_id"] == out["key_id"]
+    assert main(["keys", "generate", "--name", "c1", "--dir", str(tmp_path)]) == 1
+    assert "already exists" in capsys.readouterr().err
