@@ -138,6 +138,25 @@ class Service:
             return result
         return self.start_bus_job("detect", body, {"addresses": targets}, who)
 
+    # ---------------------------------------------------------------- health
+
+    async def health_check(self) -> tuple[bool, str]:
+        """Is this controller fit to keep running?  (ok, one-line summary).
+
+        What a freshly upgraded controller must pass before its slot is marked
+        good: every configured card answers on the bus.  A controller that
+        cannot talk to its cards is no better than the one it replaced.
+        """
+        missing = []
+        for cab in self.layout.cabinets:
+            try:
+                await self.owner.call(cab.address, c.Cmd.PING)
+            except LedwardenError:
+                missing.append(f"0x{cab.address:02X}")
+        if missing:
+            return False, f"{len(missing)} of {len(self.layout.cabinets)} cards do not answer: {', '.join(missing)}"
+        return True, f"all {len(self.layout.cabinets)} cards answer"
+
     # ---------------------------------------------------------------- quick actions
 
     async def show_pattern(self, request: c.TestPattern, addresses: list[int] | None) -> dict:
