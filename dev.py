@@ -8,6 +8,19 @@ Each command creates (or reuses) the project's virtual environment in
 or ``setup.py`` changed since the last install, then runs the command inside
 it.  Anything after the command name is passed on (``python3 dev.py test -k
 codec``).
+
+Three more commands check what stands in for hardware (``docs/hardware.md``):
+
+- ``schematic`` regenerates the bus interface's KiCad netlist and SVG
+  (``hw/schematics/``) and checks them against ``controller/board.py``;
+- ``micropython`` type-checks the card firmware against MicroPython's stubs
+  and checks it for modules and syntax MicroPython lacks;
+- ``arm`` cross-compiles the fast path for ARM64 and checks it bit for bit
+  against the NumPy reference under qemu.
+
+They are in ``test`` too; on their own, a tool that is missing (the
+cross compiler, qemu, the stubs) fails the check instead of skipping it, as
+in CI.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -54,12 +68,41 @@ def ensure_env() -> None:
     STAMP.write_text(want)
 
 
+#: The hardware checks: command -> (what it checks, the tests that check it).
+CHECKS = {
+    "schematic": ("bus interface netlist and drawing", ["tests/hw/test_schematic.py"]),
+    "micropython": ("card firmware on MicroPython", ["tests/hw/test_micropython.py"]),
+    "arm": ("fast path on ARM64 under qemu", ["tests/arm"]),
+}
+
+
+def check(cmd: str, rest: list[str]) -> int:
+    """One hardware check: regenerate what it checks (schematic), then its tests, timed."""
+    what, tests = CHECKS[cmd]
+    start = time.monotonic()
+    if cmd == "schematic":
+        for module in ("hw.schematics.bus_interface", "hw.schematics.render_svg"):
+            print(f"dev.py schematic: python -m {module}", flush=True)
+            if subprocess.run([str(PY), "-m", module], cwd=ROOT).returncode:
+                print(f"dev.py schematic: {module} failed (is skidl installed? pip install -e '.[test]')")
+                return 1
+    print(f"dev.py {cmd}: checking the {what}: pytest {' '.join(tests)}", flush=True)
+    env = dict(os.environ, CI=os.environ.get("CI") or "1")  # a missing tool fails, as in CI
+    code = subprocess.run([str(PY), "-m", "pytest", "-rs", *tests, *rest], cwd=ROOT, env=env).returncode
+    verdict = "passed" if code == 0 else f"FAILED (pytest exit {code})"
+    print(f"dev.py {cmd}: {verdict} in {time.monotonic() - start:.1f} s")
+    return code
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test"):
+    if not argv or argv[0] not in ("demo", "test", *CHECKS):
         print(__doc__.strip().splitlines()[0])
+        print(f"Hardware checks: python3 dev.py {' | '.join(CHECKS)} (see docs/hardware.md)")
         return 2
     ensure_env()
     cmd, rest = argv[0], argv[1:]
+    if cmd in CHECKS:
+        return check(cmd, rest)
     if cmd == "demo":
         args = [str(BIN / "ledwarden"), "demo", *rest]
     else:

@@ -18,3 +18,25 @@ def host_port(default_host: str) -> Callable[[str], tuple[str, int]]:
             raise argparse.ArgumentTypeError(f"port {number} is outside 0..65535")
         return host or default_host, number
     return parse
+
+
+def add_rs485_arguments(group) -> None:
+    """``--rs485``, ``--rts-low-for-tx``, ``--rs485-delay``: the same for ``bus`` and ``controller run``."""
+    group.add_argument("--rs485", action="store_true",
+                       help="drive the transceiver's driver enable with RTS (pyserial RS-485 mode, "
+                            "the kernel's TIOCSRS485; on the Pi interface of docs/hardware.md: "
+                            "GPIO17, header pin 11)")
+    group.add_argument("--rts-low-for-tx", action="store_true",
+                       help="with --rs485: RTS low while sending (inverted driver enable)")
+    group.add_argument("--rs485-delay", type=float, metavar="S",
+                       help="with --rs485: settle time before and after sending, in seconds")
+
+
+def rs485_from_args(args):
+    """The RS485Config the arguments ask for, or None when the port needs no driver enable."""
+    from controller.protocol.bus import RS485Config
+    if not args.rs485:
+        return None
+    return RS485Config(rts_level_for_tx=not args.rts_low_for_tx, rts_level_for_rx=args.rts_low_for_tx,
+                       delay_before_tx=args.rs485_delay, delay_before_rx=args.rs485_delay)
+

@@ -12,6 +12,7 @@ import re
 import sys
 from dataclasses import asdict
 
+from controller.cliargs import add_rs485_arguments, rs485_from_args
 from controller.errors import LedwardenError
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
@@ -19,7 +20,6 @@ from controller.protocol.bus import (
     DEFAULT_BAUD,
     DEFAULT_RETRIES,
     Bus,
-    RS485Config,
     log_trace,
 )
 from host.output import Progress, emit_json, table
@@ -71,11 +71,7 @@ def hexaddr(a: int) -> str:
 
 
 def open_bus(args: argparse.Namespace) -> Bus:
-    rs485 = None
-    if args.rs485:
-        rs485 = RS485Config(rts_level_for_tx=not args.rts_low_for_tx,
-                            rts_level_for_rx=args.rts_low_for_tx,
-                            delay_before_tx=args.rs485_delay, delay_before_rx=args.rs485_delay)
+    rs485 = rs485_from_args(args)
     latency = args.latency / 1000 if args.latency is not None else None
     return Bus(args.port, args.baud, retries=args.retries, latency=latency, rs485=rs485,
                trace=log_trace if args.verbose >= 2 else None)
@@ -323,12 +319,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--latency", type=float, metavar="MS",
                    help="allowance for the adapter's own delay, in ms (default: 20 for USB "
                         "adapters, 5 otherwise)")
-    g.add_argument("--rs485", action="store_true",
-                   help="drive the transceiver's driver enable with RTS (pyserial RS-485 mode)")
-    g.add_argument("--rts-low-for-tx", action="store_true",
-                   help="with --rs485: RTS low while sending (inverted driver enable)")
-    g.add_argument("--rs485-delay", type=float, metavar="S",
-                   help="with --rs485: settle time before and after sending, in seconds")
+    add_rs485_arguments(g)
     g.add_argument("--json", action="store_true", help="print JSON instead of a table")
     targeted = argparse.ArgumentParser(add_help=False)
     targeted.add_argument("-a", "--address", type=parse_addresses, metavar="ADDRS",
