@@ -20,6 +20,8 @@ from controller.errors import LedwardenError
 SUBCOMMAND_MODULES = (
     "host.demo",
     "host.remote",
+    "host.selftestcli",
+    "host.faultscli",
     "host.buscli",
     "hw.sim.cli",
     "controller.service.cli",

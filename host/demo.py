@@ -10,9 +10,12 @@ What runs, all on this machine:
    driving the cards over that pseudo-terminal and running its frame loop;
 3. an ``installer`` token created on the "board" (``controller token create``);
 4. ``ledwarden commission --yes`` through the real host tool, which pins the
-   controller's certificate, follows the job, and saves the acceptance report.
+   controller's certificate, follows the job, and saves the acceptance report;
+5. the first quarterly inspection (``ledwarden selftest run --profile
+   quarterly``), then — after the wall ages: a fan stops on card 6 and an LED
+   dies on card 5 — the second, which shows what changed since the first.
 
-It prints where the report is.  Nothing outside ``--out`` and a temporary
+It prints where the reports are.  Nothing outside ``--out`` and a temporary
 directory is touched: the host tool's pins go to the temporary directory too.
 """
 
@@ -36,6 +39,10 @@ DEMO_PLAN = (FaultPlan()
              .with_card(3, temp_c=91.5)
              .with_card(2, dead_leds=frozenset({(0, 10, 5, 0), (9, 33, 17, 1), (9, 34, 17, 1)}))
              .with_card(7, dead_leds=frozenset({(15, 2, 30, 2)})))
+#: Between the two inspections: a fan stops, an LED dies.
+AGED_PLAN = (DEMO_PLAN
+             .with_card(6, fan_rpm=0)
+             .with_card(5, dead_leds=frozenset({(4, 20, 12, 0)})))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "acceptance report.")
     p.add_argument("--out", default="demo-output", help="where to save the report (default ./demo-output)")
     p.add_argument("--fps", type=float, default=30.0, help="the controller's frame rate (default 30)")
+    p.add_argument("--upgrades", action="store_true",
+                   help="instead: upgrade the controller N -> N+1, then watch a broken N+2 roll "
+                        "back (host/demo_upgrade.py)")
     p.set_defaults(func=run)
 
 
@@ -54,6 +64,10 @@ def _ledwarden(*argv: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from host.cli import main  # the real host tool, in-process
+
+    if args.upgrades:
+        from host.demo_upgrade import run as run_upgrades
+        return run_upgrades(args)
 
     with tempfile.TemporaryDirectory(prefix="ledwarden-demo-") as tmp, \
             Simulator(CARDS, pty=True, plan=DEMO_PLAN) as sim:
@@ -78,11 +92,22 @@ def run(args: argparse.Namespace) -> int:
             os.environ["LEDWARDEN_CONFIG_DIR"] = str(Path(tmp) / "host-config")
             print(f"\n$ ledwarden --controller {url} commission --yes --out {args.out}")
             status = main(["--controller", url, "commission", "--yes", "--out", args.out])
+            for visit in (1, 2):
+                if visit == 2:
+                    sim.set_plan(AGED_PLAN)
+                    print("\n(three months later: the fan of card 6 has stopped and an LED on "
+                          "card 5 has died)")
+                print(f"\n$ ledwarden --controller {url} selftest run --profile quarterly "
+                      f"--out {args.out}")
+                main(["--controller", url, "selftest", "run", "--profile", "quarterly",
+                      "--out", args.out])
             print(f"\n$ ledwarden --controller {url} status")
             main(["--controller", url, "status"])
         finally:
             controller.terminate()
             controller.wait(timeout=15)
     print("\nThe acceptance report above shows the injected faults (the report fails because "
-          "card 3 runs hot). Open the HTML file in a browser to see the wall.")
+          "card 3 runs hot); the inspection reports name each fault with its check, and the "
+          "second compares with the first. Open the HTML files in a browser to see the wall "
+          "(add --lang zh to 'selftest run' for the Chinese page).")
     return 0 if status in (0, 1) else status

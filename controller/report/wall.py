@@ -21,6 +21,10 @@ Choices that make it readable on walls from 2 to a few hundred cabinets:
   any cabinet tint.  Markers are drawn last, over labels.
 - A cabinet that did not answer is hatched grey with "no answer" on it; one
   that answered with problems gets an amber inner outline.
+- A dead LED marked ``new`` (the inspection report: not there at the
+  previous inspection) gets a black ring around its marker, the way an
+  engineer circles a new fault on a printout; the legend lists the ring
+  only when a picture has one, so acceptance pictures are unchanged.
 
 The result is one ``<svg>`` element that is valid XML and references nothing
 outside itself; its only id (the hatch pattern) is defined identically in
@@ -55,6 +59,8 @@ PROBLEM = "#d97706"
 SCREEN_BG = "#f8fafc"
 CHANNEL_COLOURS = {"r": "#dc2626", "g": "#15803d", "b": "#1d4ed8"}
 OTHER_CHANNEL = "#111827"
+NEW_RING = INK
+NEW_RING_GAP = 4.5           # px between a marker's outline and the ring that marks it new
 
 _DEFS = Markup(
     '<defs><pattern id="lw-hatch" width="7" height="7" patternUnits="userSpaceOnUse" '
@@ -146,7 +152,8 @@ def wall_svg(screen: dict, cabinets: list[dict], *, lang: str = "en", max_width_
     parts.extend(markers)
 
     rotated = any(c.get("rotation") == 180 for c in cabinets)
-    legend, legend_h = _legend(PAD, oy + wall_h + 14, max_width_px - 2 * PAD, rotated, lang)
+    new = any(led.get("new") for c in cabinets for led in c.get("dead_leds") or ())
+    legend, legend_h = _legend(PAD, oy + wall_h + 14, max_width_px - 2 * PAD, rotated, new, lang)
     parts.append(legend)
     height = oy + wall_h + 14 + legend_h + 4
     title = t("fmt.wall_title", lang, name=screen.get("name", ""), n=len(cabinets), missing=missing,
@@ -287,15 +294,29 @@ def marker_shapes(channel: str, cx: float, cy: float, r: float) -> Markup:
     ])
 
 
+def new_ring(cx: float, cy: float, r: float) -> Markup:
+    """The ring around a marker of radius ``r`` that says "new since the last inspection"."""
+    ring = r * 1.2 + NEW_RING_GAP           # clears the blue diamond, the widest shape
+    return join([el("circle", {"cx": cx, "cy": cy, "r": ring, "fill": "none", "stroke": "#ffffff",
+                               "stroke_width": 5}),
+                 el("circle", {"class": "new-ring", "cx": cx, "cy": cy, "r": ring, "fill": "none",
+                               "stroke": NEW_RING, "stroke_width": 2})])
+
+
 def _marker(cab: dict, led: dict, cx: float, cy: float, r: float, lang: str) -> Markup:
     channel = str(led.get("channel", ""))
     tip = (f"{address_text(cab['address'])} · {t('col.module', lang)} {led.get('module')} · "
            f"({led.get('x')}, {led.get('y')}) · {label('channel', channel, lang)}")
+    if led.get("new"):
+        return el("g", {"class": "dead-led new", "data_channel": channel},
+                  el("title", None, f"{tip} · {t('legend.dead_new', lang)}"),
+                  new_ring(cx, cy, r), marker_shapes(channel, cx, cy, r))
     return el("g", {"class": "dead-led", "data_channel": channel}, el("title", None, tip),
               marker_shapes(channel, cx, cy, r))
 
 
-def _legend(x0: float, y0: float, width: float, rotated: bool, lang: str) -> tuple[Markup, float]:
+def _legend(x0: float, y0: float, width: float, rotated: bool, new: bool,
+            lang: str) -> tuple[Markup, float]:
     """Swatches and words, flowed left to right and wrapped; returns markup and height."""
     warm, hot = fmt_number(WARM_C), fmt_number(HOT_C)
     items: list[tuple[str, tuple[str, str | None]]] = [
@@ -309,6 +330,8 @@ def _legend(x0: float, y0: float, width: float, rotated: bool, lang: str) -> tup
         (t("legend.dead_g", lang), ("dead", "g")),
         (t("legend.dead_b", lang), ("dead", "b")),
     ]
+    if new:
+        items.append((t("legend.dead_new", lang), ("new", None)))
     if rotated:
         items.append((t("legend.rotated", lang), ("rotated", None)))
     out: list[Markup] = []
@@ -336,5 +359,8 @@ def _swatch(kind: str, arg: str | None, x: float, y: float) -> Markup:
                                  "stroke": PROBLEM, "stroke_width": 2})])
     if kind == "dead":
         return marker_shapes(arg, x + 8, y + 7, MIN_MARKER_R)
+    if kind == "new":
+        return join([new_ring(x + 8, y + 7, 2.0),
+                     el("circle", {"cx": x + 8, "cy": y + 7, "r": 1.3, "fill": NEW_RING})])
     return _rotation_mark(x + 18, y - 3, 60, 48) or Markup("")
 

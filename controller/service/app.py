@@ -29,7 +29,7 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 
 #: Feature modules that add API routes: each has ``ROUTES``, ``OPENAPI`` (the path of its
 #: OpenAPI fragment) and optionally ``setup(app, service)`` to attach its own state.
-ROUTE_MODULES: tuple[str, ...] = ()
+ROUTE_MODULES: tuple[str, ...] = ("controller.service.api_faults", "controller.service.api_selftest")
 
 
 # ------------------------------------------------------------------ handlers

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from controller.errors import BusTimeout
 from controller.protocol.bus import Bus
 
 T = TypeVar("T")
@@ -28,14 +29,21 @@ class BusOwner:
         self._lock = asyncio.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledwarden-bus")
         self.operations = 0
+        #: Called with every BusTimeout an operation lets out (the fault log's feed).
+        self.on_timeout: Callable[[BusTimeout], None] | None = None
 
     async def run(self, operation: Callable[..., T], *args, **kwargs) -> T:
         """Run ``operation(bus, *args, **kwargs)`` when it is this caller's turn."""
         async with self._lock:
             self.operations += 1
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor,
-                                              lambda: operation(self.bus, *args, **kwargs))
+            try:
+                return await loop.run_in_executor(self._executor,
+                                                  lambda: operation(self.bus, *args, **kwargs))
+            except BusTimeout as exc:
+                if self.on_timeout is not None:
+                    self.on_timeout(exc)
+                raise
 
     async def call(self, address: int, cmd: int, request=None, **kwargs):
         """One unicast transaction (see :meth:`Bus.call`)."""

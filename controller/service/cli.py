@@ -18,12 +18,12 @@ from pathlib import Path
 from aiohttp import web
 
 from controller import fastpath
-from controller.cliargs import host_port
+from controller.cliargs import add_rs485_arguments, host_port, rs485_from_args
 from controller.config import load_screen
 from controller.errors import ConfigError
 from controller.fastpath.settings import gains_from, power_lut
 from controller.protocol.bus import DEFAULT_BAUD, DEFAULT_RETRIES, Bus
-from controller.service import tokens_cli
+from controller.service import tokens_cli, trust_cli
 from controller.service.app import make_app
 from controller.service.auth import RateLimiter, TokenStore
 from controller.service.busowner import BusOwner
@@ -31,6 +31,7 @@ from controller.service.commission import CardSettings
 from controller.service.frameloop import FrameLoop, frame_sink, frame_source
 from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
+from controller.upgrade import boardcli
 from host.pinning import register_forget
 
 DEFAULT_STATE = "/var/lib/ledwarden"
@@ -46,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bus", required=True, metavar="URL", help="serial device or pyserial URL")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--retries", type=int, default=DEFAULT_RETRIES)
+    add_rs485_arguments(p)
     p.add_argument("--listen", type=host_port("0.0.0.0"), default=("0.0.0.0", 8443),
                    metavar="HOST:PORT",
                    help="address of the HTTPS API (default 0.0.0.0:8443; port 0 picks a free one)")
@@ -57,11 +59,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sink", default="null", help="where corrected frames go: null or udp://HOST:PORT")
     p.add_argument("--threads", type=int, help="fast-path threads (default: all cores)")
     p.add_argument("--no-frames", action="store_true", help="do not run the frame loop")
+    p.add_argument("--schedule", choices=("builtin", "off"), default="builtin",
+                   help="run the quarterly inspection on the service's own calendar (builtin, the "
+                        "default) or leave it to systemd's ledwarden-selftest.timer (off)")
+    p.add_argument("--watch-interval", type=float, default=30.0, metavar="S",
+                   help="seconds between the watch's status polls of every card, which file "
+                        "faults between inspections (default 30; 0 turns the watch off)")
     p.add_argument("--max-refusals", type=int, default=5, metavar="N",
                    help="refused API requests a client address may make in 60 s before it is "
                         "blocked for 60 s (default 5)")
     p.set_defaults(func=run)
     tokens_cli.register(ctl_sub)
+    trust_cli.register(ctl_sub)
+    boardcli.register(ctl_sub)
     register_forget(ctl_sub)
 
 
@@ -76,9 +86,10 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
         pipeline = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=args.threads)
         frame_loop = FrameLoop(layout, pipeline, frame_source(args.source, layout.width, layout.height),
                                frame_sink(args.sink), args.fps, args.source)
-    bus = Bus(args.bus, args.baud, retries=args.retries)
+    bus = Bus(args.bus, args.baud, retries=args.retries, rs485=rs485_from_args(args))
     return Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
-                   bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop)
+                   bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop,
+                   schedule=args.schedule, watch_interval_s=args.watch_interval)
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ The steps, each recorded in the report:
 
 Card-level settings that the spec leaves to the project live in the screen
 file's optional ``[cards]`` table (``model``, ``refresh_hz``,
-``brightness``); see :class:`CardSettings`.
+``brightness``, ``firmware``); see :class:`CardSettings`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class CardSettings:
     """The screen file's ``[cards]`` table: what every card on this screen should be."""
 
     model: int | None = None          # expected hw_model; None accepts any
+    firmware: str | None = None       # expected card firmware version; None accepts any
     refresh_hz: int = 3840
     brightness: float = 1.0           # 0 … 1
 
@@ -49,9 +50,9 @@ class CardSettings:
         table = data.get("cards", {})
         if not isinstance(table, dict):
             raise ConfigError("[cards] must be a table")
-        unknown = set(table) - {"model", "refresh_hz", "brightness"}
+        unknown = set(table) - {"model", "firmware", "refresh_hz", "brightness"}
         if unknown:
-            raise ConfigError(f"[cards]: unknown keys {sorted(unknown)}; known: model, "
+            raise ConfigError(f"[cards]: unknown keys {sorted(unknown)}; known: model, firmware, "
                               f"refresh_hz, brightness")
         settings = cls(**table)
         if not 0.0 <= float(settings.brightness) <= 1.0:

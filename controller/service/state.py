@@ -16,20 +16,27 @@ from pathlib import Path
 
 from controller.config import Layout
 from controller.errors import LedwardenError, NotFound
+from controller.faultlog import FaultLog
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.acceptance import write_acceptance
+from controller.selftest.history import History
+from controller.selftest.runner import run_profile
 from controller.service.busowner import BusOwner
 from controller.service.commission import CardSettings, Commissioning, card_summary, discover_all
 from controller.service.jobs import Job, JobManager
+from controller.service.watch import CardWatch, bus_timeout_recorder
 from controller.version import software_version
 
+#: How a self-test outcome is filed in the fault log.
+SEVERITY = {"warn": "warning", "fail": "error", "error": "warning"}
 REPORT_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(json|html)$")
 
 
 class Service:
     def __init__(self, layout: Layout, settings: CardSettings, owner: BusOwner, state_dir: Path, *,
-                 screen_file: str, bus_url: str, fingerprint: str = "", frame_loop=None) -> None:
+                 screen_file: str, bus_url: str, fingerprint: str = "", frame_loop=None,
+                 schedule: str = "builtin", watch_interval_s: float = 0.0) -> None:
         self.layout = layout
         self.settings = settings
         self.owner = owner
@@ -40,19 +47,30 @@ class Service:
         self.bus_url = bus_url
         self.fingerprint = fingerprint
         self.frame_loop = frame_loop
+        self.schedule = schedule          # "builtin": the service runs the quarterly inspection
         self.jobs = JobManager()
         self.cards: dict[int, dict] = {}
         self.started = time.time()
+        self.faults = FaultLog(self.state_dir / "faults.db")
+        self.history = History(self.state_dir / "selftest.db")
+        self.owner.on_timeout = bus_timeout_recorder(self.faults)
+        self.watch = CardWatch(self, watch_interval_s) if watch_interval_s else None
 
     async def start(self) -> None:
         if self.frame_loop is not None:
             await self.frame_loop.start()
+        if self.watch is not None:
+            self.watch.start()
 
     async def stop(self) -> None:
+        if self.watch is not None:
+            await self.watch.stop()
         await self.jobs.shutdown()
         if self.frame_loop is not None:
             await self.frame_loop.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.owner.close)
+        await asyncio.get_running_loop().run_in_executor(None, self.faults.close)
+        self.history.close()
 
     # ---------------------------------------------------------------- views
 
@@ -104,6 +122,7 @@ class Service:
             run = Commissioning(job, self.owner, self.layout, self.settings, unattended=unattended,
                                 screen_file=self.screen_file, controller_info=self.controller_info())
             report = await run.run()
+            await self._commissioning_selftest(report, job, who)
             for cab in report["cabinets"]:
                 if cab["found"]:
                     self.cards[cab["address"]] = {k: cab[k] for k in ("serial", "model", "firmware", "bank")}
@@ -113,6 +132,25 @@ class Service:
             return {"result": report["result"], "summary": report["summary"],
                     "report": {"json": json_path.name, "html": html_path.name}}
         return self.start_bus_job("commission", body, {"unattended": unattended}, who)
+
+    async def _commissioning_selftest(self, report: dict, job: Job, who: str) -> None:
+        """The ``commissioning`` self-test profile closes commissioning: the link, the settings
+        just written, the controller's own health; it is also the first entry of the history
+        that quarterly inspections compare with."""
+        inspection = await run_profile(self, self.history, "commissioning", trigger="commissioning",
+                                       who=who, job=job)
+        self.record_selftest_faults(inspection)
+        bad = [f["text"] for ch in inspection["checks"] for f in ch["findings"]
+               if f["outcome"] in ("fail", "error")]
+        counts = ", ".join(f"{n} {o}" for o, n in inspection["counts"].items() if n)
+        report["steps"].append({"name": "selftest", "ok": not bad,
+                                "detail": f"self-test {inspection['id']}: {inspection['result']} ({counts})"})
+        report["selftest"] = {"id": inspection["id"], "result": inspection["result"]}
+        # faults the commissioning steps found already (a hot card) are in the summary once
+        new = [line for line in bad if line not in report["summary"]]
+        if bad:
+            report["result"] = "fail"
+        report["summary"] += new
 
     def start_discovery(self, who: str) -> Job:
         async def body(job: Job) -> dict:
@@ -144,18 +182,50 @@ class Service:
         """Is this controller fit to keep running?  (ok, one-line summary).
 
         What a freshly upgraded controller must pass before its slot is marked
-        good: every configured card answers on the bus.  A controller that
-        cannot talk to its cards is no better than the one it replaced.
+        good: the quick self-test, which talks to every card and checks the
+        fast path, the storage and the clock.  Warnings pass; a failed or
+        erroring check does not: a controller that cannot talk to its cards
+        is no better than the one it replaced.
         """
-        missing = []
-        for cab in self.layout.cabinets:
-            try:
-                await self.owner.call(cab.address, c.Cmd.PING)
-            except LedwardenError:
-                missing.append(f"0x{cab.address:02X}")
-        if missing:
-            return False, f"{len(missing)} of {len(self.layout.cabinets)} cards do not answer: {', '.join(missing)}"
-        return True, f"all {len(self.layout.cabinets)} cards answer"
+        report = await run_profile(self, self.history, "quick", trigger="upgrade", who="boot guard")
+        self.record_selftest_faults(report)
+        bad = [f["text"] for ch in report["checks"] for f in ch["findings"]
+               if f["outcome"] in ("fail", "error")]
+        summary = f"quick self-test {report['id']}: {report['result']}"
+        return report["result"] in ("pass", "warn"), summary + (f" — {'; '.join(bad)}" if bad else "")
+
+    # ---------------------------------------------------------------- self-tests
+
+    def start_selftest(self, profile: str, trigger: str, who: str) -> Job:
+        """Run a self-test profile as a bus job; its report goes to the history."""
+        from controller.selftest.profiles import profile as check_profile
+        check_profile(profile)
+
+        async def body(job: Job) -> dict:
+            report = await run_profile(self, self.history, profile, trigger=trigger, who=who, job=job)
+            self.record_selftest_faults(report)
+            return {"id": report["id"], "result": report["result"], "counts": report["counts"],
+                    "summary": [f["text"] for ch in report["checks"] for f in ch["findings"]
+                                if f["outcome"] != "pass"]}
+        return self.start_bus_job("selftest", body, {"profile": profile, "trigger": trigger}, who)
+
+    def record_selftest_faults(self, report: dict) -> None:
+        """Every warning and failure becomes (or folds into) a fault; faults of checks that
+        ran and no longer find them are resolved."""
+        seen = set()
+        for check in report["checks"]:
+            for f in check["findings"]:
+                if f["outcome"] == "pass":
+                    continue
+                code = f"selftest.{f['key']}"
+                seen.add((code, f["subject"]))
+                self.faults.record(code, SEVERITY[f["outcome"]], f["subject"],
+                                   {"text": f["text"], "check": check["id"], "run": report["id"]})
+        ran = {check["id"] for check in report["checks"]}
+        for fault in self.faults.active():
+            if (fault.code.startswith("selftest.") and (fault.code, fault.source) not in seen
+                    and fault.details.get("check") in ran):
+                self.faults.resolve(fault.code, fault.source, by=f"self-test {report['id']}")
 
     # ---------------------------------------------------------------- quick actions
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -170,7 +171,7 @@ def state_changing_operations() -> list[tuple[str, str, str]]:
     for path, methods in OPENAPI["paths"].items():
         for method, op in methods.items():
             if method in ("post", "put", "patch", "delete"):
-                ops.append((method.upper(), path.replace("{job_id}", "1"), op["x-ledwarden-role"]))
+                ops.append((method.upper(), re.sub(r"\{[a-z_]+\}", "1", path), op["x-ledwarden-role"]))
     return ops
 
 
@@ -189,7 +190,12 @@ def test_every_state_changing_operation_refuses_intruders_and_changes_nothing(ri
     for who, status in [(None, 401), ("revoked", 401)] + [(r, 403) for r in weaker]:
         c = client(rig, who)
         with pytest.raises(ApiError) as err:
-            c.post(path, body)
+            if method == "PUT":
+                c.put_bytes(path, b"x", {"Content-Type": "application/octet-stream"})
+            elif method == "DELETE":
+                c.delete(path)
+            else:
+                c.post(path, body)
         assert err.value.status == status, (who, path)
     time.sleep(0.2)
     assert viewer.get("/api/v1/jobs")["jobs"] == jobs_before

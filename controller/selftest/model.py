@@ -1,0 +1,73 @@
+"""What a check is and what it gives back.
+
+Findings carry a message *key* and its *fields*, not a sentence, so the
+report can say them in English or in Chinese (``controller.report.i18n``
+holds the words); the English text is also kept in the finding for logs, the
+command line and the fault log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.report.findings import finding_text
+from controller.report.i18n import t
+
+OUTCOMES = ("pass", "warn", "fail", "error")
+#: How bad an outcome is; a run's result is its worst check.
+RANK = {"pass": 0, "warn": 1, "error": 2, "fail": 3}
+
+
+def worst(outcomes) -> str:
+    return max(outcomes, key=RANK.__getitem__, default="pass")
+
+
+@dataclass
+class Finding:
+    outcome: str
+    key: str
+    fields: dict[str, Any]
+    subject: str = "controller"
+
+    def text(self, lang: str = "en") -> str:
+        return finding_text({"key": self.key, "fields": self.fields}, lang)
+
+    def as_dict(self) -> dict:
+        return {"outcome": self.outcome, "subject": self.subject, "key": self.key,
+                "fields": self.fields, "text": self.text()}
+
+
+@dataclass
+class CheckResult:
+    """What one check found; the runner adds its id and duration."""
+
+    findings: list[Finding] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, outcome: str, key: str, subject: str = "controller", **fields) -> Finding:
+        finding = Finding(outcome, key, fields, subject)
+        self.findings.append(finding)
+        return finding
+
+    @property
+    def outcome(self) -> str:
+        return worst(f.outcome for f in self.findings)
+
+
+CheckFunction = Callable[["object", CheckResult], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: its id (also its i18n key ``check.<id>``) and its coroutine."""
+
+    id: str
+    run: CheckFunction
+    uses_bus: bool = True
+
+    def describe(self, lang: str = "en") -> dict:
+        return {"id": self.id, "title": t(f"check.{self.id}", lang),
+                "measures": t(f"check.{self.id}.measures", lang),
+                "limits": t(f"check.{self.id}.limits", lang)}

@@ -1,0 +1,209 @@
+"""Running a profile: the checks in order, a report, the comparison with the last run.
+
+One :class:`Inspection` per run is the context every check reads and adds to
+(what the cards answered, their status, the cabinets as the report draws
+them).  A check that raises is recorded as ``error`` with the reason and the
+run goes on: an inspection that stops at the first surprise tells the
+engineer less than one that reports the surprise and everything else.
+
+The report is stored with the event-log cursors it advanced in one
+transaction (:mod:`.history`), and compared with the previous *comparable*
+run: the previous quarterly inspection for a quarterly one (or, before the
+first, the commissioning run), so the customer sees what changed since the
+last visit, not since last night's quick check.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from controller.errors import LedwardenError
+from controller.selftest.history import History, detected
+from controller.selftest.model import OUTCOMES, CheckResult, worst
+from controller.selftest.profiles import CHECKS
+from controller.selftest.profiles import profile as get_profile
+from controller.service.jobs import utc_now
+
+log = logging.getLogger("ledwarden.selftest")
+
+HISTORY_RUNS = 8
+#: Which earlier runs a run of each profile is compared with, best first.
+COMPARABLE = {"quarterly": ("quarterly", "commissioning"), "commissioning": ("commissioning",
+              "quarterly"), "quick": ("quick",)}
+
+
+class Inspection:
+    """The context of one run; checks read ``owner``, ``layout``… and fill ``cards``, ``status``."""
+
+    def __init__(self, service, history: History, profile_name: str) -> None:
+        self.profile = get_profile(profile_name)
+        self.params = self.profile.params()
+        self.owner, self.layout, self.settings = service.owner, service.layout, service.settings
+        self.frame_loop = service.frame_loop
+        self.faults = getattr(service, "faults", None)
+        self.state_dir: Path = service.state_dir
+        self.reports_dir: Path = service.reports_dir
+        self.history = history
+        self.cards: dict = {}
+        self.status: dict = {}
+        self.next_cursors: dict[str, int] = {}
+        self.baseline_source: str | None = None
+        self._cabinets = {cab.address: _cabinet_entry(cab) for cab in self.layout.cabinets}
+
+    # ---- helpers for checks
+
+    def where(self, address: int) -> dict:
+        """The fields and subject every card finding carries."""
+        index = [cab.address for cab in self.layout.cabinets].index(address) + 1
+        return {"subject": f"card:0x{address:02X}", "cabinet": index, "address": f"0x{address:02X}"}
+
+    @staticmethod
+    def card_key(address: int) -> str:
+        return f"0x{address:02X}"
+
+    def cabinet(self, address: int) -> dict:
+        return self._cabinets[address]
+
+    def present(self) -> list[int]:
+        return [cab.address for cab in self.layout.cabinets if cab.address in self.cards]
+
+    def dead_led_baseline(self) -> set[tuple] | None:
+        """Dead LEDs known before this run: the last run that detected, else the last
+        acceptance report; None when there is nothing to compare with."""
+        previous = self.history.previous(where_detected=True)
+        if previous is not None:
+            self.baseline_source = f"self-test {previous['id']} ({previous['started']})"
+            cabinets = previous["cabinets"]
+        else:
+            acceptance = sorted(self.reports_dir.glob("acceptance-*.json"))
+            if not acceptance:
+                return None
+            self.baseline_source = f"acceptance report {acceptance[-1].name}"
+            cabinets = json.loads(acceptance[-1].read_text()).get("cabinets", [])
+        return {(cab["address"], d["module"], d["x"], d["y"], d["channel"])
+                for cab in cabinets for d in cab.get("dead_leds") or []}
+
+    def cabinets(self) -> list[dict]:
+        return [self._cabinets[cab.address] for cab in self.layout.cabinets]
+
+
+def _cabinet_entry(cab) -> dict:
+    return {"address": cab.address, "x": cab.x, "y": cab.y, "width": cab.width,
+            "height": cab.height,
+            "module": {"name": cab.module.name, "width": cab.module.width,
+                       "height": cab.module.height, "scan": cab.module.scan},
+            "modules_x": cab.modules_x, "modules_y": cab.modules_y, "chain": cab.chain,
+            "rotation": cab.rotation, "found": False, "serial": None, "model": None,
+            "firmware": None, "bank": None, "status": None, "dead_leds": [], "problems": []}
+
+
+async def run_profile(service, history: History, profile_name: str, *, trigger: str, who: str,
+                      job=None) -> dict:
+    """Run every check of a profile and store the report; returns it (with its ``id``)."""
+    ix = Inspection(service, history, profile_name)
+    t0 = time.monotonic()
+    report = {"kind": "inspection", "version": 1, "lang": "en", "id": None,
+              "profile": profile_name, "trigger": trigger, "started_by": who,
+              "screen": {"name": ix.layout.name, "width": ix.layout.width,
+                         "height": ix.layout.height, "file": service.screen_file},
+              "controller": service.controller_info(), "started": utc_now()}
+    checks = []
+    ids = ix.profile.checks
+    for n, check_id in enumerate(ids):
+        if job is not None:
+            job.step(f"check {check_id}", n, len(ids))
+        result = CheckResult()
+        c0 = time.monotonic()
+        try:
+            await CHECKS[check_id].run(ix, result)
+        except LedwardenError as exc:
+            result.add("error", "check.error", error=str(exc))
+        except Exception as exc:       # a bug in a check must not hide the other checks
+            log.exception("self-test check %s crashed", check_id)
+            result.add("error", "check.error", error=f"internal error: {exc!r}")
+        entry = {"id": check_id, "outcome": result.outcome, "duration_s": round(time.monotonic() - c0, 2),
+                 "values": result.values, "findings": [f.as_dict() for f in result.findings]}
+        checks.append(entry)
+        if job is not None:
+            bad = [f["text"] for f in entry["findings"] if f["outcome"] in ("warn", "fail", "error")]
+            job.note(f"{check_id}: {entry['outcome']}" + (f" — {'; '.join(bad)}" if bad else ""))
+    if job is not None:
+        job.advance(len(ids), len(ids))
+    for address, cab in zip([c.address for c in ix.layout.cabinets], ix.cabinets()):
+        cab["problems"] = [f["text"] for ch in checks for f in ch["findings"]
+                           if f["subject"].split("/")[0] == f"card:0x{address:02X}"
+                           and f["outcome"] in ("warn", "fail", "error")]
+    counts = {o: sum(ch["outcome"] == o for ch in checks) for o in OUTCOMES}
+    report.update(finished=utc_now(), duration_s=round(time.monotonic() - t0, 1),
+                  result=worst(ch["outcome"] for ch in checks), counts=counts, checks=checks,
+                  cabinets=ix.cabinets())
+    previous = None
+    for kind in COMPARABLE[profile_name]:
+        previous = history.previous(profiles=(kind,))
+        if previous is not None:
+            break
+    report["comparison"] = compare(report, previous) if previous else None
+    history.save(report, ix.next_cursors,
+                 finish=lambda r: r.update(history=trend(history, r)))
+    return report
+
+
+def _finding_ids(report: dict) -> dict[tuple, dict]:
+    return {(ch["id"], f["key"], f["subject"]): {**f, "check": ch["id"]}
+            for ch in report.get("checks", []) for f in ch["findings"]
+            if f["outcome"] in ("warn", "fail", "error")}
+
+
+def _dead(report: dict) -> dict[tuple, dict]:
+    return {(cab["address"], d["module"], d["x"], d["y"], d["channel"]): {"address": cab["address"], **d}
+            for cab in report.get("cabinets", []) for d in cab.get("dead_leds") or []}
+
+
+def _max_temperature(report: dict) -> float | None:
+    temps = [cab["status"]["temperature_c"] for cab in report.get("cabinets", []) if cab.get("status")]
+    return max(temps) if temps else None
+
+
+def compare(now: dict, before: dict) -> dict:
+    """What changed since ``before``: findings new and gone, dead LEDs, temperatures."""
+    f_now, f_before = _finding_ids(now), _finding_ids(before)
+    out = {"previous_id": before.get("id"), "previous_started": before.get("started"),
+           "previous_result": before.get("result"), "previous_profile": before.get("profile"),
+           "new_findings": [f for k, f in f_now.items() if k not in f_before],
+           "fixed_findings": [f for k, f in f_before.items() if k not in f_now]}
+    if detected(now) and detected(before):
+        d_now, d_before = _dead(now), _dead(before)
+        out["dead_leds"] = {"previous": len(d_before), "now": len(d_now),
+                            "new": [d for k, d in d_now.items() if k not in d_before],
+                            "fixed": [d for k, d in d_before.items() if k not in d_now]}
+    else:
+        out["dead_leds"] = None
+    temps_before = {cab["address"]: cab["status"]["temperature_c"]
+                    for cab in before.get("cabinets", []) if cab.get("status")}
+    temperature = []
+    for index, cab in enumerate(now.get("cabinets", []), 1):
+        if cab.get("status") and cab["address"] in temps_before:
+            was, is_ = temps_before[cab["address"]], cab["status"]["temperature_c"]
+            temperature.append({"address": cab["address"], "cabinet": index, "previous_c": was,
+                                "now_c": is_, "delta_c": round(is_ - was, 1)})
+    out["temperature"] = temperature
+    return out
+
+
+def trend(history: History, report: dict) -> list[dict]:
+    """This run and the comparable runs before it, oldest first: the trend table's rows."""
+    rows = []
+    for run in history.runs(limit=HISTORY_RUNS * 4):
+        if run["profile"] not in COMPARABLE[report["profile"]] or run["id"] > report["id"]:
+            continue
+        r = report if run["id"] == report["id"] else history.report(run["id"])
+        rows.append({"id": r["id"], "profile": r["profile"], "started": r["started"],
+                     "result": r["result"],
+                     "dead_leds": len(_dead(r)) if detected(r) else None,
+                     "max_temperature_c": _max_temperature(r)})
+        if len(rows) == HISTORY_RUNS:
+            break
+    return rows[::-1]

@@ -1,0 +1,158 @@
+"""``ledwarden selftest run|list|history|report``: the service engineer's inspection.
+
+``run --profile quarterly`` is the quarterly inspection: it follows the job
+with a progress bar, prints every check's outcome and what it found, and
+saves the report (HTML in the chosen language, and JSON) so it can be handed
+over.  ``report ID`` fetches any earlier run's report again, in English or
+Chinese.  The exit status is 0 for pass or warn, 1 for fail or error, so a
+script (or systemd's timer) can tell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from controller.errors import LedwardenError
+from host.output import emit_json, table
+from host.remote import client_for, follow
+
+MARK = {"pass": "ok  ", "warn": "WARN", "fail": "FAIL", "error": "ERR "}
+
+
+def _save(client, run_id: int, out: Path, lang: str) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    base = out / f"inspection-{run_id}"
+    html = client.get_text(f"/api/v1/selftest/runs/{run_id}?format=html&lang={lang}")
+    json_text = client.get_text(f"/api/v1/selftest/runs/{run_id}?format=json")
+    paths = {"html": base.with_suffix(f".{lang}.html") if lang != "en" else base.with_suffix(".html"),
+             "json": base.with_suffix(".json")}
+    paths["html"].write_text(html, encoding="utf-8")
+    paths["json"].write_text(json_text, encoding="utf-8")
+    return {k: str(p.resolve()) for k, p in paths.items()}
+
+
+def _print_report(report: dict) -> None:
+    counts = report["counts"]
+    print(f"\nSelf-test {report['id']} ({report['profile']}): {report['result'].upper()} in "
+          f"{report['duration_s']} s — " + ", ".join(f"{n} {o}" for o, n in counts.items() if n))
+    for check in report["checks"]:
+        print(f"  [{MARK[check['outcome']]}] {check['id']}")
+        for f in check["findings"]:
+            if f["outcome"] != "pass" or check["outcome"] == "pass":
+                print(f"           {f['text']}")
+    comparison = report.get("comparison")
+    if comparison:
+        print(f"\nSince self-test {comparison['previous_id']} ({comparison['previous_profile']}, "
+              f"{comparison['previous_started']}, {comparison['previous_result']}):")
+        for f in comparison["new_findings"]:
+            print(f"  new:   {f['text']}")
+        for f in comparison["fixed_findings"]:
+            print(f"  fixed: {f['text']}")
+        dead = comparison.get("dead_leds")
+        if dead:
+            print(f"  dead LEDs: {dead['previous']} → {dead['now']} ({len(dead['new'])} new, "
+                  f"{len(dead['fixed'])} fixed)")
+        for t in comparison["temperature"]:
+            if abs(t["delta_c"]) >= 5:
+                print(f"  cabinet {t['cabinet']} (0x{t['address']:02X}): {t['previous_c']} → "
+                      f"{t['now_c']} °C")
+        if not (comparison["new_findings"] or comparison["fixed_findings"]):
+            print("  no change in findings")
+    else:
+        print("\nFirst run of its kind on record: nothing to compare with yet.")
+
+
+def cmd_run(args, client) -> int:
+    job = client.post("/api/v1/selftest/run", {"profile": args.selftest_profile, "trigger": args.trigger})
+    job = follow(client, job, quiet=args.json)
+    if job["state"] != "succeeded":
+        if args.json:
+            emit_json(job)
+        else:
+            print(f"ledwarden: self-test {job['state']}: {job['error']}", file=sys.stderr)
+        return 1
+    run_id = job["result"]["id"]
+    report = client.get(f"/api/v1/selftest/runs/{run_id}")
+    saved = _save(client, run_id, Path(args.out), args.lang)
+    if args.json:
+        emit_json(report | {"saved": saved})
+    else:
+        _print_report(report)
+        print(f"\nReport: {saved['html']}\n  (JSON): {saved['json']}")
+    return 0 if report["result"] in ("pass", "warn") else 1
+
+
+def cmd_list(args, client) -> int:
+    data = client.get("/api/v1/selftest/checks", lang=args.lang)
+    if args.json:
+        emit_json(data)
+        return 0
+    for check in data["checks"]:
+        used = [p for p, spec in data["profiles"].items() if check["id"] in spec["checks"]]
+        print(f"{check['id']:<18} {check['title']}  [{', '.join(used)}]")
+        print(f"{'':<18} measures: {check['measures']}")
+        print(f"{'':<18} limits:   {check['limits']}")
+    return 0
+
+
+def cmd_history(args, client) -> int:
+    data = client.get("/api/v1/selftest/runs", limit=args.limit,
+                      **({"profile": args.selftest_profile} if args.selftest_profile else {}))
+    if args.json:
+        emit_json(data)
+        return 0
+    print(table([(r["id"], r["profile"], r["trigger"], r["started"], r["result"])
+                 for r in data["runs"]], ["id", "profile", "trigger", "started", "result"]))
+    schedule = client.get("/api/v1/selftest/schedule")
+    if schedule.get("next"):
+        print(f"\nnext scheduled quarterly inspection: {schedule['next']} (last {schedule['last']})")
+    return 0
+
+
+def cmd_report(args, client) -> int:
+    if args.html and args.json:
+        raise LedwardenError("choose --html or --json, not both")
+    if args.html:
+        text = client.get_text(f"/api/v1/selftest/runs/{args.id}?format=html&lang={args.lang}")
+    else:
+        text = client.get_text(f"/api/v1/selftest/runs/{args.id}?format=json")
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"saved {Path(args.output).resolve()}", file=sys.stderr)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("selftest", help="run self-tests (quick, quarterly inspection) and read reports",
+                       description=__doc__.split("\n\n")[0])
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def add(name, fn, help):
+        a = actions.add_parser(name, help=help, description=help)
+        a.add_argument("--json", action="store_true", help="print JSON")
+        a.set_defaults(func=lambda args: fn(args, client_for(args)))
+        return a
+
+    a = add("run", cmd_run, "run a profile and save its report")
+    # dest differs from the global --profile (a controller profile of the config file)
+    a.add_argument("--profile", dest="selftest_profile", default="quick",
+                   choices=("quick", "quarterly", "commissioning"), help="default quick")
+    a.add_argument("--lang", default="en", choices=("en", "zh"), help="language of the saved HTML page")
+    a.add_argument("--out", default="reports", help="where to save the report (default ./reports)")
+    a.add_argument("--trigger", default="manual", choices=("manual", "schedule"),
+                   help=argparse.SUPPRESS)   # systemd's timer says "schedule"
+    a = add("list", cmd_list, "the checks, what each measures, its limits, and its profiles")
+    a.add_argument("--lang", default="en", choices=("en", "zh"))
+    a = add("history", cmd_history, "earlier runs, newest first, and the next scheduled one")
+    a.add_argument("--limit", type=int, default=20)
+    a.add_argument("--profile", dest="selftest_profile", choices=("quick", "quarterly", "commissioning"))
+    a = add("report", cmd_report, "one run's report: the JSON record (--json, the default) "
+                                  "or the HTML page (--html)")
+    a.add_argument("id", type=int)
+    a.add_argument("--html", action="store_true", help="the HTML page")
+    a.add_argument("--lang", default="en", choices=("en", "zh"))
+    a.add_argument("-o", "--output", help="write to this file instead of stdout")

@@ -1,0 +1,177 @@
+"""Self-test profiles against simulated cards: each injected fault is named by the right
+check, a second run is compared with the first, and findings feed the fault log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import numpy as np
+import pytest
+from conftest import demo_plan
+
+from controller.selftest import checks_controller
+from controller.selftest.runner import run_profile
+
+
+def quarterly(rig, **kw):
+    return rig.run(run_profile(rig.service, rig.service.history, "quarterly",
+                               trigger="manual", who="test", **kw))
+
+
+def quick(rig):
+    return rig.run(run_profile(rig.service, rig.service.history, "quick", trigger="manual", who="test"))
+
+
+def commission(rig) -> dict:
+    async def go():
+        job = rig.service.start_commissioning(True, "test")
+        await job.task
+        return job
+    job = rig.run(go())
+    assert job.state == "succeeded", job.error
+    return job.result
+
+
+def findings(report, outcome=("warn", "fail", "error")) -> set[tuple[str, str, str]]:
+    return {(ch["id"], f["key"], f["subject"]) for ch in report["checks"] for f in ch["findings"]
+            if f["outcome"] in outcome}
+
+
+def check(report, check_id) -> dict:
+    return next(ch for ch in report["checks"] if ch["id"] == check_id)
+
+
+def test_quarterly_names_each_injected_fault_and_the_second_run_compares(rig):
+    commission(rig)
+    first = quarterly(rig)
+    assert first["result"] == "fail"
+    assert check(first, "cards.environment")["outcome"] == "fail"
+    assert ("cards.environment", "env.hot", "card:0x03") in findings(first)
+    assert ("cards.leds", "leds.dead", "card:0x02/module:0") in findings(first)
+    assert ("cards.leds", "leds.dead", "card:0x07/module:15") in findings(first)
+    # the commissioning report is the baseline: the dead LEDs it found are not new
+    assert check(first, "cards.leds")["outcome"] == "warn"
+    for ok in ("cards.present", "cards.config", "bus.link", "fastpath.golden", "storage", "clock"):
+        assert check(first, ok)["outcome"] == "pass", check(first, ok)
+    hot = next(f for f in check(first, "cards.environment")["findings"] if f["key"] == "env.hot")
+    assert hot["text"].startswith("Cabinet 3 (0x03) runs hot") and "91.5 °C" in hot["text"]
+    assert first["comparison"]["previous_profile"] == "commissioning"
+    cab3 = first["cabinets"][2]
+    assert cab3["status"]["temperature_c"] == 91.5 and cab3["problems"]
+
+    rig.sim.set_plan(demo_plan().with_card(6, fan_rpm=0)
+                     .with_card(5, dead_leds=frozenset({(4, 20, 12, 0)})))
+    second = quarterly(rig)
+    comparison = second["comparison"]
+    assert comparison["previous_id"] == first["id"]
+    new = {(f["check"], f["key"], f["subject"]) for f in comparison["new_findings"]}
+    assert ("cards.environment", "env.fan", "card:0x06") in new
+    assert ("cards.leds", "leds.new", "card:0x05") in new
+    assert comparison["fixed_findings"] == []
+    assert comparison["dead_leds"]["previous"] == 2 and comparison["dead_leds"]["now"] == 3
+    assert [(d["address"], d["module"]) for d in comparison["dead_leds"]["new"]] == [(5, 4)]
+    assert check(second, "cards.leds")["outcome"] == "fail"
+    led = second["cabinets"][4]["dead_leds"][0]
+    assert led["new"] is True and (led["screen_x"], led["screen_y"]) != (None, None)
+    assert [h["id"] for h in second["history"]] == [first["history"][0]["id"], first["id"], second["id"]]
+
+    rig.sim.set_plan(demo_plan())
+    third = quarterly(rig)
+    fixed = {(f["check"], f["key"], f["subject"]) for f in third["comparison"]["fixed_findings"]}
+    assert ("cards.environment", "env.fan", "card:0x06") in fixed
+
+
+def test_quick_is_fast_reads_no_leds_and_runs_with_the_screen_showing(rig):
+    t0 = time.monotonic()
+    report = quick(rig)
+    assert time.monotonic() - t0 < 10
+    assert check(report, "cards.leds")["values"]["dead_leds"] is None
+    assert ("cards.environment", "env.hot", "card:0x03") in findings(report)
+    assert {k.platform.pattern for k in rig.sim.cards} == {0}       # nothing drawn on the wall
+
+
+def test_findings_become_faults_and_resolve_when_gone(rig):
+    svc = rig.service
+    svc.record_selftest_faults(quick(rig))
+    active = {(f.code, f.source) for f in svc.faults.active()}
+    assert ("selftest.env.hot", "card:0x03") in active
+    rig.sim.set_plan(demo_plan().with_card(3, temp_c=None))
+    svc.record_selftest_faults(quick(rig))
+    assert ("selftest.env.hot", "card:0x03") not in {(f.code, f.source) for f in svc.faults.active()}
+    cleared = svc.faults.list(state="cleared")
+    assert any(f.code == "selftest.env.hot" and f.cleared_by.startswith("self-test") for f in cleared)
+
+
+def test_card_events_since_the_last_run_are_counted_once(rig):
+    quick(rig)
+    rig.sim.set_plan(demo_plan().with_card(4, watchdog_reset=True))
+    deadline = time.monotonic() + 5
+    report = quick(rig)
+    while ("cards.events", "events.watchdog", "card:0x04") not in findings(report):
+        assert time.monotonic() < deadline, findings(report)
+        report = quick(rig)
+    assert check(report, "cards.events")["outcome"] == "fail"
+    again = quick(rig)
+    assert ("cards.events", "events.watchdog", "card:0x04") not in findings(again)
+
+
+def test_a_missing_card_fails_presence_and_is_not_asked_again(rig):
+    rig.sim.set_plan(demo_plan().with_card(8, mute=True))
+    report = quick(rig)
+    assert ("cards.present", "cards.missing", "card:0x08") in findings(report)
+    assert not any(subject == "card:0x08" for cid, _, subject in findings(report)
+                   if cid not in ("cards.present",))
+
+
+def test_a_damaged_fast_path_is_caught(rig, monkeypatch):
+    real = checks_controller.fastpath.Pipeline
+
+    class Miscompiled(real):
+        def process(self, frame):
+            result = super().process(frame)
+            first = next(iter(result.buffers))
+            broken = dict(result.buffers)
+            broken[first] = np.array(result.buffers[first])
+            broken[first][7] ^= 1
+            return type(result)(broken, result.sums, result.peaks)
+
+    monkeypatch.setattr(checks_controller.fastpath, "Pipeline", Miscompiled)
+    report = quick(rig)
+    golden = check(report, "fastpath.golden")
+    assert golden["outcome"] == "fail" and golden["values"]["bytes_differing"] >= 1
+
+
+def test_a_clock_before_the_build_fails_and_a_crashing_check_is_an_error(rig, monkeypatch, tmp_path):
+    future = tmp_path / "stamp"
+    future.write_text("")
+    os.utime(future, (time.time() + 86400 * 30,) * 2)
+    monkeypatch.setattr(checks_controller, "BUILD_STAMP", future)
+    report = quick(rig)
+    assert ("clock", "clock.before_build", "controller") in findings(report)
+    monkeypatch.setattr(checks_controller, "BUILD_STAMP", tmp_path / "missing")
+    report = quick(rig)
+    assert check(report, "clock")["outcome"] == "error"
+    assert check(report, "storage")["outcome"] == "pass"    # the run went on
+
+
+def test_the_history_survives_a_restart_of_the_service(rig):
+    first = quick(rig)
+    rig.run(rig.service.stop())
+    rig.service = rig.new_service()
+    assert rig.service.history.report(first["id"])["result"] == first["result"]
+    second = quick(rig)
+    assert second["comparison"]["previous_id"] == first["id"]
+
+
+def test_a_selftest_job_refuses_to_overlap_another_bus_job(rig):
+    async def go():
+        job = rig.service.start_selftest("quick", "manual", "test")
+        with pytest.raises(Exception, match="still running"):
+            rig.service.start_selftest("quick", "manual", "test")
+        await job.task
+        return job
+    job = rig.run(go())
+    assert job.state == "succeeded" and job.result["id"] >= 1
+    assert asyncio.iscoroutinefunction(run_profile)

@@ -1,0 +1,68 @@
+"""The watch between inspections: a card that stops answering, a flag, a logged watchdog reset,
+frame-loop overruns — each filed once, folded when it repeats, resolved when it goes away."""
+
+from __future__ import annotations
+
+from conftest import demo_plan
+
+from controller.service.watch import CardWatch
+
+
+def active(rig) -> dict[tuple[str, str], int]:
+    return {(f.code, f.source): f.count for f in rig.service.faults.active()}
+
+
+class FakeLoop:
+    def __init__(self) -> None:
+        self.overruns = 0
+
+    def stats(self) -> dict:
+        return {"overruns": self.overruns, "p99_ms": 40.0, "budget_ms": 33.3}
+
+
+def test_the_watch_files_and_resolves_card_faults(rig):
+    watch = CardWatch(rig.service)
+    rig.run(watch.poll_once())
+    assert ("card.over_temperature", "card:0x03") in active(rig)
+    rig.sim.set_plan(demo_plan().with_card(5, mute=True).with_card(4, watchdog_reset=True))
+    rig.run(watch.poll_once())
+    rig.run(watch.poll_once())
+    now = active(rig)
+    assert ("card.offline", "card:0x05") in now and now[("card.offline", "card:0x05")] == 2
+    assert ("bus.timeout", "card:0x05") in now
+    for _ in range(20):                   # card 4 reboots after its watchdog reset, then tells
+        if ("card.watchdog_reset", "card:0x04") in active(rig):
+            break
+        rig.run(watch.poll_once())
+    assert ("card.watchdog_reset", "card:0x04") in active(rig)
+    rig.sim.set_plan(demo_plan().with_card(3, temp_c=None))
+    rig.run(watch.poll_once())
+    now = active(rig)
+    assert ("card.offline", "card:0x05") not in now
+    assert ("card.over_temperature", "card:0x03") not in now
+    assert ("card.watchdog_reset", "card:0x04") in now          # an event stays until cleared
+
+
+def test_overruns_fold_and_clear(rig):
+    rig.service.frame_loop = loop = FakeLoop()
+    watch = CardWatch(rig.service)
+    watch._poll_frames()
+    loop.overruns = 5
+    watch._poll_frames()
+    loop.overruns = 9
+    watch._poll_frames()
+    assert active(rig)[("frameloop.overrun", "controller")] == 2
+    watch._poll_frames()
+    assert ("frameloop.overrun", "controller") not in active(rig)
+    rig.service.frame_loop = None
+
+
+def test_the_watch_stands_aside_while_a_bus_job_runs(rig):
+    async def go():
+        job = rig.service.start_selftest("quick", "manual", "test")
+        before = rig.service.owner.operations
+        await CardWatch(rig.service).poll_once()
+        polled = rig.service.owner.operations - before
+        await job.task
+        return polled
+    assert rig.run(go()) == 0
