@@ -151,9 +151,9 @@ async def run_profile(service, history: History, profile_name: str, *, trigger: 
     return report
 
 
-def _finding_ids(report: dict) -> dict[tuple, dict]:
+def _finding_ids(report: dict, checks: set[str]) -> dict[tuple, dict]:
     return {(ch["id"], f["key"], f["subject"]): {**f, "check": ch["id"]}
-            for ch in report.get("checks", []) for f in ch["findings"]
+            for ch in report.get("checks", []) if ch["id"] in checks for f in ch["findings"]
             if f["outcome"] in ("warn", "fail", "error")}
 
 
@@ -168,8 +168,14 @@ def _max_temperature(report: dict) -> float | None:
 
 
 def compare(now: dict, before: dict) -> dict:
-    """What changed since ``before``: findings new and gone, dead LEDs, temperatures."""
-    f_now, f_before = _finding_ids(now), _finding_ids(before)
+    """What changed since ``before``: findings new and gone, dead LEDs, temperatures.
+
+    Findings are compared only for checks both runs made: LEDs not looked at
+    by a commissioning run are not "new" in the next quarterly one.
+    """
+    both = ({ch["id"] for ch in now.get("checks", [])}
+            & {ch["id"] for ch in before.get("checks", [])})
+    f_now, f_before = _finding_ids(now, both), _finding_ids(before, both)
     out = {"previous_id": before.get("id"), "previous_started": before.get("started"),
            "previous_result": before.get("result"), "previous_profile": before.get("profile"),
            "new_findings": [f for k, f in f_now.items() if k not in f_before],

@@ -51,7 +51,11 @@ class Service:
         self.jobs = JobManager()
         self.cards: dict[int, dict] = {}
         self.started = time.time()
-        self.faults = FaultLog(self.state_dir / "faults.db")
+        # A damaged fault log is moved aside, not fatal: a controller that runs the wall and
+        # starts a new log beats one that will not start.  The note is the first fault filed.
+        self.faults, note = FaultLog.open_or_recover(self.state_dir / "faults.db")
+        if note:
+            self.faults.record("faultlog.recovered", "warning", "controller", {"text": note})
         self.history = History(self.state_dir / "selftest.db")
         self.owner.on_timeout = bus_timeout_recorder(self.faults)
         self.watch = CardWatch(self, watch_interval_s) if watch_interval_s else None
@@ -139,7 +143,7 @@ class Service:
         that quarterly inspections compare with."""
         inspection = await run_profile(self, self.history, "commissioning", trigger="commissioning",
                                        who=who, job=job)
-        self.record_selftest_faults(inspection)
+        await asyncio.to_thread(self.record_selftest_faults, inspection)
         bad = [f["text"] for ch in inspection["checks"] for f in ch["findings"]
                if f["outcome"] in ("fail", "error")]
         counts = ", ".join(f"{n} {o}" for o, n in inspection["counts"].items() if n)
@@ -188,7 +192,7 @@ class Service:
         is no better than the one it replaced.
         """
         report = await run_profile(self, self.history, "quick", trigger="upgrade", who="boot guard")
-        self.record_selftest_faults(report)
+        await asyncio.to_thread(self.record_selftest_faults, report)
         bad = [f["text"] for ch in report["checks"] for f in ch["findings"]
                if f["outcome"] in ("fail", "error")]
         summary = f"quick self-test {report['id']}: {report['result']}"
@@ -203,7 +207,7 @@ class Service:
 
         async def body(job: Job) -> dict:
             report = await run_profile(self, self.history, profile, trigger=trigger, who=who, job=job)
-            self.record_selftest_faults(report)
+            await asyncio.to_thread(self.record_selftest_faults, report)
             return {"id": report["id"], "result": report["result"], "counts": report["counts"],
                     "summary": [f["text"] for ch in report["checks"] for f in ch["findings"]
                                 if f["outcome"] != "pass"]}

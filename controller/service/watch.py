@@ -34,6 +34,7 @@ import asyncio
 import logging
 
 from controller.errors import BusTimeout, LedwardenError
+from controller.faultlog import card_source
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 
@@ -51,10 +52,6 @@ EVENT_FAULTS = {
     c.EventCode.WATCHDOG_RESET: "card.watchdog_reset",
     c.EventCode.FIRMWARE_ROLLED_BACK: "card.firmware_rolled_back",
 }
-
-
-def card_source(address: int) -> str:
-    return f"card:0x{address:02X}"
 
 
 def bus_timeout_recorder(faults):
@@ -90,12 +87,18 @@ class CardWatch:
         try:
             status = await self.service.owner.call(address, c.Cmd.GET_STATUS)
         except BusTimeout as exc:
-            faults.record("card.offline", "error", source,
-                          {"text": f"card 0x{address:02X} stopped answering: {exc}"})
+            await asyncio.to_thread(faults.record, "card.offline", "error", source,
+                                    {"text": f"card 0x{address:02X} stopped answering: {exc}"})
             return
         except LedwardenError as exc:
             log.info("watch: card 0x%02X: %s", address, exc)
             return
+        await asyncio.to_thread(self._file_status, source, status)
+        await self._poll_events(address, source)
+
+    def _file_status(self, source: str, status: c.StatusReply) -> None:
+        """(In a worker thread: a new fault waits for its fsync.)"""
+        faults = self.service.faults
         faults.resolve("card.offline", source)
         for flag, (code, severity) in FLAG_FAULTS.items():
             if status.status & flag:
@@ -104,7 +107,6 @@ class CardWatch:
                                "fan_rpm": status.fan_rpm, "flags": status.flag_names})
             else:
                 faults.resolve(code, source)
-        await self._poll_events(address, source)
 
     async def _poll_events(self, address: int, source: str) -> None:
         first = self._event_next.get(address)
@@ -119,9 +121,9 @@ class CardWatch:
         for event in events:
             code = EVENT_FAULTS.get(event.code)
             if code:
-                self.service.faults.record(code, "error", source,
-                                           {"event_index": event.index, "uptime_s": event.uptime_s,
-                                            "argument": event.argument})
+                await asyncio.to_thread(self.service.faults.record, code, "error", source,
+                                        {"event_index": event.index, "uptime_s": event.uptime_s,
+                                         "argument": event.argument})
 
     def _poll_frames(self) -> None:
         loop = self.service.frame_loop
