@@ -145,7 +145,8 @@ def _check(check: dict, lang: str) -> Markup:
     cid, outcome = check.get("id") or "?", check.get("outcome")
     about = [(key, check_about(cid, part, lang)) for key, part in
              (("inspection.measures", "measures"), ("inspection.limits", "limits"))]
-    values = check.get("values") or {}
+    # Per-card figures (nested objects) stay in the JSON record; the page shows the headline ones.
+    values = {k: v for k, v in (check.get("values") or {}).items() if not isinstance(v, (dict, list))}
     if values:
         about.append(("inspection.values", el("span", {"class": "mono"}, join(
             (f"{name} {format_value(name, value, lang)}" for name, value in values.items()), " · "))))
