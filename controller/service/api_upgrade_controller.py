@@ -1,0 +1,196 @@
+"""Controller upgrades over the API: resumable uploads, the install job, the slots' state.
+
+The host tool uploads a bundle in chunks (``uploads.py``: resumable, named by
+its SHA-256), then ``POST /api/v1/upgrade/controller {"upload": ID}`` starts
+the install as a job.  The job runs the installer in a worker thread
+(:mod:`controller.upgrade.installer`: signature, checks, the inactive slot,
+the switch) and, when it succeeds, the service stops itself a moment later;
+the boot guard then starts the new slot on trial, which confirms its health
+or is rolled back (:mod:`controller.upgrade.bootguard`).  The host follows
+all that through ``GET /api/v1/upgrade/controller``.
+
+Only a service started by the boot guard takes installs: without the guard
+nothing would start the new slot, and nothing would take a bad one back out.
+Changing anything needs the ``service`` role; reading the state, ``viewer``.
+
+``setup`` attaches the upload store as ``app[UPLOADS]`` for the other upgrade
+modules (card firmware), and on start runs the trial's health confirmation
+(:mod:`controller.upgrade.confirm`) and forwards the upgrade journal into the
+fault log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from aiohttp import web
+
+from controller.errors import LedwardenError, PayloadError, UpgradeRejected
+from controller.service.apikit import body_of, who
+from controller.service.auth import requires
+from controller.service.jobs import Job
+from controller.service.state import Service
+from controller.service.uploads import UPLOADS, UploadConflict, UploadStore
+from controller.upgrade import events
+from controller.upgrade.confirm import Confirmation, forward_journal, restart_soon
+from controller.upgrade.installer import MAX_BUNDLE, Installer
+from controller.upgrade.slots import SlotStore
+from controller.version import software_version
+
+OPENAPI = Path(__file__).with_name("openapi.d") / "upgrade-controller.json"
+#: Seconds the service waits after starting before its first trial health check, so the
+#: frame loop and the scheduler are up when the quick self-test looks at them.
+SETTLE_S = 2.0
+RECENT_EVENTS = 10
+
+
+class ControllerUpgrades:
+    """The service's controller-upgrade state: its own trial and the install job."""
+
+    def __init__(self, service: Service, uploads: UploadStore) -> None:
+        self.service = service
+        self.uploads = uploads
+        self.store = SlotStore(service.state_dir)
+        self.confirmation = Confirmation(service.state_dir)
+
+    def status(self) -> dict:
+        recent = events.read(self.service.state_dir)[-RECENT_EVENTS:]
+        return {"running": {"slot": self.confirmation.slot, "version": software_version(),
+                            "guarded": self.confirmation.guarded},
+                "confirmation": self.confirmation.as_dict(),
+                **self.store.describe(),
+                "events": [e | {"time": events.iso(e["time"])} for e in recent]}
+
+    def start(self, upload_id: str, who: str) -> Job:
+        path = self.uploads.path(upload_id)
+        if not self.confirmation.guarded:
+            raise UpgradeRejected("not-guarded", "this controller was not started by the boot "
+                                  "guard ('ledwarden controller boot'), so nothing would start "
+                                  "the new version or roll it back: run the service through the "
+                                  "guard (docs/upgrades.md)")
+        busy = next((j for j in self.service.jobs.jobs.values()
+                     if j.state in ("queued", "running", "waiting")), None)
+        if busy is not None:
+            raise LedwardenError(f"job {busy.id} ({busy.kind}) is still running, and an upgrade "
+                                 f"ends with a restart of the controller that would cut it off: "
+                                 f"wait for it or cancel it")
+        stop = threading.Event()
+        service = self.service
+
+        async def body(job: Job) -> dict:
+            loop = asyncio.get_running_loop()
+
+            def progress(step: str, done: int, total: int) -> None:
+                loop.call_soon_threadsafe(job.step, step, done, total)
+
+            installer = Installer(service.state_dir, running_version=software_version(),
+                                  progress=progress, should_stop=stop.is_set)
+            try:
+                result = await asyncio.to_thread(installer.install, path)
+            except asyncio.CancelledError:
+                stop.set()      # the thread stops at its next check, before the switch
+                raise
+            except UpgradeRejected as exc:
+                raise UpgradeRejected(exc.reason, f"the bundle was refused ({exc.reason}): {exc}; "
+                                      f"the controller keeps running {software_version()}") from None
+            finally:
+                self.uploads.remove(upload_id)
+                await forward_journal(service)
+            job.note(f"installed {result.version} in slot {result.slot} in {result.seconds} s "
+                     f"(transaction {result.transaction}); restarting into it")
+            restart_soon()
+            return result.as_dict() | {"restarting": True}
+
+        return service.jobs.start("upgrade-controller", body, {"upload": upload_id}, who,
+                                  exclusive=True)
+
+
+UPGRADES = web.AppKey("controller_upgrades", ControllerUpgrades)
+
+
+# ------------------------------------------------------------------ uploads
+
+@requires("service")
+async def upload_status(request: web.Request) -> web.Response:
+    store = request.app[UPLOADS]
+    return web.json_response(await asyncio.to_thread(store.status, request.match_info["upload_id"]))
+
+
+@requires("service")
+async def upload_chunk(request: web.Request) -> web.Response:
+    raw = request.query.get("offset", "")
+    if not raw.isdigit():
+        raise PayloadError("give the chunk's position as ?offset=N (bytes already received; "
+                           "GET the upload to learn it)")
+    data = await request.read()
+    store = request.app[UPLOADS]
+    try:
+        answer = await asyncio.to_thread(store.append, request.match_info["upload_id"], int(raw), data)
+    except UploadConflict as exc:
+        return web.json_response({"error": str(exc), "size": exc.size}, status=409)
+    return web.json_response(answer)
+
+
+@requires("service")
+async def upload_complete(request: web.Request) -> web.Response:
+    upload_id = request.match_info["upload_id"]
+    body = await body_of(request)
+    sha256 = body.get("sha256", upload_id)
+    if not isinstance(sha256, str):
+        raise PayloadError("sha256 must be a string of 64 hex digits")
+    store = request.app[UPLOADS]
+    path = await asyncio.to_thread(store.complete, upload_id, sha256)
+    return web.json_response({"upload": upload_id, "size": path.stat().st_size, "complete": True})
+
+
+# ------------------------------------------------------------------ upgrades
+
+@requires("viewer")
+async def upgrade_status(request: web.Request) -> web.Response:
+    return web.json_response(await asyncio.to_thread(request.app[UPGRADES].status))
+
+
+@requires("service")
+async def upgrade_start(request: web.Request) -> web.Response:
+    body = await body_of(request)
+    upload = body.get("upload")
+    if not isinstance(upload, str):
+        raise PayloadError('say which upload to install: {"upload": "<its SHA-256>"}')
+    job = request.app[UPGRADES].start(upload, who(request))
+    return web.json_response(job.as_dict(full=False), status=202)
+
+
+ROUTES = [
+    ("GET", "/api/v1/uploads/{upload_id}", upload_status),
+    ("PUT", "/api/v1/uploads/{upload_id}", upload_chunk),
+    ("POST", "/api/v1/uploads/{upload_id}/complete", upload_complete),
+    ("GET", "/api/v1/upgrade/controller", upgrade_status),
+    ("POST", "/api/v1/upgrade/controller", upgrade_start),
+]
+
+
+def setup(app: web.Application, service: Service) -> None:
+    uploads = UploadStore(service.state_dir / "uploads", MAX_BUNDLE)
+    upgrades = ControllerUpgrades(service, uploads)
+    app[UPLOADS] = uploads
+    app[UPGRADES] = upgrades
+    tasks: list[asyncio.Task] = []
+
+    async def confirm_later() -> None:
+        await asyncio.sleep(SETTLE_S)
+        await upgrades.confirmation.run(service)
+
+    async def on_startup(app: web.Application) -> None:
+        tasks.append(asyncio.create_task(forward_journal(service), name="upgrade-journal"))
+        if upgrades.confirmation.guarded:
+            tasks.append(asyncio.create_task(confirm_later(), name="upgrade-confirmation"))
+
+    async def on_cleanup(app: web.Application) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
