@@ -33,8 +33,10 @@ SUBCOMMAND_MODULES = (
 #: bundles) and ``ledwarden bundle build-firmware`` (card firmware) live apart but share a group.
 #: Each module listed exposes ``register_actions(group_subparsers)``.
 COMMAND_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "bundle": ("build, sign and verify update bundles and card firmware packages", ()),
-    "upgrade": ("upgrade the controller's software or the cards' firmware", ()),
+    "bundle": ("build, sign and verify update bundles and card firmware packages",
+               ("host.bundlecli", "host.firmwarecli")),
+    "upgrade": ("upgrade the controller's software or the cards' firmware",
+                ("host.upgrade_controller", "host.upgrade_cards")),
 }
 
 

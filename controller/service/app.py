@@ -29,7 +29,9 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 
 #: Feature modules that add API routes: each has ``ROUTES``, ``OPENAPI`` (the path of its
 #: OpenAPI fragment) and optionally ``setup(app, service)`` to attach its own state.
-ROUTE_MODULES: tuple[str, ...] = ("controller.service.api_faults", "controller.service.api_selftest")
+ROUTE_MODULES: tuple[str, ...] = ("controller.service.api_faults", "controller.service.api_selftest",
+                                  "controller.service.api_upgrade_controller",
+                                  "controller.service.api_upgrade_cards")
 
 
 # ------------------------------------------------------------------ handlers

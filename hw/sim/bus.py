@@ -16,6 +16,7 @@ address a fresh simulator gives them.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from hw.firmware import framing as fw_framing
 from hw.firmware.card import Card
 from hw.firmware.flash import Flash
 from hw.sim.faults import CardFaults, FaultPlan, LineNoise
+from hw.sim.images import RESET_AFTER_S, SILENT, behaviour_of
 from hw.sim.platform import SimPlatform
 
 log = logging.getLogger("ledwarden.sim")
@@ -44,8 +46,36 @@ def sleep_until(t: float, clock: Callable[[], float] = time.monotonic) -> None:
         time.sleep(delay)
 
 
+class SimFlash(Flash):
+    """The card's flash, with the one flash fault the simulator injects: a cell that flips.
+
+    While ``bad_flash_byte`` is set, the byte at that offset of a bank reads
+    back with bit 0 flipped whenever a write covers it, so an image received
+    intact fails its SHA-256 at ``FW_COMMIT`` (``VERIFY_FAILED``), as it
+    would on a card with worn flash.
+    """
+
+    def __init__(self, directory: str, faults: Callable[[], CardFaults]) -> None:
+        self._faults = faults
+        super().__init__(directory)
+
+    def bank_write(self, bank, offset, data):
+        bad = self._faults().bad_flash_byte
+        if bad is not None and offset <= bad < offset + len(data):
+            flipped = bytearray(data)
+            flipped[bad - offset] ^= 0x01
+            data = bytes(flipped)
+        super().bank_write(bank, offset, data)
+
+
 class SimCard:
-    """One card: its firmware, flash, platform, and power state."""
+    """One card: its firmware, flash, platform, power state and place on the bus.
+
+    Besides power (``off_until``: off or rebooting), a card may be *away*
+    (``away_until``: powered, RAM intact, but its bus cable pulled), and the
+    image it booted may carry a simulated behaviour (:mod:`hw.sim.images`)
+    that silences it, resets it, or breaks its module links.
+    """
 
     def __init__(self, position: int, directory: Path, faults: Callable[[], CardFaults], *,
                  hw_model: int = DEFAULT_HW_MODEL, version=DEFAULT_VERSION,
@@ -59,37 +89,81 @@ class SimCard:
                         address=position if address is None else address)
         self.platform = SimPlatform(position, faults, clock)
         self.off_until: float | None = None   # powered off or rebooting until then
+        self.away_until: float | None = None  # off the bus (inf: until the fault is cleared)
         self.reboot_reason = 0
         self.chunks_heard = 0
+        self._armed: tuple = (None, None)     # the chunk-counting faults the count belongs to
+        self._fired: set[str] = set()
+        self.behaviour: str | None = None     # of the image running, see hw.sim.images
+        self.reset_at: float | None = None    # when that image's watchdog resets the card
+        self.busy_until = 0.0                 # still working on an unanswered request until then
         self._power_on()
 
     def _power_on(self, reason: int = 0) -> None:
         """A fresh start: RAM lost, the firmware boots from flash."""
-        self.card = Card(Flash(str(self.directory)), self.platform)
+        self.card = Card(SimFlash(str(self.directory), self.faults), self.platform)
         self.card.boot(reason)
+        self._booted()
+
+    def _booted(self) -> None:
+        """Look at the image just booted: does it carry a simulated behaviour?"""
+        self.behaviour = behaviour_of(self.directory / f"bank{self.card.active_bank}.bin")
+        self.platform.links_down = self.behaviour == "unhealthy"
+        after = RESET_AFTER_S.get(self.behaviour or "")
+        self.reset_at = None if after is None else self.clock() + after
+        if self.behaviour:
+            log.info("card %d booted bank %d, an image marked %r", self.position,
+                     self.card.active_bank, self.behaviour)
 
     @property
     def powered(self) -> bool:
         return self.off_until is None
 
+    @property
+    def away(self) -> bool:
+        if self.away_until is not None and (
+                self.clock() >= self.away_until
+                or (self.away_until == math.inf and self.faults().drop_off_after_chunks is None)):
+            self.away_until = None
+            log.info("card %d: back on the bus", self.position)
+        return self.away_until is not None
+
     def receive(self, data: bytes) -> list[bytes]:
-        if not self.powered:
+        if not self.powered or self.away or self.behaviour in SILENT:
             return []
         out = self.card.receive(data)
-        cut_after = self.faults().power_cut_after_chunks
-        if cut_after is not None:
-            self.chunks_heard += count_chunk_frames(data)
-            if self.chunks_heard >= cut_after:
-                log.info("card %d: injected power cut after %d FW_CHUNK frames",
-                         self.position, self.chunks_heard)
-                self.power_cut()
-                return []
+        if self._chunk_faults(data):
+            return []
         return out
+
+    def _chunk_faults(self, data: bytes) -> bool:
+        """Count FW_CHUNK frames for the faults that wait for them; True if one fired now."""
+        f = self.faults()
+        armed = (f.power_cut_after_chunks, f.drop_off_after_chunks)
+        if armed != self._armed:
+            self._armed, self.chunks_heard, self._fired = armed, 0, set()
+        if armed == (None, None):
+            return False
+        self.chunks_heard += count_chunk_frames(data)
+        if (f.drop_off_after_chunks is not None and "drop" not in self._fired
+                and self.chunks_heard >= f.drop_off_after_chunks):
+            self._fired.add("drop")
+            self.away_until = self.clock() + (f.drop_off_for_s or math.inf)
+            log.info("card %d: injected drop off the bus after %d FW_CHUNK frames",
+                     self.position, self.chunks_heard)
+            return True
+        if (f.power_cut_after_chunks is not None and "cut" not in self._fired
+                and self.chunks_heard >= f.power_cut_after_chunks):
+            self._fired.add("cut")
+            log.info("card %d: injected power cut after %d FW_CHUNK frames",
+                     self.position, self.chunks_heard)
+            self.power_cut()
+            return True
+        return False
 
     def power_cut(self, duration: float = POWER_OFF_S) -> None:
         self.off_until = self.clock() + duration
         self.reboot_reason = 0
-        self.chunks_heard = 0
 
     def watchdog_reset(self) -> None:
         self.off_until = self.clock() + BOOT_TIME_S
@@ -100,20 +174,42 @@ class SimCard:
             self.off_until = self.clock() + BOOT_TIME_S
             self.reboot_reason = 1
 
-    def tick(self) -> None:
+    def reboot_unanswered(self, at: float) -> None:
+        """Reboot after a request that got no answer on the wire (a broadcast ``FW_COMMIT`` or
+        ``REBOOT``, or any request to a muted card): from ``at``, when its work is done."""
+        if self.powered and self.card.reboot_requested:
+            self.off_until = at + BOOT_TIME_S
+            self.reboot_reason = 1
+
+    def due(self) -> float:
+        """When :meth:`step` next has something to do (a boot, a watchdog reset), or inf."""
+        return min(t for t in (self.off_until, self.reset_at, math.inf) if t is not None)
+
+    def step(self) -> bool:
+        """Finish a boot or a watchdog reset that is due; True if the card is up and running."""
         if self.off_until is not None:
             if self.clock() < self.off_until:
-                return
+                return False
             self.off_until = None
             if self.reboot_reason == 1:
                 self.card.boot(1)   # a warm reboot: the same firmware object restarts
+                self._booted()
             else:
                 self._power_on(self.reboot_reason)
-        self.card.poll()
+        if self.reset_at is not None and self.clock() >= self.reset_at:
+            log.info("card %d: the %s image's watchdog resets the card", self.position, self.behaviour)
+            self.reset_at = None
+            self.watchdog_reset()
+            return False
+        return True
+
+    def tick(self) -> None:
+        if self.step() and self.behaviour not in SILENT:
+            self.card.poll()
 
 
 def count_chunk_frames(data: bytes) -> int:
-    """FW_CHUNK frames in ``data``, decoded with the card's own framing (for the power-cut trigger)."""
+    """FW_CHUNK frames in ``data``, decoded with the card's own framing (for the chunk-counting faults)."""
     count = 0
     for packet in data.split(b"\x00"):
         frame = fw_framing.decode(packet) if packet else None  # (flags, dst, src, seq, cmd, payload)
@@ -155,6 +251,10 @@ class SimBus:
         self._line_free = 0.0
         self.bytes_down = 0
         self.bytes_up = 0
+        #: Seconds the line was busy as modelled (request bytes; for an answered request also
+        #: the turnaround, the card's work and the answer), whatever the host's CPU load: the
+        #: part of a run's time that does not depend on how fast this machine simulates.
+        self.line_busy_s = 0.0
         self.collisions = 0
         self._watchdog_done: set[int] = set()
 
@@ -162,7 +262,11 @@ class SimBus:
         """Carry the master's bytes to the cards; return what comes back (after its wire time).
 
         Blocks for the wire time of ``data`` and of any answer, so the caller
-        writes the answer at the moment its last byte would arrive.
+        writes the answer at the moment its last byte would arrive.  The cards
+        take the bytes in while they are on the wire, as real cards do, each on
+        its own silicon: simulating 64 of them one after the other costs this
+        process CPU time, which must not stretch the modelled line, so it
+        overlaps the sleep instead of preceding it.
         """
         plan = self.plan()
         start = max(self.clock(), self._line_free)
@@ -170,14 +274,23 @@ class SimBus:
         self._line_free = end
         self.bytes_down += len(data)
         heard = self.downlink_noise.apply(data, plan)
-        sleep_until(end, self.clock)
         answers, work = [], 0.0
         for card in self.cards:
             out = card.receive(heard)
-            work = max(work, card.platform.take_work_s())
+            card_work = card.platform.take_work_s()
+            # A card still busy with a broadcast (erasing for FW_BEGIN, hashing for FW_COMMIT)
+            # buffers what it hears and answers once that work is done.
+            ready = max(end, card.busy_until)
             if out and not card.faults().mute:
                 answers.append(b"".join(out))
+                work = max(work, ready - end + card_work)
+            else:
+                if card_work:
+                    card.busy_until = ready + card_work
+                card.reboot_unanswered(ready + card_work)
+        sleep_until(end, self.clock)
         if not answers:
+            self.line_busy_s += end - start
             return b""
         if len(answers) > 1:
             self.collisions += 1
@@ -185,10 +298,23 @@ class SimBus:
         tx_end = end + TURNAROUND_S + work + len(reply) * self.byte_time
         self._line_free = tx_end
         self.bytes_up += len(reply)
+        self.line_busy_s += tx_end - start
         sleep_until(tx_end, self.clock)
         for card in self.cards:
             card.after_transmit()
         return self.uplink_noise.apply(reply, plan)
+
+    def next_due(self) -> float:
+        """The earliest moment a card finishes a boot or is reset (inf if none is pending)."""
+        return min((card.due() for card in self.cards), default=math.inf)
+
+    def wake(self) -> None:
+        """Finish the boots and resets that are due, between housekeeping ticks, so a reboot
+        takes the modelled time and not up to a tick more."""
+        now = self.clock()
+        for card in self.cards:
+            if card.due() <= now:
+                card.step()
 
     def tick(self) -> None:
         """Housekeeping every ~100 ms: power and reboots, sensor polling, one-shot faults."""
@@ -206,6 +332,7 @@ class SimBus:
         d, u = self.downlink_noise, self.uplink_noise
         return {
             "bytes_down": self.bytes_down, "bytes_up": self.bytes_up, "collisions": self.collisions,
+            "line_busy_s": round(self.line_busy_s, 6),
             "flipped_bits": d.flipped_bits + u.flipped_bits,
             "dropped_bytes": d.dropped_bytes + u.dropped_bytes,
             "inserted_bytes": d.inserted_bytes + u.inserted_bytes,

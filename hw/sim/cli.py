@@ -46,6 +46,17 @@ def plan_from_args(args: argparse.Namespace) -> FaultPlan:
     for text in args.power_cut:
         card, value = _address_value(text, "--power-cut")
         plan = plan.with_card(card, power_cut_after_chunks=int(value or 1))
+    for text in args.drop_off:
+        card, value = _address_value(text, "--drop-off")
+        after, _, seconds = (value or "1").partition(":")
+        try:
+            plan = plan.with_card(card, drop_off_after_chunks=int(after),
+                                  drop_off_for_s=float(seconds) if seconds else None)
+        except ValueError:
+            raise ConfigError(f"--drop-off {text!r}: expected CARD:N[:SECONDS]") from None
+    for text in args.bad_flash:
+        card, value = _address_value(text, "--bad-flash")
+        plan = plan.with_card(card, bad_flash_byte=int(value or 0, 0))
     return plan
 
 
@@ -90,7 +101,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--dead-led", action="append", default=[], metavar="CARD:MODULE:X:Y[:CH]",
                    help=f"a dead LED, channel one of {'/'.join(CHANNELS)} (default r)")
     f.add_argument("--power-cut", action="append", default=[], metavar="CARD:N",
-                   help="cut the card's power after it hears N FW_CHUNK frames")
+                   help="cut the card's power once, after it hears N FW_CHUNK frames")
+    f.add_argument("--drop-off", action="append", default=[], metavar="CARD:N[:SECONDS]",
+                   help="the card leaves the bus (powered, RAM kept) after it hears N FW_CHUNK "
+                        "frames, for SECONDS or for good")
+    f.add_argument("--bad-flash", action="append", default=[], metavar="CARD:OFFSET",
+                   help="a flash cell at OFFSET of the card's banks flips when written, so "
+                        "images fail their SHA-256 check at FW_COMMIT")
     p.set_defaults(func=run)
 
 

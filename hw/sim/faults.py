@@ -15,8 +15,15 @@ switched on and off while a test or a demo runs ("on demand")::
     fan_rpm = 0           # fan failure (a fitted fan that stopped)
     link_lost = [2]       # modules whose data link is lost
     dead_leds = [[0, 10, 5, "r"], [1, 3, 3, "g"]]   # [module, x, y, channel]
-    power_cut_after_chunks = 100   # cut power after hearing this many FW_CHUNK frames
+    power_cut_after_chunks = 100   # cut power once after hearing this many FW_CHUNK frames
+    drop_off_after_chunks = 100    # leave the bus once after hearing this many FW_CHUNK frames …
+    drop_off_for_s = 2.0           # … for this long (omit: until the fault is cleared)
+    bad_flash_byte = 4096          # this byte of a bank reads back with bit 0 flipped when written
     watchdog_reset = true          # one watchdog reset when this is loaded
+
+The chunk-counting faults fire once: the count starts when the fault is set,
+and the fault fires again only after it has been cleared (or changed) and set
+anew, so a card that lost its transfer to a power cut can receive it again.
 
 Line noise is a Poisson process over the bits on the wire: the distance to
 the next flipped bit is drawn from a geometric distribution, so a bit error
@@ -46,6 +53,9 @@ class CardFaults:
     link_lost: frozenset[int] = frozenset()
     dead_leds: frozenset[tuple[int, int, int, int]] = frozenset()  # module, x, y, channel
     power_cut_after_chunks: int | None = None
+    drop_off_after_chunks: int | None = None
+    drop_off_for_s: float | None = None     # None: off the bus until the fault is cleared
+    bad_flash_byte: int | None = None       # offset in a bank of a flash cell that flips bit 0
     watchdog_reset: bool = False
 
 
@@ -107,6 +117,18 @@ def card_faults_from_table(address: int, table: dict) -> CardFaults:
         values["link_lost"] = frozenset(int(m) for m in values["link_lost"])
     if "dead_leds" in values:
         values["dead_leds"] = frozenset(parse_dead_led(d, where) for d in values["dead_leds"])
+    for name, low in (("power_cut_after_chunks", 1), ("drop_off_after_chunks", 1),
+                      ("bad_flash_byte", 0)):
+        if name in values and (not isinstance(values[name], int) or values[name] < low):
+            raise ConfigError(f"{where}: {name}={values[name]!r} must be a whole number >= {low}")
+    if "drop_off_for_s" in values:
+        try:
+            values["drop_off_for_s"] = float(values["drop_off_for_s"])
+        except (TypeError, ValueError):
+            values["drop_off_for_s"] = -1.0
+        if values["drop_off_for_s"] <= 0:
+            raise ConfigError(f"{where}: drop_off_for_s must be a positive number of seconds "
+                              f"(leave it out to stay off the bus until the fault is cleared)")
     return CardFaults(**values)
 
 

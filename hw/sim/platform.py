@@ -37,6 +37,8 @@ class SimPlatform:
         self.bank = 0
         self.version = (0, 0, 0)
         self.boots = 0
+        #: Set by the simulator while the card runs an image marked "unhealthy" (hw.sim.images).
+        self.links_down = False
 
     # -------- the firmware's platform interface
 
@@ -54,7 +56,7 @@ class SimPlatform:
         return round(temp * 10), supply, fan, True
 
     def module_link_ok(self, module_index: int) -> bool:
-        return module_index not in self._faults().link_lost
+        return not self.links_down and module_index not in self._faults().link_lost
 
     def detect_leds(self, module_index: int, width: int, height: int) -> list[tuple[int, int, int]]:
         return sorted((x, y, ch) for m, x, y, ch in self._faults().dead_leds

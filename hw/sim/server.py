@@ -229,15 +229,19 @@ class Simulator:
     def serve_forever(self) -> None:
         next_tick = time.monotonic()
         while not self._stop.is_set():
-            data = self.link.read(max(0.0, min(TICK_S, next_tick - time.monotonic())))
+            wake = min(next_tick, self.bus.next_due())
+            data = self.link.read(max(0.0, min(TICK_S, wake - time.monotonic())))
             if data:
                 reply = self.bus.from_master(data)
                 if reply:
                     self.link.write(reply)
-            if time.monotonic() >= next_tick:
+            now = time.monotonic()
+            if now >= next_tick:
                 self._reload_faults()
                 self.bus.tick()
                 next_tick = time.monotonic() + TICK_S
+            elif now >= self.bus.next_due():
+                self.bus.wake()
 
     # -------- running in a background thread
 
