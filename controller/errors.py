@@ -75,8 +75,9 @@ class UpgradeRejected(LedwardenError, ValueError):
 
     ``reason`` is a short machine tag (``unsigned``, ``untrusted-key``,
     ``bad-signature``, ``manifest``, ``payload``, ``truncated``, ``platform``,
-    ``hw-model``, ``downgrade``, ``unsafe-path``, ``oversized``, ``no-space``,
-    ``kind``); the message says what was wrong and what to do.  Whatever was
+    ``product``, ``hw-model``, ``downgrade``, ``min-version``, ``unsafe-path``,
+    ``oversized``, ``no-space``, ``kind``, ``busy``, ``not-guarded``); the
+    message says what was wrong and what to do.  Whatever was
     running before keeps running.
     """
 

@@ -187,16 +187,24 @@ class Service:
 
         What a freshly upgraded controller must pass before its slot is marked
         good: the quick self-test, which talks to every card and checks the
-        fast path, the storage and the clock.  Warnings pass; a failed or
-        erroring check does not: a controller that cannot talk to its cards
-        is no better than the one it replaced.
+        fast path, the storage and the clock.  Only failures that the last
+        run before it did not have count: a wall with a hot cabinet must
+        still be upgradable, but a controller that cannot talk to a card it
+        talked to before, or whose fast path is wrong, is no better than the
+        one it replaced.  With no earlier run every failure counts.
         """
+        before = self.history.previous()
         report = await run_profile(self, self.history, "quick", trigger="upgrade", who="boot guard")
         await asyncio.to_thread(self.record_selftest_faults, report)
-        bad = [f["text"] for ch in report["checks"] for f in ch["findings"]
-               if f["outcome"] in ("fail", "error")]
+        known = set() if before is None else {
+            (ch["id"], f["key"], f["subject"]) for ch in before["checks"] for f in ch["findings"]
+            if f["outcome"] in ("fail", "error")}
+        new = [f["text"] for ch in report["checks"] for f in ch["findings"]
+               if f["outcome"] in ("fail", "error") and (ch["id"], f["key"], f["subject"]) not in known]
         summary = f"quick self-test {report['id']}: {report['result']}"
-        return report["result"] in ("pass", "warn"), summary + (f" — {'; '.join(bad)}" if bad else "")
+        if new:
+            return False, f"{summary}, new since self-test {before['id'] if before else '—'}: {'; '.join(new)}"
+        return True, summary + (" (no failure that was not there before)" if report["result"] == "fail" else "")
 
     # ---------------------------------------------------------------- self-tests
 

@@ -175,3 +175,13 @@ def test_a_selftest_job_refuses_to_overlap_another_bus_job(rig):
     job = rig.run(go())
     assert job.state == "succeeded" and job.result["id"] >= 1
     assert asyncio.iscoroutinefunction(run_profile)
+
+
+def test_health_check_counts_only_failures_new_since_the_last_run(rig):
+    ok, detail = rig.run(rig.service.health_check())
+    assert not ok and "0x03" in detail           # no earlier run: the hot card counts
+    ok, detail = rig.run(rig.service.health_check())
+    assert ok, detail                             # the same hot card: not new
+    rig.sim.set_plan(demo_plan().with_card(6, mute=True))
+    ok, detail = rig.run(rig.service.health_check())
+    assert not ok and "Cabinet 6 (0x06) does not answer" in detail
