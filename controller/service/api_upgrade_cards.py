@@ -63,6 +63,7 @@ def setup(app: web.Application, service: Service) -> None:
 
     async def resume_later() -> None:
         await asyncio.sleep(RESUME_DELAY_S)
+        await service.trial_judged.wait()    # after a controller upgrade: once it is judged
         await upgrades.resume_interrupted()
 
     async def on_startup(app: web.Application) -> None:

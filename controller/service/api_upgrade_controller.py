@@ -87,10 +87,19 @@ class ControllerUpgrades:
 
             installer = Installer(service.state_dir, running_version=software_version(),
                                   progress=progress, should_stop=stop.is_set)
+            thread = asyncio.ensure_future(asyncio.to_thread(installer.install, path))
             try:
-                result = await asyncio.to_thread(installer.install, path)
+                result = await asyncio.shield(thread)
             except asyncio.CancelledError:
-                stop.set()      # the thread stops at its next check, before the switch
+                stop.set()      # the thread stops at its next check, before the switch …
+                try:
+                    result = await thread
+                except BaseException:
+                    raise asyncio.CancelledError from None
+                # … unless the cancel came after it: the new slot is current, on trial, and
+                # only a restart lets the boot guard judge it.  Say so rather than "cancelled".
+                job.note(f"the cancel came after the switch to {result.version}; restarting into it")
+                restart_soon()
                 raise
             except UpgradeRejected as exc:
                 raise UpgradeRejected(exc.reason, f"the bundle was refused ({exc.reason}): {exc}; "
@@ -179,12 +188,18 @@ def setup(app: web.Application, service: Service) -> None:
     tasks: list[asyncio.Task] = []
 
     async def confirm_later() -> None:
-        await asyncio.sleep(SETTLE_S)
-        await upgrades.confirmation.run(service)
+        try:
+            await asyncio.sleep(SETTLE_S)
+            await upgrades.confirmation.run(service)
+        finally:
+            service.trial_judged.set()      # judged (or cancelled): card upgrades may go on
 
     async def on_startup(app: web.Application) -> None:
         tasks.append(asyncio.create_task(forward_journal(service), name="upgrade-journal"))
         if upgrades.confirmation.guarded:
+            # Hold card upgrades until this start is judged: a long firmware run holds the bus
+            # and would push the health check past the boot guard's deadline.
+            service.trial_judged.clear()
             tasks.append(asyncio.create_task(confirm_later(), name="upgrade-confirmation"))
 
     async def on_cleanup(app: web.Application) -> None:

@@ -52,9 +52,10 @@ def addresses_in(body: dict) -> list[int] | None:
     addresses = body.get("addresses")
     if addresses is None:
         return None
-    if not isinstance(addresses, list) or not all(isinstance(a, int) and 1 <= a <= 240
-                                                  for a in addresses):
-        raise PayloadError("addresses must be a list of card addresses 1..240")
+    if not isinstance(addresses, list) or not addresses or not all(
+            isinstance(a, int) and not isinstance(a, bool) and 1 <= a <= 240 for a in addresses):
+        raise PayloadError("addresses must be a non-empty list of card addresses 1..240 "
+                           "(leave it out for every card)")
     return addresses
 
 

@@ -19,7 +19,8 @@ from aiohttp import web
 from controller.errors import PayloadError
 from controller.protocol import commands as c
 from controller.service.apikit import SERVICE, addresses_in, body_of, errors_as_json, int_param, who
-from controller.service.auth import RateLimiter, TokenStore, auth_middleware, public, requires
+from controller.service.auth import (TOKEN, RateLimiter, TokenStore, auth_middleware, public, requires,
+                                     role_allows)
 from controller.service.state import Service
 from controller.version import software_version
 
@@ -85,6 +86,12 @@ async def job_answer(request: web.Request) -> web.Response:
 @requires("installer")
 async def job_cancel(request: web.Request) -> web.Response:
     job = request.app[SERVICE].jobs.get(_job_id(request))
+    token = request.get(TOKEN)
+    if job.kind.startswith("upgrade-") and not (token and role_allows(token.role, "service")):
+        # whoever may not start an upgrade may not stop one half-way either
+        raise web.HTTPForbidden(text=json.dumps({"error": f"cancelling job {job.id} ({job.kind}) "
+                                                          f"needs the service role"}),
+                                content_type="application/json")
     if job.task and not job.task.done():
         job.task.cancel()
     return web.json_response(job.as_dict(full=False))

@@ -49,6 +49,10 @@ class Service:
         self.frame_loop = frame_loop
         self.schedule = schedule          # "builtin": the service runs the quarterly inspection
         self.jobs = JobManager()
+        #: Set unless this start is a controller upgrade on trial still waiting for its health
+        #: verdict (``api_upgrade_controller``); card upgrades wait for it.
+        self.trial_judged = asyncio.Event()
+        self.trial_judged.set()
         self.cards: dict[int, dict] = {}
         self.started = time.time()
         # A damaged fault log is moved aside, not fatal: a controller that runs the wall and

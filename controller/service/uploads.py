@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -33,8 +34,13 @@ from aiohttp import web
 
 from controller.errors import LedwardenError, NotFound, PayloadError
 
-UPLOAD_ID = re.compile(r"^[0-9a-f]{64}$")
+UPLOAD_ID = re.compile(r"[0-9a-f]{64}")
 MAX_AGE_S = 7 * 24 * 3600
+#: Free space an upload must leave on the state directory's disk: the slot store, the
+#: journals and the fault log must still be writable after it, or a trial cannot confirm.
+RESERVE_BYTES = 256 * 1024 * 1024
+#: All uploads together (partial and complete) may take at most this many times max_size.
+MAX_UPLOADS_FACTOR = 2
 
 
 class UploadConflict(LedwardenError):
@@ -56,7 +62,7 @@ class UploadStore:
         self.prune()
 
     def _check(self, upload_id: str) -> None:
-        if not UPLOAD_ID.match(upload_id):
+        if not UPLOAD_ID.fullmatch(upload_id):
             raise NotFound(f"no upload {upload_id!r}: upload ids are the file's SHA-256 in "
                            f"64 lower-case hex digits")
 
@@ -91,14 +97,24 @@ class UploadStore:
             if size + len(data) > self.max_size:
                 raise PayloadError(f"the upload would exceed {self.max_size} bytes, the most this "
                                    f"board accepts")
+            held = sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
+            if held + len(data) > MAX_UPLOADS_FACTOR * self.max_size:
+                raise LedwardenError(f"uploads already hold {held} bytes on the board; finish or "
+                                     f"let old ones expire ({MAX_AGE_S // 86400} days) first")
+            if shutil.disk_usage(self.directory).free - len(data) < RESERVE_BYTES:
+                raise LedwardenError(f"the board would keep less than {RESERVE_BYTES >> 20} MiB "
+                                     f"free after this chunk; free space on the board and resume")
             try:
                 with open(part, "ab") as f:
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())
             except OSError as exc:
-                with open(part, "ab") as f:   # drop a partly written chunk: resume stays exact
-                    f.truncate(size)
+                try:
+                    with open(part, "ab") as f:   # drop a partly written chunk: resume stays exact
+                        f.truncate(size)
+                except OSError:
+                    pass                          # the next status says where to resume
                 raise LedwardenError(f"the board could not store the chunk ({exc.strerror}); "
                                      f"free space on the board and resume") from None
             return {"size": size + len(data), "complete": False}

@@ -65,11 +65,11 @@ class Rollout:
             # acts on it, and in the canary wave the others hold it too.
             group = group and self.options.group and len(wave) >= self.options.group_min
             self._commit_wave(wave, group)
-            self.finish(wave, group)
+            self.finish(wave)
 
-    def finish(self, cards: list[CardRun], group: bool = False) -> None:
+    def finish(self, cards: list[CardRun]) -> None:
         """Wait for committed cards to boot, then check and confirm each."""
-        self._await_boot([k for k in cards if k.state == BOOTING], group)
+        self._await_boot([k for k in cards if k.state == BOOTING])
         for card in cards:
             if card.state == CHECKING:
                 self.flasher.stop_point()
@@ -78,23 +78,33 @@ class Rollout:
     # ------------------------------------------------------------ commit
 
     def _commit_wave(self, cards: list[CardRun], group: bool) -> None:
-        if group:
+        if group and self._bystanders_aborted(cards):
             self._broadcast_commit(cards)
             return
         for card in cards:
+            if self.flasher.any_failed():
+                return          # no card is committed after another card failed
             self.flasher.stop_point()
             self._commit(card)
 
-    def _broadcast_commit(self, cards: list[CardRun]) -> None:
-        """One FW_COMMIT for all: every card holding a complete image acts on it, so every
-        other known card is first told to drop any it holds (from an earlier, stopped run)."""
+    def _bystanders_aborted(self, cards: list[CardRun]) -> bool:
+        """Tell every other known card to drop any image it holds (from an earlier, stopped
+        run) before a broadcast FW_COMMIT; False if one did not take it — then the wave is
+        committed card by card, because that card would act on the broadcast."""
         for address in self.flasher.bystanders(cards):
             self.flasher.stop_point()
             try:
                 self.bus.call(address, c.Cmd.FW_ABORT)
             except (BusTimeout, CardError) as exc:
                 self.report.note(f"card 0x{address:02X} (not in this wave) did not take FW_ABORT "
-                                 f"before the broadcast FW_COMMIT: {exc}")
+                                 f"({exc}); committing this wave card by card instead of by "
+                                 f"broadcast")
+                return False
+        return True
+
+    def _broadcast_commit(self, cards: list[CardRun]) -> None:
+        """One FW_COMMIT for all: every card holding a complete image acts on it (the other
+        known cards have just dropped theirs, :meth:`_bystanders_aborted`)."""
         self.bus.broadcast(c.Cmd.FW_COMMIT)
         self.bus.wait_idle()
         self.report.group_commits += 1
@@ -119,9 +129,9 @@ class Rollout:
 
     # ------------------------------------------------------------ boot
 
-    def _await_boot(self, cards: list[CardRun], group: bool) -> None:
+    def _await_boot(self, cards: list[CardRun]) -> None:
         """PING the committed cards (one try each, round after round) until each answers;
-        commit again, the way the wave was committed, those the commit did not reach."""
+        commit again, card by card, those the commit did not reach."""
         pending = list(cards)
         deadline = time.monotonic() + self.options.boot_timeout_s
         while pending:
@@ -135,8 +145,10 @@ class Rollout:
                 pending.remove(card)
                 if self._booted(card, ping) == "commit again":
                     again.append(card)
-            if again:
-                self._commit_wave(again, group and len(again) >= self.options.group_min)
+            if again and not self.flasher.any_failed():
+                # card by card: a broadcast would make the wave's cards still booting drop
+                # their image (they are bystanders of "again") or act on it twice
+                self._commit_wave(again, False)
                 pending += [k for k in again if k.state == BOOTING]
             if pending and time.monotonic() > deadline:
                 for card in pending:

@@ -48,7 +48,7 @@ from controller.errors import BusTimeout, CardError, LedwardenError, UpgradeReje
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
 from controller.upgrade.cardcommit import Rollout
-from controller.upgrade.cardrun import (BOOTING, FAILED, FINAL, HEALTH_FLAGS, HELD, PENDING,
+from controller.upgrade.cardrun import (BOOTING, CHECKING, FAILED, FINAL, HEALTH_FLAGS, HELD, PENDING,
                                         RECEIVED, RECEIVING, ROLLED_BACK, SKIPPED, CardRun,
                                         FlashReport)
 from controller.upgrade.firmware import CHUNK_SIZE, CardFirmware
@@ -141,9 +141,14 @@ class CardFlasher:
         report = self.report
         for card in report.cards.values():
             if card.state not in FINAL:
+                committed = card.state in (BOOTING, CHECKING)
                 card.state = HELD
-                card.detail = card.detail or ("not committed: the run stopped first; running the "
-                                              "upgrade again resumes from what the card holds")
+                card.detail = card.detail or (
+                    f"committed but not confirmed: it runs the new firmware on trial and returns "
+                    f"to {card.version_before} by itself after a few restarts; run the upgrade "
+                    f"again to check and confirm it" if committed else
+                    "not committed: the run stopped first; running the upgrade again resumes "
+                    "from what the card holds")
         failed = [k for k in report.cards.values() if k.state in (FAILED, ROLLED_BACK)]
         if report.result == "running":
             report.result = "failed" if failed or report.count(HELD) else "succeeded"

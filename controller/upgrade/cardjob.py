@@ -120,9 +120,13 @@ class CardUpgrades:
         running = self.service.jobs.running(KIND)
         if running is not None and running.params.get("upload") == upload_id:
             return running, True
+        if not self.service.trial_judged.is_set():
+            raise LedwardenError("this controller is on trial after a software upgrade and has not "
+                                 "confirmed its health yet; upgrade the cards once it has "
+                                 "('ledwarden upgrade controller' shows it)")
         fw = self.firmware(upload_id)
         cabinets = [cab.address for cab in self.service.layout.cabinets]
-        targets = sorted(set(addresses or cabinets))
+        targets = sorted(set(cabinets if addresses is None else addresses))
         others = sorted(set(cabinets) - set(targets))
         old = self.plan()
         carried = (old or {}).get("baselines", {}) if (old or {}).get("upload") == upload_id else {}

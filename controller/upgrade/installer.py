@@ -208,8 +208,14 @@ class Installer:
         store.save(BootState(current=target, previous=state.current, floor=state.floor,
                              trial=record | {"from_slot": state.current, "boots": 0},
                              last=record | {"outcome": "trial"}), steps)
-        events.record(self.state_dir, "installed", details | {"slot": target,
-                                                              "reused_dependencies": bool(reuse)}, steps)
+        try:
+            events.record(self.state_dir, "installed", details | {"slot": target,
+                                                                  "reused_dependencies": bool(reuse)}, steps)
+        except OSError as exc:
+            # Past the switch the install has happened whatever the journal says: reporting a
+            # failure now would leave the new slot on trial with nobody restarting into it.
+            log.error("installed %s in slot %s, but the journal could not be written: %s",
+                      version, target, exc)
         self.progress(f"installed {version} in slot {target}, on trial", STAGES, STAGES)
         return InstallResult(txn, target, version, self.running_version, meta["key_id"],
                              bool(reuse), round(time.monotonic() - t0, 2))

@@ -185,3 +185,13 @@ def test_health_check_counts_only_failures_new_since_the_last_run(rig):
     rig.sim.set_plan(demo_plan().with_card(6, mute=True))
     ok, detail = rig.run(rig.service.health_check())
     assert not ok and "Cabinet 6 (0x06) does not answer" in detail
+
+
+def test_card_upgrades_wait_while_an_upgraded_controller_is_on_trial(rig):
+    from controller.errors import LedwardenError
+    from controller.upgrade.cardjob import CardUpgrades
+
+    rig.service.trial_judged.clear()
+    upgrades = CardUpgrades(rig.service, lambda: None)
+    with pytest.raises(LedwardenError, match="on trial"):
+        upgrades.start("0" * 64, None, 1, False, "test")

@@ -258,3 +258,11 @@ def test_refusals_from_one_address_are_rate_limited(tmp_path):
         finally:
             stop(proc)
         assert "refused" in proc.stderr.read().lower()
+
+
+def test_an_empty_or_boolean_address_list_is_refused_not_taken_as_every_card(rig):
+    installer = client(rig, "installer")
+    for bad in ([], [True], ["1"], [0]):
+        with pytest.raises(ApiError) as err:
+            installer.post("/api/v1/brightness", {"level": 1, "addresses": bad})
+        assert err.value.status == 400 and "non-empty list" in str(err.value)

@@ -50,3 +50,21 @@ def test_damaged_bytes_are_deleted_at_completion_and_limits_hold(tmp_path):
     for bad in ("../etc", ID[:10], ID + ".part"):
         with pytest.raises(NotFound, match="64 lower-case hex"):
             store.status(bad)
+
+
+def test_ids_are_exactly_64_hex_digits_and_the_board_keeps_room_to_work(tmp_path, monkeypatch):
+    from controller.service import uploads
+    store = UploadStore(tmp_path, max_size=1 << 20)
+    for bad in (ID + "\n", ID[:63], "../" + ID[3:], ID.upper()):
+        with pytest.raises(NotFound):
+            store.append(bad, 0, b"x")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(uploads, "RESERVE_BYTES", 1 << 62)
+    with pytest.raises(LedwardenError, match="free"):
+        store.append(ID, 0, DATA[:1000])
+    monkeypatch.setattr(uploads, "RESERVE_BYTES", 0)
+    other = hashlib.sha256(b"other").hexdigest()
+    store.append(ID, 0, DATA[:200_000])
+    monkeypatch.setattr(uploads, "MAX_UPLOADS_FACTOR", 0.25)      # all uploads together: 256 KiB
+    with pytest.raises(LedwardenError, match="already hold"):
+        store.append(other, 0, DATA[:100_000])
