@@ -80,6 +80,13 @@ def cmd_status(args, client) -> int:
               f"{fl['backend']}, {fl['threads']} threads), p50 {fl['p50_ms']} ms, "
               f"p99 {fl['p99_ms']} ms, {fl['overruns']} overruns"
               + (f", ERROR {fl['error']}" if fl["error"] else ""))
+    faults, last = data.get("faults"), data.get("last_selftest")
+    if faults is not None:
+        by = ", ".join(f"{n} {sev}" for sev, n in faults.get("by_severity", {}).items() if n)
+        print(f"faults     {faults['active']} active" + (f" ({by})" if by else "")
+              + "  ('ledwarden faults list')")
+    if last:
+        print(f"self-test  {last['id']} ({last['profile']}, {last['started']}): {last['result']}")
     for job in data["jobs"]:
         print(f"job {job['id']:<5}  {job['kind']} {job['state']}: {job['progress']['step']}")
     return 0

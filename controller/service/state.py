@@ -98,6 +98,8 @@ class Service:
                     "dropped_frames": dict(self.owner.bus.deframer.dropped)},
             "frame_loop": self.frame_loop.stats() if self.frame_loop is not None else None,
             "jobs": active,
+            "faults": self.faults.counts(),
+            "last_selftest": next(iter(self.history.runs(1)), None),
             "uptime_s": round(time.time() - self.started, 1),
         }
 

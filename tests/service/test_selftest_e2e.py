@@ -29,6 +29,13 @@ def test_selftest_run_history_and_report_in_both_languages(rig, capsys, tmp_path
     ET.fromstring(text.split("\n", 1)[1])                       # well-formed after the doctype
     assert 'lang="zh"' in text and "箱体" in text
 
+    assert host(rig, "viewer", "status", "--json") == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["last_selftest"]["id"] == report["id"]
+    assert status["faults"]["active"] >= 1          # the hot card, filed by the self-test
+    assert host(rig, "viewer", "status") == 0
+    assert "faults " in capsys.readouterr().out
+
     assert host(rig, "viewer", "selftest", "list") == 0
     assert "cards.environment" in capsys.readouterr().out
     # viewers read; they cannot start a run
