@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.report import ReportError
 from controller.report.html import Markup, el
-from controller.report.i18n import check_lang, fmt_duration, fmt_time, label, plural, t
-from controller.report.page import (badge, css, document, empty, footer, header, section, signatures,
-                                    simple_table, status, write_report)
+from controller.report.i18n import check_lang, label, t
+from controller.report.page import (badge, check_report, css, document, empty, footer, header, run_fields,
+                                    screen_fields, section, signatures, simple_table, status, write_report)
 from controller.report.tables import cabinet_table, dead_led_table, module_types
 from controller.report.wall import address_text, wall_svg
 
@@ -33,7 +32,7 @@ VERSION = 1
 
 def render_acceptance_html(report: dict, lang: str | None = None) -> str:
     """The whole HTML document for an acceptance report, in ``lang`` (default: the report's)."""
-    _check_report(report)
+    check_report(report, KIND, VERSION, "the commissioning job")
     lang = check_lang(lang or report.get("lang") or "en")
     screen = report["screen"]
     cabinets = report.get("cabinets") or []
@@ -66,39 +65,13 @@ def write_acceptance(report: dict, directory: Path, stem: str = "acceptance") ->
     return write_report(report, render_acceptance_html(report), directory, stem)
 
 
-def _check_report(report: dict) -> None:
-    if not isinstance(report, dict) or report.get("kind") != KIND:
-        kind = report.get("kind") if isinstance(report, dict) else type(report).__name__
-        raise ReportError(f"not an acceptance report (kind {kind!r}): render it with its own renderer")
-    version = report.get("version")
-    if version != VERSION:
-        raise ReportError(f"acceptance report version {version!r} is not one this ledwarden renders "
-                          f"(version {VERSION}): render it with the ledwarden that wrote it, or upgrade")
-    if not isinstance(report.get("screen"), dict):
-        raise ReportError("acceptance report has no 'screen' table: the commissioning job did not finish it")
-
-
 # --- sections -------------------------------------------------------------------------------------
 
 def _header(report: dict, lang: str) -> Markup:
-    screen, ctl = report["screen"], report.get("controller") or {}
-    n = len(report.get("cabinets") or [])
-    bus, baud = ctl.get("bus"), ctl.get("baud")
-    size = t("fmt.pixels", lang, w=screen.get("width"), h=screen.get("height"))
-    count = t("fmt.cabinet_count", lang, n=n, cabinets=plural(n, "cabinet", lang))
-    fields = [
-        ("field.screen_file", screen.get("file") or "—", True, False),
-        ("field.size", f"{size} · {count}", False, False),
-        ("field.modules", module_types(report.get("cabinets") or [], lang), False, False),
-        ("field.started", fmt_time(report.get("started")), False, False),
-        ("field.finished", fmt_time(report.get("finished")), False, False),
-        ("field.duration", fmt_duration(report.get("duration_s"), lang), False, False),
-        ("field.software", ctl.get("software") or "—", False, False),
-        ("field.host", ctl.get("host") or "—", True, False),
-        ("field.bus", t("fmt.bus", lang, bus=bus, baud=baud) if bus and baud else (bus or "—"), False, False),
-        ("field.fingerprint", ctl.get("fingerprint") or "—", True, True),
-    ]
-    return header(f"ledwarden · {t('report.acceptance', lang)}", screen.get("name"),
+    fields = [*screen_fields(report, lang),
+              ("field.modules", module_types(report.get("cabinets") or [], lang), False, False),
+              *run_fields(report, lang)]
+    return header(f"ledwarden · {t('report.acceptance', lang)}", report["screen"].get("name"),
                   badge(report.get("result"), ("pass", "fail"), lang), fields, lang)
 
 

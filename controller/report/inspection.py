@@ -20,14 +20,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.report import ReportError
 from controller.report.comparison import comparison
 from controller.report.findings import (OUTCOMES, check_about, check_title, finding_item, format_value,
                                         led_detection_ran, outcome_class, outcome_tag)
 from controller.report.html import Markup, el, join
-from controller.report.i18n import check_lang, fmt_duration, fmt_time, label, plural, t
-from controller.report.page import (badge, css, document, empty, footer, header, section, signatures,
-                                    write_report)
+from controller.report.i18n import check_lang, fmt_duration, label, t
+from controller.report.page import (badge, check_report, css, document, empty, footer, header, run_fields,
+                                    screen_fields, section, signatures, write_report)
 from controller.report.tables import cabinet_table, dead_led_table
 from controller.report.wall import wall_svg
 
@@ -44,7 +43,7 @@ ATTENTION = ("fail", "error", "warn")
 
 def render_inspection_html(report: dict, lang: str | None = None) -> str:
     """The whole HTML document for an inspection report, in ``lang`` (default: the report's)."""
-    _check_report(report)
+    check_report(report, KIND, VERSION, "the self-test run")
     lang = check_lang(lang or report.get("lang") or "en")
     screen = report["screen"]
     cabinets = report.get("cabinets") or []
@@ -79,43 +78,19 @@ def write_inspection(report: dict, directory: Path, stem: str = "inspection") ->
     return write_report(report, render_inspection_html(report), directory, stem)
 
 
-def _check_report(report: dict) -> None:
-    if not isinstance(report, dict) or report.get("kind") != KIND:
-        kind = report.get("kind") if isinstance(report, dict) else type(report).__name__
-        raise ReportError(f"not an inspection report (kind {kind!r}): render it with its own renderer")
-    version = report.get("version")
-    if version != VERSION:
-        raise ReportError(f"inspection report version {version!r} is not one this ledwarden renders "
-                          f"(version {VERSION}): render it with the ledwarden that wrote it, or upgrade")
-    if not isinstance(report.get("screen"), dict):
-        raise ReportError("inspection report has no 'screen' table: the self-test run did not finish it")
-
-
 # --- sections -------------------------------------------------------------------------------------
 
 def _header(report: dict, lang: str) -> Markup:
-    screen, ctl = report["screen"], report.get("controller") or {}
-    n = len(report.get("cabinets") or [])
-    bus, baud = ctl.get("bus"), ctl.get("baud")
-    size = t("fmt.pixels", lang, w=screen.get("width"), h=screen.get("height"))
-    count = t("fmt.cabinet_count", lang, n=n, cabinets=plural(n, "cabinet", lang))
     profile, trigger = report.get("profile"), report.get("trigger")
     fields = [
         ("field.profile", label("profile", profile, lang) if profile else "—", False, False),
         ("field.trigger", label("trigger", trigger, lang) if trigger else "—", False, False),
         ("field.started_by", report.get("started_by") or "—", True, False),
         ("field.run", "—" if report.get("id") is None else str(report["id"]), False, False),
-        ("field.screen_file", screen.get("file") or "—", True, False),
-        ("field.size", f"{size} · {count}", False, False),
-        ("field.started", fmt_time(report.get("started")), False, False),
-        ("field.finished", fmt_time(report.get("finished")), False, False),
-        ("field.duration", fmt_duration(report.get("duration_s"), lang), False, False),
-        ("field.software", ctl.get("software") or "—", False, False),
-        ("field.host", ctl.get("host") or "—", True, False),
-        ("field.bus", t("fmt.bus", lang, bus=bus, baud=baud) if bus and baud else (bus or "—"), False, False),
-        ("field.fingerprint", ctl.get("fingerprint") or "—", True, True),
+        *screen_fields(report, lang),
+        *run_fields(report, lang),
     ]
-    return header(f"ledwarden · {t('report.inspection', lang)}", screen.get("name"),
+    return header(f"ledwarden · {t('report.inspection', lang)}", report["screen"].get("name"),
                   badge(report.get("result"), OUTCOMES, lang), fields, lang)
 
 

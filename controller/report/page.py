@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from string import Template
 
+from controller.report import ReportError
 from controller.report.html import Markup, css_string, el, esc, join
-from controller.report.i18n import FONTS, MONO_FONT, fmt_time, label, t
+from controller.report.i18n import FONTS, MONO_FONT, fmt_duration, fmt_time, label, plural, t
 from controller.report.wall import FILLS
 
 #: A header field: (i18n key of its label, value, monospace, spans the whole row).
@@ -69,6 +70,44 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_report(report: object, kind: str, version: int, made_by: str) -> None:
+    """Refuse what a renderer cannot draw, saying what it is and what to do."""
+    if not isinstance(report, dict) or report.get("kind") != kind:
+        found = report.get("kind") if isinstance(report, dict) else type(report).__name__
+        raise ReportError(f"not an {kind} report (kind {found!r}): render it with its own renderer")
+    if report.get("version") != version:
+        raise ReportError(f"{kind} report version {report.get('version')!r} is not one this ledwarden "
+                          f"renders (version {version}): render it with the ledwarden that wrote "
+                          f"it, or upgrade")
+    if not isinstance(report.get("screen"), dict):
+        raise ReportError(f"{kind} report has no 'screen' table: {made_by} did not finish it")
+
+
+def screen_fields(report: dict, lang: str) -> list[Field]:
+    """The header fields that say which screen: its file, its size and cabinet count."""
+    screen = report["screen"]
+    n = len(report.get("cabinets") or [])
+    size = t("fmt.pixels", lang, w=screen.get("width"), h=screen.get("height"))
+    count = t("fmt.cabinet_count", lang, n=n, cabinets=plural(n, "cabinet", lang))
+    return [("field.screen_file", screen.get("file") or "—", True, False),
+            ("field.size", f"{size} · {count}", False, False)]
+
+
+def run_fields(report: dict, lang: str) -> list[Field]:
+    """The header fields that say when and on which controller the report was made."""
+    ctl = report.get("controller") or {}
+    bus, baud = ctl.get("bus"), ctl.get("baud")
+    return [
+        ("field.started", fmt_time(report.get("started")), False, False),
+        ("field.finished", fmt_time(report.get("finished")), False, False),
+        ("field.duration", fmt_duration(report.get("duration_s"), lang), False, False),
+        ("field.software", ctl.get("software") or "—", False, False),
+        ("field.host", ctl.get("host") or "—", True, False),
+        ("field.bus", t("fmt.bus", lang, bus=bus, baud=baud) if bus and baud else (bus or "—"), False, False),
+        ("field.fingerprint", ctl.get("fingerprint") or "—", True, True),
+    ]
 
 
 def header(kicker: str, name: str, badge: Markup, fields: list[Field], lang: str) -> Markup:
