@@ -14,9 +14,9 @@ import argparse
 import time
 from pathlib import Path
 
-from controller.errors import ConfigError, UpgradeRejected
+from controller.errors import UpgradeRejected
 from controller.upgrade import bundle, package, signing
-from host.keyscli import _keys_dir
+from host.keyscli import add_verify_key_arguments, verifying_keys
 from host.output import emit_json
 
 
@@ -50,11 +50,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    paths = [Path(k) for k in args.key] if args.key else sorted(_keys_dir(args).glob("*.pub"))
-    if not paths:
-        raise ConfigError(f"no public keys to verify with: give --key KEY.pub (none in "
-                                  f"{_keys_dir(args)})")
-    trusted = signing.TrustedKeys.of(*[signing.load_public(p) for p in paths])
+    trusted = verifying_keys(args)
     with package.open_package(Path(args.bundle), trusted, kind=bundle.KIND) as pkg:
         version, min_version = bundle.check_contents(pkg.manifest)
         if args.platform and pkg.manifest["platform"] != args.platform:
@@ -109,10 +105,7 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
                            description="Check a bundle as a board will: signature first, then "
                                        "the manifest, then each file's SHA-256.")
     v.add_argument("bundle", metavar="BUNDLE")
-    v.add_argument("--key", action="append", metavar="KEY.pub",
-                   help="a public key to accept (repeatable; default: every .pub in the config "
-                        "directory's keys/)")
-    v.add_argument("--dir", help=argparse.SUPPRESS)
+    add_verify_key_arguments(v)
     v.add_argument("--platform", help="also require this platform")
     v.add_argument("--json", action="store_true", help="print JSON")
     v.set_defaults(func=cmd_verify)

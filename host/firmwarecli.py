@@ -13,7 +13,7 @@ from pathlib import Path
 
 from controller.errors import ConfigError
 from controller.upgrade import firmware, package, signing
-from host.keyscli import _keys_dir
+from host.keyscli import add_verify_key_arguments, verifying_keys
 from host.output import emit_json
 
 
@@ -50,11 +50,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    paths = [Path(k) for k in args.key] if args.key else sorted(_keys_dir(args).glob("*.pub"))
-    if not paths:
-        raise ConfigError(f"no public keys to verify with: give --key KEY.pub (none in "
-                          f"{_keys_dir(args)})")
-    trusted = signing.TrustedKeys.of(*[signing.load_public(p) for p in paths])
+    trusted = verifying_keys(args)
     fw = firmware.open_firmware(Path(args.package), trusted)
     summary = {"package": args.package, "ok": True, **fw.describe()}
     if args.json:
@@ -88,9 +84,6 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
                            description="Check a card firmware package as the controller will: "
                                        "signature first, then the manifest, then the image.")
     v.add_argument("package", metavar="PACKAGE")
-    v.add_argument("--key", action="append", metavar="KEY.pub",
-                   help="a public key to accept (repeatable; default: every .pub in the config "
-                        "directory's keys/)")
-    v.add_argument("--dir", help=argparse.SUPPRESS)
+    add_verify_key_arguments(v)
     v.add_argument("--json", action="store_true", help="print JSON")
     v.set_defaults(func=cmd_verify)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from controller.errors import ConfigError
 from controller.upgrade import signing
 from host.output import emit_json
 from host.settings import config_dir
@@ -18,6 +19,24 @@ from host.settings import config_dir
 
 def _keys_dir(args: argparse.Namespace) -> Path:
     return Path(args.dir) if args.dir else config_dir() / "keys"
+
+
+def add_verify_key_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--key KEY.pub`` (repeatable) for the ``bundle verify…`` actions."""
+    parser.add_argument("--key", action="append", metavar="KEY.pub",
+                        help="a public key to accept (repeatable; default: every .pub in the "
+                             "config directory's keys/)")
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+
+
+def verifying_keys(args: argparse.Namespace) -> signing.TrustedKeys:
+    """The keys a host-side verify accepts: those given with ``--key``, else every ``.pub``
+    in the keys directory — as a board trusts its own directory."""
+    paths = [Path(k) for k in args.key] if args.key else sorted(_keys_dir(args).glob("*.pub"))
+    if not paths:
+        raise ConfigError(f"no public keys to verify with: give --key KEY.pub (none in "
+                          f"{_keys_dir(args)})")
+    return signing.TrustedKeys.of(*[signing.load_public(p) for p in paths])
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
