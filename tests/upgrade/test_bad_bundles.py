@@ -14,7 +14,6 @@ through the API and the host command as well, with the controller running.
 from __future__ import annotations
 
 import functools
-import io
 import json
 import os
 import tarfile
@@ -26,26 +25,10 @@ from controller.errors import UpgradeRejected
 from controller.upgrade import package, signing
 from controller.upgrade.installer import Installer
 from host.cli import main
+from support import tar_members
 from support.upgrade_rig import N, N1, board_on, bundle, workdir
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def _members(path: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
-    with tarfile.open(path) as tar:
-        return [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
-
-
-def _write(path: Path, members) -> Path:
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in members:
-            info = tarfile.TarInfo(info) if isinstance(info, str) else info
-            if info.isreg():
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            else:
-                tar.addfile(info)
-    return path
 
 
 def _resigned(members, key, **changes):
@@ -108,7 +91,7 @@ def make_bad(name: str, dest: Path) -> Path:
         path.write_bytes(good.read_bytes())
         os.truncate(path, 600 * 2**20)     # sparse: past the board's 512 MiB limit, no disk used
     else:
-        _write(path, BAD[name](_members(good)))
+        tar_members.write(path, BAD[name](tar_members.members(good)))
     return path
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
 
 import pytest
 
@@ -15,6 +13,7 @@ from controller.upgrade import firmware, package, signing
 from controller.upgrade.signing import TrustedKeys
 from host.cli import main
 from hw.sim.images import sim_image
+from support import tar_members
 
 IMAGE = sim_image(40_000, seed=3)
 
@@ -43,23 +42,11 @@ def test_a_package_round_trips_with_what_the_card_will_check(tmp_path, keys):
     assert fw.describe()["notes"] == "fixes the fan curve"
 
 
-def _members(path):
-    with tarfile.open(path) as tar:
-        return [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
-
-
-def _rewrite(path, members):
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in members:
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
 def test_unsigned_untrusted_and_tampered_packages_are_refused(tmp_path, keys):
     path = build(tmp_path, keys)
-    members = _members(path)
+    members = tar_members.members(path)
     unsigned = tmp_path / "unsigned.lwf"
-    _rewrite(unsigned, [members[0]] + members[2:])
+    tar_members.write(unsigned, [members[0]] + members[2:])
     with pytest.raises(UpgradeRejected) as err:
         firmware.open_firmware(unsigned, keys[1])
     assert err.value.reason == "unsigned"
@@ -72,7 +59,7 @@ def test_unsigned_untrusted_and_tampered_packages_are_refused(tmp_path, keys):
     image = bytearray(members[2][1])
     image[1234] ^= 0x40
     tampered = tmp_path / "tampered.lwf"
-    _rewrite(tampered, members[:2] + [(members[2][0], bytes(image))])
+    tar_members.write(tampered, members[:2] + [(members[2][0], bytes(image))])
     with pytest.raises(UpgradeRejected, match="does not match its SHA-256") as err:
         firmware.open_firmware(tampered, keys[1])
     assert err.value.reason == "payload"
@@ -80,7 +67,7 @@ def test_unsigned_untrusted_and_tampered_packages_are_refused(tmp_path, keys):
     manifest = json.loads(members[0][1])
     manifest["hw_model"] = 0x0B02  # retargeting a signed image at another model
     relabelled = tmp_path / "relabelled.lwf"
-    _rewrite(relabelled, [(members[0][0], package.manifest_bytes(manifest))] + members[1:])
+    tar_members.write(relabelled, [(members[0][0], package.manifest_bytes(manifest))] + members[1:])
     with pytest.raises(UpgradeRejected) as err:
         firmware.open_firmware(relabelled, keys[1])
     assert err.value.reason == "bad-signature"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tarfile
@@ -13,6 +12,7 @@ from controller.errors import UpgradeRejected
 from controller.upgrade import package, signing
 from controller.upgrade.signing import TrustedKeys
 from host.cli import main
+from support import tar_members
 
 PAYLOAD = {"a.whl": b"A" * 5000, "b.bin": os.urandom(70000)}
 
@@ -43,21 +43,9 @@ def test_a_signed_package_round_trips_and_every_file_is_verified(tmp_path, keys)
         assert pkg.read("b.bin") == PAYLOAD["b.bin"]
 
 
-def _members(path):
-    with tarfile.open(path) as tar:
-        return [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
-
-
-def _rewrite(path, members):
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in members:
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
 def test_refusals_name_the_reason(tmp_path, keys):
     path = build(tmp_path, keys)
-    members = _members(path)
+    members = tar_members.members(path)
 
     dest = tmp_path / "staging"
     dest.mkdir()
@@ -72,15 +60,15 @@ def test_refusals_name_the_reason(tmp_path, keys):
         assert err.value.reason == reason, str(err.value)
         return str(err.value)
 
-    refused(lambda p: _rewrite(p, [members[0]] + members[2:]), "unsigned")
+    refused(lambda p: tar_members.write(p, [members[0]] + members[2:]), "unsigned")
     other = signing.load_private(signing.generate(tmp_path / "other", "rogue")[0])
-    assert "does not trust" in refused(lambda p: _rewrite(p, [members[0], (members[1][0], signing.sign(members[0][1], other))] + members[2:]), "untrusted-key")
+    assert "does not trust" in refused(lambda p: tar_members.write(p, [members[0], (members[1][0], signing.sign(members[0][1], other))] + members[2:]), "untrusted-key")
     tampered = members[0][1].replace(b"1.2.3", b"9.9.9")
-    refused(lambda p: _rewrite(p, [(members[0][0], tampered)] + members[1:]), "bad-signature")
-    refused(lambda p: _rewrite(p, members[:3] + [(members[3][0], b"X" + members[3][1][1:])]), "payload")
+    refused(lambda p: tar_members.write(p, [(members[0][0], tampered)] + members[1:]), "bad-signature")
+    refused(lambda p: tar_members.write(p, members[:3] + [(members[3][0], b"X" + members[3][1][1:])]), "payload")
     refused(lambda p: p.write_bytes(p.read_bytes()[:40000]), "truncated")
     refused(lambda p: None, "kind", kind="card-firmware")
-    refused(lambda p: _rewrite(p, members + [(tarfile.TarInfo("extra.txt"), b"x")]), "payload")
+    refused(lambda p: tar_members.write(p, members + [(tarfile.TarInfo("extra.txt"), b"x")]), "payload")
 
 
 @pytest.mark.parametrize("name,kind", [("../evil", tarfile.REGTYPE), ("/etc/passwd", tarfile.REGTYPE),
@@ -93,7 +81,7 @@ def test_entries_that_could_escape_are_refused(tmp_path, keys, name, kind):
     info = tarfile.TarInfo(name)
     info.type = kind
     info.linkname = "/etc/passwd" if kind != tarfile.REGTYPE else ""
-    _rewrite(path, [(tarfile.TarInfo(package.MANIFEST), body),
+    tar_members.write(path, [(tarfile.TarInfo(package.MANIFEST), body),
                     (tarfile.TarInfo(package.SIGNATURE), signing.sign(body, priv)), (info, b"x")])
     with pytest.raises(UpgradeRejected) as err:
         with package.open_package(path, keys[1], kind="controller") as pkg:
@@ -105,7 +93,7 @@ def test_a_manifest_naming_a_path_is_refused_even_when_signed(tmp_path, keys):
     body = package.manifest_bytes({"format": package.FORMAT, "kind": "controller",
                                    "files": [{"name": "../x", "size": 1, "sha256": "0" * 64}]})
     path = tmp_path / "m.lwb"
-    _rewrite(path, [(tarfile.TarInfo(package.MANIFEST), body),
+    tar_members.write(path, [(tarfile.TarInfo(package.MANIFEST), body),
                     (tarfile.TarInfo(package.SIGNATURE), signing.sign(body, keys[0]))])
     with pytest.raises(UpgradeRejected, match="outside the install directory"):
         package.open_package(path, keys[1], kind="controller")
