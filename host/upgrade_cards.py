@@ -18,14 +18,12 @@ resuming and the last job.  Needs the ``service`` role (``viewer`` to show).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
-import tarfile
 import time
 from pathlib import Path
 
-from controller.errors import LedwardenError
+from controller.errors import LedwardenError, UpgradeRejected
 from controller.upgrade import firmware, package, signing
 from host.buscli import parse_addresses
 from host.client import ApiError, ControllerTimeout, ControllerUnreachable
@@ -48,16 +46,8 @@ def read_manifest(path: Path, keys: list[Path]) -> dict:
         trusted = signing.TrustedKeys.of(*[signing.load_public(k) for k in keys])
         return firmware.open_firmware(path, trusted).describe() | {"verified": True}
     try:
-        with tarfile.open(path, "r|") as tar:
-            member = tar.next()
-            if (member is None or member.name != package.MANIFEST
-                    or member.size > package.MAX_MANIFEST):
-                raise ValueError("it does not start with a manifest")
-            reader = tar.extractfile(member)
-            if reader is None:
-                raise ValueError("it does not start with a manifest")
-            manifest = json.loads(reader.read())
-    except (OSError, ValueError, tarfile.TarError) as exc:
+        manifest = package.peek_manifest(path)
+    except UpgradeRejected as exc:
         raise LedwardenError(f"{path} is not a card firmware package ({exc}); build one with "
                              f"'ledwarden bundle build-firmware'") from None
     if manifest.get("kind") != firmware.KIND:

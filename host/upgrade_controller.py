@@ -20,13 +20,11 @@ slots.  Needs a token with the ``service`` role (``viewer`` to show).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tarfile
 import time
 from pathlib import Path
 
-from controller.errors import LedwardenError
+from controller.errors import LedwardenError, UpgradeRejected
 from controller.upgrade import package, signing
 from controller.upgrade.boardcli import show_slots
 from controller.upgrade.bundle import KIND, check_contents
@@ -51,12 +49,8 @@ def read_manifest(path: Path, keys: list[Path]) -> dict:
                     pass
             return pkg.manifest
     try:
-        with tarfile.open(path, "r|") as tar:
-            member = tar.next()
-            if member is None or member.name != package.MANIFEST or member.size > package.MAX_MANIFEST:
-                raise ValueError("no manifest first")
-            return json.loads(tar.extractfile(member).read())
-    except (OSError, ValueError, tarfile.TarError) as exc:
+        return package.peek_manifest(path)
+    except UpgradeRejected as exc:
         raise LedwardenError(f"{path} is not a ledwarden bundle ({exc}); build one with "
                              f"'ledwarden bundle build'") from None
 

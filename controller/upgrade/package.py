@@ -245,6 +245,19 @@ def _read_small(tar: tarfile.TarFile, name: str, limit: int) -> bytes:
     return data
 
 
+def peek_manifest(path: Path) -> dict:
+    """The manifest as the package states it, **not verified**: for what a host prints before
+    it uploads (the board verifies everything).  :class:`UpgradeRejected` if there is none."""
+    try:
+        with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
+            manifest = json.loads(_read_small(tar, MANIFEST, MAX_MANIFEST))
+    except (OSError, ValueError, tarfile.TarError) as exc:
+        raise UpgradeRejected("manifest", f"{Path(path).name} has no readable manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise UpgradeRejected("manifest", f"{Path(path).name}: the manifest is not a JSON object")
+    return manifest
+
+
 def open_package(path: Path, trusted: TrustedKeys, *, kind: str,
                  max_size: int = 1 << 30) -> VerifiedPackage:
     """Open a package and verify its signature, then its manifest's shape.

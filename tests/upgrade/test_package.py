@@ -114,3 +114,13 @@ def test_keys_generate_refuses_to_overwrite_and_keeps_the_private_key_private(tm
     assert json.loads(capsys.readouterr().out)["key_id"] == out["key_id"]
     assert main(["keys", "generate", "--name", "c1", "--dir", str(tmp_path)]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def test_peek_reads_the_manifest_without_trusting_it_and_refuses_what_has_none(tmp_path, keys):
+    path = build(tmp_path, keys)
+    assert package.peek_manifest(path)["version"] == "1.2.3"
+    junk = tmp_path / "junk.lwb"
+    junk.write_bytes(b"not a tar at all" * 100)
+    with pytest.raises(UpgradeRejected) as err:
+        package.peek_manifest(junk)
+    assert err.value.reason == "manifest"
