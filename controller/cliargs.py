@@ -5,6 +5,19 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+#: Where the board keeps its state unless told otherwise (docs/deployment.md).
+DEFAULT_STATE = "/var/lib/ledwarden"
+
+
+def board_admin_parent() -> argparse.ArgumentParser:
+    """The parent parser of the board's administration actions (``controller token|trust|install|
+    slots``): ``--state DIR`` and ``--json``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state", metavar="DIR", default=DEFAULT_STATE,
+                        help=f"the controller's state directory (default {DEFAULT_STATE})")
+    common.add_argument("--json", action="store_true", help="print JSON")
+    return common
+
 
 def host_port(default_host: str) -> Callable[[str], tuple[str, int]]:
     """An argparse type for ``HOST:PORT`` (``:PORT`` alone means ``default_host``)."""

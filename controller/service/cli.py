@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller import fastpath
-from controller.cliargs import add_rs485_arguments, host_port, rs485_from_args
+from controller.cliargs import DEFAULT_STATE, add_rs485_arguments, host_port, rs485_from_args
 from controller.config import load_screen
 from controller.errors import ConfigError
 from controller.fastpath.settings import gains_from, power_lut
@@ -34,7 +34,6 @@ from controller.service.tls import certificate_fingerprint, server_ssl_context
 from controller.upgrade import boardcli
 from host.pinning import register_forget
 
-DEFAULT_STATE = "/var/lib/ledwarden"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

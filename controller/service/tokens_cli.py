@@ -13,10 +13,9 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
+from controller.cliargs import board_admin_parent
 from controller.service.auth import ROLES, TokenStore
 from host.output import emit_json, table
-
-DEFAULT_STATE_DIR = Path("/var/lib/ledwarden")
 
 
 def _store(args: argparse.Namespace) -> TokenStore:
@@ -66,10 +65,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def register(controller_sub) -> None:
     """Add ``token create|list|revoke`` to the ``controller`` command's subparsers."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--state", metavar="DIR", default=str(DEFAULT_STATE_DIR),
-                        help=f"the controller's state directory (default {DEFAULT_STATE_DIR})")
-    common.add_argument("--json", action="store_true", help="print JSON")
+    common = board_admin_parent()
 
     token = controller_sub.add_parser(
         "token", help="make, list and revoke API tokens (run on the controller)",

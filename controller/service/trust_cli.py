@@ -15,12 +15,12 @@ import argparse
 import re
 from pathlib import Path
 
+from controller.cliargs import board_admin_parent
 from controller.errors import ConfigError, NotFound
 from controller.upgrade import signing
 from controller.upgrade.steps import Steps
 from host.output import emit_json, table
 
-DEFAULT_STATE_DIR = Path("/var/lib/ledwarden")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -109,10 +109,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 def register(controller_sub) -> None:
     """Add ``trust add|list|remove`` to the ``controller`` command's subparsers."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--state", metavar="DIR", default=str(DEFAULT_STATE_DIR),
-                        help=f"the controller's state directory (default {DEFAULT_STATE_DIR})")
-    common.add_argument("--json", action="store_true", help="print JSON")
+    common = board_admin_parent()
     trust = controller_sub.add_parser(
         "trust", help="the public keys this board accepts update bundles from (run on the board)",
         description=__doc__.split("\n\n")[0].split(": ", 1)[1])

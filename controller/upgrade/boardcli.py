@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from controller.cliargs import DEFAULT_STATE, board_admin_parent
 from controller.upgrade import bootguard, installer
 from controller.upgrade.slots import SlotStore
 from host.output import Progress, emit_json, table
-
-DEFAULT_STATE = "/var/lib/ledwarden"
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -80,10 +79,7 @@ def register(controller_sub) -> None:
     bootguard.add_arguments(boot, DEFAULT_STATE)
     boot.set_defaults(func=bootguard.run_from_args)
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--state", metavar="DIR", default=DEFAULT_STATE,
-                        help=f"the controller's state directory (default {DEFAULT_STATE})")
-    common.add_argument("--json", action="store_true", help="print JSON")
+    common = board_admin_parent()
     inst = controller_sub.add_parser(
         "install", parents=[common], help="install a controller bundle from a file (on the board)",
         description="Install a signed controller bundle into the inactive slot, offline; the "
