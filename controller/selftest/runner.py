@@ -25,6 +25,7 @@ from controller.selftest.history import History, detected
 from controller.selftest.model import OUTCOMES, CheckResult, worst
 from controller.selftest.profiles import CHECKS
 from controller.selftest.profiles import profile as get_profile
+from controller.service.commission import cabinet_entry
 from controller.service.jobs import utc_now
 
 log = logging.getLogger("ledwarden.selftest")
@@ -51,7 +52,7 @@ class Inspection:
         self.status: dict = {}
         self.next_cursors: dict[str, int] = {}
         self.baseline_source: str | None = None
-        self._cabinets = {cab.address: _cabinet_entry(cab) for cab in self.layout.cabinets}
+        self._cabinets = {cab.address: cabinet_entry(cab) for cab in self.layout.cabinets}
 
     # ---- helpers for checks
 
@@ -88,16 +89,6 @@ class Inspection:
 
     def cabinets(self) -> list[dict]:
         return [self._cabinets[cab.address] for cab in self.layout.cabinets]
-
-
-def _cabinet_entry(cab) -> dict:
-    return {"address": cab.address, "x": cab.x, "y": cab.y, "width": cab.width,
-            "height": cab.height,
-            "module": {"name": cab.module.name, "width": cab.module.width,
-                       "height": cab.module.height, "scan": cab.module.scan},
-            "modules_x": cab.modules_x, "modules_y": cab.modules_y, "chain": cab.chain,
-            "rotation": cab.rotation, "found": False, "serial": None, "model": None,
-            "firmware": None, "bank": None, "status": None, "dead_leds": [], "problems": []}
 
 
 async def run_profile(service, history: History, profile_name: str, *, trigger: str, who: str,

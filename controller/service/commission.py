@@ -86,6 +86,19 @@ def card_summary(info: ops.CardInfo) -> dict:
             "firmware": info.version, "bank": info.bank}
 
 
+def cabinet_entry(cab: Cabinet) -> dict:
+    """A cabinet as the reports hold it (acceptance and inspection alike, so ``wall_svg`` draws
+    both), before anything is known of its card."""
+    return {"address": cab.address, "x": cab.x, "y": cab.y, "width": cab.width,
+            "height": cab.height,
+            "module": {"name": cab.module.name, "width": cab.module.width,
+                       "height": cab.module.height, "scan": cab.module.scan},
+            "modules_x": cab.modules_x, "modules_y": cab.modules_y, "chain": cab.chain,
+            "rotation": cab.rotation, "found": False, "serial": None, "model": None,
+            "firmware": None, "bank": None, "config_ok": False, "brightness": None,
+            "status": None, "dead_leds": [], "problems": []}
+
+
 def describe(layout: Layout, cab: Cabinet) -> str:
     index = layout.cabinets.index(cab) + 1
     row, col = grid_position(layout, cab)
@@ -124,7 +137,7 @@ class Commissioning:
         self.job, self.owner, self.layout, self.settings = job, owner, layout, settings
         self.unattended = unattended
         self.steps: list[dict] = []
-        self.cabinets = {cab.address: self._cabinet_entry(cab) for cab in layout.cabinets}
+        self.cabinets = {cab.address: cabinet_entry(cab) for cab in layout.cabinets}
         self.unexpected: list[dict] = []
         self.patterns: list[dict] = []
         self.report: dict[str, Any] = {
@@ -133,16 +146,6 @@ class Commissioning:
                        "file": screen_file},
             "controller": controller_info, "started": utc_now(),
         }
-
-    def _cabinet_entry(self, cab: Cabinet) -> dict:
-        return {"address": cab.address, "x": cab.x, "y": cab.y, "width": cab.width,
-                "height": cab.height,
-                "module": {"name": cab.module.name, "width": cab.module.width,
-                           "height": cab.module.height, "scan": cab.module.scan},
-                "modules_x": cab.modules_x, "modules_y": cab.modules_y, "chain": cab.chain,
-                "rotation": cab.rotation, "found": False, "serial": None, "model": None,
-                "firmware": None, "bank": None, "config_ok": False, "brightness": None,
-                "status": None, "dead_leds": [], "problems": []}
 
     def _step(self, name: str, ok: bool, detail: str, t0: float) -> None:
         self.steps.append({"name": name, "ok": ok, "detail": f"{detail} ({time.monotonic() - t0:.1f} s)"})
