@@ -19,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.errors import PayloadError
-from controller.service.apikit import addresses_in, body_of, who
+from controller.service.apikit import addresses_in, body_of, upload_in, who
 from controller.service.auth import requires
 from controller.service.state import Service
 from controller.service.uploads import UPLOADS
@@ -37,9 +37,7 @@ async def status(request: web.Request) -> web.Response:
 @requires("service")
 async def start(request: web.Request) -> web.Response:
     body = await body_of(request)
-    upload = body.get("upload")
-    if not isinstance(upload, str):
-        raise PayloadError('say which upload holds the firmware package: {"upload": "<its SHA-256>"}')
+    upload = upload_in(body, "the firmware package")
     canary, force = body.get("canary", 1), body.get("force", False)
     if not isinstance(canary, int) or isinstance(canary, bool) or canary < 1:
         raise PayloadError("canary must be a whole number of cards, at least 1")

@@ -28,7 +28,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.errors import LedwardenError, PayloadError, UpgradeRejected
-from controller.service.apikit import body_of, who
+from controller.service.apikit import body_of, upload_in, who
 from controller.service.auth import requires
 from controller.service.jobs import Job
 from controller.service.state import Service
@@ -163,11 +163,8 @@ async def upgrade_status(request: web.Request) -> web.Response:
 
 @requires("service")
 async def upgrade_start(request: web.Request) -> web.Response:
-    body = await body_of(request)
-    upload = body.get("upload")
-    if not isinstance(upload, str):
-        raise PayloadError('say which upload to install: {"upload": "<its SHA-256>"}')
-    job = request.app[UPGRADES].start(upload, who(request))
+    job = request.app[UPGRADES].start(upload_in(await body_of(request), "the bundle to install"),
+                                      who(request))
     return web.json_response(job.as_dict(full=False), status=202)
 
 

@@ -59,6 +59,14 @@ def addresses_in(body: dict) -> list[int] | None:
     return addresses
 
 
+def upload_in(body: dict, holding: str) -> str:
+    """The ``upload`` id a body names (a completed upload, by its SHA-256), checked for shape."""
+    upload = body.get("upload")
+    if not isinstance(upload, str):
+        raise PayloadError(f'say which upload holds {holding}: {{"upload": "<its SHA-256>"}}')
+    return upload
+
+
 def who(request: web.Request) -> str:
     """The calling token's name, recorded on jobs and in the fault log."""
     token = request.get(TOKEN)
