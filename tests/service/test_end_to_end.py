@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,9 +24,8 @@ from host.client import ApiError, ControllerClient
 from host.pinning import KnownControllers, PinMismatch
 from hw.sim.faults import FaultPlan
 from hw.sim.server import Simulator
+from support import controller_process
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREEN = ROOT / "host" / "demo_wall.toml"
 OPENAPI = app_module.openapi_document()
 DEAD = {(2, 0, 10, 5, 0), (7, 15, 2, 30, 2)}       # card, module, x, y, channel
 PLAN = FaultPlan().with_card(3, temp_c=91.5)
@@ -36,29 +33,10 @@ for card, *led in DEAD:
     PLAN = PLAN.with_card(card, dead_leds=PLAN.for_card(card).dead_leds | {tuple(led)})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_controller(state: Path, bus: str, port: int = 0,
                      max_refusals: int = 1000) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "host.cli", "controller", "run", "--screen", str(SCREEN), "--bus", bus,
-         "--listen", f"127.0.0.1:{port}", "--state", str(state), "--fps", "10",
-         "--max-refusals", str(max_refusals)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().split()
-    if len(line) != 2:
-        proc.kill()
-        raise AssertionError(f"controller did not start: {proc.stderr.read()}")
-    return proc, line[0]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    assert proc.wait(timeout=20) == 0
+    return controller_process.start(state, bus, "--fps", "10", "--max-refusals", str(max_refusals),
+                                    port=port)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +54,7 @@ def rig(tmp_path_factory):
         try:
             yield {"sim": sim, "url": url, "tokens": tokens, "tmp": tmp, "state": state}
         finally:
-            stop(proc)
+            controller_process.stop(proc)
     os.environ.pop("LEDWARDEN_CONFIG_DIR", None)
 
 
@@ -219,7 +197,7 @@ def test_openapi_document_matches_the_routes_and_their_roles():
 
 
 def test_a_changed_certificate_is_refused_before_the_token_is_sent(rig, tmp_path):
-    port = _free_port()
+    port = controller_process.free_port()
     with Simulator(1, pty=True) as sim:
         first_state, second_state = tmp_path / "a", tmp_path / "b"
         for d in (first_state, second_state):
@@ -230,14 +208,14 @@ def test_a_changed_certificate_is_refused_before_the_token_is_sent(rig, tmp_path
         try:
             ControllerClient(url, "lw_wrong", known=known).get("/api/v1/health")
         finally:
-            stop(proc)
+            controller_process.stop(proc)
         proc, url = start_controller(second_state, sim.url, port)   # a new certificate, same address
         try:
             with pytest.raises(PinMismatch, match="certificate") as err:
                 ControllerClient(url, "lw_secret", known=known).get("/api/v1/status")
             assert "ledwarden controller forget" in str(err.value)
         finally:
-            stop(proc)
+            controller_process.stop(proc)
         log = proc.stderr.read()
         assert "lw_secret" not in log
 
@@ -256,7 +234,7 @@ def test_refusals_from_one_address_are_rate_limited(tmp_path):
                     statuses.append(exc.status)
             assert statuses == [401, 401, 401, 429, 429]
         finally:
-            stop(proc)
+            controller_process.stop(proc)
         assert "refused" in proc.stderr.read().lower()
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,27 +21,12 @@ from host.cli import main
 from host.client import ApiError, ControllerClient
 from host.upload import upload_file
 from hw.sim.server import Simulator
-
-ROOT = Path(__file__).resolve().parents[2]
-SCREEN = ROOT / "host" / "demo_wall.toml"      # eight cabinets at addresses 1..8
+from support import controller_process
 
 
 def start_controller(state: Path, bus: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "host.cli", "controller", "run", "--screen", str(SCREEN), "--bus",
-         bus, "--listen", "127.0.0.1:0", "--state", str(state), "--no-frames", "--watch-interval",
-         "0", "--schedule", "off", "--max-refusals", "1000"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().split()
-    if len(line) != 2:
-        proc.kill()
-        raise AssertionError(f"controller did not start: {proc.stderr.read()}")
-    return proc, line[0]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    assert proc.wait(timeout=20) == 0
+    return controller_process.start(state, bus, "--no-frames", "--watch-interval", "0", "--schedule",
+                                    "off", "--max-refusals", "1000")
 
 
 @pytest.fixture
@@ -96,7 +80,7 @@ def test_the_host_tool_upgrades_every_card_and_the_fault_log_hears_of_it(rig, ca
         assert host(url, "upgrade", "cards") == 0
         assert "succeeded" in capsys.readouterr().out
     finally:
-        stop(proc)
+        controller_process.stop(proc)
 
 
 def test_a_controller_killed_mid_transfer_resumes_from_what_the_cards_hold(rig, capsys):
@@ -131,7 +115,7 @@ def test_a_controller_killed_mid_transfer_resumes_from_what_the_cards_hold(rig, 
         assert done["job"]["id"] == plan["job"] and "resumed" in done["job"]["started_by"]
         assert [k["state"] for k in done["job"]["result"]["cards"]] == ["installed"] * 8
     finally:
-        stop(proc)
+        controller_process.stop(proc)
     assert {k.card.version for k in rig["sim"].cards} == {(2, 0, 0)}
     resent = rig["wire"].count - sent_before
     assert resent <= rig["fw"].chunks() - 40          # what the cards held was not sent again
