@@ -113,7 +113,7 @@ class ControllerUpgrades:
             return result.as_dict() | {"restarting": True}
 
         return service.jobs.start("upgrade-controller", body, {"upload": upload_id}, who,
-                                  exclusive=True)
+                                  exclusive=True, role="service")
 
 
 UPGRADES = web.AppKey("controller_upgrades", ControllerUpgrades)

@@ -73,25 +73,31 @@ async def job_get(request: web.Request) -> web.Response:
     return web.json_response(request.app[SERVICE].jobs.get(_job_id(request)).as_dict())
 
 
+def _controlled_job(request: web.Request):
+    """The job a request answers or cancels, if the caller's role may: the role that may start
+    a job may steer it (an installer cannot cancel an upgrade half-way)."""
+    job = request.app[SERVICE].jobs.get(_job_id(request))
+    token = request.get(TOKEN)
+    if not (token and role_allows(token.role, job.role)):
+        raise web.HTTPForbidden(text=json.dumps({"error": f"job {job.id} ({job.kind}) needs the "
+                                                          f"{job.role!r} role"}),
+                                content_type="application/json")
+    return job
+
+
 @requires("installer")
 async def job_answer(request: web.Request) -> web.Response:
     body = await body_of(request)
     if not isinstance(body.get("yes"), bool):
         raise PayloadError('answer with {"yes": true} or {"yes": false}')
-    job = request.app[SERVICE].jobs.get(_job_id(request))
+    job = _controlled_job(request)
     job.answer(body["yes"])
     return web.json_response(job.as_dict(full=False))
 
 
 @requires("installer")
 async def job_cancel(request: web.Request) -> web.Response:
-    job = request.app[SERVICE].jobs.get(_job_id(request))
-    token = request.get(TOKEN)
-    if job.kind.startswith("upgrade-") and not (token and role_allows(token.role, "service")):
-        # whoever may not start an upgrade may not stop one half-way either
-        raise web.HTTPForbidden(text=json.dumps({"error": f"cancelling job {job.id} ({job.kind}) "
-                                                          f"needs the service role"}),
-                                content_type="application/json")
+    job = _controlled_job(request)
     if job.task and not job.task.done():
         job.task.cancel()
     return web.json_response(job.as_dict(full=False))

@@ -40,9 +40,11 @@ class Job:
     """One job; coroutines update it, the API reads :meth:`as_dict`."""
 
     def __init__(self, job_id: int, kind: str, params: dict, started_by: str,
-                 exclusive: bool = False) -> None:
+                 exclusive: bool = False, role: str = "installer") -> None:
         self.id = job_id
         self.exclusive = exclusive
+        #: The least role that may answer or cancel the job: the one that may start it.
+        self.role = role
         self.kind = kind
         self.params = params
         self.started_by = started_by
@@ -113,8 +115,8 @@ class JobManager:
         self.jobs: dict[int, Job] = {}
 
     def start(self, kind: str, body: JobBody, params: dict | None = None,
-              started_by: str = "", exclusive: bool = False) -> Job:
-        job = Job(next(self._ids), kind, params or {}, started_by, exclusive)
+              started_by: str = "", exclusive: bool = False, role: str = "installer") -> Job:
+        job = Job(next(self._ids), kind, params or {}, started_by, exclusive, role)
         self.jobs[job.id] = job
         job.task = asyncio.get_running_loop().create_task(self._run(job, body),
                                                           name=f"job-{job.id}-{kind}")

@@ -117,7 +117,7 @@ class Service:
 
     # ---------------------------------------------------------------- jobs
 
-    def start_bus_job(self, kind: str, body, params: dict, who: str) -> Job:
+    def start_bus_job(self, kind: str, body, params: dict, who: str, role: str = "installer") -> Job:
         """Start a job that needs the bus to itself for a while (commissioning, self-tests,
         upgrades …): refused while another such job runs, because interleaving a firmware
         transfer with a detection, say, would make both wrong."""
@@ -125,7 +125,7 @@ class Service:
         if running is not None:
             raise LedwardenError(f"job {running.id} ({running.kind}) is still running; wait for "
                                  f"it or cancel it before starting {kind}")
-        return self.jobs.start(kind, body, params, who, exclusive=True)
+        return self.jobs.start(kind, body, params, who, exclusive=True, role=role)
 
     def start_commissioning(self, unattended: bool, who: str) -> Job:
         async def body(job: Job) -> dict:

@@ -136,7 +136,7 @@ class CardUpgrades:
         params = {"upload": upload_id, "version": fw.version_text, "addresses": targets,
                   "canary": canary, "force": force, "resumes": resumes}
         job = self.service.start_bus_job(KIND, lambda job: self._run(job, fw, plan, others),
-                                         params, who)
+                                         params, who, role="service")
         plan["job"] = job.id
         self._save(plan)
         return job, False
