@@ -56,11 +56,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.platform and pkg.manifest["platform"] != args.platform:
             raise UpgradeRejected("platform", f"the bundle is for {pkg.manifest['platform']}, "
                                   f"not {args.platform}")
-        total = 0
-        for entry, reader in pkg.files():
-            while reader.read(package.CHUNK):
-                pass
-            total += entry["size"]
+        total = pkg.verify_all()
         manifest, kid = pkg.manifest, pkg.key_id
     summary = {"bundle": args.bundle, "ok": True, "key_id": kid, "version": str(version),
                "min_version": str(min_version), "platform": manifest["platform"],

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from controller.errors import LedwardenError
+from host.settings import add_target_arguments
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (
@@ -47,12 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v info, -vv debug including bus traffic)")
-    remote = parser.add_argument_group("controller (for status, cards, commission, … )")
-    remote.add_argument("--controller", metavar="URL", help="the controller's API, https://HOST:PORT")
-    remote.add_argument("--profile", metavar="NAME",
-                        help="a controller profile from the config file (see docs/security.md)")
-    remote.add_argument("--token-file", metavar="FILE",
-                        help="file holding the API token (else $LEDWARDEN_TOKEN or the profile's)")
+    add_target_arguments(parser.add_argument_group("controller (for status, cards, commission, … )"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -19,20 +19,17 @@ from pathlib import Path
 from controller.errors import LedwardenError
 from controller.protocol import commands as c
 from host.buscli import parse_addresses, parse_level
-from host.client import ControllerClient
+from host.client import ControllerClient, client_from_args
 from host.output import Progress, emit_json, table
-from host.settings import resolve_target
 
 POLL_S = 0.25
 
 
 def client_for(args: argparse.Namespace) -> ControllerClient:
-    target = resolve_target(args.controller, args.profile, args.token_file)
-
     def notice(hostport: str, fingerprint: str) -> None:
         print(f"ledwarden: first connection to {hostport}; its certificate {fingerprint} is now "
               f"pinned (compare it with what 'ledwarden controller run' printed)", file=sys.stderr)
-    return ControllerClient(target.url, target.token, on_new_pin=notice)
+    return client_from_args(args, on_new_pin=notice)
 
 
 def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool = False) -> dict:

@@ -19,7 +19,6 @@ support tickets, and a ``service`` token is the key to the wall's firmware.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import stat
@@ -185,8 +184,9 @@ def resolve_target(controller: str | None, profile: str | None, token_file: str 
     return Target(url=url, token=token, source=f"{named}, {source}")
 
 
-def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--controller``, ``--profile`` and ``--token-file``, for the lead's top-level parser."""
+def add_target_arguments(parser) -> None:
+    """``--controller``, ``--profile`` and ``--token-file``: the top-level options that name
+    the controller every remote command talks to (a parser or an argument group)."""
     parser.add_argument("--controller", metavar="URL",
                         help="the controller, https://HOST:PORT")
     parser.add_argument("--profile", metavar="NAME",

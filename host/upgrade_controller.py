@@ -44,9 +44,7 @@ def read_manifest(path: Path, keys: list[Path]) -> dict:
         trusted = signing.TrustedKeys.of(*[signing.load_public(k) for k in keys])
         with package.open_package(path, trusted, kind=KIND) as pkg:
             check_contents(pkg.manifest)
-            for _entry, reader in pkg.files():
-                while reader.read(package.CHUNK):
-                    pass
+            pkg.verify_all()
             return pkg.manifest
     try:
         return package.peek_manifest(path)

@@ -60,11 +60,6 @@ class History:
 
     # ------------------------------------------------------------ runs
 
-    def next_id(self) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='runs'").fetchone()
-        return (row[0] if row else 0) + 1
-
     def save(self, report: dict, cursors: dict[str, int], finish=None) -> int:
         """Store a finished run and the event cursors it advanced, atomically; returns its id.
 

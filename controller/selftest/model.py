@@ -65,7 +65,6 @@ class Check:
 
     id: str
     run: CheckFunction
-    uses_bus: bool = True
 
     def describe(self, lang: str = "en") -> dict:
         return {"id": self.id, "title": t(f"check.{self.id}", lang),

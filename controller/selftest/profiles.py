@@ -31,10 +31,10 @@ CHECKS = {check.id: check for check in (
     Check("cards.leds", cards.cards_leds),
     Check("cards.events", cards.cards_events),
     Check("cards.firmware", cards.cards_firmware),
-    Check("fastpath.golden", ctl.fastpath_golden, uses_bus=False),
-    Check("frameloop.budget", ctl.frameloop_budget, uses_bus=False),
-    Check("storage", ctl.storage, uses_bus=False),
-    Check("clock", ctl.clock, uses_bus=False),
+    Check("fastpath.golden", ctl.fastpath_golden),
+    Check("frameloop.budget", ctl.frameloop_budget),
+    Check("storage", ctl.storage),
+    Check("clock", ctl.clock),
 )}
 
 

@@ -29,7 +29,7 @@ import signal
 
 from controller.errors import LedwardenError
 from controller.upgrade import events
-from controller.upgrade.bootguard import ENV_SLOT, ENV_TRANSACTION, ENV_WITHIN
+from controller.upgrade.bootguard import ENV_SLOT, ENV_TRANSACTION
 from controller.upgrade.slots import SLOTS, SlotStore
 from controller.upgrade.steps import Steps
 from controller.version import software_version
@@ -51,10 +51,6 @@ class Confirmation:
         self.store = SlotStore(state_dir)
         self.slot = environ.get(ENV_SLOT) or None
         self.transaction = environ.get(ENV_TRANSACTION) or None
-        try:
-            self.within = float(environ.get(ENV_WITHIN) or 0)
-        except ValueError:
-            self.within = 0.0
         self.state = "not-on-trial"
         self.detail = ""
         self.task: asyncio.Task | None = None

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
 from collections.abc import Iterator
@@ -115,7 +114,7 @@ class VerifiedPackage:
         file's bytes are read its size and hash are checked, and a mismatch
         raises :class:`UpgradeRejected` — so a caller writing the bytes to a
         staging place must treat them as untrusted until the next step.  Use
-        :meth:`extract` or :meth:`read` unless you stream somewhere yourself.
+        :meth:`read` or :meth:`verify_all` unless you stream somewhere yourself.
         """
         expected = list(self.manifest["files"])
         for entry in expected:
@@ -135,20 +134,14 @@ class VerifiedPackage:
             raise UpgradeRejected("payload", f"the package holds {extra.name!r}, which the "
                                   f"signed manifest does not list")
 
-    def extract(self, directory: Path, *, fsync: bool = True) -> list[Path]:
-        """Write every payload file into ``directory`` (which should be a staging area),
-        checking each; return the paths written."""
-        written = []
+    def verify_all(self) -> int:
+        """Read and check every payload file without keeping it; the payload's size in bytes."""
+        total = 0
         for entry, reader in self.files():
-            target = Path(directory) / entry["name"]
-            with open(target, "wb") as out:
-                while block := reader.read(CHUNK):
-                    out.write(block)
-                out.flush()
-                if fsync:
-                    os.fsync(out.fileno())
-            written.append(target)
-        return written
+            while reader.read(CHUNK):
+                pass
+            total += entry["size"]
+        return total
 
     def read(self, name: str, max_size: int = 64 * 1024 * 1024) -> bytes:
         """The bytes of one (small) payload file, verified; the others are verified too."""

@@ -35,10 +35,8 @@ def test_a_signed_package_round_trips_and_every_file_is_verified(tmp_path, keys)
     with package.open_package(path, keys[1], kind="controller") as pkg:
         assert pkg.manifest["version"] == "1.2.3"
         assert pkg.key_id == next(iter(keys[1].keys))
-        dest = tmp_path / "out"
-        dest.mkdir()
-        written = pkg.extract(dest)
-    assert {p.name: p.read_bytes() for p in written} == PAYLOAD
+        received = {entry["name"]: reader.read() for entry, reader in pkg.files()}
+    assert received == PAYLOAD
     with package.open_package(path, keys[1], kind="controller") as pkg:
         assert pkg.read("b.bin") == PAYLOAD["b.bin"]
 
@@ -47,16 +45,13 @@ def test_refusals_name_the_reason(tmp_path, keys):
     path = build(tmp_path, keys)
     members = tar_members.members(path)
 
-    dest = tmp_path / "staging"
-    dest.mkdir()
-
     def refused(mutate, reason, trusted=keys[1], kind="controller"):
         bad = tmp_path / f"bad-{reason}.lwb"
         bad.write_bytes(path.read_bytes())
         mutate(bad)
         with pytest.raises(UpgradeRejected) as err:
             with package.open_package(bad, trusted, kind=kind) as pkg:
-                pkg.extract(dest)
+                pkg.verify_all()
         assert err.value.reason == reason, str(err.value)
         return str(err.value)
 
@@ -85,7 +80,7 @@ def test_entries_that_could_escape_are_refused(tmp_path, keys, name, kind):
                     (tarfile.TarInfo(package.SIGNATURE), signing.sign(body, priv)), (info, b"x")])
     with pytest.raises(UpgradeRejected) as err:
         with package.open_package(path, keys[1], kind="controller") as pkg:
-            pkg.extract(tmp_path)
+            pkg.verify_all()
     assert err.value.reason == "unsafe-path"
 
 
