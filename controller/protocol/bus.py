@@ -40,6 +40,7 @@ import serial
 import serial.rs485
 
 from controller.errors import BusTimeout, CardError, PayloadError, PortError
+from controller.percentile import percentile
 from controller.protocol import commands as c
 from controller.protocol.framing import (
     ADDR_BROADCAST,
@@ -107,7 +108,7 @@ class LinkStats:
             "late": self.late,
             "rtt_ms": None if not rtts else {
                 "min": ms(rtts[0]), "mean": ms(fmean(rtts)),
-                "p99": ms(rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))]), "max": ms(rtts[-1]),
+                "p99": ms(percentile(rtts, 0.99)), "max": ms(rtts[-1]),
                 "samples": len(rtts),
             },
         }

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import fields as dc_fields
 
 from controller.errors import LedwardenError
+from controller.percentile import percentile
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
@@ -50,7 +51,7 @@ def _ping_many(bus: Bus, address: int, count: int) -> dict:
         except LedwardenError:
             failed += 1
     rtts.sort()
-    p95 = rtts[min(len(rtts) - 1, int(len(rtts) * 0.95))] if rtts else None
+    p95 = percentile(rtts, 0.95)
     return {"count": count, "failed": failed, "retries": stats.retries - before[0],
             "bad_frames": stats.bad_frames - before[1],
             "rtt_p95_ms": None if p95 is None else round(p95, 2),

@@ -37,6 +37,7 @@ import numpy as np
 from controller import fastpath
 from controller.config import Layout
 from controller.errors import ConfigError
+from controller.percentile import percentile
 
 log = logging.getLogger("ledwarden.frames")
 
@@ -220,7 +221,8 @@ class FrameLoop:
         ordered = sorted(self.times)
 
         def pct(p: float) -> float | None:
-            return round(ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000, 2) if ordered else None
+            value = percentile(ordered, p)
+            return None if value is None else round(value * 1000, 2)
         return {
             "running": self._task is not None and not self._task.done(),
             "target_fps": self.fps, "fps": len(recent), "frames": self.frames,
