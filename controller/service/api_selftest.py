@@ -15,6 +15,7 @@ from aiohttp import web
 
 from controller.errors import PayloadError
 from controller.report.i18n import check_lang
+from controller.report.inspection import render_inspection_html
 from controller.selftest.model import OUTCOMES
 from controller.selftest.profiles import CHECKS, PROFILES
 from controller.selftest.profiles import profile as get_profile
@@ -64,7 +65,6 @@ async def runs(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def report(request: web.Request) -> web.Response:
-    from controller.report.inspection import render_inspection_html
     stored = request.app[SERVICE].history.report(int_param(request, "run_id", "self-test run"))
     fmt = request.query.get("format", "json")
     if fmt == "json":

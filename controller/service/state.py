@@ -21,6 +21,7 @@ from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.acceptance import write_acceptance
 from controller.selftest.history import History
+from controller.selftest.profiles import profile as get_profile
 from controller.selftest.runner import run_profile
 from controller.service.busowner import BusOwner
 from controller.service.commission import CardSettings, Commissioning, card_summary, discover_all
@@ -216,8 +217,7 @@ class Service:
 
     def start_selftest(self, profile: str, trigger: str, who: str) -> Job:
         """Run a self-test profile as a bus job; its report goes to the history."""
-        from controller.selftest.profiles import profile as check_profile
-        check_profile(profile)
+        get_profile(profile)         # an unknown name is refused before a job exists
 
         async def body(job: Job) -> dict:
             report = await run_profile(self, self.history, profile, trigger=trigger, who=who, job=job)
