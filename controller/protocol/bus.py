@@ -64,7 +64,8 @@ USB_LATENCY_S = 0.020
 DEFAULT_LATENCY_S = 0.005
 BITS_PER_BYTE = 10  # 8N1: start, eight data bits, stop
 
-#: ``trace(kind, frame_or_bytes, monotonic_time)``; kinds: tx, rx, late, echo, timeout.
+#: ``trace(kind, frame_or_bytes, monotonic_time)``; kinds: tx, rx, late, echo, timeout, and
+#: idle (with the seconds of a deliberate pause instead of a frame).
 TraceHook = Callable[[str, object, float], None]
 
 
@@ -150,6 +151,14 @@ def _no_delay(port: serial.SerialBase) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+#: What the master allows a card for each broadcast it hears: this much per frame and per
+#: byte.  The project's own card (MicroPython on an RP2040) needs about 3.9 ms after a
+#: 512-byte chunk and 9.75 µs a byte while it arrives (docs/firmware.md, "CPU time"); a byte
+#: is 10.85 µs on the wire at 921 600 baud, so back-to-back chunks would outrun it.
+CARD_FRAME_S = 0.004
+CARD_BYTE_S = 10e-6
+
+
 class Bus:
     """The master of one LWP/1 bus.
 
@@ -210,14 +219,29 @@ class Bus:
         return c.decode_response(spec.cmd, answer.payload)
 
     def broadcast(self, cmd: int, request=None) -> None:
-        """Send a request to every card (``dst = 0xFF``); broadcasts are never answered."""
+        """Send a request to every card (``dst = 0xFF``); broadcasts are never answered.
+
+        Nothing says when the cards are done with it, so the line then stays
+        idle for :meth:`broadcast_pause`, traced as ``idle``.
+        """
         spec = c.spec_of(cmd)
         with self._lock:
             frame = Frame(dst=ADDR_BROADCAST, src=ADDR_CONTROLLER, seq=self._next_seq(),
                           cmd=spec.cmd, payload=self._payload(spec, request))
             self._drain()
-            self._send(encode(frame), frame)
-            self._line_free_at += self.broadcast_gap
+            wire = encode(frame)
+            self._send(wire, frame)
+            pause = self.broadcast_pause(len(wire))
+            self._line_free_at += pause
+            self._emit("idle", pause)
+
+    def broadcast_pause(self, nbytes: int) -> float:
+        """The idle time after a broadcast of ``nbytes`` wire bytes: at least ``broadcast_gap``,
+        and long enough for a card to have spent ``CARD_FRAME_S`` plus ``CARD_BYTE_S`` a byte on
+        it (docs/protocol.md, "Pacing broadcasts"); a card that falls behind the line loses
+        what overflows its receive buffer, and no answer would tell."""
+        card_s = CARD_FRAME_S + nbytes * CARD_BYTE_S
+        return max(self.broadcast_gap, card_s - self.wire_time(nbytes))
 
     def stats_for(self, address: int) -> LinkStats:
         return self.stats.setdefault(address, LinkStats())
@@ -231,6 +255,12 @@ class Bus:
         delay = self._line_free_at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        """Leave the line idle for ``seconds`` because a card needs the time (an erase, say);
+        traced as ``idle`` so a trace can tell waiting from talking."""
+        self._emit("idle", seconds)
+        time.sleep(seconds)
 
     # ------------------------------------------------------------ internals
 
@@ -252,7 +282,9 @@ class Bus:
             self.trace(kind, item, time.monotonic())
 
     def _send(self, data: bytes, frame: Frame) -> float:
-        """Write ``data``; return the monotonic time its last byte leaves the wire."""
+        """Write ``data`` once the line is free (so a broadcast's pause is idle line, not only
+        bookkeeping); return the monotonic time its last byte leaves the wire."""
+        self.wait_idle()
         now = time.monotonic()
         try:
             self.port.write(data)

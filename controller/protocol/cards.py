@@ -132,6 +132,33 @@ def detect(bus: Bus, address: int, *, progress: Progress | None = None) -> list[
     return pixel_scan(bus, address, config, progress=progress)
 
 
+#: How often an erasing card is asked whether it is done, and the longest an erase may take:
+#: a 512 KiB bank in 64 KiB blocks at the flash datasheet's maximum of 2 s each (typically
+#: 150 ms each; docs/firmware.md, "Flash timing"), with margin.
+ERASE_POLL_S = 0.02
+ERASE_TIMEOUT_S = 20.0
+
+
+def fw_status_when_erased(bus: Bus, address: int, *,
+                          timeout_s: float = ERASE_TIMEOUT_S) -> c.FwStatusReply:
+    """``FW_STATUS`` of a card, once it has erased the bank its transfer goes to.
+
+    A card answers ``FW_BEGIN`` before erasing (NOR flash takes seconds for
+    a bank, far past the answer deadline) and answers ``BUSY`` to
+    ``FW_STATUS`` and ``FW_CHUNK`` until the erase is done, so no chunk may
+    go out before this returns.  Raises the card's ``BUSY`` as
+    :class:`CardError` if it is still erasing after ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return bus.call(address, c.Cmd.FW_STATUS)
+        except CardError as exc:
+            if exc.code != c.ErrorCode.BUSY or time.monotonic() >= deadline:
+                raise
+        bus.pause(ERASE_POLL_S)
+
+
 def read_events(bus: Bus, address: int, first: int = 0) -> list[c.Event]:
     """Every event the card still holds from index ``first`` on."""
     events: list[c.Event] = []

@@ -56,27 +56,21 @@ F_CONFIG_INVALID, F_TRIAL, F_PIXEL_FAULTS, F_DETECTING = 0x10, 0x20, 0x40, 0x80
 # Transfer states (FW_STATUS).
 XF_IDLE, XF_RECEIVING, XF_COMPLETE, XF_VERIFIED = 0, 1, 2, 3
 
-# Modelled silicon time, handed to hw.work() (docs/firmware.md, "Timings").
-META_MS = 2
-EVENT_MS = 1
-CHUNK_MS = 1
-
-
-def erase_ms(size):
-    """Sector erase of the bytes a transfer needs (~5 KiB per ms after setup)."""
-    return 20 + ((size + 1023) // 1024) // 5
-
-
-def sha_ms(size):
-    """Reading back and hashing the image (~4 MB/s on the card's MCU)."""
-    return 5 + size // 4096
+#: Bank erases go in 64 KiB blocks while that much is left, the rest in 4 KiB sectors: the
+#: erase sizes NOR flash offers (docs/firmware.md, "Flash timing").
+ERASE_BLOCK = 64 * 1024
+ERASE_SECTOR = 4 * 1024
+#: Bytes a metadata slot or an event record costs to program: one 256-byte page each.
+PAGE = 256
 
 
 class CommandError(Exception):
     """A request the card refuses; becomes a ``RESP|ERR`` answer."""
 
     def __init__(self, code, text=""):
-        Exception.__init__(self, text)
+        # super(), not Exception.__init__(self, …): MicroPython's built-in types have no
+        # __init__ attribute to call, and the AttributeError would escape every handler.
+        super().__init__(text)
         self.code = code
         self.text = text
 
@@ -201,11 +195,8 @@ class Card:
         out = []  # type: list
         if self.reboot_requested:
             return out  # between answering REBOOT/FW_COMMIT and boot(): deaf
-        for seg in self._rx.feed(data):
-            if seg is None:
-                self.rx_bad += 1
-                continue
-            frame = framing.decode(seg)
+        self.service()
+        for frame in self._rx.feed(data):
             if frame is None:
                 self.rx_bad += 1
                 continue
@@ -254,7 +245,10 @@ class Card:
         try:
             return getattr(self, name)(payload, bcast)
         except OSError as e:
-            raise CommandError(STORAGE, "flash: %s" % e)
+            # The errno, not str(e): MicroPython spells an OSError "[Errno 5] EIO" where
+            # CPython says "5", and the answer must be the same bytes on both.
+            code = e.args[0] if e.args and isinstance(e.args[0], int) else 0
+            raise CommandError(STORAGE, "flash failed (errno %d)" % code)
 
     # -- helpers -------------------------------------------------------------
     def uptime_s(self):
@@ -264,8 +258,50 @@ class Card:
         """Log an event; a failing log write never fails the command."""
         try:
             self.flash.log_event(self.uptime_s(), code, arg)
+            self._flash_op("program", PAGE)
         except OSError:
             pass
+
+    def _flash_op(self, op, nbytes):
+        """Tell the platform what the flash chip was just asked to do (``erase``, ``program``,
+        ``read``), so a simulated chip can take its datasheet time over it."""
+        self.hw.flash_started(op, nbytes)
+
+    # -- background flash work ---------------------------------------------------
+    def service(self):
+        """One step of background flash work; the main loop calls it between requests.
+
+        Erasing a bank takes NOR flash seconds (docs/firmware.md, "Flash timing"):
+        far past the 250 ms ``FW_BEGIN`` answer and the 2 s watchdog.  So
+        ``FW_BEGIN`` answers at once and the erase goes on here, one block
+        at a time, each started only when the chip says the last one is done
+        (``hw.flash_ready()``): the card keeps answering the bus, and the
+        watchdog is fed, while the chip works.  Until the whole bank is
+        erased, ``FW_STATUS`` and ``FW_CHUNK`` answer ``BUSY``.
+        """
+        x = self._xfer
+        if x is None or x["ready"] or not self.hw.flash_ready():
+            return
+        done = x["erased"]
+        if done >= x["size"]:
+            x["ready"] = True
+            return
+        left = x["size"] - done
+        n = ERASE_BLOCK if left >= ERASE_BLOCK else min(left, ERASE_SECTOR)
+        self.flash.bank_erase_range(x["bank"], done, n)
+        self._flash_op("erase", n)
+        x["erased"] = done + n
+
+    @property
+    def erasing(self):
+        """True while a transfer's bank erase is still under way (for the main loop's pacing)."""
+        return self._xfer is not None and not self._xfer["ready"]
+
+    def _refuse_while_erasing(self, x):
+        self.service()
+        if not x["ready"]:
+            raise CommandError(BUSY, "erasing the bank: %d of %d KiB done" % (
+                x["erased"] // 1024, (x["size"] + 1023) // 1024))
 
     def _persist(self, changes):
         """Write metadata with ``changes``; RAM follows only if flash took it."""
@@ -273,7 +309,7 @@ class Card:
         meta.update(changes)
         self.flash.save_meta(meta)
         self._meta = meta
-        self.hw.work(META_MS)
+        self._flash_op("program", PAGE)
 
     def _modules(self):
         return self.config[3] * self.config[4]
@@ -392,7 +428,6 @@ class Card:
             self._detect = self._detect_pending = self._detect_until = None  # other geometry
         self.config = cfg
         self._log(EV_CONFIG, 0)
-        self.hw.work(EVENT_MS)
         return b""
 
     def _set_brightness(self, payload, bcast):
@@ -472,15 +507,15 @@ class Card:
         if 11 + (count + 7) // 8 > MAX_PAYLOAD:
             raise CommandError(BAD_VALUE, "too many chunks; use bigger chunks")
         if x is not None and x["begin"] == payload:
-            return b""  # the same transfer again: resume where it stands
+            return b""  # the same transfer again: resume where it stands (erasing or not)
         bank = 1 - self.active_bank
         self._xfer = None
         self.flash.clear_bank_info(bank)
-        self.flash.bank_erase(bank, size)
-        self.hw.work(erase_ms(size))
+        self._flash_op("program", PAGE)
         self._xfer = {"begin": payload, "state": XF_RECEIVING, "bank": bank, "size": size,
                       "chunk": chunk, "count": count, "got": 0, "map": bytearray((count + 7) // 8),
-                      "version": (major, minor, patch), "sha": sha}
+                      "version": (major, minor, patch), "sha": sha, "erased": 0, "ready": False}
+        self.service()  # the first erase starts now; the answer does not wait for the rest
         return b""
 
     def _fw_chunk(self, payload, bcast):
@@ -491,6 +526,7 @@ class Card:
             raise CommandError(BAD_STATE, "image committed; reboot pending")
         if len(payload) < 4:
             raise CommandError(BAD_LENGTH, "chunk index missing")
+        self._refuse_while_erasing(x)
         index = struct.unpack_from("<I", payload, 0)[0]
         if index >= x["count"]:
             raise CommandError(BAD_VALUE, "chunk index must be < %d" % x["count"])
@@ -500,7 +536,7 @@ class Card:
         bit = 1 << (index & 7)
         if not x["map"][index >> 3] & bit:
             self.flash.bank_write(x["bank"], index * x["chunk"], payload[4:])
-            self.hw.work(CHUNK_MS)
+            self._flash_op("program", want)
             x["map"][index >> 3] |= bit
             x["got"] += 1
             if x["got"] == x["count"]:
@@ -511,6 +547,7 @@ class Card:
         x = self._xfer
         if x is None:
             return struct.pack("<BIHI", XF_IDLE, 0, 0, 0)
+        self._refuse_while_erasing(x)
         return struct.pack("<BIHI", x["state"], x["size"], x["chunk"], x["got"]) + bytes(x["map"])
 
     def _fw_commit(self, payload, bcast):
@@ -523,11 +560,12 @@ class Card:
         if x["state"] != XF_COMPLETE:
             raise CommandError(BAD_STATE, "%d chunks missing" % (x["count"] - x["got"]))
         digest = self.flash.bank_sha256(x["bank"], x["size"])
-        self.hw.work(sha_ms(x["size"]))
+        self._flash_op("read", x["size"])
         if digest != x["sha"]:
             self._xfer = None
             raise CommandError(VERIFY_FAILED, "SHA-256 mismatch; transfer discarded")
         self.flash.set_bank_info(x["bank"], x["size"], x["version"], x["sha"])
+        self._flash_op("program", PAGE)
         self._persist({"active": x["bank"], "trial": True, "boots": 0})
         x["state"] = XF_VERIFIED
         self.reboot_requested = True
@@ -538,7 +576,6 @@ class Card:
             self._persist({"trial": False, "boots": 0})
             self.on_trial = False
             self._log(EV_CONFIRMED, self.active_bank)
-            self.hw.work(EVENT_MS)
         return b""
 
     def _fw_abort(self, payload, bcast):

@@ -104,9 +104,12 @@ def default_image(version, hw_model):
 class Flash:
     """Persistent state of one card: identity, metadata, banks, event log."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, load=True):
+        # ``load=False`` is for provisioning, which writes the files ``load`` reads.  (Not
+        # ``Flash.__new__``: MicroPython's classes have no ``__new__`` attribute.)
         self.dir = directory.rstrip("/") or "/"
-        self.load()
+        if load:
+            self.load()
 
     # -- low level -------------------------------------------------------
     def _path(self, name):
@@ -155,8 +158,7 @@ class Flash:
             image = default_image(version, hw_model)
         image = bytes(image)
         _makedirs(directory)
-        fl = Flash.__new__(Flash)
-        fl.dir = directory
+        fl = Flash(directory, False)
         fl._write("bank0.bin", image)
         fl._write("bank1.bin", b"")
         fl._write("bank1.hdr", b"")
@@ -242,16 +244,21 @@ class Flash:
         if self._read("bank%d.hdr" % bank):
             self._write("bank%d.hdr" % bank, b"")
 
-    def bank_erase(self, bank, size):
-        """Leave the bank holding ``size`` bytes of 0xFF, as erased NOR flash reads."""
+    def bank_erase_range(self, bank, offset, length):
+        """Erase ``length`` bytes of a bank from ``offset`` (0xFF, as erased NOR flash reads).
+
+        Erases go in order from offset 0, which starts the bank afresh, so
+        the bank ends exactly as long as the image it will hold.
+        """
         name = "bank%d.bin" % bank
-        self._write(name, b"")
+        if offset == 0:
+            self._write(name, b"")
         block = b"\xff" * _BLOCK
-        off = 0
-        while off < size:
-            n = min(_BLOCK, size - off)
-            self._write(name, block if n == _BLOCK else block[:n], off)
-            off += n
+        end = offset + length
+        while offset < end:
+            n = min(_BLOCK, end - offset)
+            self._write(name, block if n == _BLOCK else block[:n], offset)
+            offset += n
 
     def bank_write(self, bank, offset, data):
         self._write("bank%d.bin" % bank, data, offset)

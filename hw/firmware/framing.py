@@ -12,12 +12,25 @@ Decoded frame, little-endian::
 
 On the wire: ``cobs_encode(frame) + b"\\x00"``.
 
-Speed matters on CPython: the simulator runs up to 64 cards in one process
-and every card hears every byte.  So the deframer splits on ``0x00`` with
-``bytes.find`` and slicing instead of a per-byte loop, COBS works on whole
-blocks, and ``decode`` keeps a tiny memo of recent segments: the 64 cards of
-one process all hear the same bytes, and decoding is a pure function of
-them, so only the first card pays for the CRC of each frame.
+Speed matters on both interpreters, for different reasons:
+
+- on a card, MicroPython on an RP2040 needs about as long to un-COBS and CRC
+  a byte as the byte takes on the wire at 921 600 baud.  So the deframer
+  decodes each piece of a frame as it arrives (a running COBS state and a
+  running CRC, checked against the CRC-32C residue at the delimiter): by
+  the frame's last byte only its last piece is left, and the answer can
+  still leave within the 5 ms the spec allows (docs/firmware.md, "CPU time");
+- in the simulator, CPython runs up to 64 cards in one process and every
+  card hears every byte.  So a frame that arrives whole in one piece is
+  decoded by ``decode``, which keeps a tiny memo of recent segments: the 64
+  cards all hear the same bytes, and decoding is a pure function of them,
+  so only the first card pays for the CRC.  (On MicroPython, where one
+  card runs per interpreter and RAM is scarce, there is no memo and every
+  frame goes the incremental way.)  Both ways give the same result for the
+  same bytes, which the tests check.
+
+Either way the work is done by ``bytes.find`` and slicing, not a loop per
+byte, except for the CRC itself.
 """
 
 import struct
@@ -38,34 +51,48 @@ _MIN_FRAME = _HEADER_LEN + 4
 _MAX_FRAME = _HEADER_LEN + MAX_PAYLOAD + 4
 
 
-def _make_table():
-    # Reflected Castagnoli polynomial 0x1EDC6F41 -> 0x82F63B78.
-    table = []
+def _make_tables():
+    """The CRC-32C table split into the low 24 and the high 8 bits of each entry.
+
+    Why split: MicroPython's small integers hold 30 bits plus sign on 32-bit
+    ports, and 192 of the 256 entries of a 32-bit table do not fit, so a
+    32-bit CRC allocates big integers on the heap for every byte (measured:
+    96 bytes of heap per byte checked, a garbage collection every 2 KiB on a
+    card's 192 KiB heap).  Split 24/8, the running CRC and every entry stay
+    small integers, and the high part needs no shifting of its own.
+    """
+    low, high = [], []
     for n in range(256):
         c = n
         for _ in range(8):
-            if c & 1:
-                c = (c >> 1) ^ 0x82F63B78
-            else:
-                c >>= 1
-        table.append(c)
-    return tuple(table)
+            # Reflected Castagnoli polynomial 0x1EDC6F41 -> 0x82F63B78.
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        low.append(c & 0xFFFFFF)
+        high.append(c >> 24)
+    return tuple(low), tuple(high)
 
 
-_CRC_TABLE = _make_table()
+_CRC_LOW, _CRC_HIGH = _make_tables()
 
 
 def crc32c(data, crc=0):
     """CRC-32C (Castagnoli, reflected, init and xorout 0xFFFFFFFF).
 
     ``crc`` continues a previous result, so ``crc32c(b, crc32c(a)) ==
-    crc32c(a + b)``.  Table-driven: one lookup per byte.
+    crc32c(a + b)``.  Table-driven, one lookup per byte, on the CRC held as
+    its low 24 bits ``a`` and its high 8 bits ``b`` (see ``_make_tables``):
+    ``crc >> 8`` is ``(a >> 8) | (b << 16)`` with nothing left above, so the
+    new high byte is the table's alone.
     """
-    table = _CRC_TABLE
+    tlow, thigh = _CRC_LOW, _CRC_HIGH
     crc ^= 0xFFFFFFFF
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
+    a = crc & 0xFFFFFF
+    b = crc >> 24
+    for x in data:
+        i = (a ^ x) & 0xFF
+        a = ((a >> 8) | (b << 16)) ^ tlow[i]
+        b = thigh[i]
+    return ((b << 24) | a) ^ 0xFFFFFFFF
 
 
 def cobs_encode(data):
@@ -125,20 +152,27 @@ def encode(flags, dst, src, seq, cmd, payload=b""):
     return cobs_encode(body + struct.pack("<I", crc32c(body))) + b"\x00"
 
 
+#: crc32c(frame + its little-endian CRC) for every intact frame: the CRC-32C residue.
+_RESIDUE = 0x48674BC7
+
+
+def _check(raw, crc_ok):
+    """The frame tuple for decoded bytes ``raw`` whose CRC check gave ``crc_ok``, or None."""
+    n = len(raw)
+    if n < _MIN_FRAME or n > _MAX_FRAME:
+        return None
+    ver, flags, dst, src, seq, cmd, length = struct.unpack_from(_HEADER, raw, 0)
+    if ver != VERSION or flags & 0xFC or length != n - _MIN_FRAME or not crc_ok:
+        return None
+    return (flags, dst, src, seq, cmd, bytes(raw[_HEADER_LEN:n - 4]))
+
+
 def _decode(segment):
     try:
         raw = cobs_decode(segment)
     except ValueError:
         return None
-    n = len(raw)
-    if n < _MIN_FRAME or n > _MAX_FRAME:
-        return None
-    ver, flags, dst, src, seq, cmd, length = struct.unpack_from(_HEADER, raw, 0)
-    if ver != VERSION or flags & 0xFC or length != n - _MIN_FRAME:
-        return None
-    if crc32c(raw[:n - 4]) != struct.unpack_from("<I", raw, n - 4)[0]:
-        return None
-    return (flags, dst, src, seq, cmd, raw[_HEADER_LEN:n - 4])
+    return _check(raw, crc32c(raw) == _RESIDUE)
 
 
 # Memo of recently decoded segments (see module docstring).  Off on
@@ -169,49 +203,88 @@ def decode(segment):
 
 
 class Deframer:
-    """Cuts a byte stream into segments at each 0x00, in any chunking.
+    """Turns a byte stream, in any chunking, into decoded frames, decoding as bytes arrive.
 
-    ``feed`` returns a list whose items are segments (``bytes``, delimiter
-    removed) or ``None`` for a segment that grew past ``MAX_ENCODED`` bytes;
-    such a segment is reported once and everything up to the next 0x00 is
-    skipped, which is how a receiver resynchronises.  Empty segments (two
+    ``feed`` returns a list whose items are decoded frames (as ``decode``
+    gives them) or ``None`` for a frame the spec says to drop: one that
+    fails any check, or one that grew past ``MAX_ENCODED`` bytes before a
+    delimiter, which is reported once while everything up to the next 0x00
+    is skipped (that is how a receiver resynchronises).  Empty segments (two
     delimiters in a row, which a master may send to flush receivers) are
     not frames and are not reported.
+
+    State between pieces: the bytes decoded so far and their running CRC,
+    how many encoded bytes of the current COBS block are still to come, and
+    whether a zero is owed before the next block (every block but a full
+    254-byte one ends in an implied zero, unless it is the frame's last).
     """
 
     def __init__(self):
-        self._buf = bytearray()
-        self._skipping = False
+        self.reset()
 
     def reset(self):
-        self._buf = bytearray()
+        self._start_frame()
         self._skipping = False
+
+    def _start_frame(self):
+        self._raw = bytearray()
+        self._crc = 0
+        self._left = 0       # encoded bytes still to copy from the current COBS block
+        self._zero = False   # a zero is owed before the next block
+        self._seen = 0       # encoded bytes of this frame so far
 
     def feed(self, data):
         if not isinstance(data, bytes):
             data = bytes(data)
         out = []  # type: list
-        pos = 0
-        while True:
-            idx = data.find(b"\x00", pos)
-            if idx < 0:
-                if not self._skipping and pos < len(data):
-                    if len(self._buf) + len(data) - pos > MAX_ENCODED:
-                        self._buf = bytearray()
-                        self._skipping = True
-                        out.append(None)
-                    else:
-                        self._buf += data[pos:]
+        pos, n = 0, len(data)
+        while pos < n:
+            end = data.find(b"\x00", pos)
+            if end < 0:
+                self._take(data, pos, n, out)
                 return out
-            seg = data[pos:idx]
-            pos = idx + 1
-            if self._skipping:
-                self._skipping = False
-                continue
-            if self._buf:
-                seg = bytes(self._buf) + seg
-                self._buf = bytearray()
-            if len(seg) > MAX_ENCODED:
-                out.append(None)
-            elif seg:
-                out.append(seg)
+            if _MEMO_SIZE and not self._seen and not self._skipping and end - pos <= MAX_ENCODED:
+                if end > pos:  # a whole segment in one piece: the memoised decode
+                    out.append(decode(data[pos:end]))
+            else:
+                self._take(data, pos, end, out)
+                if self._skipping:
+                    self._skipping = False
+                elif self._seen:
+                    out.append(self._finish())
+                self._start_frame()
+            pos = end + 1
+        return out
+
+    def _take(self, data, pos, end, out):
+        """Decode the encoded bytes ``data[pos:end]`` of the current frame (no delimiter in them)."""
+        if self._skipping or pos == end:
+            return
+        self._seen += end - pos
+        if self._seen > MAX_ENCODED:
+            self._start_frame()
+            self._skipping = True
+            out.append(None)
+            return
+        while pos < end:
+            if self._left == 0:
+                code = data[pos]
+                pos += 1
+                if self._zero:
+                    self._add(b"\x00")
+                self._left = code - 1
+                self._zero = code != 0xFF
+            else:
+                k = min(self._left, end - pos)
+                self._add(data[pos:pos + k])
+                pos += k
+                self._left -= k
+
+    def _add(self, decoded):
+        self._raw += decoded
+        self._crc = crc32c(decoded, self._crc)
+
+    def _finish(self):
+        if self._left:
+            return None  # the last COBS block runs past the delimiter
+        return _check(self._raw, self._crc == _RESIDUE)

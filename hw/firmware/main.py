@@ -8,8 +8,10 @@ UART id and the sensor wiring below are those of the reference card
 Why the loop looks the way it does:
 
 - ``uart.read()`` is non-blocking with a short ``timeout``, so the loop also
-  polls sensors every 100 ms and feeds the watchdog; a firmware that hangs
-  stops feeding it and the card resets with reason 2 (watchdog), which the
+  polls sensors every 100 ms, takes the next step of any background flash
+  work (``card.service()``: a bank erase goes block by block while the chip
+  works) and feeds the watchdog on every turn; a firmware that hangs stops
+  feeding it and the card resets with reason 2 (watchdog), which the
   trial-boot rule turns into a rollback after three tries;
 - the driver-enable pin goes high only while an answer is on the wire and
   drops as soon as the last stop bit left, because on a half-duplex bus the
@@ -103,7 +105,11 @@ class Board:
         # Handed to the display pipeline (outside this firmware's scope).
         pass
 
-    def work(self, ms):
+    def flash_ready(self):
+        # The reference card keeps its banks in files: a write returns when the flash is done.
+        return True
+
+    def flash_started(self, op, nbytes):
         pass  # on silicon the work takes its real time
 
     def booted(self, bank, version):
@@ -159,11 +165,12 @@ def main(cfg=BoardConfig):
             if card.reboot_requested:
                 time.sleep_ms(2)
                 machine.reset()
+        card.service()
         now = board.millis()
         if now >= next_poll:
             card.poll()
             next_poll = now + cfg.poll_ms
-            wdt.feed()
+        wdt.feed()
 
 
 if __name__ == "__main__":

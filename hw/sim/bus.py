@@ -2,9 +2,14 @@
 
 Every byte costs ten bit times at the configured baud rate (8N1) in each
 direction, a card answers a short turnaround after the request's last byte
-plus whatever slow work its firmware reported (flash erase, image hash), and
-several cards answering at once garble each other as they would on a real
-multi-drop line.  Line noise and card faults come from a :class:`FaultPlan`
+plus its own CPU time (:mod:`hw.sim.cardcpu`: MicroPython on an RP2040) and
+the flash work its firmware asked for (:mod:`hw.sim.nor`), and several cards
+answering at once garble each other as they would on a real multi-drop
+line.  A card whose CPU falls behind the line buffers what it hears in its
+UART's 2 KiB receive buffer, and loses what does not fit.  The bus keeps
+count of every answer's delay against the spec's deadline for its command
+and of the longest time a card's main loop was held up (its watchdog
+allows 2 s), so a test can show that no deadline and no watchdog is broken.  Line noise and card faults come from a :class:`FaultPlan`
 that may change while the bus runs.
 
 The firmware runs unmodified: each :class:`SimCard` owns a
@@ -25,6 +30,7 @@ from pathlib import Path
 from hw.firmware import framing as fw_framing
 from hw.firmware.card import Card
 from hw.firmware.flash import Flash
+from hw.sim import cardcpu
 from hw.sim.faults import CardFaults, FaultPlan, LineNoise
 from hw.sim.images import RESET_AFTER_S, SILENT, behaviour_of
 from hw.sim.platform import SimPlatform
@@ -38,6 +44,11 @@ TURNAROUND_S = 0.00015   # firmware time from a request's last byte to its answe
 BOOT_TIME_S = 0.15       # a rebooting card hears nothing for this long
 POWER_OFF_S = 0.5        # how long an injected power cut lasts
 FW_CHUNK_CMD = 0x31
+#: The spec's answer deadlines (wire-protocol.md section 3), from the request's last byte.
+ANSWER_DEADLINE_S = {0x30: 0.25, 0x33: 1.0}   # FW_BEGIN, FW_COMMIT
+DEFAULT_DEADLINE_S = 0.005
+WATCHDOG_S = 2.0          # the card firmware's watchdog (hw/firmware/main.py)
+RX_BUFFER_BYTES = 2048    # the card's UART receive buffer (hw/firmware/main.py)
 
 
 def sleep_until(t: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -120,6 +131,11 @@ class SimCard:
         return self.off_until is None
 
     @property
+    def listening(self) -> bool:
+        """Powered, on the bus and running firmware that serves it."""
+        return self.powered and not self.away and self.behaviour not in SILENT
+
+    @property
     def away(self) -> bool:
         if self.away_until is not None and (
                 self.clock() >= self.away_until
@@ -182,8 +198,10 @@ class SimCard:
             self.reboot_reason = 1
 
     def due(self) -> float:
-        """When :meth:`step` next has something to do (a boot, a watchdog reset), or inf."""
-        return min(t for t in (self.off_until, self.reset_at, math.inf) if t is not None)
+        """When :meth:`step` next has something to do (a boot, a watchdog reset, the next
+        step of a bank erase), or inf."""
+        erase = self.platform.flash_free_at() if self.powered and self.card.erasing else None
+        return min(t for t in (self.off_until, self.reset_at, erase, math.inf) if t is not None)
 
     def step(self) -> bool:
         """Finish a boot or a watchdog reset that is due; True if the card is up and running."""
@@ -196,6 +214,8 @@ class SimCard:
                 self._booted()
             else:
                 self._power_on(self.reboot_reason)
+        if self.card.erasing and self.behaviour not in SILENT:
+            self.card.service()   # the main loop starts the next erase as soon as the chip is free
         if self.reset_at is not None and self.clock() >= self.reset_at:
             log.info("card %d: the %s image's watchdog resets the card", self.position, self.behaviour)
             self.reset_at = None
@@ -257,6 +277,14 @@ class SimBus:
         self.line_busy_s = 0.0
         self.collisions = 0
         self._watchdog_done: set[int] = set()
+        self._tail = b""          # bytes of a frame whose delimiter has not come yet
+        #: Per command code: the longest answer delay seen (request's last byte to the answer's
+        #: first) and how many answers came later than the spec's deadline.
+        self.answer_delay_s: dict[int, float] = {}
+        self.deadline_misses: dict[int, int] = {}
+        #: The longest a card's main loop was held up by one request (CPU and waited-for flash).
+        self.longest_hold_s = 0.0
+        self.rx_overruns = 0      # reads a card lost because its receive buffer was full
 
     def from_master(self, data: bytes) -> bytes:
         """Carry the master's bytes to the cards; return what comes back (after its wire time).
@@ -274,20 +302,29 @@ class SimBus:
         self._line_free = end
         self.bytes_down += len(data)
         heard = self.downlink_noise.apply(data, plan)
-        answers, work = [], 0.0
+        frames = self._frames(heard)
+        answers, work, answered_cmd = [], 0.0, None
         for card in self.cards:
+            if not card.listening:
+                card.receive(heard)   # off, away or silent: hears nothing, spends nothing
+                continue
+            if card.busy_until - start > RX_BUFFER_BYTES * self.byte_time:
+                self.rx_overruns += 1   # still busy with what it heard before: these bytes are lost
+                continue
             out = card.receive(heard)
-            card_work = card.platform.take_work_s()
-            # A card still busy with a broadcast (erasing for FW_BEGIN, hashing for FW_COMMIT)
-            # buffers what it hears and answers once that work is done.
-            ready = max(end, card.busy_until)
+            cpu_done, handler = self._cpu(card, frames, start, end)
+            flash = card.platform.take_work_s()
+            # The main loop is held up by the last request's handler and the flash work it waits
+            # for (an erase runs in the chip, not here); the watchdog is fed between requests.
+            self.longest_hold_s = max(self.longest_hold_s, handler + flash)
+            done = cpu_done + flash   # when the card is free again, and its answer can start
             if out and not card.faults().mute:
                 answers.append(b"".join(out))
-                work = max(work, ready - end + card_work)
+                work = max(work, done - end)
+                answered_cmd = frames[-1][1] if frames else None
             else:
-                if card_work:
-                    card.busy_until = ready + card_work
-                card.reboot_unanswered(ready + card_work)
+                card.busy_until = max(card.busy_until, done)
+                card.reboot_unanswered(done)
         sleep_until(end, self.clock)
         if not answers:
             self.line_busy_s += end - start
@@ -295,6 +332,7 @@ class SimBus:
         if len(answers) > 1:
             self.collisions += 1
         reply = collide(answers)
+        self._answered(answered_cmd, TURNAROUND_S + work)
         tx_end = end + TURNAROUND_S + work + len(reply) * self.byte_time
         self._line_free = tx_end
         self.bytes_up += len(reply)
@@ -303,6 +341,50 @@ class SimBus:
         for card in self.cards:
             card.after_transmit()
         return self.uplink_noise.apply(reply, plan)
+
+    def _frames(self, heard: bytes) -> list[tuple[int, int | None, int | None]]:
+        """``(encoded bytes, command, destination)`` of each frame whose delimiter is in
+        ``heard`` (command and destination None for a broken one), decoded with the cards' own
+        framing; the unfinished tail waits for the next read."""
+        whole, _, self._tail = (self._tail + heard).rpartition(b"\x00")
+        found = []
+        for segment in whole.split(b"\x00") if whole else ():
+            if segment:
+                frame = fw_framing.decode(segment)  # (flags, dst, src, seq, cmd, payload) or None
+                found.append((len(segment) + 1, frame[4] if frame else None,
+                              frame[1] if frame else None))
+        return found
+
+    @staticmethod
+    def _cpu(card: SimCard, frames, start: float, end: float) -> tuple[float, float]:
+        """When the card's CPU is done with what it heard from ``start`` to ``end``, and how long
+        the last frame's dispatch and handler took.
+
+        One CPU: it decodes bytes as they arrive, from when it is free (``busy_until``) on, so
+        decoding overlaps the wire time unless the line outpaces it; it cannot finish before the
+        last byte is in; then the last frame's last piece, dispatch and handler follow
+        (:func:`hw.sim.cardcpu.after_frame_ms`).
+        """
+        if not frames:
+            return max(end, card.busy_until), 0.0
+        address = card.card.address
+        before = 0.0
+        for i, (nbytes, cmd, dst) in enumerate(frames):
+            mine = cmd if dst in (address, fw_framing.BROADCAST) else None
+            after = cardcpu.after_frame_ms(nbytes, mine) / 1000
+            if i < len(frames) - 1:
+                before += cardcpu.decode_ms(nbytes) / 1000 + after
+            else:
+                before += cardcpu.decode_ms(max(0, nbytes - cardcpu.PIECE_BYTES)) / 1000
+        decoded = max(end, max(start, card.busy_until) + before)
+        return decoded + after, after
+
+    def _answered(self, cmd: int | None, delay: float) -> None:
+        if cmd is None:
+            return
+        self.answer_delay_s[cmd] = max(self.answer_delay_s.get(cmd, 0.0), delay)
+        if delay > ANSWER_DEADLINE_S.get(cmd, DEFAULT_DEADLINE_S):
+            self.deadline_misses[cmd] = self.deadline_misses.get(cmd, 0) + 1
 
     def next_due(self) -> float:
         """The earliest moment a card finishes a boot or is reset (inf if none is pending)."""
@@ -332,7 +414,9 @@ class SimBus:
         d, u = self.downlink_noise, self.uplink_noise
         return {
             "bytes_down": self.bytes_down, "bytes_up": self.bytes_up, "collisions": self.collisions,
-            "line_busy_s": round(self.line_busy_s, 6),
+            "line_busy_s": round(self.line_busy_s, 6), "rx_overruns": self.rx_overruns,
+            "longest_hold_s": round(self.longest_hold_s, 6),
+            "deadline_misses": dict(self.deadline_misses),
             "flipped_bits": d.flipped_bits + u.flipped_bits,
             "dropped_bytes": d.dropped_bytes + u.dropped_bytes,
             "inserted_bytes": d.inserted_bytes + u.inserted_bytes,

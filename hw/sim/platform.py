@@ -2,9 +2,10 @@
 
 The firmware in ``hw/firmware`` talks to its board only through a platform
 object (``millis``, ``sensors``, ``module_link_ok``, ``detect_leds``,
-``show``, ``work``, ``booted``).  On a real card those are drivers; here they
-read the simulator's clock and the fault plan, so an injected fault looks to
-the firmware exactly as the real failure would.
+``show``, ``flash_ready``, ``flash_started``, ``booted``).  On a real card
+those are drivers; here they read the simulator's clock and the fault plan,
+so an injected fault looks to the firmware exactly as the real failure
+would, and the flash chip takes its datasheet time (:mod:`hw.sim.nor`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 
+from hw.sim import nor
 from hw.sim.faults import CardFaults
 
 #: Healthy readings; each card drifts a little around them so a wall looks alive.
@@ -31,6 +33,8 @@ class SimPlatform:
         self._clock = clock
         self._epoch = clock()
         self.pending_work_ms = 0.0
+        #: When the flash chip finishes the erase it is working on (ms on ``millis``' scale).
+        self.flash_free_ms = 0.0
         self.pattern = 0
         self.level = 0xFFFF
         self.brightness = 0xFFFF
@@ -43,7 +47,14 @@ class SimPlatform:
     # -------- the firmware's platform interface
 
     def millis(self) -> int:
-        return int((self._clock() - self._epoch) * 1000)
+        return int(self._now_ms())
+
+    def _now_ms(self) -> float:
+        return (self._clock() - self._epoch) * 1000
+
+    def flash_free_at(self) -> float:
+        """The simulator clock's time at which the chip's current erase ends."""
+        return self._epoch + self.flash_free_ms / 1000
 
     def sensors(self) -> tuple[int, int, int, bool]:
         f = self._faults()
@@ -65,8 +76,17 @@ class SimPlatform:
     def show(self, pattern: int, level: int, brightness: int) -> None:
         self.pattern, self.level, self.brightness = pattern, level, brightness
 
-    def work(self, ms: float) -> None:
-        self.pending_work_ms += ms
+    def flash_ready(self) -> bool:
+        return self._now_ms() >= self.flash_free_ms
+
+    def flash_started(self, op: str, nbytes: int) -> None:
+        """An erase runs in the chip while the card goes on (it asks ``flash_ready``); a
+        program or a read-and-hash is waited for before the card answers."""
+        ms = nor.busy_ms(op, nbytes)
+        if op == "erase":
+            self.flash_free_ms = self._now_ms() + ms
+        else:
+            self.pending_work_ms += ms
 
     def booted(self, bank: int, version: tuple[int, int, int]) -> None:
         self.bank, self.version = bank, tuple(version)

@@ -3,7 +3,8 @@
 Frames are built and checked here with the ``cobs`` and ``crcmod`` packages,
 not with the firmware's own framing, so a mistake in the firmware's codec
 cannot hide behind the same mistake in the test.  ``FakeHw`` is the platform
-object a card talks to; its readings are plain attributes a test sets.
+object a card talks to; its readings are plain attributes a test sets, and
+its flash chip finishes every operation at once (``flash_ops`` lists them).
 """
 
 import struct
@@ -45,7 +46,7 @@ class FakeHw:
         self.lost = set()  # module indexes whose link is down
         self.faulty = {}  # module -> [(x, y, ch), ...]
         self.shown = []
-        self.worked = []
+        self.flash_ops = []  # (op, nbytes) the card asked of its flash chip
         self.booted_as = []
 
     def millis(self):
@@ -63,17 +64,26 @@ class FakeHw:
     def show(self, pattern, level, brightness):
         self.shown.append((pattern, level, brightness))
 
-    def work(self, ms):
-        self.worked.append(ms)
+    def flash_ready(self):
+        return True
+
+    def flash_started(self, op, nbytes):
+        self.flash_ops.append((op, nbytes))
 
     def booted(self, bank, version):
         self.booted_as.append((bank, version))
 
 
 class Bench:
-    """One provisioned card on a FakeHw, and a master that numbers requests."""
+    """One provisioned card on a FakeHw, and a master that numbers requests.
 
-    def __init__(self, tmp_path, address=0x05, flash_class=Flash, **provision):
+    With ``settle`` (the default) the card's main loop finishes any bank
+    erase between two requests, as it has time to on a real bus when the
+    master waits for ``FW_STATUS`` to stop answering ``BUSY``; tests of the
+    erase itself turn it off.
+    """
+
+    def __init__(self, tmp_path, address=0x05, flash_class=Flash, settle=True, **provision):
         self.dir = str(tmp_path / "card")
         Flash.provision(self.dir, SERIAL, HW_MODEL, address=address, **provision)
         self.hw = FakeHw()
@@ -81,6 +91,7 @@ class Bench:
         self.card = fw.Card(flash_class(self.dir), self.hw)
         self.card.boot(0)
         self.seq = 100
+        self.settle = settle
 
     def send(self, cmd, payload=b"", dst=None, seq=None):
         """Send one request; returns the parsed answers (0 or 1)."""
@@ -88,7 +99,10 @@ class Bench:
             self.seq += 1
             seq = self.seq
         dst = self.card.address if dst is None else dst
-        return [parse(w) for w in self.card.receive(frame(dst, seq, cmd, payload))]
+        answers = [parse(w) for w in self.card.receive(frame(dst, seq, cmd, payload))]
+        while self.settle and self.card.erasing:
+            self.card.service()
+        return answers
 
     def call(self, cmd, payload=b"", dst=None, seq=None):
         answers = self.send(cmd, payload, dst, seq)

@@ -98,6 +98,7 @@ def test_power_cut_during_a_firmware_transfer_leaves_the_card_on_its_bank():
     plan = FaultPlan().with_card(1, power_cut_after_chunks=5)
     with Simulator(1, tcp=("127.0.0.1", 0), plan=plan) as sim, Bus(sim.url, retries=0) as bus:
         bus.call(1, c.Cmd.FW_BEGIN, begin)
+        ops.fw_status_when_erased(bus, 1)
         for i in range(4):
             bus.call(1, c.Cmd.FW_CHUNK, c.FwChunk(i, image[i * 512:(i + 1) * 512]))
         assert bus.call(1, c.Cmd.FW_STATUS).received == 4

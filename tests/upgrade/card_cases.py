@@ -61,25 +61,26 @@ class ModelledTime:
     The simulator adds up the line time it models for every exchange (request
     bytes, and for an answered one the turnaround, the card's work and the
     answer bytes: ``SimBus.line_busy_s``); to that come the waits the master
-    is obliged to make with the line idle — the 0.5 ms gap after each
-    broadcast, and the full answer window of every try that got no answer
-    (while a card reboots, say).  Python overhead on either side is not in it,
+    is obliged to make with the line idle — the pause after each broadcast
+    (``Bus.broadcast_pause``), the pauses while cards erase (``Bus.pause``),
+    both traced as ``idle``, and the full answer window of every try that got
+    no answer (while a card reboots, say).  Python overhead on either side is not in it,
     which is why it does not change with the machine's load.
     """
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self.bus: Bus | None = None
-        self.broadcasts = 0
         self.timeout_s = 0.0
+        self.idle_s = 0.0
         self.late = 0          # answers that came after their window: the simulator fell behind
         self._busy0 = sim.bus.line_busy_s
 
     def __call__(self, kind: str, item, when: float) -> None:
-        if kind == "tx" and item.dst == ADDR_BROADCAST:
-            self.broadcasts += 1
-        elif kind == "late":
+        if kind == "late":
             self.late += 1
+        elif kind == "idle":
+            self.idle_s += item
         elif kind == "timeout":
             spec = c.spec_of(item.cmd)  # the engine's answer window for this command
             self.timeout_s += (spec.deadline_s + self.bus.wire_time(encoded_size(spec.max_response))
@@ -87,8 +88,7 @@ class ModelledTime:
 
     @property
     def seconds(self) -> float:
-        return (self.sim.bus.line_busy_s - self._busy0 + self.broadcasts * self.bus.broadcast_gap
-                + self.timeout_s)
+        return self.sim.bus.line_busy_s - self._busy0 + self.timeout_s + self.idle_s
 
 
 class WireChunks:
