@@ -13,8 +13,10 @@ Three more commands check what stands in for hardware (``docs/hardware.md``):
 
 - ``schematic`` regenerates the bus interface's KiCad netlist and SVG
   (``hw/schematics/``) and checks them against ``controller/board.py``;
-- ``micropython`` type-checks the card firmware against MicroPython's stubs
-  and checks it for modules and syntax MicroPython lacks;
+- ``micropython`` runs the card firmware under real MicroPython (1.27,
+  WebAssembly, from npm: needs Node.js) byte for byte against CPython,
+  including the board entry on a stand-in ``machine``, and type-checks it
+  against MicroPython's stubs;
 - ``arm`` cross-compiles the fast path for ARM64 and checks it bit for bit
   against the NumPy reference under qemu.
 
@@ -71,7 +73,9 @@ def ensure_env() -> None:
 #: The hardware checks: command -> (what it checks, the tests that check it).
 CHECKS = {
     "schematic": ("bus interface netlist and drawing", ["tests/hw/test_schematic.py"]),
-    "micropython": ("card firmware on MicroPython", ["tests/hw/test_micropython.py"]),
+    "micropython": ("card firmware on MicroPython", [
+        "tests/hw/test_micropython.py", "tests/hw/test_firmware_on_micropython.py",
+        "tests/hw/test_firmware_main.py", "tests/hw/test_card_cpu_time.py"]),
     "arm": ("fast path on ARM64 under qemu", ["tests/arm"]),
 }
 
