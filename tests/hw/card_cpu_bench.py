@@ -21,35 +21,19 @@ except ImportError:  # MicroPython: flat layout
     import flash as _flash  # type: ignore
     import framing as _framing  # type: ignore
 
+from card_session import SessionHw  # noqa: E402 - after the firmware, as on the board
+
 ADDR = 5
 BATCH = 40
 
 
-class _Hw:
-    """An instant platform: a fixed clock, healthy sensors, a flash chip that is never busy."""
-
-    def millis(self):
-        return 1000
-
-    def sensors(self):
-        return 250, 5000, 3000, True
-
-    def module_link_ok(self, module_index):
-        return True
-
-    def detect_leds(self, module_index, width, height):
-        return []
-
-    def show(self, pattern, level, brightness):
-        pass
-
-    def flash_ready(self):
-        return True
+class _Hw(SessionHw):
+    """The session's platform, with a flash chip that is never busy and a log that stays empty."""
 
     def flash_started(self, op, nbytes):
         pass
 
-    def booted(self, bank, version):
+    def show(self, pattern, level, brightness):
         pass
 
 

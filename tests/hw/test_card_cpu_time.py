@@ -47,7 +47,8 @@ def board(tmp_path: Path, *extra: str) -> Path:
 
 
 def test_cpu_time_per_request_is_measured_for_every_modelled_command(tmp_path):
-    run = micropython_runner.run(board(tmp_path, "card_cpu_bench.py"), "card_cpu_bench")
+    run = micropython_runner.run(board(tmp_path, "card_cpu_bench.py", "card_session.py"),
+                                 "card_cpu_bench")
     assert run.status == 0, run.stderr
     got = dict(line.split() for line in run.file("cpu.txt").splitlines())
     assert set(MEASURED) <= set(got)
