@@ -285,6 +285,10 @@ class SimBus:
         #: The longest a card's main loop was held up by one request (CPU and waited-for flash).
         self.longest_hold_s = 0.0
         self.rx_overruns = 0      # reads a card lost because its receive buffer was full
+        #: Reads that held several requests for the card that answered: a master waits for an
+        #: answer between two, so these are retries that piled up while this process lagged
+        #: behind; their answers' delays say nothing of the cards and are not counted.
+        self.bursts = 0
 
     def from_master(self, data: bytes) -> bytes:
         """Carry the master's bytes to the cards; return what comes back (after its wire time).
@@ -321,7 +325,9 @@ class SimBus:
             if out and not card.faults().mute:
                 answers.append(b"".join(out))
                 work = max(work, done - end)
-                answered_cmd = frames[-1][1] if frames else None
+                answered_cmd = frames[-1][1] if len(out) == 1 and frames else None
+                if len(out) > 1:
+                    self.bursts += 1
             else:
                 card.busy_until = max(card.busy_until, done)
                 card.reboot_unanswered(done)
@@ -416,7 +422,7 @@ class SimBus:
             "bytes_down": self.bytes_down, "bytes_up": self.bytes_up, "collisions": self.collisions,
             "line_busy_s": round(self.line_busy_s, 6), "rx_overruns": self.rx_overruns,
             "longest_hold_s": round(self.longest_hold_s, 6),
-            "deadline_misses": dict(self.deadline_misses),
+            "deadline_misses": dict(self.deadline_misses), "bursts": self.bursts,
             "flipped_bits": d.flipped_bits + u.flipped_bits,
             "dropped_bytes": d.dropped_bytes + u.dropped_bytes,
             "inserted_bytes": d.inserted_bytes + u.inserted_bytes,

@@ -114,6 +114,7 @@ def test_a_card_on_trial_is_checked_and_confirmed_by_the_next_run():
     with Simulator(6, tcp=("127.0.0.1", 0)) as sim:
         with Bus(sim.url) as bus:
             bus.call(2, c.Cmd.FW_BEGIN, fw.begin())
+            ops.fw_status_when_erased(bus, 2)
             for i in range(fw.chunks()):
                 bus.call(2, c.Cmd.FW_CHUNK, fw.chunk(i))
             bus.call(2, c.Cmd.FW_COMMIT)
