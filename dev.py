@@ -72,7 +72,8 @@ def ensure_env() -> None:
 
 #: The hardware checks: command -> (what it checks, the tests that check it).
 CHECKS = {
-    "schematic": ("bus interface netlist and drawing", ["tests/hw/test_schematic.py"]),
+    "schematic": ("bus interface netlist and drawing", [
+        "tests/hw/test_schematic.py", "tests/hw/test_bus_interface_failsafe.py"]),
     "micropython": ("card firmware on MicroPython", [
         "tests/hw/test_micropython.py", "tests/hw/test_firmware_on_micropython.py",
         "tests/hw/test_firmware_main.py", "tests/hw/test_card_cpu_time.py"]),

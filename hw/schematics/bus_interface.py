@@ -12,29 +12,38 @@ The circuit (``docs/hardware.md`` gives the reasons for each value):
 - J1, the Pi's 40-pin header: TXD0 (pin 8) to DI, RXD0 (pin 10) from RO,
   RTS0 (pin 11) to DE and /RE together, 3.3 V (pins 1, 17) and every ground
   pin; 5 V (pins 2, 4) is deliberately left unconnected;
-- U1, a MAX3485: a 3.3 V half-duplex transceiver good for 10 Mbit/s, with
-  C1 (100 nF) at its supply pin;
-- R1, 120 ohm across A and B, always fitted: the controller is the master
+- U1, an LTC2862-1: a 3.3 V half-duplex transceiver good for 20 Mbit/s
+  whose A and B survive +-60 V (the TVS below clamps at 26 V at most), with
+  a 1/8-unit-load receiver; C1 (100 nF) at its supply pin;
+- R1, 160 ohm across A and B, always fitted: the controller is the master
   at one end of the daisy chain, so it always terminates its end (the last
   card terminates the other); a jumper would only be one more thing to get
-  wrong on site;
-- R2 and R3, 390 ohm fail-safe bias (A up to 3.3 V, B down to ground), so
-  an idle bus reads as a stop bit: with both ends terminated (60 ohm) that
-  is 3.3 V * 60 / 840 = 236 mV, above the receivers' 200 mV threshold;
+  wrong on site.  To a signal, R2 + R3 (returned through the rail's
+  decoupling) are in parallel with it: 160 || 660 = 129 ohm;
+- R2 and R3, 330 ohm fail-safe bias (A up to 3.3 V, B down to ground), so
+  an idle bus reads as a stop bit: at least 245 mV across A-B on the
+  largest bus the docs allow, by ``failsafe.py``'s worst-case analysis;
 - R4 pulls RO (RXD0) up while the receiver is disabled during sending, so the
   UART sees an idle line and not a floating one; R5 holds DE low (receive)
-  while the Pi boots and GPIO17 is not yet RTS0;
+  while the Pi boots and GPIO17 is not yet RTS0 (``docs/hardware.md``,
+  "Driver enable from power-on", says what DE does after that);
 - D1, an SM712: a TVS for RS-485's asymmetric -7 … +12 V common-mode range,
-  from A and B to ground, at the connector;
+  from A and B to ground, at the connector; it lets a surge reach 26 V,
+  which U1's +-60 V rating takes and a MAX3485's -7.5 … +12.5 V would not;
 - J2, the card connector: 1 A, 2 B, 3 GND (signal common), 4 SHIELD, a
   4-way 5.08 mm pluggable terminal block; the cable shield goes to ground
   through C2 (4.7 nF, 2 kV) and R7 (1 Mohm), so it drains ESD and noise
   without a DC ground loop between controller and cards;
 - D2 and R6, a status LED on GPIO27 (pin 13).
 
++3V3 and GND come from the Pi, off this sheet, so SKiDL's electrical rules
+check would find nothing driving them: ``POWER_FLAGS`` says they are supplied
+(KiCad's PWR_FLAG), and :func:`erc` must come back with no error and no
+warning before a netlist is written.
+
 Run ``python -m hw.schematics.bus_interface`` (or ``python3 dev.py
-schematic``) to regenerate ``bus_interface.net``; SKiDL is pinned because
-the netlist is compared byte for byte with a fresh one in the tests.
+schematic``) to check and regenerate ``bus_interface.net``; SKiDL is pinned
+because the netlist is compared byte for byte with a fresh one in the tests.
 """
 
 from __future__ import annotations
@@ -113,16 +122,16 @@ PARTS = (
          "Connector_PinSocket_2.54mm:PinSocket_2x20_P2.54mm_Vertical",
          tuple(Pin(str(n), name, _header_kind(name)) for n, name in PI_HEADER.items()),
          "Raspberry Pi GPIO header (the board plugs on as a HAT)"),
-    Part("U1", "MAX3485", "MAX3485", "Package_SO:SOIC-8_3.9x4.9mm_P1.27mm",
+    Part("U1", "LTC2862-1", "LTC2862IS8-1", "Package_SO:SOIC-8_3.9x4.9mm_P1.27mm",
          (Pin("1", "RO", "OUTPUT"), Pin("2", "~{RE}", "INPUT"), Pin("3", "DE", "INPUT"),
           Pin("4", "DI", "INPUT"), Pin("5", "GND", "PWRIN"), Pin("6", "A", "BIDIR"),
           Pin("7", "B", "BIDIR"), Pin("8", "VCC", "PWRIN")),
-         "3.3 V half-duplex RS-485 transceiver, 10 Mbit/s"),
+         "RS-485 transceiver, 3.3 V, 20 Mbit/s, A/B fault-protected to +-60 V, 1/8 unit load"),
     _passive("C1", "C", "100nF", "Capacitor_SMD:C_0603_1608Metric", "U1 supply decoupling"),
-    _passive("R1", "R", "120R", "Resistor_SMD:R_1206_3216Metric",
+    _passive("R1", "R", "160R", "Resistor_SMD:R_1206_3216Metric",
              "bus termination across A-B, always fitted (the controller ends the bus)"),
-    _passive("R2", "R", "390R", "Resistor_SMD:R_0603_1608Metric", "fail-safe bias: A to 3.3 V"),
-    _passive("R3", "R", "390R", "Resistor_SMD:R_0603_1608Metric", "fail-safe bias: B to GND"),
+    _passive("R2", "R", "330R", "Resistor_SMD:R_1206_3216Metric", "fail-safe bias: A to 3.3 V"),
+    _passive("R3", "R", "330R", "Resistor_SMD:R_1206_3216Metric", "fail-safe bias: B to GND"),
     _passive("R4", "R", "10k", "Resistor_SMD:R_0603_1608Metric",
              "RO pull-up: RXD0 idles high while the receiver is off"),
     _passive("R5", "R", "10k", "Resistor_SMD:R_0603_1608Metric",
@@ -141,6 +150,11 @@ PARTS = (
           Pin("4", "SHIELD", "PASSIVE")),
          "card bus connector: 1 A, 2 B, 3 GND, 4 SHIELD"),
 )
+
+#: Nets supplied from off the board (the Pi's 3.3 V regulator and its ground):
+#: KiCad's PWR_FLAG, SKiDL's POWER drive.  Without them ERC finds nothing driving
+#: the power-input pins on these nets.
+POWER_FLAGS = ("+3V3", "GND")
 
 _GROUND_PINS = tuple(("J1", str(n)) for n, name in PI_HEADER.items() if name == "GND")
 
@@ -167,6 +181,14 @@ def part(ref: str) -> Part:
     raise KeyError(f"no part {ref}")
 
 
+def resistance(ref: str) -> float:
+    """A resistor's value in ohms, from its value text ("330R", "10k", "1M")."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([RkM])", part(ref).value)
+    if part(ref).name != "R" or not m:
+        raise ValueError(f"{ref} is not a resistor with a value like 330R, 10k or 1M")
+    return float(m[1]) * {"R": 1.0, "k": 1e3, "M": 1e6}[m[2]]
+
+
 def connections() -> dict[str, list[tuple[str, str]]]:
     """Every net as ``(ref, pin number)`` pairs, sorted: the form a netlist has."""
     out = {}
@@ -185,18 +207,8 @@ def unconnected() -> list[tuple[str, str]]:
 
 def build_netlist() -> str:
     """The KiCad netlist text, as SKiDL writes it, with a reproducible header."""
-    cwd, said = os.getcwd(), io.StringIO()
-    with tempfile.TemporaryDirectory() as scratch:  # SKiDL leaves logs in the cwd
-        os.chdir(scratch)
-        try:
-            with contextlib.redirect_stderr(said):
-                text = _skidl_netlist()
-        finally:
-            os.chdir(cwd)
-    # SKiDL's own report, less its complaint that no KiCad library is installed
-    # (none is needed: every part is defined above)
-    report = [line for line in said.getvalue().splitlines()
-              if line.strip() and "SYMBOL_DIR environment variable is missing" not in line]
+    text, report = _in_scratch_dir(lambda: _skidl_circuit(POWER_FLAGS).generate_netlist(
+        tool=_skidl().KICAD8))
     if any("ERROR" in line for line in report):
         raise RuntimeError("SKiDL reported errors:\n" + "\n".join(report))
     for line in report:
@@ -205,12 +217,62 @@ def build_netlist() -> str:
     return re.sub(r'\(date "[^"]*"\)', '(date "")', text, count=1)
 
 
-def _skidl_netlist() -> str:
+@dataclass(frozen=True)
+class ErcReport:
+    """What SKiDL's electrical rules check said: counts, and its ERC lines."""
+
+    errors: int
+    warnings: int
+    lines: tuple[str, ...]
+
+    @property
+    def clean(self) -> bool:
+        return self.errors == 0 and self.warnings == 0
+
+
+def erc(power_flags: tuple[str, ...] = POWER_FLAGS) -> ErcReport:
+    """Run SKiDL's ERC on the circuit; ``power_flags`` is there so a test can drop one."""
+    def check():
+        circuit = _skidl_circuit(power_flags)
+        circuit.ERC()
+        from skidl.logger import erc_logger
+        return erc_logger.error.count, erc_logger.warning.count
+
+    (errors, warnings), report = _in_scratch_dir(check)
+    return ErcReport(errors, warnings, tuple(line for line in report if line.startswith("ERC")))
+
+
+def _in_scratch_dir(work):
+    """Run ``work()`` in a temporary directory (SKiDL leaves logs in the cwd), catching stderr.
+
+    Returns its result and SKiDL's report lines, less its complaint that no
+    KiCad library is installed (none is needed: every part is defined above).
+    """
+    cwd, said = os.getcwd(), io.StringIO()
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)
+        try:
+            with contextlib.redirect_stderr(said):
+                result = work()
+        finally:
+            os.chdir(cwd)
+    report = [line for line in said.getvalue().splitlines()
+              if line.strip() and "SYMBOL_DIR environment variable is missing" not in line]
+    return result, report
+
+
+def _skidl():
     import skidl  # only this needs SKiDL
 
     if skidl.__version__ != SKIDL_VERSION:
         raise RuntimeError(f"SKiDL {skidl.__version__} is installed; the committed netlist is "
                            f"from SKiDL {SKIDL_VERSION}: pip install skidl=={SKIDL_VERSION}")
+    return skidl
+
+
+def _skidl_circuit(power_flags: tuple[str, ...]):
+    """The board as a SKiDL circuit, with the named nets marked as supplied from off the board."""
+    skidl = _skidl()
     from skidl.pin import pin_types
 
     circuit = skidl.Circuit()
@@ -228,15 +290,24 @@ def _skidl_netlist() -> str:
         net = skidl.Net(name, circuit=circuit)
         for ref, number in nodes:
             net += made[ref][number]
+        if name in power_flags:
+            net.drive = skidl.POWER
     for ref, number in unconnected():
         circuit.NC += made[ref][number]
-    return circuit.generate_netlist(tool=skidl.KICAD8)
+    return circuit
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Write the bus interface's KiCad netlist.")
+    ap = argparse.ArgumentParser(description="Check the bus interface (ERC) and write its KiCad netlist.")
     ap.add_argument("--out", type=Path, default=NETLIST, help=f"where to write (default {NETLIST})")
     args = ap.parse_args(argv)
+    report = erc()
+    for line in report.lines:
+        print(line)
+    if not report.clean:
+        print(f"error: SKiDL's ERC found {report.errors} errors and {report.warnings} warnings; "
+              f"fix the circuit in {SOURCE_NAME} before writing a netlist", file=sys.stderr)
+        return 1
     args.out.write_text(build_netlist(), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

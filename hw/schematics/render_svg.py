@@ -22,9 +22,10 @@ from xml.sax.saxutils import escape
 
 from controller import board
 from hw.schematics import bus_interface as design
+from hw.schematics import failsafe
 
 SVG = design.HERE / "bus_interface.svg"
-WIDTH, HEIGHT = 1240, 940
+WIDTH, HEIGHT = 1240, 980
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 
 #: Net colours by role, so the eye follows a signal across the sheet.
@@ -143,7 +144,7 @@ def _ic(s: Sheet, x: float, y: float, ref: str) -> None:
     h = pitch * half + 20
     s.rect(x, y, w, h)
     s.text(x + w / 2, y - 26, f"{ref}  {part.value}", 15, "middle", "bold")
-    s.text(x + w / 2, y - 9, "3.3 V RS-485 transceiver", 10, "middle", fill="#555")
+    s.text(x + w / 2, y - 9, "3.3 V RS-485, A/B to +-60 V", 10, "middle", fill="#555")
     for i in range(half):
         left = part.pins[i]
         right = part.pins[n - 1 - i]
@@ -239,14 +240,27 @@ def _connector(s: Sheet, x: float, y: float, ref: str) -> None:
               f'stroke-width="1.5"/>')
 
 
+def _bias_figures() -> tuple[float, float]:
+    """Worst-case idle A-B (volts) on the bench and on the largest bus, from failsafe.py."""
+    ohms = design.resistance
+    bus = failsafe.fully_loaded(ohms("R2"), ohms("R3"), ohms("R1"))
+    return failsafe.worst_idle(failsafe.unloaded(bus))[0], failsafe.worst_idle(bus)[0]
+
+
 def _notes(s: Sheet, x: float, y: float) -> None:
+    bench, loaded = _bias_figures()
+    bias, term = design.part("R2").value, design.part("R1").value
     lines = [
         "Nets connect by name: every flag with the same name is one net.",
         f"Bus: {board.BUS_PORT} ({board.BUS_UART}, PL011) at {board.BUS_BAUD} baud, 8N1.",
         "DE and /RE tied: RTS0 high while sending (kernel RS-485 mode), receive otherwise.",
-        "R1 120R always fitted: the controller is one end of the bus; the last card ends the other.",
-        "Bias R2/R3 390R: idle A-B = 3.3 V x 60 / 840 = 236 mV > 200 mV with both ends terminated.",
-        "A = non-inverting (D+), B = inverting (D-), as on the MAX3485.",
+        f"R1 {term} always fitted (|| R2+R3: ~120R to a signal): the controller ends the bus.",
+        f"Bias R2/R3 {bias}: idle A-B >= {loaded * 1000:.0f} mV, worst case, with "
+        f"{failsafe.MAX_CARDS} cards of 1/8 unit load",
+        f"on {failsafe.MAX_CABLE_METRES:.0f} m of cable; >= {bench * 1000:.0f} mV on the bench "
+        "(hw/schematics/failsafe.py).",
+        "+3V3 and GND come from the Pi (PWR_FLAG). U1 A/B rated +-60 V, above D1's 26 V clamp.",
+        "A = non-inverting (D+), B = inverting (D-), as on the transceiver.",
     ]
     s.rect(x, y, 760, 22 + 18 * len(lines), fill="#f7f9fb", stroke="#bbb", width=1)
     for i, text in enumerate(lines):
