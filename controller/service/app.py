@@ -97,9 +97,7 @@ async def job_answer(request: web.Request) -> web.Response:
 
 @requires("installer")
 async def job_cancel(request: web.Request) -> web.Response:
-    job = _controlled_job(request)
-    if job.task and not job.task.done():
-        job.task.cancel()
+    job = await request.app[SERVICE].jobs.cancel(_controlled_job(request))
     return web.json_response(job.as_dict(full=False))
 
 

@@ -29,11 +29,23 @@ from controller.service.auth import RateLimiter, TokenStore
 from controller.service.busowner import BusOwner
 from controller.service.commission import CardSettings
 from controller.service.frameloop import FrameLoop, frame_sink, frame_source
+from controller.service.jobs import QUESTION_TIMEOUT_S
 from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
 from controller.upgrade import boardcli
 from host.pinning import register_forget
 
+
+
+def positive_seconds(text: str) -> float:
+    """A duration in seconds, more than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} s: give a duration above 0")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--watch-interval", type=float, default=30.0, metavar="S",
                    help="seconds between the watch's status polls of every card, which file "
                         "faults between inspections (default 30; 0 turns the watch off)")
+    p.add_argument("--question-timeout", type=positive_seconds, default=QUESTION_TIMEOUT_S,
+                   metavar="S",
+                   help="seconds a job's question (\"does every cabinet show red?\") waits for an "
+                        "answer before it counts as not confirmed and the job stops, freeing the "
+                        f"bus (default {QUESTION_TIMEOUT_S:g})")
     p.add_argument("--max-refusals", type=int, default=5, metavar="N",
                    help="refused API requests a client address may make in 60 s before it is "
                         "blocked for 60 s (default 5)")
@@ -88,7 +105,8 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
     bus = Bus(args.bus, args.baud, retries=args.retries, rs485=rs485_from_args(args))
     return Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
                    bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop,
-                   schedule=args.schedule, watch_interval_s=args.watch_interval)
+                   schedule=args.schedule, watch_interval_s=args.watch_interval,
+                   question_timeout_s=args.question_timeout)
 
 
 async def serve(args: argparse.Namespace) -> None:

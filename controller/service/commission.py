@@ -215,19 +215,21 @@ class Commissioning:
     async def show_patterns(self) -> None:
         t0 = time.monotonic()
         all_ok = True
-        for n, name in enumerate(PATTERNS):
-            self.job.step(f"pattern {name}", n, len(PATTERNS))
-            await self.owner.broadcast(c.Cmd.TEST_PATTERN, c.TestPattern(c.Pattern[name.upper()]))
-            if self.unattended:
-                confirmed, how = True, "--yes (unattended)"
-            else:
-                label = name.replace("_", " ")
-                confirmed = await self.job.ask(f"Does every cabinet show the {label} pattern, with "
-                                               f"no dark, wrong-coloured or flickering area?")
-                how = "operator"
-            all_ok &= confirmed
-            self.patterns.append({"pattern": name, "confirmed": confirmed, "how": how})
-        await self.owner.broadcast(c.Cmd.TEST_PATTERN, c.TestPattern(c.Pattern.NORMAL))
+        normal = c.TestPattern(c.Pattern.NORMAL)
+        async with self.job.restoring("normal video",
+                                      lambda: self.owner.broadcast(c.Cmd.TEST_PATTERN, normal)):
+            for n, name in enumerate(PATTERNS):
+                self.job.step(f"pattern {name}", n, len(PATTERNS))
+                await self.owner.broadcast(c.Cmd.TEST_PATTERN, c.TestPattern(c.Pattern[name.upper()]))
+                if self.unattended:
+                    confirmed, how = True, "--yes (unattended)"
+                else:
+                    label = name.replace("_", " ")
+                    confirmed = await self.job.ask(f"Does every cabinet show the {label} pattern, "
+                                                   f"with no dark, wrong-coloured or flickering area?")
+                    how = "operator"
+                all_ok &= confirmed
+                self.patterns.append({"pattern": name, "confirmed": confirmed, "how": how})
         self._step("patterns", all_ok, f"{sum(p['confirmed'] for p in self.patterns)} of "
                                        f"{len(PATTERNS)} patterns confirmed", t0)
 
