@@ -125,7 +125,8 @@ class Service:
         transfer with a detection, say, would make both wrong."""
         running = self.jobs.running_exclusive()
         if running is not None:
-            raise LedwardenError(f"job {running.id} ({running.kind}) is still {running.state}: "
+            waiting = ", waiting for an answer" if running.state == "waiting" else ""
+            raise LedwardenError(f"job {running.id} ({running.kind}) is still running{waiting}: "
                                  f"follow it with 'ledwarden jobs attach {running.id}' or cancel "
                                  f"it with 'ledwarden jobs cancel {running.id}' before starting "
                                  f"{kind}")
