@@ -82,8 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "answer before it counts as not confirmed and the job stops, freeing the "
                         f"bus (default {QUESTION_TIMEOUT_S:g})")
     p.add_argument("--max-refusals", type=int, default=5, metavar="N",
-                   help="refused API requests a client address may make in 60 s before it is "
-                        "blocked for 60 s (default 5)")
+                   help="refused API requests one token (or none) may meet from one address "
+                        "in 60 s before its refusals become 429 for 60 s; an address gets 4 "
+                        "times as many across tokens; a valid token always gets what its role "
+                        "allows (default 5)")
     p.set_defaults(func=run)
     tokens_cli.register(ctl_sub)
     trust_cli.register(ctl_sub)
