@@ -28,6 +28,7 @@ from controller.service.app import make_app
 from controller.service.auth import RateLimiter, TokenStore
 from controller.service.busowner import BusOwner
 from controller.service.commission import CardSettings
+from controller.service.connguard import HEADER_TIMEOUT_S, PER_SOURCE, TOTAL, ConnectionGuard, GuardedSite
 from controller.service.frameloop import FrameLoop, frame_sink, frame_source
 from controller.service.jobs import QUESTION_TIMEOUT_S
 from controller.service.state import Service
@@ -81,6 +82,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds a job's question (\"does every cabinet show red?\") waits for an "
                         "answer before it counts as not confirmed and the job stops, freeing the "
                         f"bus (default {QUESTION_TIMEOUT_S:g})")
+    p.add_argument("--header-timeout", type=positive_seconds, default=HEADER_TIMEOUT_S,
+                   metavar="S",
+                   help="seconds a connection may take for its TLS handshake, for a whole "
+                        "request header, and may sit idle between requests before it is closed "
+                        f"(default {HEADER_TIMEOUT_S:g})")
+    p.add_argument("--max-connections-per-source", type=int, default=PER_SOURCE, metavar="N",
+                   help="connections one client address may hold; the oldest is closed to "
+                        f"make room for a new one (default {PER_SOURCE})")
+    p.add_argument("--max-connections", type=int, default=TOTAL, metavar="N",
+                   help=f"connections all clients together may hold (default {TOTAL})")
     p.add_argument("--max-refusals", type=int, default=5, metavar="N",
                    help="refused API requests one token (or none) may meet from one address "
                         "in 60 s before its refusals become 429 for 60 s; an address gets 4 "
@@ -119,10 +130,14 @@ async def serve(args: argparse.Namespace) -> None:
     ssl_context = server_ssl_context(state, names)
     fingerprint = certificate_fingerprint(state)
     service = build_service(args, fingerprint)
-    app = make_app(service, TokenStore(state / "tokens.db"), RateLimiter(limit=args.max_refusals))
-    runner = web.AppRunner(app, access_log=None)
+    guard = ConnectionGuard(args.max_connections_per_source, args.max_connections,
+                            args.header_timeout)
+    app = make_app(service, TokenStore(state / "tokens.db"), RateLimiter(limit=args.max_refusals),
+                   connections=guard)
+    # keepalive_timeout closes a connection idle between requests; the guard times the first one
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=args.header_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    site = GuardedSite(runner, host, port, ssl_context, guard)
     await site.start()
     bound = runner.addresses[0][1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
