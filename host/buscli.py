@@ -13,7 +13,7 @@ import sys
 from dataclasses import asdict
 
 from controller.cliargs import add_rs485_arguments, rs485_from_args
-from controller.errors import LedwardenError
+from controller.errors import BusTimeout, LedwardenError
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import (
@@ -155,18 +155,51 @@ def cmd_status(args, bus: Bus) -> int:
     return int(failed)
 
 
+def _holder_of(bus: Bus, address: int, serial: int) -> tuple[str | None, c.PingReply | None]:
+    """Whether ``address`` is free for the card ``serial``: (why not, or None; the PING answer).
+
+    A PING with the usual retries: a card that answers with another serial, or garbled
+    frames (two cards already sharing it), means the address is taken.
+    """
+    bad_before = bus.deframer.dropped_total
+    try:
+        ping = bus.call(address, c.Cmd.PING)
+    except BusTimeout:
+        if bus.deframer.dropped_total > bad_before:
+            return (f"address {hexaddr(address)} answers with garbled frames (several cards "
+                    f"share it already)"), None
+        return None, None
+    if ping.serial == serial:
+        return None, ping
+    return f"address {hexaddr(address)} is taken by card serial {ping.serial:016X}", ping
+
+
 def cmd_set_address(args, bus: Bus) -> int:
+    taken, ping = _holder_of(bus, args.to, args.serial)
+    if taken:
+        raise LedwardenError(f"{taken}: pick a free address ('ledwarden bus discover' lists the "
+                             f"ones in use)")
+    if ping is not None:              # the card is there already: nothing to move
+        return _moved(args, ping)
     request = c.SetAddress(args.serial, args.to)
     if args.via is not None:
         bus.call(args.via, c.Cmd.SET_ADDRESS, request)
     else:
         bus.broadcast(c.Cmd.SET_ADDRESS, request)
         bus.wait_idle()
-    ping = bus.call(args.to, c.Cmd.PING)
+    try:
+        ping = bus.call(args.to, c.Cmd.PING)
+    except BusTimeout:
+        raise LedwardenError(f"no card with serial {args.serial:016X} answered: check the serial "
+                             f"on the card's label or in 'ledwarden bus discover'") from None
     if ping.serial != args.serial:
         raise LedwardenError(f"address {hexaddr(args.to)} is answered by serial "
                              f"{ping.serial:016X}, not {args.serial:016X}: another card already "
                              f"had that address; pick a free one")
+    return _moved(args, ping)
+
+
+def _moved(args, ping: c.PingReply) -> int:
     info = ops.CardInfo.from_ping(args.to, ping).as_dict()
     if args.json:
         emit_json(info)

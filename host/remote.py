@@ -33,31 +33,53 @@ def client_for(args: argparse.Namespace) -> ControllerClient:
 
 
 def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool = False) -> dict:
-    """Poll a job until it ends, drawing progress and asking its questions."""
-    bar = Progress(job["kind"], enabled=not quiet)
-    shown_step = None
-    while True:
-        job = client.get(f"/api/v1/jobs/{job['id']}")
-        progress = job["progress"]
-        if not quiet and progress["step"] != shown_step and sys.stderr.isatty():
-            bar.label = progress["step"][:40] or job["kind"]
-            shown_step = progress["step"]
-        bar(progress["done"], max(progress["total"], 1))
-        if job["state"] == "waiting" and job["question"]:
-            if answer_yes:
-                yes = True
-            elif not sys.stdin.isatty():
-                raise LedwardenError(f"the controller asks: {job['question']} — but there is no "
-                                     f"terminal to answer; run with --yes for unattended runs")
-            else:
-                reply = input(f"\n{job['question']} [y/n] ").strip().lower()
-                yes = reply in ("y", "yes")
-            client.post(f"/api/v1/jobs/{job['id']}/answer", {"yes": yes})
-            continue
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            bar(1, 1)
-            return job
-        time.sleep(POLL_S)
+    """Poll a job until it ends, drawing progress and asking its questions.
+
+    Ctrl-C at a question cancels the job on the controller (nobody is there
+    to look at the wall, and a waiting job holds the bus); Ctrl-C while it
+    merely runs leaves it running and says how to come back to it.
+    """
+    at_question = False
+    try:
+        bar = Progress(job["kind"], enabled=not quiet)
+        shown_step = None
+        while True:
+            job = client.get(f"/api/v1/jobs/{job['id']}")
+            progress = job["progress"]
+            if not quiet and progress["step"] != shown_step and sys.stderr.isatty():
+                bar.label = progress["step"][:40] or job["kind"]
+                shown_step = progress["step"]
+            bar(progress["done"], max(progress["total"], 1))
+            if job["state"] == "waiting" and job["question"]:
+                if answer_yes:
+                    yes = True
+                elif not sys.stdin.isatty():
+                    raise LedwardenError(
+                        f"the controller asks: {job['question']} — but there is no terminal to "
+                        f"answer; answer from a terminal with 'ledwarden jobs attach {job['id']}', "
+                        f"cancel with 'ledwarden jobs cancel {job['id']}', or run with --yes for "
+                        f"unattended runs")
+                else:
+                    at_question = True
+                    reply = input(f"\n{job['question']} [y/n, Ctrl-C cancels job {job['id']}] ")
+                    at_question = False
+                    yes = reply.strip().lower() in ("y", "yes")
+                client.post(f"/api/v1/jobs/{job['id']}/answer", {"yes": yes})
+                continue
+            if job["state"] in ("succeeded", "failed", "cancelled"):
+                bar(1, 1)
+                return job
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        if at_question:
+            ended = client.post(f"/api/v1/jobs/{job['id']}/cancel")
+            print(f"\nledwarden: job {job['id']} ({job['kind']}) {ended['state']} on the "
+                  f"controller; the wall is back to normal video", file=sys.stderr)
+        else:
+            print(f"\nledwarden: job {job['id']} ({job['kind']}) keeps running on the controller: "
+                  f"follow it again with 'ledwarden jobs attach {job['id']}' or stop it with "
+                  f"'ledwarden jobs cancel {job['id']}'", file=sys.stderr)
+        raise
 
 
 # ------------------------------------------------------------------ commands
@@ -190,9 +212,46 @@ def cmd_detect(args, client) -> int:
     return int(bool(errors))
 
 
+JOB_ACTIONS = ("attach", "cancel")
+
+
+def _job_target(args) -> tuple[str, int | None]:
+    """``jobs``, ``jobs N``, ``jobs attach N``, ``jobs cancel N`` → (action, job id)."""
+    what, rest = args.what, args.job_id
+    if what is None:
+        return "list", None
+    if what in JOB_ACTIONS:
+        if rest is None or not rest.isdigit():
+            raise LedwardenError(f"say which job: 'ledwarden jobs {what} N' "
+                                 f"(see 'ledwarden jobs' for the numbers)")
+        return what, int(rest)
+    if what.isdigit() and rest is None:
+        return "show", int(what)
+    raise LedwardenError(f"'{' '.join(filter(None, (what, rest)))}' is not a job command: use "
+                         f"'ledwarden jobs', 'jobs N', 'jobs attach N' or 'jobs cancel N'")
+
+
 def cmd_jobs(args, client) -> int:
-    if args.id is not None:
-        job = client.get(f"/api/v1/jobs/{args.id}")
+    action, job_id = _job_target(args)
+    if action == "cancel":
+        job = client.post(f"/api/v1/jobs/{job_id}/cancel")
+        if args.json:
+            emit_json(job)
+        else:
+            print(f"job {job['id']} {job['kind']}: {job['state']}")
+        return 0 if job["state"] == "cancelled" else 1
+    if action == "attach":
+        job = follow(client, client.get(f"/api/v1/jobs/{job_id}"), quiet=args.json)
+        if args.json or job["state"] != "succeeded":
+            return _finish(args, job)
+        result = job["result"] if isinstance(job["result"], dict) else {}
+        print(f"job {job['id']} {job['kind']}: succeeded"
+              + (f", {result['result']}" if "result" in result else ""))
+        for line in result.get("summary", []):
+            print(f"  - {line}")
+        return 0
+    if action == "show":
+        job = client.get(f"/api/v1/jobs/{job_id}")
         if args.json:
             emit_json(job)
         else:
@@ -237,5 +296,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")
     p = add("detect", cmd_detect, "run LED-fault detection and list dead LEDs")
     p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")
-    p = add("jobs", cmd_jobs, "list the controller's jobs, or show one with its log")
-    p.add_argument("id", nargs="?", type=int)
+    p = add("jobs", cmd_jobs, "list the controller's jobs; 'jobs N' shows one with its log, "
+                              "'jobs attach N' follows it and answers its questions, "
+                              "'jobs cancel N' cancels it")
+    p.add_argument("what", nargs="?", metavar="N|attach|cancel",
+                   help="a job number to show, or attach/cancel followed by the job number")
+    p.add_argument("job_id", nargs="?", metavar="N", help=argparse.SUPPRESS)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Self
 
 from controller.errors import LedwardenError, NotFound, PayloadError
-from controller.faultlog import schema
+from controller.faultlog import causes, schema
 from controller.faultlog.model import (
     SEVERITIES,
     Fault,
@@ -142,7 +142,9 @@ class FaultLog:
         ``last_seen`` moves on, ``details`` become these, severity becomes
         the worse of the two.  Otherwise a new active row is committed
         before this returns — a cleared fault that comes back is a new
-        episode.
+        episode.  A symptom whose cause is active on the same card becomes
+        the cause's evidence instead, and a new cause absorbs its card's
+        symptoms (:mod:`controller.faultlog.causes`).
         """
         check_name("code", code)
         check_name("source", source)
@@ -151,6 +153,10 @@ class FaultLog:
         when = iso(time.time() if at is None else at)
         with self._lock:
             self._check_open()
+            card = causes.card_of(source)
+            cause = self._active.get((causes.EXPLAINED_BY.get(code, ""), card or ""))
+            if cause is not None:
+                return self._add_evidence(cause, code, source, json.loads(details_text), when)
             old = self._active.get((code, source))
             if old is not None:
                 fault = replace(old, count=old.count + 1, last_seen=max(old.last_seen, when),
@@ -175,9 +181,27 @@ class FaultLog:
             self._inserts += 1
             if self._inserts % self.PRUNE_EVERY == 0:
                 self._prune_quietly()
+            symptoms = [f for (c, src), f in self._active.items()
+                        if causes.explains(code, c) and causes.card_of(src) == source]
+            if symptoms:
+                for symptom in symptoms:
+                    fault = self._add_evidence(fault, symptom.code, symptom.source,
+                                               symptom.details, symptom.last_seen)
+                self._close_episodes(symptoms, f"explained by {code} (fault {fault.id})")
             # A due repeat of another fault rides along with this record.
             self._flush_quietly()
             return fault
+
+    def _add_evidence(self, cause: Fault, code: str, source: str, details: dict,
+                      when: str) -> Fault:
+        """Fold a symptom into its active cause (in memory; written like a repeat)."""
+        fault = replace(cause, last_seen=max(cause.last_seen, when),
+                        details=causes.with_evidence(cause.details, code, source, details, when))
+        self._active[(fault.code, fault.source)] = fault
+        self._dirty.add(fault.id)
+        self._flush_quietly()
+        self._arm_timer()
+        return fault
 
     def resolve(self, code: str, source: str, *, by: str = "auto",
                 at: float | None = None) -> Fault | None:

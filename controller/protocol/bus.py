@@ -25,6 +25,7 @@ How a unicast transaction runs (``docs/protocol.md`` explains the choices):
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import secrets
@@ -42,6 +43,7 @@ import serial.rs485
 from controller.errors import BusTimeout, CardError, PayloadError, PortError
 from controller.percentile import percentile
 from controller.protocol import commands as c
+from controller.protocol import portlock
 from controller.protocol.framing import (
     ADDR_BROADCAST,
     ADDR_CONTROLLER,
@@ -121,17 +123,25 @@ def default_latency(url: str) -> float:
 
 
 def open_port(url: str, baud: int = DEFAULT_BAUD, rs485: RS485Config | None = None) -> serial.SerialBase:
-    """Open a device path or any pyserial URL (``socket://``, ``loop://``, ``spy://`` …), 8N1."""
+    """Open a device path or any pyserial URL (``socket://``, ``loop://``, ``spy://`` …), 8N1.
+
+    A device is opened exclusively (``flock``, see :mod:`~controller.protocol.portlock`):
+    a second master on the same line is refused with the holder's PID.
+    """
     if not MIN_BAUD <= baud <= MAX_BAUD:
         raise PortError(f"baud rate {baud} is outside {MIN_BAUD}..{MAX_BAUD}")
+    device = portlock.device_of(url)
     try:
         port = serial.serial_for_url(url, baudrate=baud, bytesize=8, parity="N", stopbits=1,
-                                     timeout=0, do_not_open=True)
+                                     timeout=0, do_not_open=True,
+                                     **({"exclusive": True} if device else {}))
         if rs485 is not None:
             port.rs485_mode = rs485.settings()
         port.open()
         _no_delay(port)
     except (serial.SerialException, ValueError, OSError) as exc:
+        if device and getattr(exc, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK):
+            raise portlock.in_use(device, portlock.flock_holder(device)) from None
         raise PortError(f"cannot open {url}: {exc}; check the device path or URL and that no "
                         f"other program holds the port") from None
     return port
@@ -171,7 +181,18 @@ class Bus:
                  retries: int = DEFAULT_RETRIES, latency: float | None = None,
                  rs485: RS485Config | None = None, trace: TraceHook | None = None,
                  broadcast_gap: float = 0.0005) -> None:
-        self.port = open_port(port, baud, rs485) if isinstance(port, str) else port
+        #: The UUCP lock file held for a device port (None for URLs and given port objects).
+        self._lock_file = None
+        if isinstance(port, str):
+            device = portlock.device_of(port)
+            self._lock_file = portlock.LockFile.take(device) if device else None
+            try:
+                self.port = open_port(port, baud, rs485)
+            except PortError:
+                self._release_lock_file()
+                raise
+        else:
+            self.port = port
         self.baud = baud
         self.retries = retries
         self.latency = latency if latency is not None else default_latency(
@@ -188,6 +209,12 @@ class Bus:
 
     def close(self) -> None:
         self.port.close()
+        self._release_lock_file()
+
+    def _release_lock_file(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.release()
+            self._lock_file = None
 
     def __enter__(self) -> Bus:
         return self

@@ -53,21 +53,96 @@ class Discovery:
     garbled: list[int]
 
 
+class Scan:
+    """Discovery that is fast on a sparse bus and still right on a noisy line.
+
+    Most of a scan is silence: 232 empty addresses of 240, each waiting out
+    its answer window once per try.  So the first pass gives every address
+    one try, and a silent address gets its retries only if the pass may have
+    lost something: garbled frames reached us, or the *witness* -- the first
+    card that answered -- counted bad frames on the line while the pass ran.
+    Every card hears every frame, so a request corrupted on its way to a
+    silent address shows in the witness's ``rx_bad``.  Addresses scanned
+    before there was a witness, and garbled ones, always get their retries.
+    """
+
+    def __init__(self, bus: Bus, retries: int = 1) -> None:
+        self.bus, self.retries = bus, retries
+        self.found: dict[int, CardInfo] = {}
+        self.garbled: set[int] = set()
+        self._unsure: list[int] = []      # silent before a witness, or garbled
+        self._silent: list[int] = []      # silent while the witness listened
+        self._dropped = 0
+        self._witness: tuple[int, int] | None = None   # address, rx_bad when it was found
+
+    def _ping(self, address: int, retries: int) -> bool:
+        """PING once (with ``retries``); True if the address is settled (found or plainly silent)."""
+        bad_before = self.bus.deframer.dropped_total
+        try:
+            ping = self.bus.call(address, c.Cmd.PING, retries=retries)
+        except BusTimeout:
+            dropped = self.bus.deframer.dropped_total - bad_before
+            self._dropped += dropped
+            if dropped:
+                self.garbled.add(address)
+            return not dropped
+        self.garbled.discard(address)
+        self.found[address] = CardInfo.from_ping(address, ping)
+        return True
+
+    def first_pass(self, addresses: Iterable[int], progress: Progress | None = None,
+                   total: int | None = None) -> None:
+        addresses = list(addresses)
+        for done, address in enumerate(addresses, 1):
+            settled = self._ping(address, 0)
+            if address in self.found and self._witness is None:
+                self._witness = (address, self._rx_bad(address))
+            elif not settled or address not in self.found:
+                (self._silent if settled and self._witness else self._unsure).append(address)
+            if progress:
+                progress(done, total or len(addresses))
+
+    def _rx_bad(self, address: int) -> int | None:
+        try:
+            return self.bus.call(address, c.Cmd.GET_STATUS, retries=self.retries).rx_bad
+        except LedwardenError:
+            return None
+
+    def line_was_clean(self) -> bool:
+        """Did the first pass hear no bad frame, and did the witness count none?"""
+        if self._witness is None or self._witness[1] is None or self._dropped:
+            return False
+        after = self._rx_bad(self._witness[0])
+        return after is not None and after == self._witness[1]
+
+    def to_recheck(self) -> list[int]:
+        """The silent addresses that must get their retries (after :meth:`first_pass`)."""
+        if self.retries < 1:
+            return []
+        suspect = self._unsure + ([] if self.line_was_clean() else self._silent)
+        return sorted(a for a in set(suspect) if a not in self.found)
+
+    def recheck(self, addresses: Iterable[int], progress: Progress | None = None,
+                offset: int = 0, total: int | None = None) -> None:
+        addresses = list(addresses)
+        for done, address in enumerate(addresses, 1):
+            self._ping(address, self.retries - 1)     # the first pass was the first try
+            if progress:
+                progress(offset + done, total or len(addresses))
+
+    def result(self) -> Discovery:
+        return Discovery([self.found[a] for a in sorted(self.found)], sorted(self.garbled))
+
+
 def discover(bus: Bus, addresses: Iterable[int] = ALL_ADDRESSES, *, retries: int = 1,
              progress: Progress | None = None) -> Discovery:
-    """PING every address; a garbled silence is reported apart from a plain one."""
+    """PING every address; a garbled silence is reported apart from a plain one (see :class:`Scan`)."""
     addresses = list(addresses)
-    found, garbled = [], []
-    for done, address in enumerate(addresses, 1):
-        bad_before = bus.deframer.dropped_total
-        try:
-            found.append(CardInfo.from_ping(address, bus.call(address, c.Cmd.PING, retries=retries)))
-        except BusTimeout:
-            if bus.deframer.dropped_total > bad_before:
-                garbled.append(address)
-        if progress:
-            progress(done, len(addresses))
-    return Discovery(found, garbled)
+    scan = Scan(bus, retries)
+    scan.first_pass(addresses, progress)
+    again = scan.to_recheck()
+    scan.recheck(again, progress, offset=len(addresses), total=len(addresses) + len(again))
+    return scan.result()
 
 
 def write_config(bus: Bus, address: int, config: c.CardConfig) -> c.CardConfig:

@@ -21,6 +21,7 @@ from controller.protocol import commands as c
 from controller.service.apikit import SERVICE, addresses_in, body_of, errors_as_json, int_param, who
 from controller.service.auth import (TOKEN, RateLimiter, TokenStore, auth_middleware, public, requires,
                                      role_allows)
+from controller.service.connguard import ConnectionGuard
 from controller.service.state import Service
 from controller.version import software_version
 
@@ -47,10 +48,16 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
+#: The HTTPS site's connection guard (None when the app is served without one, as in tests).
+CONNECTIONS = web.AppKey("connections", ConnectionGuard | None)
+
+
 @requires("viewer")
 async def status(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    return web.json_response(service.status() | {"software": software_version()})
+    guard = request.app.get(CONNECTIONS)
+    return web.json_response(service.status() | {"software": software_version(),
+                                                  "connections": guard and guard.stats()})
 
 
 @requires("viewer")
@@ -97,9 +104,7 @@ async def job_answer(request: web.Request) -> web.Response:
 
 @requires("installer")
 async def job_cancel(request: web.Request) -> web.Response:
-    job = _controlled_job(request)
-    if job.task and not job.task.done():
-        job.task.cancel()
+    job = await request.app[SERVICE].jobs.cancel(_controlled_job(request))
     return web.json_response(job.as_dict(full=False))
 
 
@@ -199,10 +204,14 @@ def openapi_document() -> dict:
     return doc
 
 
-def make_app(service: Service, tokens: TokenStore, limiter: RateLimiter | None = None) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json, auth_middleware(tokens, limiter or RateLimiter())],
+def make_app(service: Service, tokens: TokenStore, limiter: RateLimiter | None = None,
+             connections: ConnectionGuard | None = None) -> web.Application:
+    first = [connections.middleware()] if connections is not None else []
+    app = web.Application(middlewares=[*first, errors_as_json,
+                                       auth_middleware(tokens, limiter or RateLimiter())],
                           client_max_size=1024 ** 2)
     app[SERVICE] = service
+    app[CONNECTIONS] = connections
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     for module in _feature_modules():

@@ -14,8 +14,14 @@ for every request.
 :func:`auth_middleware` fails closed: a route whose handler carries neither
 :func:`requires` nor :func:`public` answers 500 instead of running, so a new
 endpoint cannot ship unguarded by forgetting a decorator.  Every refusal is
-logged on ``ledwarden.auth`` and counted per client address by
-:class:`RateLimiter`, which shuts a guessing client out for a minute.
+logged on ``ledwarden.auth`` and counted by :class:`RateLimiter` per client
+address *and* per presented token (its fingerprint): a token refused
+``limit`` times in a minute is answered 429 for a minute, and an address
+refused ``limit`` × :data:`SOURCE_FACTOR` times across tokens (fresh guesses)
+has every further refusal answered 429.  A token that authenticates is never
+locked out of what its role allows: the board's own timer-driven self-test on
+127.0.0.1 keeps working while someone types wrong tokens from the same
+address.
 """
 
 from __future__ import annotations
@@ -258,12 +264,24 @@ def _route_access(request: web.Request) -> tuple[str | None, str]:
 
 # ------------------------------------------------------------------ rate limiting
 
+#: An address may be refused this many times ``limit`` across all the tokens it presents.
+SOURCE_FACTOR = 4
+
+
+def token_fingerprint(secret: str | None) -> str:
+    """What the limiter keys a presented credential by: never the secret itself."""
+    if not secret:
+        return "none"
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()[:16]
+
+
 class RateLimiter:
-    """Per client address: ``limit`` refusals within ``window`` seconds block it for ``block`` s.
+    """Per key (an address and a token fingerprint, or an address): ``limit`` refusals
+    within ``window`` seconds block it for ``block`` s.
 
     Successes do not clear the count — otherwise a client holding a viewer
     token could interleave good requests with guesses at a service token.
-    ``clock`` is injectable for tests.  At most ``max_clients`` addresses
+    ``clock`` is injectable for tests.  At most ``max_clients`` keys
     are tracked; the least recently refused are dropped first, so a flood
     of addresses cannot grow memory on the board without bound.
     """
@@ -319,33 +337,40 @@ def _refuse(status: int, message: str, headers: dict[str, str] | None = None) ->
 def auth_middleware(store: TokenStore, limiter: RateLimiter):
     """The aiohttp middleware that authenticates and authorises every request.
 
-    Order: a blocked address gets 429 before anything else; an unmarked
-    handler gets 500; a public one runs; otherwise the bearer token must be
-    live and its role high enough.  On success ``request[TOKEN]`` holds
-    the :class:`TokenInfo`.
+    Order: an unmarked handler gets 500; a public one runs; otherwise the
+    bearer token must be live and its role high enough.  A refusal is 429
+    instead of 401/403 while the presented token (from this address) or the
+    address as a whole is blocked; a request its token may make always runs.
+    On success ``request[TOKEN]`` holds the :class:`TokenInfo`.
     """
+    sources = RateLimiter(limiter.limit * SOURCE_FACTOR, limiter.window, limiter.block,
+                          limiter.clock, limiter.max_clients)
 
-    def refused(request: web.Request, client: str, status: int, message: str,
+    def refused(request: web.Request, client: str, secret: str | None, status: int, message: str,
                 token: TokenInfo | None = None, challenge: str | None = None) -> web.Response:
+        key = f"{client} token:{token_fingerprint(secret)}"
+        wait = max(limiter.retry_after(key) or 0, sources.retry_after(client) or 0)
+        if wait:
+            # Not logged at WARNING: a client hammering away would fill the
+            # SD card with one line per request; the block itself was logged.
+            log.debug("429 for %s %s from %s", request.method, request.path, client)
+            return _refuse(429, f"too many refused requests from {client} with this token: try "
+                                f"again in {math.ceil(wait)} s (a valid token is not affected)",
+                           {"Retry-After": str(math.ceil(wait))})
         log.warning("refused %s %s from %s%s: %s", request.method, request.path, client,
                     f" (token {token.name!r})" if token else "", message)
-        if limiter.record_failure(client):
-            log.warning("blocking %s for %.0f s after %d refused requests",
+        if limiter.record_failure(key):
+            log.warning("blocking a token from %s for %.0f s after %d refused requests",
                         client, limiter.block, limiter.limit)
+        if sources.record_failure(client):
+            log.warning("blocking %s for %.0f s after %d refused requests (valid tokens still "
+                        "pass)", client, sources.block, sources.limit)
         headers = None if challenge is None else {"WWW-Authenticate": challenge}
         return _refuse(status, message, headers)
 
     @web.middleware
     async def middleware(request: web.Request, handler):
         client = request.remote or "unknown"
-        wait = limiter.retry_after(client)
-        if wait is not None:
-            # Not logged at WARNING: a client hammering away would fill the
-            # SD card with one line per request; the block itself was logged.
-            log.debug("429 for %s %s from %s", request.method, request.path, client)
-            return _refuse(429, f"too many refused requests from {client}: "
-                                f"try again in {math.ceil(wait)} s",
-                           {"Retry-After": str(math.ceil(wait))})
         need, name = _route_access(request)
         if need is None:
             log.error("handler %s for %s %s has neither @requires(role) nor @public: "
@@ -357,23 +382,23 @@ def auth_middleware(store: TokenStore, limiter: RateLimiter):
 
         header = request.headers.get("Authorization")
         if header is None:
-            return refused(request, client, 401,
+            return refused(request, client, None, 401,
                            "this needs a token: send 'Authorization: Bearer <token>' "
                            "(make one on the controller with `ledwarden controller token create`)",
                            challenge=CHALLENGE)
         scheme, _, secret = header.partition(" ")
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
-            return refused(request, client, 401,
+            return refused(request, client, None, 401,
                            "malformed Authorization header: expected 'Bearer <token>'",
                            challenge=CHALLENGE + ', error="invalid_request"')
         # Off the event loop: a last_used write waits for the SD card.
         token = await asyncio.to_thread(store.authenticate, secret)
         if token is None:
-            return refused(request, client, 401, "the token is unknown or has been revoked",
+            return refused(request, client, secret, 401, "the token is unknown or has been revoked",
                            challenge=CHALLENGE + ', error="invalid_token"')
         if not role_allows(token.role, need):
-            return refused(request, client, 403,
+            return refused(request, client, secret, 403,
                            f"this needs the {need!r} role; your token {token.name!r} "
                            f"has {token.role!r}", token)
         request[TOKEN] = token

@@ -34,20 +34,25 @@ class BusOwner:
 
     async def run(self, operation: Callable[..., T], *args, **kwargs) -> T:
         """Run ``operation(bus, *args, **kwargs)`` when it is this caller's turn."""
+        return await self._run(lambda: operation(self.bus, *args, **kwargs), file_timeout=True)
+
+    async def _run(self, work: Callable[[], T], *, file_timeout: bool) -> T:
         async with self._lock:
             self.operations += 1
             loop = asyncio.get_running_loop()
             try:
-                return await loop.run_in_executor(self._executor,
-                                                  lambda: operation(self.bus, *args, **kwargs))
+                return await loop.run_in_executor(self._executor, work)
             except BusTimeout as exc:
-                if self.on_timeout is not None:
+                if file_timeout and self.on_timeout is not None:
                     self.on_timeout(exc)
                 raise
 
-    async def call(self, address: int, cmd: int, request=None, **kwargs):
-        """One unicast transaction (see :meth:`Bus.call`)."""
-        return await self.run(lambda bus: bus.call(address, cmd, request, **kwargs))
+    async def call(self, address: int, cmd: int, request=None, *, file_timeout: bool = True,
+                   **kwargs):
+        """One unicast transaction (see :meth:`Bus.call`).  ``file_timeout=False`` is for a
+        caller that files a better fault for the timeout itself (the watch: ``card.offline``)."""
+        return await self._run(lambda: self.bus.call(address, cmd, request, **kwargs),
+                               file_timeout=file_timeout)
 
     async def broadcast(self, cmd: int, request=None) -> None:
         await self.run(lambda bus: (bus.broadcast(cmd, request), bus.wait_idle()))

@@ -28,12 +28,25 @@ from controller.service.app import make_app
 from controller.service.auth import RateLimiter, TokenStore
 from controller.service.busowner import BusOwner
 from controller.service.commission import CardSettings
+from controller.service.connguard import HEADER_TIMEOUT_S, PER_SOURCE, TOTAL, ConnectionGuard, GuardedSite
 from controller.service.frameloop import FrameLoop, frame_sink, frame_source
+from controller.service.jobs import QUESTION_TIMEOUT_S
 from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
 from controller.upgrade import boardcli
 from host.pinning import register_forget
 
+
+
+def positive_seconds(text: str) -> float:
+    """A duration in seconds, more than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} s: give a duration above 0")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,9 +77,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--watch-interval", type=float, default=30.0, metavar="S",
                    help="seconds between the watch's status polls of every card, which file "
                         "faults between inspections (default 30; 0 turns the watch off)")
+    p.add_argument("--question-timeout", type=positive_seconds, default=QUESTION_TIMEOUT_S,
+                   metavar="S",
+                   help="seconds a job's question (\"does every cabinet show red?\") waits for an "
+                        "answer before it counts as not confirmed and the job stops, freeing the "
+                        f"bus (default {QUESTION_TIMEOUT_S:g})")
+    p.add_argument("--header-timeout", type=positive_seconds, default=HEADER_TIMEOUT_S,
+                   metavar="S",
+                   help="seconds a connection may take for its TLS handshake, for a whole "
+                        "request header, and may sit idle between requests before it is closed "
+                        f"(default {HEADER_TIMEOUT_S:g})")
+    p.add_argument("--max-connections-per-source", type=int, default=PER_SOURCE, metavar="N",
+                   help="connections one client address may hold; the oldest is closed to "
+                        f"make room for a new one (default {PER_SOURCE})")
+    p.add_argument("--max-connections", type=int, default=TOTAL, metavar="N",
+                   help=f"connections all clients together may hold (default {TOTAL})")
     p.add_argument("--max-refusals", type=int, default=5, metavar="N",
-                   help="refused API requests a client address may make in 60 s before it is "
-                        "blocked for 60 s (default 5)")
+                   help="refused API requests one token (or none) may meet from one address "
+                        "in 60 s before its refusals become 429 for 60 s; an address gets 4 "
+                        "times as many across tokens; a valid token always gets what its role "
+                        "allows (default 5)")
     p.set_defaults(func=run)
     tokens_cli.register(ctl_sub)
     trust_cli.register(ctl_sub)
@@ -88,7 +118,8 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
     bus = Bus(args.bus, args.baud, retries=args.retries, rs485=rs485_from_args(args))
     return Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
                    bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop,
-                   schedule=args.schedule, watch_interval_s=args.watch_interval)
+                   schedule=args.schedule, watch_interval_s=args.watch_interval,
+                   question_timeout_s=args.question_timeout)
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -99,10 +130,14 @@ async def serve(args: argparse.Namespace) -> None:
     ssl_context = server_ssl_context(state, names)
     fingerprint = certificate_fingerprint(state)
     service = build_service(args, fingerprint)
-    app = make_app(service, TokenStore(state / "tokens.db"), RateLimiter(limit=args.max_refusals))
-    runner = web.AppRunner(app, access_log=None)
+    guard = ConnectionGuard(args.max_connections_per_source, args.max_connections,
+                            args.header_timeout)
+    app = make_app(service, TokenStore(state / "tokens.db"), RateLimiter(limit=args.max_refusals),
+                   connections=guard)
+    # keepalive_timeout closes a connection idle between requests; the guard times the first one
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=args.header_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    site = GuardedSite(runner, host, port, ssl_context, guard)
     await site.start()
     bound = runner.addresses[0][1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host

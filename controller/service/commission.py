@@ -117,16 +117,20 @@ def led_on_screen(cab: Cabinet, led: ops.DeadLed) -> tuple[int, int]:
 
 
 async def discover_all(owner: BusOwner, job: Job) -> ops.Discovery:
-    """Scan every card address, a batch at a time so other jobs get the bus in between."""
+    """Scan every card address (:class:`~controller.protocol.cards.Scan`), a batch at a time so
+    other jobs get the bus in between."""
     addresses = list(ops.ALL_ADDRESSES)
-    found, garbled = [], []
+    scan = ops.Scan(owner.bus)
     job.step("discovery", 0, len(addresses))
     for i in range(0, len(addresses), DISCOVERY_BATCH):
-        result = await owner.run(ops.discover, addresses[i:i + DISCOVERY_BATCH])
-        found += result.cards
-        garbled += result.garbled
+        await owner.run(lambda bus, batch=addresses[i:i + DISCOVERY_BATCH]: scan.first_pass(batch))
         job.advance(min(i + DISCOVERY_BATCH, len(addresses)), len(addresses))
-    return ops.Discovery(found, garbled)
+    again = await owner.run(lambda bus: scan.to_recheck())
+    total = len(addresses) + len(again)
+    for i in range(0, len(again), DISCOVERY_BATCH):
+        await owner.run(lambda bus, batch=again[i:i + DISCOVERY_BATCH]: scan.recheck(batch))
+        job.advance(len(addresses) + min(i + DISCOVERY_BATCH, len(again)), total)
+    return scan.result()
 
 
 class Commissioning:
@@ -215,19 +219,21 @@ class Commissioning:
     async def show_patterns(self) -> None:
         t0 = time.monotonic()
         all_ok = True
-        for n, name in enumerate(PATTERNS):
-            self.job.step(f"pattern {name}", n, len(PATTERNS))
-            await self.owner.broadcast(c.Cmd.TEST_PATTERN, c.TestPattern(c.Pattern[name.upper()]))
-            if self.unattended:
-                confirmed, how = True, "--yes (unattended)"
-            else:
-                label = name.replace("_", " ")
-                confirmed = await self.job.ask(f"Does every cabinet show the {label} pattern, with "
-                                               f"no dark, wrong-coloured or flickering area?")
-                how = "operator"
-            all_ok &= confirmed
-            self.patterns.append({"pattern": name, "confirmed": confirmed, "how": how})
-        await self.owner.broadcast(c.Cmd.TEST_PATTERN, c.TestPattern(c.Pattern.NORMAL))
+        normal = c.TestPattern(c.Pattern.NORMAL)
+        async with self.job.restoring("normal video",
+                                      lambda: self.owner.broadcast(c.Cmd.TEST_PATTERN, normal)):
+            for n, name in enumerate(PATTERNS):
+                self.job.step(f"pattern {name}", n, len(PATTERNS))
+                await self.owner.broadcast(c.Cmd.TEST_PATTERN, c.TestPattern(c.Pattern[name.upper()]))
+                if self.unattended:
+                    confirmed, how = True, "--yes (unattended)"
+                else:
+                    label = name.replace("_", " ")
+                    confirmed = await self.job.ask(f"Does every cabinet show the {label} pattern, "
+                                                   f"with no dark, wrong-coloured or flickering area?")
+                    how = "operator"
+                all_ok &= confirmed
+                self.patterns.append({"pattern": name, "confirmed": confirmed, "how": how})
         self._step("patterns", all_ok, f"{sum(p['confirmed'] for p in self.patterns)} of "
                                        f"{len(PATTERNS)} patterns confirmed", t0)
 

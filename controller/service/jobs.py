@@ -6,11 +6,20 @@ follow its progress, answer its questions ("does the wall show red?"), and
 read its result, over plain JSON.  A job that needs a person's answer sets
 ``question`` and waits in state ``waiting`` until :meth:`Job.answer` is
 called through the API.
+
+Nobody may hold the controller forever: a question left unanswered for
+``question_timeout_s`` (ten minutes unless ``controller run
+--question-timeout`` says otherwise) ends the job as failed, the unanswered
+question counting as *not confirmed* -- the safe answer, since nobody looked --
+and the job's error says so.  A job that changes what the wall shows (test
+patterns) puts the picture back in :meth:`Job.restoring`, which runs on every
+ending: done, failed, cancelled, timed out, or the controller stopping.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -26,6 +35,10 @@ log = logging.getLogger("ledwarden.jobs")
 STATES = ("queued", "running", "waiting", "succeeded", "failed", "cancelled")
 MAX_LOG_LINES = 500
 KEEP_FINISHED = 100
+#: How long a question waits for a person before its safe default applies.
+QUESTION_TIMEOUT_S = 600.0
+#: How long a cancel request waits for the job to wind down before answering.
+CANCEL_WAIT_S = 10.0
 
 
 def utc_now() -> str:
@@ -36,12 +49,18 @@ class JobError(LedwardenError):
     """A job cannot do what was asked of it now (nothing to answer, already running …)."""
 
 
+class QuestionTimeout(JobError):
+    """Nobody answered a job's question in time; the job ends with the safe default recorded."""
+
+
 class Job:
     """One job; coroutines update it, the API reads :meth:`as_dict`."""
 
     def __init__(self, job_id: int, kind: str, params: dict, started_by: str,
-                 exclusive: bool = False, role: str = "installer") -> None:
+                 exclusive: bool = False, role: str = "installer",
+                 question_timeout_s: float = QUESTION_TIMEOUT_S) -> None:
         self.id = job_id
+        self.question_timeout_s = question_timeout_s
         self.exclusive = exclusive
         #: The least role that may answer or cancel the job: the one that may start it.
         self.role = role
@@ -77,14 +96,43 @@ class Job:
         log.info("job %d (%s): %s", self.id, self.kind, line)
 
     async def ask(self, question: str) -> bool:
-        """Wait for a person's yes or no through the API."""
+        """Wait for a person's yes or no through the API.
+
+        Raises :class:`QuestionTimeout` when nobody answers within
+        ``question_timeout_s``: the answer counts as no, and the job ends.
+        """
         self._answer = asyncio.get_running_loop().create_future()
         self.question, self.state = question, "waiting"
         self.note(f"waiting: {question}")
         try:
-            return await self._answer
+            return await asyncio.wait_for(self._answer, self.question_timeout_s)
+        except TimeoutError:
+            raise QuestionTimeout(
+                f"nobody answered {question!r} within {self.question_timeout_s:g} s: it counts as "
+                f"not confirmed and job {self.id} ({self.kind}) stopped; start it again when "
+                f"someone can watch the wall") from None
         finally:
             self.question, self._answer, self.state = None, None, "running"
+
+    @contextlib.asynccontextmanager
+    async def restoring(self, what: str, restore: Callable[[], Awaitable[Any]]):
+        """Run the block, then ``restore()`` however it ends (a change to the wall undone).
+
+        The restore is shielded, so a second cancel (the controller stopping
+        right after a cancel) cannot cut it short; its own failure is noted,
+        not raised over the job's outcome.
+        """
+        try:
+            yield
+        finally:
+            try:
+                await asyncio.shield(restore())
+                self.note(f"restored {what}")
+            except asyncio.CancelledError:
+                self.note(f"restoring {what} continues after the job ended")
+                raise
+            except LedwardenError as exc:
+                self.note(f"could not restore {what}: {exc}")
 
     # -------- used by the API
 
@@ -110,13 +158,15 @@ JobBody = Callable[[Job], Awaitable[Any]]
 class JobManager:
     """Starts jobs as tasks and keeps the recent ones for the API."""
 
-    def __init__(self) -> None:
+    def __init__(self, question_timeout_s: float = QUESTION_TIMEOUT_S) -> None:
         self._ids = itertools.count(1)
         self.jobs: dict[int, Job] = {}
+        self.question_timeout_s = question_timeout_s
 
     def start(self, kind: str, body: JobBody, params: dict | None = None,
               started_by: str = "", exclusive: bool = False, role: str = "installer") -> Job:
-        job = Job(next(self._ids), kind, params or {}, started_by, exclusive, role)
+        job = Job(next(self._ids), kind, params or {}, started_by, exclusive, role,
+                  self.question_timeout_s)
         self.jobs[job.id] = job
         job.task = asyncio.get_running_loop().create_task(self._run(job, body),
                                                           name=f"job-{job.id}-{kind}")
@@ -138,6 +188,17 @@ class JobManager:
             log.error("job %d crashed:\n%s", job.id, traceback.format_exc())
         job.finished = utc_now()
         job.note(f"{job.kind} {job.state}" + (f": {job.error}" if job.error else ""))
+
+    async def cancel(self, job: Job, wait_s: float = CANCEL_WAIT_S) -> Job:
+        """Cancel an unfinished job and wait (up to ``wait_s``) until it has ended, its
+        restores done, so the answer can say "cancelled" rather than "running"."""
+        if job.task is None or job.task.done():
+            raise JobError(f"job {job.id} ({job.kind}) has already ended ({job.state}); "
+                           f"there is nothing to cancel")
+        job.note("cancel requested")
+        job.task.cancel()
+        await asyncio.wait({job.task}, timeout=wait_s)
+        return job
 
     def get(self, job_id: int) -> Job:
         try:

@@ -25,7 +25,7 @@ from controller.selftest.profiles import profile as get_profile
 from controller.selftest.runner import run_profile
 from controller.service.busowner import BusOwner
 from controller.service.commission import CardSettings, Commissioning, card_summary, discover_all
-from controller.service.jobs import Job, JobManager
+from controller.service.jobs import QUESTION_TIMEOUT_S, Job, JobManager
 from controller.service.watch import CardWatch, bus_timeout_recorder
 from controller.version import software_version
 
@@ -37,7 +37,8 @@ REPORT_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(json|html)$")
 class Service:
     def __init__(self, layout: Layout, settings: CardSettings, owner: BusOwner, state_dir: Path, *,
                  screen_file: str, bus_url: str, fingerprint: str = "", frame_loop=None,
-                 schedule: str = "builtin", watch_interval_s: float = 0.0) -> None:
+                 schedule: str = "builtin", watch_interval_s: float = 0.0,
+                 question_timeout_s: float = QUESTION_TIMEOUT_S) -> None:
         self.layout = layout
         self.settings = settings
         self.owner = owner
@@ -49,7 +50,7 @@ class Service:
         self.fingerprint = fingerprint
         self.frame_loop = frame_loop
         self.schedule = schedule          # "builtin": the service runs the quarterly inspection
-        self.jobs = JobManager()
+        self.jobs = JobManager(question_timeout_s)
         #: Set unless this start is a controller upgrade on trial still waiting for its health
         #: verdict (``api_upgrade_controller``); card upgrades wait for it.
         self.trial_judged = asyncio.Event()
@@ -124,8 +125,11 @@ class Service:
         transfer with a detection, say, would make both wrong."""
         running = self.jobs.running_exclusive()
         if running is not None:
-            raise LedwardenError(f"job {running.id} ({running.kind}) is still running; wait for "
-                                 f"it or cancel it before starting {kind}")
+            waiting = ", waiting for an answer" if running.state == "waiting" else ""
+            raise LedwardenError(f"job {running.id} ({running.kind}) is still running{waiting}: "
+                                 f"follow it with 'ledwarden jobs attach {running.id}' or cancel "
+                                 f"it with 'ledwarden jobs cancel {running.id}' before starting "
+                                 f"{kind}")
         return self.jobs.start(kind, body, params, who, exclusive=True, role=role)
 
     def start_commissioning(self, unattended: bool, who: str) -> Job:

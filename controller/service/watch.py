@@ -17,7 +17,8 @@ code                        severity  raised when / resolved when
 ``card.pixel_faults``       warning   likewise (run the quarterly inspection to locate them)
 ``card.watchdog_reset``     error     the card logged one (stays until cleared)
 ``card.firmware_rolled_back`` error   the card logged one (stays until cleared)
-``bus.timeout``             warning   any bus operation ran out of tries (folded per card)
+``bus.timeout``             warning   any bus operation ran out of tries (folded per card;
+                                      the evidence of ``card.offline`` while that is active)
 ``frameloop.overrun``       warning   frames overran their budget in an interval /
                                       an interval without overruns
 ==========================  ========  ===============================================
@@ -85,7 +86,7 @@ class CardWatch:
     async def _poll_card(self, address: int) -> None:
         faults, source = self.service.faults, card_source(address)
         try:
-            status = await self.service.owner.call(address, c.Cmd.GET_STATUS)
+            status = await self.service.owner.call(address, c.Cmd.GET_STATUS, file_timeout=False)
         except BusTimeout as exc:
             await asyncio.to_thread(faults.record, "card.offline", "error", source,
                                     {"text": f"card 0x{address:02X} stopped answering: {exc}"})

@@ -637,3 +637,23 @@ def test_folding_invariants_hold_for_any_sequence(ops, max_rows):
         assert {i: (r["count"], r["state"]) for i, r in disk.items()} == \
             {i: (model[i]["count"], model[i]["state"]) for i in disk}
         assert set(open_ids.values()) <= set(disk)
+
+
+def test_symptoms_filed_before_their_cause_become_its_evidence(tmp_path):
+    """One condition, one fault (issue 15 item 13), whatever order the feeds file in."""
+    with FaultLog(tmp_path / "faults.db") as flog:
+        flog.record("bus.timeout", "warning", "card:0x05", {"command": "GET_CONFIG"}, at=T0)
+        flog.record("selftest.check.error", "warning", "card:0x05", {"check": "cards.leds"}, at=T0 + 1)
+        flog.record("selftest.config.unreadable", "error", "card:0x05", at=T0 + 2)
+        flog.record("bus.timeout", "warning", "card:0x06", at=T0 + 2)      # another card: its own
+        offline = flog.record("card.offline", "error", "card:0x05", {"text": "gone"}, at=T0 + 3)
+        again = flog.record("bus.timeout", "warning", "card:0x05", {"command": "PING"}, at=T0 + 4)
+        assert again.id == offline.id
+        active = [(f.code, f.source) for f in flog.active()]
+        assert sorted(active) == [("bus.timeout", "card:0x06"), ("card.offline", "card:0x05")]
+        cause = next(f for f in flog.active() if f.code == "card.offline")
+        assert [e["code"] for e in cause.details["evidence"]] == [
+            "bus.timeout", "selftest.check.error", "selftest.config.unreadable", "bus.timeout"]
+        assert cause.details["text"] == "gone" and cause.count == 1
+        explained = flog.list(state="cleared")
+        assert {f.cleared_by for f in explained} == {f"explained by card.offline (fault {offline.id})"}

@@ -137,6 +137,21 @@ def test_set_address_moves_a_card_and_refuses_a_taken_address(sim, capsys):
     assert [k["address"] for k in data["cards"]] == [1, 2, 3, 4]
 
 
+def test_set_address_refuses_an_occupied_address_and_names_an_unknown_serial(sim, capsys):
+    first, fourth = (f"{sim.cards[i].serial:016X}" for i in (0, 3))
+    status = main(["bus", "set-address", "--port", sim.url, "--serial", fourth, "--to", "1"])
+    assert status == 1
+    assert f"address 0x01 is taken by card serial {first}" in capsys.readouterr().err
+    # nothing moved: each card still answers alone at its own address
+    status, data, _ = run_json(capsys, "bus", "ping", "--port", sim.url, "-a", "1,4")
+    assert status == 0
+    assert (data["0x01"]["serial"], data["0x04"]["serial"]) == (sim.cards[0].serial, sim.cards[3].serial)
+    status = main(["bus", "set-address", "--port", sim.url, "--serial", "0123456789ABCDEF",
+                   "--to", "9", "--retries", "1"])
+    assert status == 1
+    assert "no card with serial 0123456789ABCDEF answered" in capsys.readouterr().err
+
+
 def test_soak_reports_link_quality(sim, capsys):
     status, data, _ = run_json(capsys, "bus", "soak", "--port", sim.url, "-a", "2", "--count", "60")
     assert status == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from conftest import demo_plan
 
+from controller.selftest.runner import run_profile
 from controller.service.watch import CardWatch
 
 
@@ -29,7 +30,7 @@ def test_the_watch_files_and_resolves_card_faults(rig):
     rig.run(watch.poll_once())
     now = active(rig)
     assert ("card.offline", "card:0x05") in now and now[("card.offline", "card:0x05")] == 2
-    assert ("bus.timeout", "card:0x05") in now
+    assert ("bus.timeout", "card:0x05") not in now      # one condition, one fault (item 13)
     for _ in range(20):                   # card 4 reboots after its watchdog reset, then tells
         if ("card.watchdog_reset", "card:0x04") in active(rig):
             break
@@ -66,3 +67,26 @@ def test_the_watch_stands_aside_while_a_bus_job_runs(rig):
         await job.task
         return polled
     assert rig.run(go()) == 0
+
+
+def test_one_muted_card_files_one_fault_with_the_rest_as_its_evidence(rig):
+    """Issue 15 item 13: the watch, a job's bus timeouts and a self-test all see card 5 go
+    quiet; the fault log holds one fault, ``card.offline``, and the others as its evidence."""
+    svc = rig.service
+    rig.sim.set_plan(demo_plan().with_card(5, mute=True))
+
+    async def go():
+        await CardWatch(svc).poll_once()
+        job = svc.start_detection([5], "test")            # its timeout goes to the bus-owner hook
+        await job.task
+        report = await run_profile(svc, svc.history, "quick", trigger="manual", who="test")
+        svc.record_selftest_faults(report)
+    rig.run(go())
+    card5 = svc.faults.list(state=None, source="card:0x05")
+    assert [f.code for f in card5] == ["card.offline"]
+    evidence = {e["code"] for e in card5[0].details["evidence"]}
+    assert {"bus.timeout", "selftest.cards.missing"} <= evidence
+    # the card answers again: its one fault is resolved, evidence and all
+    rig.sim.set_plan(demo_plan())
+    rig.run(CardWatch(svc).poll_once())
+    assert ("card.offline", "card:0x05") not in active(rig)
