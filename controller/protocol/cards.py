@@ -62,7 +62,9 @@ class Scan:
     lost something: garbled frames reached us, or the *witness* -- the first
     card that answered -- counted bad frames on the line while the pass ran.
     Every card hears every frame, so a request corrupted on its way to a
-    silent address shows in the witness's ``rx_bad``.  Addresses scanned
+    silent address shows in the witness's ``rx_bad``.  An answer that came
+    after its window (a busy card, a stalled host) counts the same way: some
+    address may have been silent only for being late.  Addresses scanned
     before there was a witness, and garbled ones, always get their retries.
     """
 
@@ -74,6 +76,7 @@ class Scan:
         self._silent: list[int] = []      # silent while the witness listened
         self._dropped = 0
         self._witness: tuple[int, int] | None = None   # address, rx_bad when it was found
+        self._late = self._late_answers()
 
     def _ping(self, address: int, retries: int) -> bool:
         """PING once (with ``retries``); True if the address is settled (found or plainly silent)."""
@@ -108,9 +111,14 @@ class Scan:
         except LedwardenError:
             return None
 
+    def _late_answers(self) -> int:
+        return sum(stats.late for stats in self.bus.stats.values())
+
     def line_was_clean(self) -> bool:
-        """Did the first pass hear no bad frame, and did the witness count none?"""
-        if self._witness is None or self._witness[1] is None or self._dropped:
+        """Did the first pass hear no bad frame and no late answer, and did the witness count
+        no bad frame?"""
+        if (self._witness is None or self._witness[1] is None or self._dropped
+                or self._late_answers() != self._late):
             return False
         after = self._rx_bad(self._witness[0])
         return after is not None and after == self._witness[1]

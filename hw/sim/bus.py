@@ -285,9 +285,9 @@ class SimBus:
         #: The longest a card's main loop was held up by one request (CPU and waited-for flash).
         self.longest_hold_s = 0.0
         self.rx_overruns = 0      # reads a card lost because its receive buffer was full
-        #: Reads that held several requests for the card that answered: a master waits for an
-        #: answer between two, so these are retries that piled up while this process lagged
-        #: behind; their answers' delays say nothing of the cards and are not counted.
+        #: Reads that held several answered requests: a master waits for an answer (or its
+        #: timeout) between two, so these are requests that piled up unread while this process
+        #: lagged behind; their answers' delays say nothing of the cards and are not counted.
         self.bursts = 0
 
     def from_master(self, data: bytes) -> bytes:
@@ -307,7 +307,7 @@ class SimBus:
         self.bytes_down += len(data)
         heard = self.downlink_noise.apply(data, plan)
         frames = self._frames(heard)
-        answers, work, answered_cmd = [], 0.0, None
+        answers, work, answered_cmd, answered = [], 0.0, None, 0
         for card in self.cards:
             if not card.listening:
                 card.receive(heard)   # off, away or silent: hears nothing, spends nothing
@@ -325,9 +325,8 @@ class SimBus:
             if out and not card.faults().mute:
                 answers.append(b"".join(out))
                 work = max(work, done - end)
-                answered_cmd = frames[-1][1] if len(out) == 1 and frames else None
-                if len(out) > 1:
-                    self.bursts += 1
+                answered += len(out)
+                answered_cmd = frames[-1][1] if frames else None
             else:
                 card.busy_until = max(card.busy_until, done)
                 card.reboot_unanswered(done)
@@ -338,7 +337,10 @@ class SimBus:
         if len(answers) > 1:
             self.collisions += 1
         reply = collide(answers)
-        self._answered(answered_cmd, TURNAROUND_S + work)
+        if answered > 1:
+            self.bursts += 1
+        else:
+            self._answered(answered_cmd, TURNAROUND_S + work)
         tx_end = end + TURNAROUND_S + work + len(reply) * self.byte_time
         self._line_free = tx_end
         self.bytes_up += len(reply)
