@@ -58,6 +58,10 @@ def test_quarterly_names_each_injected_fault_and_the_second_run_compares(rig):
     hot = next(f for f in check(first, "cards.environment")["findings"] if f["key"] == "env.hot")
     assert hot["text"].startswith("Cabinet 3 (0x03) runs hot") and "91.5 °C" in hot["text"]
     assert first["comparison"]["previous_profile"] == "commissioning"
+    # commissioning detected two dead LEDs: its acceptance report is the baseline they compare with
+    dead = first["comparison"]["dead_leds"]
+    assert dead is not None and (dead["previous"], dead["now"], dead["new"], dead["fixed"]) == (2, 2, [], [])
+    assert dead["baseline"]["kind"] == "acceptance"
     cab3 = first["cabinets"][2]
     assert cab3["status"]["temperature_c"] == 91.5 and cab3["problems"]
 
@@ -68,7 +72,9 @@ def test_quarterly_names_each_injected_fault_and_the_second_run_compares(rig):
     assert comparison["previous_id"] == first["id"]
     new = {(f["check"], f["key"], f["subject"]) for f in comparison["new_findings"]}
     assert ("cards.environment", "env.fan", "card:0x06") in new
-    assert ("cards.leds", "leds.new", "card:0x05") in new
+    # one finding per module, at its worst: the new LED fails its module and is not also a warning
+    assert ("cards.leds", "leds.dead_new", "card:0x05/module:4") in new
+    assert ("cards.leds", "leds.dead", "card:0x05/module:4") not in findings(second)
     assert comparison["fixed_findings"] == []
     assert comparison["dead_leds"]["previous"] == 2 and comparison["dead_leds"]["now"] == 3
     assert [(d["address"], d["module"]) for d in comparison["dead_leds"]["new"]] == [(5, 4)]
