@@ -250,3 +250,35 @@ def test_an_empty_or_boolean_address_list_is_refused_not_taken_as_every_card(rig
         with pytest.raises(ApiError) as err:
             installer.post("/api/v1/brightness", {"level": 1, "addresses": bad})
         assert err.value.status == 400 and "non-empty list" in str(err.value)
+
+
+def test_commission_in_chinese_through_the_host_tool(rig, capsys):
+    out = rig["tmp"] / "reports-zh"
+    status = host(rig, "installer", "commission", "--yes", "--lang", "zh", "--out", str(out), "--json")
+    printed = json.loads(capsys.readouterr().out)
+    assert status == 1                              # the hot card still fails acceptance
+    report = json.loads(Path(printed["saved"]["json"]).read_text())
+    assert report["lang"] == "zh"
+    assert '<html lang="zh">' in Path(printed["saved"]["html"]).read_text()
+    assert any("号箱体" in line for line in printed["result"]["summary"])
+    with pytest.raises(SystemExit):                 # argparse refuses a language there is no page for
+        host(rig, "installer", "commission", "--yes", "--lang", "fr")
+    with pytest.raises(ApiError, match="no report language 'fr'"):
+        client(rig, "installer").post("/api/v1/commission", {"unattended": True, "lang": "fr"})
+
+
+def test_inspection_files_are_named_by_screen_and_time_and_never_overwritten(rig, capsys):
+    out = rig["tmp"] / "inspections"
+    out.mkdir()
+    runs = client(rig, "service").get("/api/v1/selftest/runs", limit=1)["runs"]
+    next_id = (runs[0]["id"] if runs else 0) + 1
+    # another wall's run of the same number, saved here before
+    foreign = out / f"inspection-{next_id}.json"
+    foreign.write_text('{"screen": {"name": "Another wall"}}')
+    for _ in range(2):
+        assert host(rig, "service", "selftest", "run", "--profile", "quick", "--out", str(out), "--json") in (0, 1)
+        capsys.readouterr()
+    assert foreign.read_text() == '{"screen": {"name": "Another wall"}}'
+    names = sorted(p.name for p in out.iterdir() if p != foreign)
+    assert len(names) == 4, names
+    assert all(re.fullmatch(r"inspection-demo-wall-\d{8}T\d{6}Z-run\d+\.(json|html)", n) for n in names), names
