@@ -106,6 +106,7 @@ EN: dict[str, str] = {
     "value.no": "no",
     "value.none": "none",
     "value.fan_stopped": "stopped",
+    "value.no_fan": "no fan",
     "value.not_watched": "not watched",
     "value.not_checked": "not checked",
     "value.no_answer": "no answer",
@@ -498,6 +499,7 @@ ZH: dict[str, str] = {
     "value.no": "否",
     "value.none": "无",
     "value.fan_stopped": "停转",
+    "value.no_fan": "无风扇",
     "value.not_watched": "无人确认",
     "value.not_checked": "未检查",
     "value.no_answer": "无应答",
@@ -823,11 +825,14 @@ def fmt_supply(mv: int | None) -> str:
     return "—" if mv is None else f"{mv / 1000:.2f} V"
 
 
-def fmt_fan(rpm: int | None, lang: str) -> str:
+def fmt_fan(rpm: int | None, lang: str, flags: list[str] | tuple[str, ...] = ()) -> str:
+    """The fan reading: its speed, "stopped" when the card flags a fan fault at 0 rpm, and
+    "no fan" for 0 rpm without one (a card reports 0 when no fan is fitted; docs/firmware.md)."""
     if rpm is None:
         return "—"
-    # 0 rpm is a fan that stopped (the card flags it); a cabinet without a fan reports none.
-    return t("value.fan_stopped", lang) if rpm == 0 else t("fmt.rpm", lang, n=rpm)
+    if rpm == 0:
+        return t("value.fan_stopped" if "fan_fault" in flags else "value.no_fan", lang)
+    return t("fmt.rpm", lang, n=rpm)
 
 
 def fmt_duration(seconds: float | None, lang: str) -> str:

@@ -84,7 +84,7 @@ def _cabinet_rows(cab: dict, row_col: tuple[int, int], ncols: int, lang: str) ->
         el("td", None, *config),
         el("td", {"class": "num"}, temp),
         el("td", {"class": "num"}, fmt_supply(cab_status.get("supply_mv"))),
-        el("td", {"class": "num"}, fmt_fan(cab_status.get("fan_rpm"), lang)),
+        el("td", {"class": "num"}, fmt_fan(cab_status.get("fan_rpm"), lang, cab_status.get("flags") or ())),
         el("td", {"class": "flags"}, flag_text),
         el("td", {"class": "num dead" if dead else "num"}, str(dead) if found else "—"),
     ]
