@@ -18,6 +18,7 @@ from pathlib import Path
 
 from controller.errors import LedwardenError
 from controller.protocol import commands as c
+from controller.report.i18n import plural
 from controller.report.page import write_new
 from host.buscli import parse_addresses, parse_level
 from host.client import ControllerClient, client_from_args
@@ -184,7 +185,8 @@ def cmd_detect(args, client) -> int:
             rows += [(address, d["module"], d["x"], d["y"], d["channel"]) for d in dead]
     if rows:
         print(table(rows, ["address", "module", "x", "y", "channel"]))
-    print(f"{len(rows)} dead LED(s) on {len(job['result'])} card(s)")
+    cards = len(job["result"])
+    print(f"{len(rows)} {plural(len(rows), 'dead_led', 'en')} on {cards} {plural(cards, 'card', 'en')}")
     for e in errors:
         print(f"ledwarden: error: {e}", file=sys.stderr)
     return int(bool(errors))

@@ -141,6 +141,8 @@ def test_everyday_commands_with_json(rig, capsys):
     assert host(rig, "installer", "detect", "-a", "2", "--json") == 0
     job = json.loads(capsys.readouterr().out)
     assert job["result"]["0x02"] == [{"module": 0, "x": 10, "y": 5, "channel": "r"}]
+    assert host(rig, "installer", "detect", "-a", "2") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 dead LED on 1 card"      # not "LED(s)"
     assert host(rig, "viewer", "status", "--json") == 0
     status = json.loads(capsys.readouterr().out)
     assert status["frame_loop"]["running"] and status["frame_loop"]["frames"] > 0
