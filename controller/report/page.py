@@ -54,7 +54,7 @@ def report_stem(kind: str, screen_name: str | None, started: str | None, run: in
     slug = re.sub(r"[^a-z0-9]+", "-", (screen_name or "").lower()).strip("-")[:40] or "screen"
     try:
         when = datetime.fromisoformat(started or "").astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    except ValueError:
+    except (TypeError, ValueError):
         when = "undated"
     return f"{kind}-{slug}-{when}" + (f"-run{run}" if run is not None else "")
 
