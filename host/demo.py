@@ -109,5 +109,5 @@ def run(args: argparse.Namespace) -> int:
     print("\nThe acceptance report above shows the injected faults (the report fails because "
           "card 3 runs hot); the inspection reports name each fault with its check, and the "
           "second compares with the first. Open the HTML files in a browser to see the wall "
-          "(add --lang zh to 'selftest run' for the Chinese page).")
+          "(add --lang zh to 'commission' or 'selftest run' for the Chinese pages).")
     return 0 if status in (0, 1) else status

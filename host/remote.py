@@ -18,6 +18,8 @@ from pathlib import Path
 
 from controller.errors import LedwardenError
 from controller.protocol import commands as c
+from controller.report.i18n import plural
+from controller.report.page import write_new
 from host.buscli import parse_addresses, parse_level
 from host.client import ControllerClient, client_from_args
 from host.output import Progress, emit_json, table
@@ -141,27 +143,26 @@ def _finish(args, job: dict) -> int:
 
 
 def cmd_commission(args, client) -> int:
-    job = client.post("/api/v1/commission", {"unattended": args.yes})
+    job = client.post("/api/v1/commission", {"unattended": args.yes, "lang": args.lang})
     job = follow(client, job, quiet=args.json, answer_yes=args.yes)
     if job["state"] != "succeeded":
         return _finish(args, job)
     result = job["result"]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    saved = {}
-    for kind in ("json", "html"):
-        name = result["report"][kind]
-        path = out / name
-        path.write_text(client.get_text(f"/api/v1/reports/{name}"), encoding="utf-8")
-        saved[kind] = str(path.resolve())
+    names = result["report"]
+    # The board names the pair (screen, start time); a file of that name here is never replaced.
+    paths = write_new(Path(args.out), Path(names["json"]).stem,
+                      {".json": client.get_text(f"/api/v1/reports/{names['json']}"),
+                       ".html": client.get_text(f"/api/v1/reports/{names['html']}")})
+    saved = {"json": str(paths[".json"].resolve()), "html": str(paths[".html"].resolve())}
     if args.json:
         emit_json(job | {"saved": saved})
     else:
-        print(f"\nCommissioning {result['result'].upper()}")
+        verdict = {"pass": "PASS", "fail": "FAIL", "unwatched": "PASS, but nobody watched the test patterns"}
+        print(f"\nCommissioning {verdict.get(result['result'], result['result'].upper())}")
         for line in result["summary"]:
             print(f"  - {line}")
         print(f"\nAcceptance report: {saved['html']}\n            (JSON): {saved['json']}")
-    return 0 if result["result"] == "pass" else 1
+    return 0 if result["result"] in ("pass", "unwatched") else 1
 
 
 def cmd_pattern(args, client) -> int:
@@ -206,7 +207,8 @@ def cmd_detect(args, client) -> int:
             rows += [(address, d["module"], d["x"], d["y"], d["channel"]) for d in dead]
     if rows:
         print(table(rows, ["address", "module", "x", "y", "channel"]))
-    print(f"{len(rows)} dead LED(s) on {len(job['result'])} card(s)")
+    cards = len(job["result"])
+    print(f"{len(rows)} {plural(len(rows), 'dead_led', 'en')} on {cards} {plural(cards, 'card', 'en')}")
     for e in errors:
         print(f"ledwarden: error: {e}", file=sys.stderr)
     return int(bool(errors))
@@ -287,6 +289,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--yes", action="store_true",
                    help="do not wait for confirmation of each test pattern (unattended)")
     p.add_argument("--out", default="reports", help="where to save the acceptance report (default ./reports)")
+    p.add_argument("--lang", default="en", choices=("en", "zh"),
+                   help="language of the acceptance report (default en)")
     p = add("pattern", cmd_pattern, "show a test pattern on the wall")
     p.add_argument("pattern", choices=[x.name.lower().replace("_", "-") for x in c.Pattern])
     p.add_argument("--level", type=parse_level, default=0xFFFF)

@@ -15,22 +15,23 @@ import sys
 from pathlib import Path
 
 from controller.errors import LedwardenError
+from controller.report.page import report_stem, write_new
 from host.output import emit_json, table
 from host.remote import client_for, follow
 
 MARK = {"pass": "ok  ", "warn": "WARN", "fail": "FAIL", "error": "ERR "}
 
 
-def _save(client, run_id: int, out: Path, lang: str) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    base = out / f"inspection-{run_id}"
+def _save(client, report: dict, out: Path, lang: str) -> dict:
+    """Save the run's JSON and its page in ``lang`` under a name of their own (screen, start time,
+    run number), never over an earlier file: two walls or two demos fill one folder side by side."""
+    run_id = report["id"]
     html = client.get_text(f"/api/v1/selftest/runs/{run_id}?format=html&lang={lang}")
     json_text = client.get_text(f"/api/v1/selftest/runs/{run_id}?format=json")
-    paths = {"html": base.with_suffix(f".{lang}.html") if lang != "en" else base.with_suffix(".html"),
-             "json": base.with_suffix(".json")}
-    paths["html"].write_text(html, encoding="utf-8")
-    paths["json"].write_text(json_text, encoding="utf-8")
-    return {k: str(p.resolve()) for k, p in paths.items()}
+    stem = report_stem("inspection", (report.get("screen") or {}).get("name"), report.get("started"), run_id)
+    html_suffix = ".html" if lang == "en" else f".{lang}.html"
+    paths = write_new(out, stem, {".json": json_text, html_suffix: html})
+    return {"html": str(paths[html_suffix].resolve()), "json": str(paths[".json"].resolve())}
 
 
 def _print_report(report: dict) -> None:
@@ -75,7 +76,7 @@ def cmd_run(args, client) -> int:
         return 1
     run_id = job["result"]["id"]
     report = client.get(f"/api/v1/selftest/runs/{run_id}")
-    saved = _save(client, run_id, Path(args.out), args.lang)
+    saved = _save(client, report, Path(args.out), args.lang)
     if args.json:
         emit_json(report | {"saved": saved})
     else:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.report.html import Markup, el
-from controller.report.i18n import check_lang, label, t
+from controller.report.findings import message_text
+from controller.report.html import Markup, el, join
+from controller.report.i18n import check_lang, fmt_duration, label, t
 from controller.report.page import (badge, check_report, css, document, empty, footer, header, run_fields,
                                     screen_fields, section, signatures, simple_table, status, write_report)
 from controller.report.tables import cabinet_table, dead_led_table, module_types
@@ -28,6 +29,9 @@ from controller.report.wall import address_text, wall_svg
 
 KIND = "acceptance"
 VERSION = 1
+
+#: The verdicts: ``unwatched`` is a pass nobody watched the test patterns of (``--yes``).
+RESULTS = ("pass", "fail", "unwatched")
 
 
 def render_acceptance_html(report: dict, lang: str | None = None) -> str:
@@ -52,7 +56,7 @@ def render_acceptance_html(report: dict, lang: str | None = None) -> str:
         footer(report, KIND, lang),
     ]
     software = (report.get("controller") or {}).get("software", "")
-    return document(lang, running, software, css(running, report.get("started"), lang), body)
+    return document(lang, running, software, css(running, report.get("started"), lang, _CSS), body)
 
 
 def write_acceptance(report: dict, directory: Path, stem: str = "acceptance") -> tuple[Path, Path]:
@@ -72,20 +76,21 @@ def _header(report: dict, lang: str) -> Markup:
               ("field.modules", module_types(report.get("cabinets") or [], lang), False, False),
               *run_fields(report, lang)]
     return header(f"ledwarden · {t('report.acceptance', lang)}", report["screen"].get("name"),
-                  badge(report.get("result"), ("pass", "fail"), lang), fields, lang)
+                  badge(report.get("result"), RESULTS, lang), fields, lang)
 
 
 def _summary(report: dict, lang: str) -> Markup:
     lines = report.get("summary") or []
-    klass = "summary fail" if report.get("result") != "pass" else "summary"
-    content = (el("ul", {"class": klass}, *(el("li", None, s) for s in lines)) if lines
+    result = report.get("result")
+    klass = "summary" if result == "pass" else "summary warn" if result == "unwatched" else "summary fail"
+    content = (el("ul", {"class": klass}, *(el("li", None, message_text(s, lang)) for s in lines)) if lines
                else empty("empty.summary", lang))
     return section("summary-section", t("section.summary", lang), content)
 
 
 def _unexpected(report: dict, lang: str) -> Markup:
     rows = [[address_text(u["address"]) if u.get("address") is not None else "—", u.get("serial") or "—",
-             u.get("model") or "—", u.get("problem") or "—"]
+             u.get("model") or "—", message_text(u["problem"], lang) if u.get("problem") else "—"]
             for u in report.get("unexpected") or []]
     return simple_table("unexpected", [("col.address", "mono"), ("col.serial", "mono"),
                                        ("col.model", "mono"), ("col.problem", None)],
@@ -96,16 +101,33 @@ def _patterns(report: dict, lang: str) -> Markup:
     rows = []
     for p in report.get("patterns") or []:
         how = p.get("how")
-        rows.append([label("pattern", p.get("pattern"), lang),
-                     status(bool(p.get("confirmed")), lang, "value.yes", "value.no"),
-                     el("span", {"class": "warn" if how and how != "operator" else None},
+        watched = how in (None, "operator")
+        # Only an operator confirms; "--yes" (recorded as confirmed by older releases) is not watched.
+        seen = (status(bool(p.get("confirmed")), lang, "value.yes", "value.no")
+                if watched and p.get("confirmed") is not None
+                else el("span", {"class": "st unwatched"}, t("value.not_watched", lang)))
+        rows.append([label("pattern", p.get("pattern"), lang), seen,
+                     el("span", {"class": None if watched else "warn"},
                         label("how", how, lang) if how else "—")])
     return simple_table("patterns", [("col.pattern", None), ("col.confirmed", None), ("col.how", None)],
                         rows, lang, "empty.patterns")
 
 
 def _steps(report: dict, lang: str) -> Markup:
-    rows = [[label("step", s.get("name"), lang), status(s.get("ok"), lang), s.get("detail") or ""]
-            for s in report.get("steps") or []]
+    rows = []
+    for s in report.get("steps") or []:
+        ok = (status(s["ok"], lang) if s.get("ok") is not None
+              else el("span", {"class": "st unwatched"}, t("value.not_checked", lang)))
+        took = fmt_duration(s["duration_s"], lang) if s.get("duration_s") is not None else None
+        detail = message_text(s["detail"], lang) if s.get("detail") else ""
+        rows.append([label("step", s.get("name"), lang), ok,
+                     join([detail, el("span", {"class": "sub"}, took) if took else None])])
     return simple_table("steps", [("col.step", None), ("col.result", None), ("col.detail", None)],
                         rows, lang, "empty.steps")
+
+
+_CSS = """\
+.badge.unwatched { color: var(--warn); background: #fffbeb; font-size: 20px; }
+.summary.warn { border-left-color: var(--warn); }
+.st.unwatched { color: var(--warn); }
+"""

@@ -93,7 +93,8 @@ def _dead_change(dead: dict | None, cabinets: list[dict], detected: bool, lang: 
         return empty("empty.no_dead_comparison", lang)     # no earlier run looked for them
     new, fixed = dead.get("new") or [], dead.get("fixed") or []
     lead = el("p", {"class": "lead"}, t("fmt.dead_change", lang, previous=dead.get("previous", "—"),
-                                         now=dead.get("now", "—"), new=len(new), fixed=len(fixed)))
+                                         now=dead.get("now", "—"), new=len(new), fixed=len(fixed)),
+              _baseline(dead.get("baseline"), lang))
     by_address = {int(c["address"]): c for c in cabinets}
     rows = []
     for leds, word, klass in ((new, "value.new", "tag new"), (fixed, "value.fixed", "tag fixed")):
@@ -102,6 +103,16 @@ def _dead_change(dead: dict | None, cabinets: list[dict], detected: bool, lang: 
             rows.append(led_row(cab, led, lang) + [el("span", {"class": klass}, t(word, lang))])
     table = simple_table("dead", LED_COLS + [("col.change", None)], rows, lang, "empty.dead_change")
     return join([lead, table])
+
+
+def _baseline(source: dict | None, lang: str) -> Markup | None:
+    """Which run the dead LEDs are compared with: a self-test run, or the acceptance report."""
+    if not isinstance(source, dict):
+        return None
+    when = fmt_time(source.get("started"))
+    if source.get("kind") == "acceptance":
+        return el("span", {"class": "sub"}, t("fmt.baseline_acceptance", lang, when=when))
+    return el("span", {"class": "sub"}, t("fmt.baseline_selftest", lang, id=source.get("id", "—"), when=when))
 
 
 def _temperatures(rows: list[dict], lang: str) -> Markup:

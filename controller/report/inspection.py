@@ -120,11 +120,11 @@ def _check(check: dict, lang: str) -> Markup:
     cid, outcome = check.get("id") or "?", check.get("outcome")
     about = [(key, check_about(cid, part, lang)) for key, part in
              (("inspection.measures", "measures"), ("inspection.limits", "limits"))]
-    # Per-card figures (nested objects) stay in the JSON record; the page shows the headline ones.
-    values = {k: v for k, v in (check.get("values") or {}).items() if not isinstance(v, (dict, list))}
+    values = _headline_values(check.get("values") or {})
     if values:
         about.append(("inspection.values", el("span", {"class": "mono"}, join(
-            (f"{name} {format_value(name, value, lang)}" for name, value in values.items()), " · "))))
+            (f"{label('measure', name, lang)} {format_value(name, value, lang)}"
+             for name, value in values.items()), " · "))))
     findings = check.get("findings") or []
     return el("div", {"class": f"check {outcome_class(outcome)}", "id": f"check-{cid}"},
               el("div", {"class": "check-head"},
@@ -134,6 +134,21 @@ def _check(check: dict, lang: str) -> Markup:
                                              for key, text in about if text)),
               el("ul", {"class": "findings"}, *(finding_item(f, lang) for f in findings)) if findings
               else empty("empty.findings", lang))
+
+
+def _headline_values(values: dict) -> dict:
+    """The measured figures the page shows, each under its translated name: numbers, times and
+    names.  Per-card figures (nested objects) and free text (a damaged fault log's verdict,
+    which its finding words) stay in the JSON record; "ok" is shown as the page's own word."""
+    shown = {}
+    for name, value in values.items():
+        if isinstance(value, (dict, list)) or value is None:
+            continue
+        if isinstance(value, str) and name not in ("backend", "now", "built", "last_run"):
+            if value != "ok":
+                continue
+        shown[name] = value
+    return shown
 
 
 _CSS = """\

@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 from string import Template
 
@@ -43,33 +44,79 @@ def document(lang: str, title: str, software: str, css: str, body: Iterable[Mark
             + "\n")
 
 
-def write_report(report: dict, html: str, directory: Path, stem: str) -> tuple[Path, Path]:
-    """Write ``stem.json`` and ``stem.html`` into ``directory``; returns both paths.
+def report_stem(kind: str, screen_name: str | None, started: str | None, run: int | None = None) -> str:
+    """A report's file name without suffix: ``inspection-lobby-wall-20261122T100000Z-run12``.
 
-    Callers render ``html`` before calling, so a report that cannot be
-    rendered leaves no half-written pair behind; each file is replaced
-    atomically, so a reader never sees a truncated one.
+    Named by kind, screen and UTC start time (and run number), so reports
+    of two walls, or of two demo runs, land side by side in one folder
+    instead of over each other.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", (screen_name or "").lower()).strip("-")[:40] or "screen"
+    try:
+        when = datetime.fromisoformat(started or "").astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    except (TypeError, ValueError):
+        when = "undated"
+    return f"{kind}-{slug}-{when}" + (f"-run{run}" if run is not None else "")
+
+
+def write_new(directory: Path, stem: str, texts: dict[str, str]) -> dict[str, Path]:
+    """Write ``stem<suffix>`` for each ``suffix: text`` into ``directory``, never over a file.
+
+    If any name of the set is taken, the set moves to ``stem-2``, ``stem-3``…
+    together, so a JSON and its page keep one stem.  Each file appears
+    whole (written aside, then linked into place, which fails rather than
+    replaces if the name was taken meanwhile).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = directory / f"{stem}.json", directory / f"{stem}.html"
-    write_atomic(json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(html_path, html)
-    return json_path, html_path
+    for n in range(1, 10_000):
+        name = stem if n == 1 else f"{stem}-{n}"
+        paths = {suffix: directory / f"{name}{suffix}" for suffix in texts}
+        if any(p.exists() for p in paths.values()):
+            continue
+        done: list[Path] = []
+        try:
+            for suffix, text in texts.items():
+                write_atomic(paths[suffix], text, replace=False)
+                done.append(paths[suffix])
+        except FileExistsError:
+            for p in done:
+                p.unlink(missing_ok=True)
+            continue
+        return paths
+    raise ReportError(f"{directory} holds 9999 reports named {stem}: move some elsewhere")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write beside ``path`` and rename over it (not ``mkstemp``: its 0600 would hide the report)."""
+def write_report(report: dict, html: str, directory: Path, stem: str) -> tuple[Path, Path]:
+    """Write ``stem.json`` and ``stem.html`` into ``directory`` (``stem-2.*`` if taken); returns both.
+
+    Callers render ``html`` before calling, so a report that cannot be
+    rendered leaves no half-written pair behind; each file appears whole,
+    and no earlier report is ever overwritten.
+    """
+    paths = write_new(directory, stem, {".json": json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+                                        ".html": html})
+    return paths[".json"], paths[".html"]
+
+
+def write_atomic(path: Path, text: str, *, replace: bool = True) -> None:
+    """Write beside ``path`` and rename over it (not ``mkstemp``: its 0600 would hide the report).
+
+    With ``replace=False`` the file is linked into place instead, which
+    raises :class:`FileExistsError` rather than replace an existing one.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8", newline="\n") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
 
 
 def check_report(report: object, kind: str, version: int, made_by: str) -> None:

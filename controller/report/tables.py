@@ -9,6 +9,7 @@ both take their levels, addresses and positions from :mod:`.wall`.
 
 from __future__ import annotations
 
+from controller.report.findings import message_text
 from controller.report.html import Markup, el, join
 from controller.report.i18n import fmt_fan, fmt_supply, fmt_temperature, label, plural, t
 from controller.report.page import simple_table, status, sub, thead
@@ -83,7 +84,7 @@ def _cabinet_rows(cab: dict, row_col: tuple[int, int], ncols: int, lang: str) ->
         el("td", None, *config),
         el("td", {"class": "num"}, temp),
         el("td", {"class": "num"}, fmt_supply(cab_status.get("supply_mv"))),
-        el("td", {"class": "num"}, fmt_fan(cab_status.get("fan_rpm"), lang)),
+        el("td", {"class": "num"}, fmt_fan(cab_status.get("fan_rpm"), lang, cab_status.get("flags") or ())),
         el("td", {"class": "flags"}, flag_text),
         el("td", {"class": "num dead" if dead else "num"}, str(dead) if found else "—"),
     ]
@@ -91,7 +92,8 @@ def _cabinet_rows(cab: dict, row_col: tuple[int, int], ncols: int, lang: str) ->
     rows = [el("tr", {"class": klass or None, "id": f"cabinet-{int(cab['address'])}"}, *cells)]
     if problems:
         rows.append(el("tr", {"class": "problems"},
-                       el("td", {"colspan": ncols}, el("ul", None, *(el("li", None, p) for p in problems)))))
+                       el("td", {"colspan": ncols},
+                          el("ul", None, *(el("li", None, message_text(p, lang)) for p in problems)))))
     return el("tbody", None, *rows)
 
 

@@ -18,7 +18,13 @@ Choices that make it readable on walls from 2 to a few hundred cabinets:
   of a 4K wall is a quarter of a pixel at page size and would otherwise be
   invisible.  Each colour has its own shape (red circle, green square, blue
   diamond) and a white halo, so they survive a black-and-white print and
-  any cabinet tint.  Markers are drawn last, over labels.
+  any cabinet tint.
+- Every dead LED stays visible and belongs to one cabinet (:func:`_place`):
+  a marker lies wholly inside its cabinet (one on the border is moved
+  inward), and one that would cover another (adjacent LEDs are closer than
+  a marker is wide) moves aside, with a thin leader from its LED.  Labels
+  are placed where no marker is (:func:`_label_spot`): the centre, else a
+  side or corner, else the address alone, else none (the tables carry it).
 - A cabinet that did not answer is hatched grey with "no answer" on it; one
   that answered with problems gets an amber inner outline.
 - A dead LED marked ``new`` (the inspection report: not there at the
@@ -33,15 +39,15 @@ every picture, so several pictures on one page cannot clash.
 
 from __future__ import annotations
 
-import unicodedata
+import math
 
 from controller.report import ReportError
 from controller.report.html import Markup, el, join, num
 from controller.report.i18n import (FONTS, HOT_C, WARM_C, check_lang, fmt_number, fmt_temperature, label,
                                     plural, t)
+from controller.report.placement import MIN_MARKER_R, NEW_RING_GAP, layout, marker_radius, text_em
 
 PAD = 10                     # px around the wall
-MIN_MARKER_R = 6.0           # px: a dead LED stays visible however small a pixel is drawn
 MIN_GRID_CELL = 4.0          # px: below this, module grid lines would merge into a grey blur
 MAX_LABEL_PX = 16.0
 MIN_TWO_LINE_PX = 7.5        # below this the temperature line is dropped …
@@ -60,7 +66,6 @@ SCREEN_BG = "#f8fafc"
 CHANNEL_COLOURS = {"r": "#dc2626", "g": "#15803d", "b": "#1d4ed8"}
 OTHER_CHANNEL = "#111827"
 NEW_RING = INK
-NEW_RING_GAP = 4.5           # px between a marker's outline and the ring that marks it new
 
 _DEFS = Markup(
     '<defs><pattern id="lw-hatch" width="7" height="7" patternUnits="userSpaceOnUse" '
@@ -144,11 +149,18 @@ def wall_svg(screen: dict, cabinets: list[dict], *, lang: str = "en", max_width_
     for cab in cabinets:
         found = cab.get("found", True)
         missing += not found
-        parts.append(_cabinet(cab, found, box, scale, sizes[cabinet_size(cab)], lang))
-        for led in cab.get("dead_leds") or ():
+        w, h = cabinet_size(cab)
+        x0, y0 = box(cab["x"], cab["y"])
+        rect = (x0, y0, w * scale, h * scale)
+        leds = list(cab.get("dead_leds") or ())
+        at = [box(x + 0.5, y + 0.5) for x, y in (dead_led_screen_xy(cab, led) for led in leds)]
+        blocks = _label_blocks(cab, found, rect[2], sizes[cabinet_size(cab)], lang)
+        r, spots, rows, centre = layout(at, [bool(led.get("new")) for led in leds], rect,
+                                        marker_radius(scale, rect[2], rect[3]), blocks)
+        parts.append(_cabinet(cab, found, rect, _labels(rows, centre), lang))
+        for led, true_xy, spot in zip(leds, at, spots, strict=True):
             dead += 1
-            x, y = dead_led_screen_xy(cab, led)
-            markers.append(_marker(cab, led, *box(x + 0.5, y + 0.5), max(MIN_MARKER_R, scale * 0.75), lang))
+            markers.append(_marker(cab, led, true_xy, spot, r, lang))
     parts.extend(markers)
 
     rotated = any(c.get("rotation") == 180 for c in cabinets)
@@ -171,11 +183,10 @@ def _temperature(cab: dict) -> float | None:
     return None if temp is None else float(temp)
 
 
-def _cabinet(cab: dict, found: bool, box, scale: float, label_size: tuple[int, float], lang: str) -> Markup:
-    """One cabinet: tinted (or hatched) rectangle, module grid, labels, marks."""
-    w, h = cabinet_size(cab)
-    x0, y0 = box(cab["x"], cab["y"])
-    cw, ch = w * scale, h * scale
+def _cabinet(cab: dict, found: bool, rect: tuple[float, float, float, float], labels: Markup | None,
+             lang: str) -> Markup:
+    """One cabinet: tinted (or hatched) rectangle, module grid, labels (placed already), marks."""
+    x0, y0, cw, ch = rect
     addr = address_text(cab["address"])
     temp = _temperature(cab)
     second = fmt_temperature(temp) if found else t("value.no_answer", lang)
@@ -189,7 +200,7 @@ def _cabinet(cab: dict, found: bool, box, scale: float, label_size: tuple[int, f
         body.append(el("rect", {"class": "problem", "x": x0 + inset, "y": y0 + inset,
                                 "width": max(cw - 2 * inset, 0), "height": max(ch - 2 * inset, 0),
                                 "fill": "none", "stroke": PROBLEM, "stroke_width": 2 * inset}))
-    body.append(_labels(addr, second, found, x0 + cw / 2, y0 + ch / 2, cw, label_size))
+    body.append(labels)
     if cab.get("rotation") == 180:
         body.append(_rotation_mark(x0 + cw, y0, cw, ch))
     tip = f"{addr} · {second}"
@@ -210,11 +221,6 @@ def _grid(cab: dict, x0: float, y0: float, cw: float, ch: float) -> Markup | Non
                        "stroke_opacity": 0.55, "fill": "none"})
 
 
-def _text_em(text: str) -> float:
-    """Estimated width of ``text`` in ems: wide (CJK) characters 1, others about 0.6."""
-    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.6 for c in text)
-
-
 def _label_size(cw: float, ch: float) -> tuple[int, float]:
     """How many label lines (0, 1, 2) fit a cabinet drawn ``cw`` × ``ch`` px, and at what size.
 
@@ -224,35 +230,44 @@ def _label_size(cw: float, ch: float) -> tuple[int, float]:
     """
     room_w = cw - 6
     two = min(MAX_LABEL_PX, (ch - 4) / 2.5,
-              room_w / max(_text_em(WIDEST_ADDRESS) * 1.08, _text_em(WIDEST_READING)))
+              room_w / max(text_em(WIDEST_ADDRESS) * 1.08, text_em(WIDEST_READING)))
     if two >= MIN_TWO_LINE_PX:
         return 2, two
-    one = min(MAX_LABEL_PX, (ch - 2) / 1.2, room_w / (_text_em(WIDEST_ADDRESS) * 1.08))
+    one = min(MAX_LABEL_PX, (ch - 2) / 1.2, room_w / (text_em(WIDEST_ADDRESS) * 1.08))
     return (1, one) if one >= MIN_ONE_LINE_PX else (0, 0.0)
 
 
-def _labels(addr: str, second: str, found: bool, cx: float, cy: float, cw: float,
-            size: tuple[int, float]) -> Markup | None:
-    """Address (bold) over temperature or "no answer"; only the address on small cabinets.
+def _label_blocks(cab: dict, found: bool, cw: float, size: tuple[int, float], lang: str) -> list[list]:
+    """The label blocks a cabinet may show, preferred first: address (bold) over temperature or
+    "no answer", then the address alone at the same size; on small cabinets only the address.
 
     "no answer" may be wider than a reading; it shrinks on its own rather
     than shrinking every cabinet's labels.
     """
     lines, fs = size
-    halo = {"stroke": "#ffffff", "stroke_linejoin": "round", "paint_order": "stroke",
-            "text_anchor": "middle", "dominant_baseline": "central"}
+    addr = address_text(cab["address"])
     missing_colour = None if found else "#7f1d1d"
     if lines == 2:
-        fs2 = min(fs, (cw - 6) / _text_em(second))
-        rows = [(addr, cy - fs * 0.6, fs * 1.08, 700, None),
-                (second, cy + fs * 0.7, fs2, 400 if found else 700, missing_colour)]
-    elif lines == 1:
-        rows = [(addr, cy, fs, 700, missing_colour)]
-    else:
+        second = fmt_temperature(_temperature(cab)) if found else t("value.no_answer", lang)
+        fs2 = min(fs, (cw - 6) / text_em(second))
+        return [[(addr, -fs * 0.6, fs * 1.08, 700, None),
+                 (second, fs * 0.7, fs2, 400 if found else 700, missing_colour)],
+                [(addr, 0.0, fs * 1.08, 700, missing_colour)]]
+    if lines == 1:
+        return [[(addr, 0.0, fs, 700, missing_colour)]]
+    return []
+
+
+def _labels(rows, centre: tuple[float, float] | None) -> Markup | None:
+    """The planned label lines (:func:`.placement.layout`) as text with a white halo."""
+    if centre is None:
         return None
-    return join(el("text", {"x": cx, "y": y, "font_size": size, "font_weight": weight, "fill": colour,
+    cx, cy = centre
+    halo = {"stroke": "#ffffff", "stroke_linejoin": "round", "paint_order": "stroke",
+            "text_anchor": "middle", "dominant_baseline": "central"}
+    return join(el("text", {"x": cx, "y": cy + dy, "font_size": size, "font_weight": weight, "fill": colour,
                             **halo, "stroke_width": min(3.0, size / 3.5)}, text)
-                for text, y, size, weight, colour in rows)
+                for text, dy, size, weight, colour in rows)
 
 
 def _rotation_mark(right: float, top: float, cw: float, ch: float) -> Markup | None:
@@ -303,15 +318,25 @@ def new_ring(cx: float, cy: float, r: float) -> Markup:
                                "stroke": NEW_RING, "stroke_width": 2})])
 
 
-def _marker(cab: dict, led: dict, cx: float, cy: float, r: float, lang: str) -> Markup:
+def _marker(cab: dict, led: dict, at: tuple[float, float], spot: tuple[float, float], r: float,
+            lang: str) -> Markup:
+    """A dead LED's marker at ``spot``; if that is not its LED (``at``), a thin leader joins them."""
     channel = str(led.get("channel", ""))
     tip = (f"{address_text(cab['address'])} · {t('col.module', lang)} {led.get('module')} · "
            f"({led.get('x')}, {led.get('y')}) · {label('channel', channel, lang)}")
+    cx, cy = spot
+    leader = None
+    if math.hypot(at[0] - cx, at[1] - cy) > 1.0:
+        colour = CHANNEL_COLOURS.get(channel, OTHER_CHANNEL)
+        leader = join([el("line", {"class": "leader", "x1": at[0], "y1": at[1], "x2": cx, "y2": cy,
+                                   "stroke": colour, "stroke_width": 1}),
+                       el("circle", {"class": "leader", "cx": at[0], "cy": at[1], "r": 1.2, "fill": colour})])
+    attrs = {"data_channel": channel, "data_address": int(cab["address"])}
     if led.get("new"):
-        return el("g", {"class": "dead-led new", "data_channel": channel},
+        return el("g", {"class": "dead-led new", **attrs},
                   el("title", None, f"{tip} · {t('legend.dead_new', lang)}"),
-                  new_ring(cx, cy, r), marker_shapes(channel, cx, cy, r))
-    return el("g", {"class": "dead-led", "data_channel": channel}, el("title", None, tip),
+                  leader, new_ring(cx, cy, r), marker_shapes(channel, cx, cy, r))
+    return el("g", {"class": "dead-led", **attrs}, el("title", None, tip), leader,
               marker_shapes(channel, cx, cy, r))
 
 
@@ -337,7 +362,7 @@ def _legend(x0: float, y0: float, width: float, rotated: bool, new: bool,
     out: list[Markup] = []
     x, y = x0, y0
     for text, (kind, arg) in items:
-        w = 22 + _text_em(text) * LEGEND_FONT_PX + 18
+        w = 22 + text_em(text) * LEGEND_FONT_PX + 18
         if x > x0 and x + w > x0 + width:
             x, y = x0, y + LEGEND_ROW_PX
         out.append(_swatch(kind, arg, x, y))

@@ -19,11 +19,11 @@ from controller.percentile import percentile
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
+from controller.report.findings import error_fields
 from controller.report.i18n import HOT_C, WARM_C
 from controller.selftest.model import CheckResult
-from controller.service.commission import card_config, card_summary, led_on_screen
+from controller.service.commission import SUPPLY_MIN_MV, card_config, card_summary, led_on_screen
 
-SUPPLY_MIN_MV = 4500
 RTT_LIMIT_MS = 20.0
 
 #: Card events and how a run that sees them since the last one rates them.
@@ -117,7 +117,7 @@ async def cards_config(ix, result: CheckResult) -> None:
             stored = await ix.owner.call(address, c.Cmd.GET_CONFIG)
             level = (await ix.owner.call(address, c.Cmd.GET_BRIGHTNESS)).level
         except LedwardenError as exc:
-            result.add("fail", "config.unreadable", **where, error=str(exc))
+            result.add("fail", "config.unreadable", **where, **error_fields(exc))
             continue
         want = card_config(cab, ix.settings)
         differ = [f.name for f in dc_fields(want) if getattr(stored, f.name) != getattr(want, f.name)]
@@ -138,7 +138,7 @@ async def cards_environment(ix, result: CheckResult) -> None:
         try:
             s = await ix.owner.call(address, c.Cmd.GET_STATUS)
         except LedwardenError as exc:
-            result.add("error", "check.error", **where, error=str(exc))
+            result.add("error", "check.error", **where, **error_fields(exc))
             continue
         ix.status[address] = s
         ix.cabinet(address)["status"] = {"temperature_c": s.temperature_c, "supply_mv": s.supply_mv,
@@ -172,22 +172,26 @@ async def cards_leds(ix, result: CheckResult) -> None:
         try:
             dead = await ix.owner.run(ops.detect, address)
         except LedwardenError as exc:
-            result.add("error", "check.error", **where, error=str(exc))
+            result.add("error", "check.error", **where, **error_fields(exc))
             continue
-        entries, new = [], 0
+        entries = []
         for led in dead:
             sx, sy = led_on_screen(cab, led)
             is_new = baseline is not None and (address, led.module, led.x, led.y, led.channel) not in baseline
-            new += is_new
             entries.append({"module": led.module, "x": led.x, "y": led.y, "channel": led.channel,
                             "screen_x": sx, "screen_y": sy, "new": is_new})
         ix.cabinet(address)["dead_leds"] = entries
         total += len(entries)
-        for module, count in sorted(Counter(e["module"] for e in entries).items()):
-            result.add("warn", "leds.dead", **{**where, "subject": f"{where['subject']}/module:{module}"},
-                       module=module, count=count)
-        if new:
-            result.add("fail", "leds.new", **where, count=new)
+        # One finding per module, at its worst: a module with new dead LEDs fails (and says how
+        # many are new), one with only known ones warns; never both for the same LEDs.
+        for module in sorted({e["module"] for e in entries}):
+            here = [e for e in entries if e["module"] == module]
+            new = sum(e["new"] for e in here)
+            subject = {**where, "subject": f"{where['subject']}/module:{module}"}
+            if new:
+                result.add("fail", "leds.dead_new", **subject, module=module, count=len(here), new=new)
+            else:
+                result.add("warn", "leds.dead", **subject, module=module, count=len(here))
     result.values["dead_leds"] = total if ix.params["detect"] else None
     result.values["baseline"] = ix.baseline_source
     if not result.findings:
@@ -201,7 +205,7 @@ async def cards_events(ix, result: CheckResult) -> None:
         try:
             events = await ix.owner.run(ops.read_events, address, first)
         except LedwardenError as exc:
-            result.add("error", "check.error", **where, error=str(exc))
+            result.add("error", "check.error", **where, **error_fields(exc))
             continue
         if first and not events:
             # A card whose log restarted (replaced, or its flash cleared) has nothing at our

@@ -21,16 +21,24 @@ import time
 from pathlib import Path
 
 from controller.errors import LedwardenError
+from controller.report.findings import error_fields
 from controller.selftest.history import History, detected
-from controller.selftest.model import OUTCOMES, CheckResult, worst
+from controller.selftest.model import OUTCOMES, RANK, CheckResult, worst
 from controller.selftest.profiles import CHECKS
 from controller.selftest.profiles import profile as get_profile
-from controller.service.commission import cabinet_entry
+from controller.service.commission import cabinet_entry, card_where
 from controller.service.jobs import utc_now
 
 log = logging.getLogger("ledwarden.selftest")
 
 HISTORY_RUNS = 8
+
+#: Findings about what happened since the last run (card events), not a state the wall is in:
+#: their absence next time is no repair, so they are never listed as fixed.
+OCCURRENCES = ("events.",)
+#: Keys naming one condition at different severities (a module's dead LEDs, some of them new):
+#: compared as one, so a module that gains a dead LED is "worse", not "fixed" plus "new".
+SAME_CONDITION = {"leds.dead_new": "leds.dead"}
 #: Which earlier runs a run of each profile is compared with, best first.
 COMPARABLE = {"quarterly": ("quarterly", "commissioning"), "commissioning": ("commissioning",
               "quarterly"), "quick": ("quick",)}
@@ -51,15 +59,15 @@ class Inspection:
         self.cards: dict = {}
         self.status: dict = {}
         self.next_cursors: dict[str, int] = {}
-        self.baseline_source: str | None = None
+        self.baseline_source: dict | None = None
+        self.baseline: dict[tuple, dict] | None = None
         self._cabinets = {cab.address: cabinet_entry(cab) for cab in self.layout.cabinets}
 
     # ---- helpers for checks
 
     def where(self, address: int) -> dict:
         """The fields and subject every card finding carries."""
-        index = [cab.address for cab in self.layout.cabinets].index(address) + 1
-        return {"subject": f"card:0x{address:02X}", "cabinet": index, "address": f"0x{address:02X}"}
+        return card_where(self.layout, address)
 
     @staticmethod
     def card_key(address: int) -> str:
@@ -71,21 +79,25 @@ class Inspection:
     def present(self) -> list[int]:
         return [cab.address for cab in self.layout.cabinets if cab.address in self.cards]
 
-    def dead_led_baseline(self) -> set[tuple] | None:
-        """Dead LEDs known before this run: the last run that detected, else the last
-        acceptance report; None when there is nothing to compare with."""
+    def dead_led_baseline(self) -> dict[tuple, dict] | None:
+        """Dead LEDs known before this run, keyed ``(address, module, x, y, channel)``: those of
+        the last run that detected them, else of this screen's last acceptance report (the
+        commissioning's own detection is the first baseline); None when neither exists.
+
+        Kept in ``baseline`` (and where it came from in ``baseline_source``)
+        for the comparison, so the new-LED flags and the comparison agree.
+        """
         previous = self.history.previous(where_detected=True)
         if previous is not None:
-            self.baseline_source = f"self-test {previous['id']} ({previous['started']})"
-            cabinets = previous["cabinets"]
+            self.baseline_source = {"kind": "selftest", "id": previous["id"], "started": previous["started"]}
+            self.baseline = _dead(previous)
         else:
-            acceptance = sorted(self.reports_dir.glob("acceptance-*.json"))
-            if not acceptance:
+            acceptance = last_acceptance(self.reports_dir, self.layout.name)
+            if acceptance is None:
                 return None
-            self.baseline_source = f"acceptance report {acceptance[-1].name}"
-            cabinets = json.loads(acceptance[-1].read_text()).get("cabinets", [])
-        return {(cab["address"], d["module"], d["x"], d["y"], d["channel"])
-                for cab in cabinets for d in cab.get("dead_leds") or []}
+            self.baseline_source = {"kind": "acceptance", "started": acceptance.get("started")}
+            self.baseline = _dead(acceptance)
+        return self.baseline
 
     def cabinets(self) -> list[dict]:
         return [self._cabinets[cab.address] for cab in self.layout.cabinets]
@@ -111,10 +123,10 @@ async def run_profile(service, history: History, profile_name: str, *, trigger: 
         try:
             await CHECKS[check_id].run(ix, result)
         except LedwardenError as exc:
-            result.add("error", "check.error", error=str(exc))
+            result.add("error", "check.error", **error_fields(exc))
         except Exception as exc:       # a bug in a check must not hide the other checks
             log.exception("self-test check %s crashed", check_id)
-            result.add("error", "check.error", error=f"internal error: {exc!r}")
+            result.add("error", "check.error", reason="internal", error=f"internal error: {exc!r}")
         entry = {"id": check_id, "outcome": result.outcome, "duration_s": round(time.monotonic() - c0, 2),
                  "values": result.values, "findings": [f.as_dict() for f in result.findings]}
         checks.append(entry)
@@ -124,7 +136,8 @@ async def run_profile(service, history: History, profile_name: str, *, trigger: 
     if job is not None:
         job.advance(len(ids), len(ids))
     for address, cab in zip([c.address for c in ix.layout.cabinets], ix.cabinets()):
-        cab["problems"] = [f["text"] for ch in checks for f in ch["findings"]
+        cab["problems"] = [{k: f[k] for k in ("key", "fields", "subject", "text")}
+                           for ch in checks for f in ch["findings"]
                            if f["subject"].split("/")[0] == f"card:0x{address:02X}"
                            and f["outcome"] in ("warn", "fail", "error")]
     counts = {o: sum(ch["outcome"] == o for ch in checks) for o in OUTCOMES}
@@ -136,14 +149,30 @@ async def run_profile(service, history: History, profile_name: str, *, trigger: 
         previous = history.previous(profiles=(kind,))
         if previous is not None:
             break
-    report["comparison"] = compare(report, previous) if previous else None
+    report["comparison"] = (compare(report, previous, ix.baseline, ix.baseline_source) if previous
+                            else None)
     history.save(report, ix.next_cursors,
                  finish=lambda r: r.update(history=trend(history, r)))
     return report
 
 
+def last_acceptance(reports_dir: Path, screen_name: str) -> dict | None:
+    """The newest acceptance report of this screen in ``reports_dir`` (by its start time), or None."""
+    best = None
+    for path in reports_dir.glob("acceptance-*.json"):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue                    # a damaged or foreign file is no baseline
+        if not isinstance(report, dict) or (report.get("screen") or {}).get("name") != screen_name:
+            continue
+        if best is None or str(report.get("started")) > str(best.get("started")):
+            best = report
+    return best
+
+
 def _finding_ids(report: dict, checks: set[str]) -> dict[tuple, dict]:
-    return {(ch["id"], f["key"], f["subject"]): {**f, "check": ch["id"]}
+    return {(ch["id"], SAME_CONDITION.get(f["key"], f["key"]), f["subject"]): {**f, "check": ch["id"]}
             for ch in report.get("checks", []) if ch["id"] in checks for f in ch["findings"]
             if f["outcome"] in ("warn", "fail", "error")}
 
@@ -158,24 +187,35 @@ def _max_temperature(report: dict) -> float | None:
     return max(temps) if temps else None
 
 
-def compare(now: dict, before: dict) -> dict:
-    """What changed since ``before``: findings new and gone, dead LEDs, temperatures.
+def compare(now: dict, before: dict, baseline: dict[tuple, dict] | None = None,
+            baseline_source: dict | None = None) -> dict:
+    """What changed since ``before``: findings new and fixed, dead LEDs, temperatures.
 
     Findings are compared only for checks both runs made: LEDs not looked at
-    by a commissioning run are not "new" in the next quarterly one.
+    by a commissioning run are not "new" in the next quarterly one.  A
+    finding is new if its condition was not there or is worse now; it is
+    fixed only if its condition is gone (an event count that changed is no
+    repair: see :data:`OCCURRENCES`).  Dead LEDs are compared with
+    ``baseline`` (:meth:`Inspection.dead_led_baseline`), else with
+    ``before`` if it looked for them.
     """
     both = ({ch["id"] for ch in now.get("checks", [])}
             & {ch["id"] for ch in before.get("checks", [])})
     f_now, f_before = _finding_ids(now, both), _finding_ids(before, both)
     out = {"previous_id": before.get("id"), "previous_started": before.get("started"),
            "previous_result": before.get("result"), "previous_profile": before.get("profile"),
-           "new_findings": [f for k, f in f_now.items() if k not in f_before],
-           "fixed_findings": [f for k, f in f_before.items() if k not in f_now]}
-    if detected(now) and detected(before):
-        d_now, d_before = _dead(now), _dead(before)
-        out["dead_leds"] = {"previous": len(d_before), "now": len(d_now),
-                            "new": [d for k, d in d_now.items() if k not in d_before],
-                            "fixed": [d for k, d in d_before.items() if k not in d_now]}
+           "new_findings": [f for k, f in f_now.items()
+                            if k not in f_before or RANK[f["outcome"]] > RANK[f_before[k]["outcome"]]],
+           "fixed_findings": [f for k, f in f_before.items()
+                              if k not in f_now and not f["key"].startswith(OCCURRENCES)]}
+    if baseline is None and detected(before):
+        baseline, baseline_source = _dead(before), {"kind": "selftest", "id": before.get("id"),
+                                                    "started": before.get("started")}
+    if detected(now) and baseline is not None:
+        d_now = _dead(now)
+        out["dead_leds"] = {"previous": len(baseline), "now": len(d_now), "baseline": baseline_source,
+                            "new": [d for k, d in d_now.items() if k not in baseline],
+                            "fixed": [d for k, d in baseline.items() if k not in d_now]}
     else:
         out["dead_leds"] = None
     temps_before = {cab["address"]: cab["status"]["temperature_c"]

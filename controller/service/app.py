@@ -111,7 +111,11 @@ async def job_cancel(request: web.Request) -> web.Response:
 @requires("installer")
 async def commission(request: web.Request) -> web.Response:
     body = await body_of(request)
-    job = request.app[SERVICE].start_commissioning(bool(body.get("unattended", False)), who(request))
+    lang = body.get("lang", "en")
+    if not isinstance(lang, str):
+        raise PayloadError('lang must be "en" or "zh", the language of the acceptance report')
+    job = request.app[SERVICE].start_commissioning(bool(body.get("unattended", False)), who(request),
+                                                   lang=lang)
     return web.json_response(job.as_dict(full=False), status=202)
 
 

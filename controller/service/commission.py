@@ -8,10 +8,17 @@ The steps, each recorded in the report:
 2. **configure** each card (module geometry, scan, chain, rotation, refresh)
    and its brightness, reading every value back;
 3. **patterns** red, green, blue, white, grid, module numbers, each confirmed
-   by the installer looking at the wall (or ``--yes`` for unattended runs);
+   by the installer looking at the wall; with ``--yes`` nobody looks, and the
+   report says so (each pattern "not watched", the verdict "PASS · NOT
+   WATCHED", a sentence in the summary) rather than claiming a confirmation;
 4. **detect** dead LEDs on every card and place them on the screen;
 5. **status** of every card (temperature, supply, fan, flags);
 6. the **report**: JSON and one HTML page with a picture of the wall.
+
+Every sentence the report holds (summary, problems, step details) is a key
+and its fields (:func:`~controller.report.findings.message`), the same keys
+as the self-test's findings where the condition is the same, so the page
+prints in English or Chinese and one condition found twice is said once.
 
 Card-level settings that the spec leaves to the project live in the screen
 file's optional ``[cards]`` table (``model``, ``refresh_hz``,
@@ -28,11 +35,14 @@ from controller.config import Cabinet, Layout
 from controller.errors import BusTimeout, ConfigError, LedwardenError
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
+from controller.report.findings import error_fields, message, message_text
+from controller.report.i18n import check_lang
 from controller.service.busowner import BusOwner
 from controller.service.jobs import Job, utc_now
 
 PATTERNS = ("red", "green", "blue", "white", "grid", "module_numbers")
 HOT_C = 85.0
+SUPPLY_MIN_MV = 4500
 DISCOVERY_BATCH = 16
 
 
@@ -73,13 +83,6 @@ def card_config(cab: Cabinet, settings: CardSettings) -> c.CardConfig:
                         rotation=0 if cab.rotation == 0 else 2, refresh_hz=settings.refresh_hz)
 
 
-def grid_position(layout: Layout, cab: Cabinet) -> tuple[int, int]:
-    """1-based (row, column) of a cabinet, counting distinct cabinet tops and lefts."""
-    rows = sorted({k.y for k in layout.cabinets})
-    cols = sorted({k.x for k in layout.cabinets})
-    return rows.index(cab.y) + 1, cols.index(cab.x) + 1
-
-
 def card_summary(info: ops.CardInfo) -> dict:
     """How a found card is shown in reports and the API: serial and model in hex."""
     return {"serial": f"{info.serial:016X}", "model": f"0x{info.hw_model:04X}",
@@ -99,10 +102,11 @@ def cabinet_entry(cab: Cabinet) -> dict:
             "status": None, "dead_leds": [], "problems": []}
 
 
-def describe(layout: Layout, cab: Cabinet) -> str:
-    index = layout.cabinets.index(cab) + 1
-    row, col = grid_position(layout, cab)
-    return f"cabinet {index} (address 0x{cab.address:02X}, row {row} column {col})"
+def card_where(layout: Layout, address: int) -> dict:
+    """The subject and fields every sentence about a card carries: its cabinet number (screen
+    file order, from 1) and address; the self-test's findings carry the same."""
+    index = [cab.address for cab in layout.cabinets].index(address) + 1
+    return {"subject": f"card:0x{address:02X}", "cabinet": index, "address": f"0x{address:02X}"}
 
 
 def led_on_screen(cab: Cabinet, led: ops.DeadLed) -> tuple[int, int]:
@@ -137,27 +141,34 @@ class Commissioning:
     """One commissioning run; ``await run()`` returns the acceptance report dict."""
 
     def __init__(self, job: Job, owner: BusOwner, layout: Layout, settings: CardSettings, *,
-                 unattended: bool, screen_file: str, controller_info: dict) -> None:
+                 unattended: bool, screen_file: str, controller_info: dict, lang: str = "en") -> None:
         self.job, self.owner, self.layout, self.settings = job, owner, layout, settings
         self.unattended = unattended
+        self.lang = check_lang(lang)
         self.steps: list[dict] = []
         self.cabinets = {cab.address: cabinet_entry(cab) for cab in layout.cabinets}
         self.unexpected: list[dict] = []
         self.patterns: list[dict] = []
         self.report: dict[str, Any] = {
-            "kind": "acceptance", "version": 1, "lang": "en",
+            "kind": "acceptance", "version": 1, "lang": self.lang,
             "screen": {"name": layout.name, "width": layout.width, "height": layout.height,
                        "file": screen_file},
             "controller": controller_info, "started": utc_now(),
         }
 
-    def _step(self, name: str, ok: bool, detail: str, t0: float) -> None:
-        self.steps.append({"name": name, "ok": ok, "detail": f"{detail} ({time.monotonic() - t0:.1f} s)"})
-        self.job.note(f"{name}: {detail}")
+    def _step(self, name: str, ok: bool | None, detail: dict, t0: float) -> None:
+        """Record a step; ``ok`` is None for a step nobody checked (patterns with ``--yes``)."""
+        self.steps.append({"name": name, "ok": ok, "detail": detail,
+                           "duration_s": round(time.monotonic() - t0, 1)})
+        self.job.note(f"{name}: {detail['text']}")
 
-    def _problem(self, address: int, text: str) -> None:
-        self.cabinets[address]["problems"].append(text)
-        self.job.note(text)
+    def _where(self, address: int) -> dict:
+        return card_where(self.layout, address)
+
+    def _problem(self, address: int, key: str, **fields) -> None:
+        problem = message(key, **self._where(address), **fields)
+        self.cabinets[address]["problems"].append(problem)
+        self.job.note(problem["text"])
 
     # ---------------------------------------------------------------- steps
 
@@ -166,38 +177,35 @@ class Commissioning:
         result = await discover_all(self.owner, self.job)
         found = {k.address: k for k in result.cards}
         garbled = result.garbled
-        cab_by_address = {cab.address: cab for cab in self.layout.cabinets}
         for address, info in found.items():
             entry = self.cabinets.get(address)
             if entry is None:
                 self.unexpected.append({
                     "address": address, "serial": f"{info.serial:016X}",
                     "model": f"0x{info.hw_model:04X}",
-                    "problem": f"a card at 0x{address:02X} (serial {info.serial:016X}) is not in the "
-                               f"screen file: add a cabinet for it or give it a free address"})
+                    "problem": message("cards.unexpected", f"card:0x{address:02X}",
+                                       address=f"0x{address:02X}", serial=f"{info.serial:016X}")})
                 continue
             entry.update(found=True, **card_summary(info))
             if self.settings.model is not None and info.hw_model != self.settings.model:
-                self._problem(address, f"{describe(self.layout, cab_by_address[address])} has card "
-                                       f"model 0x{info.hw_model:04X}, the screen file expects "
-                                       f"0x{self.settings.model:04X}: fit the right card")
+                self._problem(address, "cards.model", model=f"0x{info.hw_model:04X}",
+                              expected=f"0x{self.settings.model:04X}")
         for address in garbled:
             if address in self.cabinets:
-                self._problem(address, f"{describe(self.layout, cab_by_address[address])}: several "
-                                       f"cards answer at address 0x{address:02X}: give each its own "
-                                       f"with 'ledwarden bus set-address --serial S --to A'")
+                self._problem(address, "commission.garbled")
             else:
                 self.unexpected.append({"address": address, "serial": None, "model": None,
-                                        "problem": f"several cards answer at 0x{address:02X}, which "
-                                                   f"is not in the screen file"})
+                                        "problem": message("commission.unexpected_garbled",
+                                                           f"card:0x{address:02X}",
+                                                           address=f"0x{address:02X}")})
         for cab in self.layout.cabinets:
             if cab.address not in found and cab.address not in garbled:
-                self._problem(cab.address, f"{describe(self.layout, cab)} does not answer: check "
-                                           f"its power and its bus cable")
+                self._problem(cab.address, "cards.missing")
         present = [cab.address for cab in self.layout.cabinets if cab.address in found]
         ok = len(present) == len(self.layout.cabinets) and not self.unexpected and not garbled
-        self._step("discovery", ok, f"{len(present)} of {len(self.layout.cabinets)} cabinets answer, "
-                                    f"{len(self.unexpected)} unexpected", t0)
+        self._step("discovery", ok, message("step.discovery", present=len(present),
+                                            total=len(self.layout.cabinets),
+                                            unexpected=len(self.unexpected)), t0)
         return present
 
     async def configure(self, present: list[int]) -> None:
@@ -212,9 +220,9 @@ class Commissioning:
                 self.cabinets[address].update(config_ok=True, brightness=level)
             except LedwardenError as exc:
                 failures += 1
-                self._problem(address, f"{describe(self.layout, cab)}: config not stored: {exc}")
+                self._problem(address, "commission.config_failed", **error_fields(exc))
         self._step("config", failures == 0,
-                   f"{len(present) - failures} of {len(present)} cards configured and read back", t0)
+                   message("step.config", ok=len(present) - failures, total=len(present)), t0)
 
     async def show_patterns(self) -> None:
         t0 = time.monotonic()
@@ -226,16 +234,21 @@ class Commissioning:
                 self.job.step(f"pattern {name}", n, len(PATTERNS))
                 await self.owner.broadcast(c.Cmd.TEST_PATTERN, c.TestPattern(c.Pattern[name.upper()]))
                 if self.unattended:
-                    confirmed, how = True, "--yes (unattended)"
+                    # Nobody looked: not a confirmation, and recorded as such (None, not True).
+                    confirmed, how = None, "unattended"
                 else:
                     label = name.replace("_", " ")
                     confirmed = await self.job.ask(f"Does every cabinet show the {label} pattern, "
                                                    f"with no dark, wrong-coloured or flickering area?")
                     how = "operator"
-                all_ok &= confirmed
+                all_ok &= confirmed is not False
                 self.patterns.append({"pattern": name, "confirmed": confirmed, "how": how})
-        self._step("patterns", all_ok, f"{sum(p['confirmed'] for p in self.patterns)} of "
-                                       f"{len(PATTERNS)} patterns confirmed", t0)
+        if self.unattended:
+            self._step("patterns", None, message("step.patterns_unwatched", total=len(PATTERNS)), t0)
+        else:
+            self._step("patterns", all_ok, message("step.patterns", total=len(PATTERNS),
+                                                   confirmed=sum(bool(p["confirmed"]) for p in self.patterns)),
+                       t0)
 
     async def detect(self, present: list[int]) -> int:
         t0 = time.monotonic()
@@ -246,7 +259,7 @@ class Commissioning:
             try:
                 dead = await self.owner.run(ops.detect, address)
             except LedwardenError as exc:
-                self._problem(address, f"{describe(self.layout, cab)}: LED detection failed: {exc}")
+                self._problem(address, "commission.detect_failed", **error_fields(exc))
                 continue
             entries = []
             for led in dead:
@@ -255,37 +268,33 @@ class Commissioning:
                                 "channel": led.channel, "screen_x": sx, "screen_y": sy})
             self.cabinets[address]["dead_leds"] = entries
             total += len(entries)
-        self._step("detect", True, f"{total} dead LEDs on {len(present)} cards", t0)
+        self._step("detect", True, message("step.detect", count=total, cards=len(present)), t0)
         return total
 
     async def read_status(self, present: list[int]) -> None:
         t0 = time.monotonic()
         for address in present:
-            cab = self.layout.cabinet(address)
             try:
                 s = await self.owner.call(address, c.Cmd.GET_STATUS)
             except (BusTimeout, LedwardenError) as exc:
-                self._problem(address, f"{describe(self.layout, cab)}: status unreadable: {exc}")
+                self._problem(address, "commission.status_failed", **error_fields(exc))
                 continue
             self.cabinets[address]["status"] = {"temperature_c": s.temperature_c,
                                                 "supply_mv": s.supply_mv, "fan_rpm": s.fan_rpm,
                                                 "flags": s.flag_names}
-            where = describe(self.layout, cab)
             flags = s.status
+            # The self-test's keys: the same condition found again by it is then said once.
             if flags & c.StatusFlag.OVER_TEMPERATURE:
-                self._problem(address, f"{where} runs hot: {s.temperature_c:.1f} °C (limit "
-                                       f"{HOT_C:.0f} °C): check its fan and ventilation")
+                self._problem(address, "env.hot", temp_c=s.temperature_c, limit_c=HOT_C)
             if flags & c.StatusFlag.UNDER_VOLTAGE:
-                self._problem(address, f"{where} has a low supply: {s.supply_mv} mV (needs "
-                                       f"4500 mV): check its power supply and cabling")
+                self._problem(address, "env.supply", supply_mv=s.supply_mv, limit_mv=SUPPLY_MIN_MV)
             if flags & c.StatusFlag.FAN_FAULT:
-                self._problem(address, f"{where}: its fan has stopped ({s.fan_rpm} rpm): replace it")
+                self._problem(address, "env.fan", fan_rpm=s.fan_rpm)
             if flags & c.StatusFlag.MODULE_LINK_LOST:
-                self._problem(address, f"{where}: a module's data link is lost: check the ribbon "
-                                       f"cables between its modules")
+                self._problem(address, "env.module_link")
             if flags & c.StatusFlag.CONFIG_INVALID:
-                self._problem(address, f"{where}: its stored config is invalid")
-        self._step("status", True, f"status read from {len(present)} cards", t0)
+                self._problem(address, "commission.config_invalid")
+        self._step("status", True, message("step.status", cards=len(present)), t0)
 
     # ---------------------------------------------------------------- whole run
 
@@ -298,19 +307,59 @@ class Commissioning:
         await self.read_status(present)
         cabinets = [self.cabinets[cab.address] for cab in self.layout.cabinets]
         problems = [p for cab in cabinets for p in cab["problems"]]
-        failed = bool(problems or self.unexpected) or not all(s["ok"] for s in self.steps)
-        summary = [f"{len(present)} of {len(cabinets)} cabinets answer"]
+        failed = bool(problems or self.unexpected) or any(s["ok"] is False for s in self.steps)
+        summary = [message("commission.answering", present=len(present), total=len(cabinets))]
         summary += [u["problem"] for u in self.unexpected]
         summary += problems
         for cab in cabinets:
             if cab["dead_leds"]:
-                summary.append(f"{len(cab['dead_leds'])} dead LED(s) on cabinet "
-                               f"{cabinets.index(cab) + 1} (address 0x{cab['address']:02X})")
+                summary.append(message("commission.dead_leds", **self._where(cab["address"]),
+                                       count=len(cab["dead_leds"])))
         if not dead:
-            summary.append("no dead LEDs")
+            summary.append(message("commission.no_dead_leds"))
+        unwatched = [p["pattern"] for p in self.patterns if p["confirmed"] is None]
+        if unwatched:
+            summary.append(message("commission.not_watched", patterns=unwatched))
+        rejected = [p["pattern"] for p in self.patterns if p["confirmed"] is False]
+        if rejected:
+            summary.append(message("commission.not_confirmed", patterns=rejected))
         self.report.update(
             finished=utc_now(), duration_s=round(time.monotonic() - t0, 1),
-            result="fail" if failed else "pass", summary=summary, cabinets=cabinets,
+            result=verdict(failed, bool(unwatched)), summary=summary, cabinets=cabinets,
             unexpected=self.unexpected, patterns=self.patterns, steps=self.steps,
             signatures=["installer", "customer"])
         return self.report
+
+    def summary_text(self) -> list[str]:
+        """The summary in the report's language, for the job's result and the terminal."""
+        return [message_text(line, self.lang) for line in self.report.get("summary", [])]
+
+
+def add_findings(report: dict, findings: list[dict]) -> None:
+    """Self-test findings (warnings, failures) into an acceptance report: each into the summary
+    and onto its cabinet's problems, unless the same condition (key and subject) is there.
+
+    Commissioning and its closing self-test both see a hot card; the
+    customer reads it once, under the one key both use.
+    """
+    said = {(m.get("key"), m.get("subject")) for m in report["summary"] if isinstance(m, dict)}
+    cabinets = {f"card:0x{cab['address']:02X}": cab for cab in report["cabinets"]}
+    for f in findings:
+        condition = (f["key"], f.get("subject"))
+        if condition in said:
+            continue
+        said.add(condition)
+        line = {"key": f["key"], "fields": f["fields"], "subject": f.get("subject"), "text": f["text"]}
+        report["summary"].append(line)
+        cab = cabinets.get(str(f.get("subject")).split("/")[0])
+        if cab is not None:
+            cab["problems"].append(line)
+
+
+def verdict(failed: bool, unwatched: bool) -> str:
+    """``fail``; ``unwatched`` when nothing failed but nobody watched the patterns; else ``pass``.
+
+    An unattended run cannot vouch for what the wall showed, so it never
+    earns a plain pass: the badge says the patterns were not watched.
+    """
+    return "fail" if failed else "unwatched" if unwatched else "pass"

@@ -20,11 +20,15 @@ from controller.faultlog import FaultLog
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.acceptance import write_acceptance
+from controller.report.findings import message
+from controller.report.i18n import check_lang
+from controller.report.page import report_stem
 from controller.selftest.history import History
 from controller.selftest.profiles import profile as get_profile
 from controller.selftest.runner import run_profile
 from controller.service.busowner import BusOwner
-from controller.service.commission import CardSettings, Commissioning, card_summary, discover_all
+from controller.service.commission import (CardSettings, Commissioning, add_findings, card_summary,
+                                           discover_all)
 from controller.service.jobs import QUESTION_TIMEOUT_S, Job, JobManager
 from controller.service.watch import CardWatch, bus_timeout_recorder
 from controller.version import software_version
@@ -132,21 +136,24 @@ class Service:
                                  f"{kind}")
         return self.jobs.start(kind, body, params, who, exclusive=True, role=role)
 
-    def start_commissioning(self, unattended: bool, who: str) -> Job:
+    def start_commissioning(self, unattended: bool, who: str, lang: str = "en") -> Job:
+        check_lang(lang)             # an unknown language is refused before a job exists
+
         async def body(job: Job) -> dict:
             run = Commissioning(job, self.owner, self.layout, self.settings, unattended=unattended,
-                                screen_file=self.screen_file, controller_info=self.controller_info())
+                                screen_file=self.screen_file, controller_info=self.controller_info(),
+                                lang=lang)
             report = await run.run()
             await self._commissioning_selftest(report, job, who)
             for cab in report["cabinets"]:
                 if cab["found"]:
                     self.cards[cab["address"]] = {k: cab[k] for k in ("serial", "model", "firmware", "bank")}
-            stamp = report["started"].replace(":", "").replace("-", "")
-            json_path, html_path = write_acceptance(report, self.reports_dir, f"acceptance-{stamp}")
+            stem = report_stem("acceptance", report["screen"]["name"], report["started"])
+            json_path, html_path = write_acceptance(report, self.reports_dir, stem)
             job.note(f"report written: {html_path.name}")
-            return {"result": report["result"], "summary": report["summary"],
+            return {"result": report["result"], "summary": run.summary_text(),
                     "report": {"json": json_path.name, "html": html_path.name}}
-        return self.start_bus_job("commission", body, {"unattended": unattended}, who)
+        return self.start_bus_job("commission", body, {"unattended": unattended, "lang": lang}, who)
 
     async def _commissioning_selftest(self, report: dict, job: Job, who: str) -> None:
         """The ``commissioning`` self-test profile closes commissioning: the link, the settings
@@ -155,17 +162,16 @@ class Service:
         inspection = await run_profile(self, self.history, "commissioning", trigger="commissioning",
                                        who=who, job=job)
         await asyncio.to_thread(self.record_selftest_faults, inspection)
-        bad = [f["text"] for ch in inspection["checks"] for f in ch["findings"]
-               if f["outcome"] in ("fail", "error")]
-        counts = ", ".join(f"{n} {o}" for o, n in inspection["counts"].items() if n)
+        attention = [f for ch in inspection["checks"] for f in ch["findings"] if f["outcome"] != "pass"]
+        bad = any(f["outcome"] in ("fail", "error") for f in attention)
         report["steps"].append({"name": "selftest", "ok": not bad,
-                                "detail": f"self-test {inspection['id']}: {inspection['result']} ({counts})"})
+                                "detail": message("step.selftest", id=inspection["id"],
+                                                  result=inspection["result"], **inspection["counts"]),
+                                "duration_s": inspection["duration_s"]})
         report["selftest"] = {"id": inspection["id"], "result": inspection["result"]}
-        # faults the commissioning steps found already (a hot card) are in the summary once
-        new = [line for line in bad if line not in report["summary"]]
+        add_findings(report, attention)
         if bad:
             report["result"] = "fail"
-        report["summary"] += new
 
     def start_discovery(self, who: str) -> Job:
         async def body(job: Job) -> dict:

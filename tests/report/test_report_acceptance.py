@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from controller.report import ReportError, render_acceptance_html, write_acceptance
+from controller.report.page import report_stem
 from report_cases import sample_report
 
 
@@ -177,3 +178,29 @@ def test_write_acceptance_writes_nothing_for_a_report_it_cannot_render(report, t
 def test_print_css_is_a4_with_page_numbers(report):
     style = as_xml(render_acceptance_html(report)).find("head/style").text
     assert "@media print" in style and "size: A4" in style and "counter(pages)" in style
+
+
+def test_a_report_never_overwrites_another(report, tmp_path):
+    # Two walls commissioned in the same second, or a demo run twice: both reports stay.
+    first = write_acceptance(report, tmp_path, stem="acceptance-lobby-20261122T100000Z")
+    report["screen"]["name"] = "Second wall"
+    second = write_acceptance(report, tmp_path, stem="acceptance-lobby-20261122T100000Z")
+    assert [p.name for p in second] == ["acceptance-lobby-20261122T100000Z-2.json",
+                                        "acceptance-lobby-20261122T100000Z-2.html"]
+    assert json.loads(first[0].read_text())["screen"]["name"] == "Lobby wall"
+    assert json.loads(second[0].read_text())["screen"]["name"] == "Second wall"
+    # a stray page of the first name moves the whole pair on, so JSON and page keep one stem
+    (tmp_path / "acceptance-lobby-20261122T100000Z-3.html").write_text("someone else's")
+    third = write_acceptance(report, tmp_path, stem="acceptance-lobby-20261122T100000Z")
+    assert {p.stem for p in third} == {"acceptance-lobby-20261122T100000Z-4"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]      # no temporary left
+
+
+@pytest.mark.parametrize("kind, name, started, run, stem", [
+    ("acceptance", "Lobby wall", "2026-11-22T10:00:00Z", None, "acceptance-lobby-wall-20261122T100000Z"),
+    ("inspection", "Lobby wall", "2026-11-22T18:00:05+08:00", 12, "inspection-lobby-wall-20261122T100005Z-run12"),
+    ("inspection", "大厅屏 / B", "2026-11-22T10:00:00Z", 3, "inspection-b-20261122T100000Z-run3"),
+    ("inspection", "", None, 3, "inspection-screen-undated-run3"),
+])
+def test_report_files_are_named_by_kind_screen_and_utc_time(kind, name, started, run, stem):
+    assert report_stem(kind, name, started, run) == stem

@@ -72,7 +72,9 @@ def test_readings():
     assert fmt_temperature(None) == "—"
     assert fmt_supply(5040) == "5.04 V"
     assert fmt_fan(2400, "en") == "2400 rpm"
-    assert fmt_fan(0, "zh") == "无风扇"
+    assert fmt_fan(0, "zh") == "无风扇"             # a card reports 0 rpm when no fan is fitted …
+    assert fmt_fan(0, "en", ["fan_fault", "over_temperature"]) == "stopped"   # … and flags a stopped one
+    assert fmt_fan(0, "zh", ["fan_fault"]) == "停转"
 
 
 def test_times_are_shown_in_utc_with_the_zone_written():

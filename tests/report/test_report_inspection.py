@@ -61,7 +61,13 @@ def test_the_tables_hold_no_finding_the_spec_does_not_define():
      "Cabinet 3 (0x03) restarted once since the last run"),
     ("cards.ok", {"cards": 1}, "The one card answers with the expected model"),
     ("link.ok", {"cards": 16, "count": 1, "rtt_ms": 0.42},
-     "16 cards, 1 PINGs each: no retries, round trip at most 0.42 ms"),
+     "16 cards, 1 PING each: no retries, round trip at most 0.42 ms"),
+    ("link.failed", {"cabinet": 3, "address": "0x03", "failed": 1, "count": 1},
+     "Cabinet 3 (0x03): 1 of 1 PING failed after all retries: check the bus cable and termination"),
+    ("commission.dead_leds", {"cabinet": 7, "address": "0x07", "count": 1}, "Cabinet 7 (0x07): 1 dead LED"),
+    ("commission.dead_leds", {"cabinet": 2, "address": "0x02", "count": 3}, "Cabinet 2 (0x02): 3 dead LEDs"),
+    ("step.detect", {"count": 1, "cards": 8}, "1 dead LED on 8 cards"),
+    ("step.detect", {"count": 3, "cards": 1}, "3 dead LEDs on 1 card"),
 ])
 def test_english_says_one_not_ones(key, fields, en):
     assert finding_text({"key": key, "fields": fields}, "en") == en
@@ -177,7 +183,7 @@ def test_every_check_shows_what_it_measures_its_limits_outcome_findings_and_dura
     assert [b.get("id") for b in blocks] == [f"check-{c['id']}" for c in report["checks"]]
     env = text_of(next(b for b in blocks if b.get("id") == "check-cards.environment"))
     for words in ("Temperature, supply and fan", "each card's temperature", "fail: 85 °C and above", "failed",
-                  "0.1 s", "max_temperature_c 91.5",
+                  "0.1 s", "hottest °C 91.5",
                   "Cabinet 7 (0x07) runs warm at 74 °C (warning from 70 °C)"):
         assert words in env, words
     frameloop = text_of(next(b for b in blocks if b.get("id") == "check-frameloop.budget"))

@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from controller.report.wall import (MIN_MARKER_R, dead_led_screen_xy, temperature_level,
-                                    wall_svg)
+from controller.report.placement import FLOOR_MARKER_R
+from controller.report.wall import MIN_MARKER_R, dead_led_screen_xy, temperature_level, wall_svg
 from report_cases import cabinet, grid_wall, sample_report
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -163,3 +163,98 @@ def test_a_bare_layout_draws_too():
              "modules_x": 2, "modules_y": 1} for a in (1, 2)]
     root = parse(wall_svg({"name": "bare", "width": 256, "height": 64}, cabs))
     assert len(groups(root, "cabinet")) == 2 and not groups(root, "missing")
+
+
+# --- every dead LED visible and attributable (issue 15 item 8) ------------------------------------
+
+def _em(text: str) -> float:
+    return sum(1.0 if ord(c) > 0x2E7F else 0.6 for c in text)
+
+
+def _box(el: ET.Element, halo: bool) -> tuple[float, float, float, float]:
+    """The ink box of an SVG shape: circle, rect or polygon, with half its stroke if ``halo``."""
+    grow = float(el.get("stroke-width", 0)) / 2 if halo else 0.0
+    tag = el.tag.removeprefix(SVG)
+    if tag == "circle":
+        cx, cy, r = (float(el.get(k)) for k in ("cx", "cy", "r"))
+        box = (cx - r, cy - r, cx + r, cy + r)
+    elif tag == "rect":
+        x, y, w, h = (float(el.get(k)) for k in ("x", "y", "width", "height"))
+        box = (x, y, x + w, y + h)
+    else:
+        pts = [tuple(map(float, p.split(","))) for p in el.get("points").split()]
+        box = (min(p[0] for p in pts), min(p[1] for p in pts), max(p[0] for p in pts), max(p[1] for p in pts))
+    return box[0] - grow, box[1] - grow, box[2] + grow, box[3] + grow
+
+
+def _union(boxes):
+    boxes = list(boxes)
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _inside(a, outer) -> bool:
+    return outer[0] <= a[0] and outer[1] <= a[1] and a[2] <= outer[2] and a[3] <= outer[3]
+
+
+def wall_geometry(root: ET.Element):
+    """Cabinet rects by address; each marker's (address, ink box with halo, shape box); label boxes."""
+    cabinets, labels = {}, []
+    for g in groups(root, "cabinet"):
+        rect = next(g.iter(f"{SVG}rect"))
+        cabinets[int(g.get("data-address"))] = _box(rect, False)
+        for t in g.iter(f"{SVG}text"):
+            x, y, size = float(t.get("x")), float(t.get("y")), float(t.get("font-size"))
+            half_w, half_h = _em(t.text) * size / 2, size * 0.6
+            labels.append((x - half_w, y - half_h, x + half_w, y + half_h))
+    markers = []
+    for g in groups(root, "dead-led"):
+        shapes = [e for e in g if e.tag.removeprefix(SVG) in ("circle", "rect", "polygon")
+                  and e.get("class") != "leader" and float(e.get("r", 9)) > 1.3]
+        ink = _union(_box(e, True) for e in shapes)
+        body = _union(_box(e, False) for e in shapes if e.get("stroke") not in ("#ffffff",))
+        markers.append((int(g.get("data-address")), ink, body))
+    return cabinets, markers, labels
+
+
+def assert_every_dead_led_visible_and_attributable(screen, cabinets, **kw):
+    root = parse(wall_svg(screen, cabinets, **kw))
+    rects, markers, labels = wall_geometry(root)
+    assert len(markers) == sum(len(c["dead_leds"]) for c in cabinets)
+    by_cabinet = {c["address"]: len(c["dead_leds"]) for c in cabinets}
+    assert {a: sum(m[0] == a for m in markers) for a in by_cabinet} == by_cabinet
+    for address, ink, _body in markers:
+        assert _inside(ink, rects[address]), (address, ink, rects[address])     # on no border
+        assert not any(_overlap(ink, label) for label in labels), (address, ink)
+        assert min(ink[2] - ink[0], ink[3] - ink[1]) >= 3 * FLOOR_MARKER_R     # visible at any size
+    for i, (_a, _ink, body) in enumerate(markers):
+        for _b, _ink2, other in markers[i + 1:]:
+            assert not _overlap(body, other), (body, other)                    # each its own marker
+    return root, labels
+
+
+def test_one_cabinet_every_dead_led_its_own_marker_clear_of_the_labels():
+    # Adjacent LEDs, two colours of one pixel, a corner LED, and one at the centre where the labels sit.
+    dead = [(0, 10, 5, "r"), (0, 11, 5, "g"), (5, 33, 17, "r"), (5, 33, 17, "b"), (0, 0, 0, "b"),
+            (10, 0, 0, "g"), (10, 1, 0, "r"), (15, 63, 31, "r")]
+    cab = cabinet(1, 0, 0, dead=dead)
+    root, labels = assert_every_dead_led_visible_and_attributable(
+        {"name": "one", "width": 256, "height": 128}, [cab])
+    assert len(labels) == 2                               # address and temperature still shown
+
+
+def test_two_hundred_cabinets_markers_inside_their_cabinet_and_clear_of_labels():
+    # 20 × 10 cabinets of 48 × 24 px: LEDs on both sides of a border, adjacent ones, one at a centre.
+    overrides = {1: {"dead": [(3, 63, 16, "r")]},                 # cabinet 1's right edge …
+                 2: {"dead": [(0, 0, 16, "g")]},                  # … meets cabinet 2's left edge
+                 21: {"dead": [(0, 0, 0, "b")]},                  # top-left corner, under cabinet 1
+                 50: {"dead": [(1, 5, 5, "r"), (1, 6, 5, "r"), (1, 6, 6, "g")]},
+                 77: {"dead": [(10, 0, 0, "r")]},                 # the cabinet's centre pixel
+                 200: {"dead": [(15, 63, 31, "b"), (0, 0, 0, "r")]}}
+    screen, cabinets = grid_wall(20, 10, 256, 128, overrides=overrides)
+    root, labels = assert_every_dead_led_visible_and_attributable(screen, cabinets)
+    with_leds = [g for g in groups(root, "cabinet") if int(g.get("data-address")) in overrides]
+    assert all(texts(g) for g in with_leds)             # the address stays, moved clear of the marker

@@ -12,7 +12,7 @@ import pytest
 from conftest import demo_plan
 
 from controller.selftest import checks_controller
-from controller.selftest.runner import run_profile
+from controller.selftest.runner import compare, run_profile
 
 
 def quarterly(rig, **kw):
@@ -58,6 +58,10 @@ def test_quarterly_names_each_injected_fault_and_the_second_run_compares(rig):
     hot = next(f for f in check(first, "cards.environment")["findings"] if f["key"] == "env.hot")
     assert hot["text"].startswith("Cabinet 3 (0x03) runs hot") and "91.5 °C" in hot["text"]
     assert first["comparison"]["previous_profile"] == "commissioning"
+    # commissioning detected two dead LEDs: its acceptance report is the baseline they compare with
+    dead = first["comparison"]["dead_leds"]
+    assert dead is not None and (dead["previous"], dead["now"], dead["new"], dead["fixed"]) == (2, 2, [], [])
+    assert dead["baseline"]["kind"] == "acceptance"
     cab3 = first["cabinets"][2]
     assert cab3["status"]["temperature_c"] == 91.5 and cab3["problems"]
 
@@ -68,7 +72,9 @@ def test_quarterly_names_each_injected_fault_and_the_second_run_compares(rig):
     assert comparison["previous_id"] == first["id"]
     new = {(f["check"], f["key"], f["subject"]) for f in comparison["new_findings"]}
     assert ("cards.environment", "env.fan", "card:0x06") in new
-    assert ("cards.leds", "leds.new", "card:0x05") in new
+    # one finding per module, at its worst: the new LED fails its module and is not also a warning
+    assert ("cards.leds", "leds.dead_new", "card:0x05/module:4") in new
+    assert ("cards.leds", "leds.dead", "card:0x05/module:4") not in findings(second)
     assert comparison["fixed_findings"] == []
     assert comparison["dead_leds"]["previous"] == 2 and comparison["dead_leds"]["now"] == 3
     assert [(d["address"], d["module"]) for d in comparison["dead_leds"]["new"]] == [(5, 4)]
@@ -195,3 +201,32 @@ def test_card_upgrades_wait_while_an_upgraded_controller_is_on_trial(rig):
     upgrades = CardUpgrades(rig.service, lambda: None)
     with pytest.raises(LedwardenError, match="on trial"):
         upgrades.start("0" * 64, None, 1, False, "test")
+
+
+def _run(**checks) -> dict:
+    """A stored run with the given findings per check id (``cards_events`` → ``cards.events``)."""
+    return {"id": 1, "started": "2026-11-22T10:00:00Z", "result": "fail", "profile": "quarterly", "cabinets": [],
+            "checks": [{"id": cid.replace("_", "."), "findings": fs} for cid, fs in checks.items()]}
+
+
+def _f(outcome, key, subject, **fields) -> dict:
+    return {"outcome": outcome, "key": key, "subject": subject, "fields": fields, "text": key}
+
+
+def test_fixed_means_the_condition_is_gone_not_that_an_event_count_changed():
+    hot = _f("fail", "env.hot", "card:0x03", temp_c=91.5)
+    events = _f("warn", "events.over_temperature", "card:0x03", count=1)
+    before = _run(cards_environment=[hot], cards_events=[events])
+    still_hot = compare(_run(cards_environment=[hot], cards_events=[]), before)
+    assert still_hot["fixed_findings"] == [] and still_hot["new_findings"] == []
+    cooled = compare(_run(cards_environment=[], cards_events=[]), before)
+    assert [f["key"] for f in cooled["fixed_findings"]] == ["env.hot"]
+
+
+def test_a_module_that_gains_a_dead_led_is_worse_not_fixed_and_new():
+    known = _f("warn", "leds.dead", "card:0x02/module:9", module=9, count=2)
+    gained = _f("fail", "leds.dead_new", "card:0x02/module:9", module=9, count=3, new=1)
+    cmp = compare(_run(cards_leds=[gained]), _run(cards_leds=[known]))
+    assert [f["key"] for f in cmp["new_findings"]] == ["leds.dead_new"] and cmp["fixed_findings"] == []
+    calm = compare(_run(cards_leds=[known]), _run(cards_leds=[gained]))
+    assert calm["new_findings"] == [] and calm["fixed_findings"] == []

@@ -89,14 +89,20 @@ def test_commissioning_through_the_host_tool_reports_the_injected_faults(rig, ca
     assert report["result"] == "fail"
     by_address = {cab["address"]: cab for cab in report["cabinets"]}
     assert all(cab["found"] and cab["config_ok"] for cab in report["cabinets"])
-    assert any("runs hot: 91.5 °C" in p for p in by_address[3]["problems"])
-    assert "cabinet 3 (address 0x03, row 1 column 3) runs hot" in " ".join(report["summary"])
+    # sentences are recorded as keys and fields (English text kept), so the page can be Chinese
+    assert any(p["key"] == "env.hot" and p["text"].startswith("Cabinet 3 (0x03) runs hot at 91.5 °C")
+               for p in by_address[3]["problems"])
+    # commissioning and its self-test both find the hot card; the summary says it once
+    hot = [m for m in report["summary"] if (m["key"], m.get("subject")) == ("env.hot", "card:0x03")]
+    assert len(hot) == 1
+    assert any(m["key"] == "commission.not_watched" for m in report["summary"])
     # Dead LEDs placed on the screen. Card 2: serpentine, module 0 at the cabinet's top left.
     assert [(d["screen_x"], d["screen_y"]) for d in by_address[2]["dead_leds"]] == [(256 + 10, 5)]
     # Card 7 is mounted at (512, 128) rotated 180; module 15 (rows chain) is its bottom right,
     # so LED (2, 30) of it sits near the cabinet's top-left corner on the screen.
     assert [(d["screen_x"], d["screen_y"]) for d in by_address[7]["dead_leds"]] == [(512 + 61, 128 + 1)]
-    assert [p["how"] for p in report["patterns"]] == ["--yes (unattended)"] * 6
+    # nobody watched: recorded as not confirmed (None), never as a "yes"
+    assert [(p["how"], p["confirmed"]) for p in report["patterns"]] == [("unattended", None)] * 6
     assert all(by_address[a]["brightness"] == round(0.8 * 65535) for a in by_address)
     html = Path(printed["saved"]["html"]).read_text()
     assert "Demo wall" in html and "0x07" in html
@@ -135,6 +141,8 @@ def test_everyday_commands_with_json(rig, capsys):
     assert host(rig, "installer", "detect", "-a", "2", "--json") == 0
     job = json.loads(capsys.readouterr().out)
     assert job["result"]["0x02"] == [{"module": 0, "x": 10, "y": 5, "channel": "r"}]
+    assert host(rig, "installer", "detect", "-a", "2") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 dead LED on 1 card"      # not "LED(s)"
     assert host(rig, "viewer", "status", "--json") == 0
     status = json.loads(capsys.readouterr().out)
     assert status["frame_loop"]["running"] and status["frame_loop"]["frames"] > 0
@@ -244,3 +252,35 @@ def test_an_empty_or_boolean_address_list_is_refused_not_taken_as_every_card(rig
         with pytest.raises(ApiError) as err:
             installer.post("/api/v1/brightness", {"level": 1, "addresses": bad})
         assert err.value.status == 400 and "non-empty list" in str(err.value)
+
+
+def test_commission_in_chinese_through_the_host_tool(rig, capsys):
+    out = rig["tmp"] / "reports-zh"
+    status = host(rig, "installer", "commission", "--yes", "--lang", "zh", "--out", str(out), "--json")
+    printed = json.loads(capsys.readouterr().out)
+    assert status == 1                              # the hot card still fails acceptance
+    report = json.loads(Path(printed["saved"]["json"]).read_text())
+    assert report["lang"] == "zh"
+    assert '<html lang="zh">' in Path(printed["saved"]["html"]).read_text()
+    assert any("号箱体" in line for line in printed["result"]["summary"])
+    with pytest.raises(SystemExit):                 # argparse refuses a language there is no page for
+        host(rig, "installer", "commission", "--yes", "--lang", "fr")
+    with pytest.raises(ApiError, match="no report language 'fr'"):
+        client(rig, "installer").post("/api/v1/commission", {"unattended": True, "lang": "fr"})
+
+
+def test_inspection_files_are_named_by_screen_and_time_and_never_overwritten(rig, capsys):
+    out = rig["tmp"] / "inspections"
+    out.mkdir()
+    runs = client(rig, "service").get("/api/v1/selftest/runs", limit=1)["runs"]
+    next_id = (runs[0]["id"] if runs else 0) + 1
+    # another wall's run of the same number, saved here before
+    foreign = out / f"inspection-{next_id}.json"
+    foreign.write_text('{"screen": {"name": "Another wall"}}')
+    for _ in range(2):
+        assert host(rig, "service", "selftest", "run", "--profile", "quick", "--out", str(out), "--json") in (0, 1)
+        capsys.readouterr()
+    assert foreign.read_text() == '{"screen": {"name": "Another wall"}}'
+    names = sorted(p.name for p in out.iterdir() if p != foreign)
+    assert len(names) == 4, names
+    assert all(re.fullmatch(r"inspection-demo-wall-\d{8}T\d{6}Z-run\d+\.(json|html)", n) for n in names), names

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from test_end_to_end import host, rig  # noqa: F401  (the module-scoped controller rig)
+
+from controller.report.page import report_stem
 
 
 def test_selftest_run_history_and_report_in_both_languages(rig, capsys, tmp_path):  # noqa: F811
@@ -16,7 +19,10 @@ def test_selftest_run_history_and_report_in_both_languages(rig, capsys, tmp_path
     assert report["profile"] == "quick" and report["result"] == "fail"
     env = next(ch for ch in report["checks"] if ch["id"] == "cards.environment")
     assert any(f["subject"] == "card:0x03" and f["key"] == "env.hot" for f in env["findings"])
-    assert (out / f"inspection-{report['id']}.html").read_text().startswith("<!DOCTYPE html>")
+    # named by screen, UTC start and run number, so other walls' runs of that number do not clash
+    assert Path(report["saved"]["html"]).name == report_stem("inspection", "Demo wall", report["started"],
+                                                             report["id"]) + ".html"
+    assert Path(report["saved"]["html"]).read_text().startswith("<!DOCTYPE html>")
 
     assert host(rig, "viewer", "selftest", "history", "--json") == 0
     runs = json.loads(capsys.readouterr().out)["runs"]

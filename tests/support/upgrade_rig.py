@@ -162,7 +162,8 @@ def fresh_board() -> Board:
         while job["state"] not in ("succeeded", "failed", "cancelled"):
             time.sleep(0.2)
             job = run.client.get(f"/api/v1/jobs/{job['id']}")
-        assert job["state"] == "succeeded" and job["result"]["result"] == "pass", job
+        # unattended: nothing failed, but nobody watched the patterns (issue 15 item 5)
+        assert job["state"] == "succeeded" and job["result"]["result"] == "unwatched", job
     TIMES["commissioning"] = round(time.monotonic() - t0, 1)
     return board
 
