@@ -125,3 +125,24 @@ def test_host_builds_and_verifies_a_firmware_package(tmp_path, keys, capsys):
     assert main(["bundle", "verify-firmware", str(out), "--key",
                  str(tmp_path / "other" / "rogue.pub")]) == 1
     assert "does not trust" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mutation", list(tar_members.UNNOTICED_BY_TAR))
+def test_a_firmware_package_with_any_byte_changed_or_added_is_refused(tmp_path, keys, mutation):
+    path = build(tmp_path, keys)
+    assert firmware.open_firmware(path, keys[1]).image == IMAGE          # untouched: accepted
+    path.write_bytes(tar_members.UNNOTICED_BY_TAR[mutation](path.read_bytes()))
+    with pytest.raises(UpgradeRejected) as err:
+        firmware.open_firmware(path, keys[1])
+    assert err.value.reason == "altered", str(err.value)
+    assert "download it again" in str(err.value)
+
+
+def test_a_firmware_package_cut_inside_its_first_entries_is_refused(tmp_path, keys):
+    raw = build(tmp_path, keys).read_bytes()
+    cut = tmp_path / "cut.lwf"
+    for length in range(1, 3000, 53):
+        cut.write_bytes(raw[:length])
+        with pytest.raises(UpgradeRejected) as err:
+            firmware.open_firmware(cut, keys[1])
+        assert err.value.reason in ("truncated", "manifest"), (length, str(err.value))
