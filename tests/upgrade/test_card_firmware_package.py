@@ -146,3 +146,13 @@ def test_a_firmware_package_cut_inside_its_first_entries_is_refused(tmp_path, ke
         with pytest.raises(UpgradeRejected) as err:
             firmware.open_firmware(cut, keys[1])
         assert err.value.reason in ("truncated", "manifest"), (length, str(err.value))
+
+
+@pytest.mark.parametrize("field", ["hw_model", "size"])
+def test_a_boolean_is_not_a_number_even_in_a_signed_manifest(tmp_path, keys, field):
+    image = b"\x01"          # a one-byte image: True == 1 would pass for its size
+    manifest = {"kind": firmware.KIND, "hw_model": 1, "version": "2.0.0", "size": 1,
+                "sha256": hashlib.sha256(image).hexdigest()} | {field: True}
+    package.build(tmp_path / "bool.lwf", manifest, {firmware.PAYLOAD: image}, keys[0])
+    with pytest.raises(UpgradeRejected, match="True"):
+        firmware.open_firmware(tmp_path / "bool.lwf", keys[1])
