@@ -66,11 +66,11 @@ async def runs(request: web.Request) -> web.Response:
 async def report(request: web.Request) -> web.Response:
     stored = request.app[SERVICE].history.report(int_param(request, "run_id", "self-test run"))
     fmt = request.query.get("format", "json")
+    if fmt not in ("json", "html"):
+        raise PayloadError("format must be json or html")
+    lang = check_lang(request.query.get("lang", stored.get("lang", "en")))   # checked for json too
     if fmt == "json":
         return web.json_response(stored)
-    if fmt != "html":
-        raise PayloadError("format must be json or html")
-    lang = check_lang(request.query.get("lang", stored.get("lang", "en")))
     return web.Response(text=render_inspection_html(stored, lang=lang), content_type="text/html",
                         charset="utf-8")
 
