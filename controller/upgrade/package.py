@@ -1,8 +1,8 @@
 """The signed container both controller bundles and card firmware packages travel in.
 
 A package is an uncompressed POSIX tar (payloads such as wheels and firmware
-images are compressed already, and a plain tar can be read front to back
-without seeking)::
+images are compressed already, and a plain tar is read front to back, one
+entry at a time)::
 
     manifest.json   the manifest: format, kind, product, version, … and
                     "files": [{"name", "size", "sha256"}, …] in archive order
@@ -23,7 +23,7 @@ centre publishes and compares: each entry's header must be exactly the bytes
 0; a pax ``path`` record first for a name over 100 bytes), the padding after
 its data zeros, and after the last entry come the two zero blocks and the
 zeros to the next 10 KiB record that tar writers (ours, Python's, GNU tar)
-put at the end, and nothing else.  :class:`_Layout` checks this as the
+put at the end, and nothing else.  :class:`_Reader` checks this as the
 package is read, so one flipped byte anywhere, a second archive or garbage
 appended is refused (``altered``) rather than ignored.
 """
