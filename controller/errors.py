@@ -76,7 +76,7 @@ class UpgradeRejected(LedwardenError, ValueError):
     ``reason`` is a short machine tag (``unsigned``, ``untrusted-key``,
     ``bad-signature``, ``manifest``, ``payload``, ``truncated``, ``platform``,
     ``product``, ``hw-model``, ``downgrade``, ``min-version``, ``unsafe-path``,
-    ``oversized``, ``no-space``, ``kind``, ``busy``, ``not-guarded``); the
+    ``oversized``, ``no-space``, ``kind``, ``busy``, ``not-guarded``, ``altered``); the
     message says what was wrong and what to do.  Whatever was
     running before keeps running.
     """

@@ -49,12 +49,12 @@ def parse_time(text: str) -> str:
             when = dt.datetime.strptime(raw, "%Y-%m-%d")
         else:
             when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        return when.astimezone(dt.timezone.utc).strftime(_TIME_FORMAT)
+    except (ValueError, OverflowError):     # OverflowError: 0001-01-01T00:00+01:00 is before year 1
         raise PayloadError(f"{text!r} is not a date or time: use e.g. 2026-11-22 or "
                            "2026-11-22T10:00:00Z") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).strftime(_TIME_FORMAT)
 
 
 def card_source(address: int, module: int | None = None) -> str:

@@ -20,7 +20,7 @@ from aiohttp import web
 from controller.errors import PayloadError
 from controller.faultlog.export import FORMATS, to_csv, to_json
 from controller.faultlog.model import iso
-from controller.service.apikit import SERVICE, body_of, int_param, who
+from controller.service.apikit import SERVICE, body_of, int_param, int_query, who
 from controller.service.auth import requires
 
 log = logging.getLogger("ledwarden.faults")
@@ -33,20 +33,13 @@ MAX_LIMIT = 10000
 def _filters(request: web.Request, default_state: str) -> dict:
     """The list filters from the query string, in the fault log's terms (it checks them)."""
     q = request.query
-    return {"state": q.get("state", default_state), "severity": q.get("severity") or None,
-            "source": q.get("source") or None, "since": q.get("since") or None}
+    return {"state": q.get("state", default_state), "severity": q.get("severity"),
+            "source": q.get("source") or None, "since": q.get("since")}
 
 
 def _limit(request: web.Request) -> int:
     """``limit`` from the query: capped, because one answer is built in memory on the board."""
-    raw = request.query.get("limit", "1000")
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise PayloadError(f"limit must be a whole number, not {raw!r}") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise PayloadError(f"limit must be 1..{MAX_LIMIT}")
-    return limit
+    return int_query(request, "limit", 1000, 1, MAX_LIMIT)
 
 
 @requires("viewer")
@@ -86,10 +79,10 @@ async def fault_clear(request: web.Request) -> web.Response:
 @requires("installer")
 async def faults_clear(request: web.Request) -> web.Response:
     """Clear by code and/or source; an empty body is refused, never taken to mean "all"."""
-    body = await body_of(request)
+    body = await body_of(request, ("code", "source"))
     code, source = body.get("code"), body.get("source")
     for name, value in (("code", code), ("source", source)):
-        if value is not None and (not isinstance(value, str) or not value):
+        if name in body and (not isinstance(value, str) or not value):
             raise PayloadError(f"{name} must be a non-empty string")
     if code is None and source is None:
         raise PayloadError('say which faults to clear: {"code": …}, {"source": …} or both '

@@ -20,12 +20,14 @@ from controller.selftest.model import OUTCOMES
 from controller.selftest.profiles import CHECKS, PROFILES
 from controller.selftest.profiles import profile as get_profile
 from controller.selftest.schedule import Scheduler
-from controller.service.apikit import SERVICE, body_of, int_param, who
+from controller.service.apikit import SERVICE, body_of, int_param, int_query, who
 from controller.service.auth import requires
 
 OPENAPI = Path(__file__).with_name("openapi.d") / "selftest.json"
 SCHEDULER = web.AppKey("selftest_scheduler", Scheduler)
 TRIGGERS = ("manual", "schedule")
+#: Most runs one list answer carries.
+MAX_RUNS = 10000
 
 
 @requires("viewer")
@@ -39,7 +41,7 @@ async def checks(request: web.Request) -> web.Response:
 
 @requires("installer")
 async def run(request: web.Request) -> web.Response:
-    body = await body_of(request)
+    body = await body_of(request, ("profile", "trigger"))
     name = body.get("profile", "quick")
     trigger = body.get("trigger", "manual")
     if not isinstance(name, str):
@@ -53,12 +55,9 @@ async def run(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def runs(request: web.Request) -> web.Response:
-    try:
-        limit = int(request.query.get("limit", "50"))
-    except ValueError:
-        raise PayloadError("limit must be a number") from None
+    limit = int_query(request, "limit", 50, 1, MAX_RUNS)
     profile = request.query.get("profile")
-    if profile:
+    if profile is not None:
         get_profile(profile)
     return web.json_response({"runs": request.app[SERVICE].history.runs(limit, profile)})
 
@@ -67,11 +66,11 @@ async def runs(request: web.Request) -> web.Response:
 async def report(request: web.Request) -> web.Response:
     stored = request.app[SERVICE].history.report(int_param(request, "run_id", "self-test run"))
     fmt = request.query.get("format", "json")
+    if fmt not in ("json", "html"):
+        raise PayloadError("format must be json or html")
+    lang = check_lang(request.query.get("lang", stored.get("lang", "en")))   # checked for json too
     if fmt == "json":
         return web.json_response(stored)
-    if fmt != "html":
-        raise PayloadError("format must be json or html")
-    lang = check_lang(request.query.get("lang", stored.get("lang", "en")))
     return web.Response(text=render_inspection_html(stored, lang=lang), content_type="text/html",
                         charset="utf-8")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.errors import PayloadError
-from controller.service.apikit import addresses_in, body_of, upload_in, who
+from controller.service.apikit import addresses_in, body_of, number_in, upload_in, who
 from controller.service.auth import requires
 from controller.service.state import Service
 from controller.service.uploads import UPLOADS
@@ -36,11 +36,9 @@ async def status(request: web.Request) -> web.Response:
 
 @requires("service")
 async def start(request: web.Request) -> web.Response:
-    body = await body_of(request)
+    body = await body_of(request, ("upload", "addresses", "canary", "force"))
     upload = upload_in(body, "the firmware package")
-    canary, force = body.get("canary", 1), body.get("force", False)
-    if not isinstance(canary, int) or isinstance(canary, bool) or canary < 1:
-        raise PayloadError("canary must be a whole number of cards, at least 1")
+    canary, force = number_in(body, "canary", 1, 240, default=1), body.get("force", False)
     if not isinstance(force, bool):
         raise PayloadError("force must be true or false")
     job, joined = request.app[CARD_UPGRADES].start(upload, addresses_in(body), canary, force,

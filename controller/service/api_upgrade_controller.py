@@ -28,7 +28,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.errors import LedwardenError, PayloadError, UpgradeRejected
-from controller.service.apikit import body_of, upload_in, who
+from controller.service.apikit import body_of, int_query, upload_in, who
 from controller.service.auth import requires
 from controller.service.jobs import Job
 from controller.service.state import Service
@@ -129,14 +129,14 @@ async def upload_status(request: web.Request) -> web.Response:
 
 @requires("service")
 async def upload_chunk(request: web.Request) -> web.Response:
-    raw = request.query.get("offset", "")
-    if not raw.isdigit():
+    if "offset" not in request.query:
         raise PayloadError("give the chunk's position as ?offset=N (bytes already received; "
                            "GET the upload to learn it)")
+    offset = int_query(request, "offset", 0, 0, MAX_BUNDLE)
     data = await request.read()
     store = request.app[UPLOADS]
     try:
-        answer = await asyncio.to_thread(store.append, request.match_info["upload_id"], int(raw), data)
+        answer = await asyncio.to_thread(store.append, request.match_info["upload_id"], offset, data)
     except UploadConflict as exc:
         return web.json_response({"error": str(exc), "size": exc.size}, status=409)
     return web.json_response(answer)
@@ -145,7 +145,7 @@ async def upload_chunk(request: web.Request) -> web.Response:
 @requires("service")
 async def upload_complete(request: web.Request) -> web.Response:
     upload_id = request.match_info["upload_id"]
-    body = await body_of(request)
+    body = await body_of(request, ("sha256",))
     sha256 = body.get("sha256", upload_id)
     if not isinstance(sha256, str):
         raise PayloadError("sha256 must be a string of 64 hex digits")
@@ -163,7 +163,8 @@ async def upgrade_status(request: web.Request) -> web.Response:
 
 @requires("service")
 async def upgrade_start(request: web.Request) -> web.Response:
-    job = request.app[UPGRADES].start(upload_in(await body_of(request), "the bundle to install"),
+    job = request.app[UPGRADES].start(upload_in(await body_of(request, ("upload",)),
+                                                "the bundle to install"),
                                       who(request))
     return web.json_response(job.as_dict(full=False), status=202)
 

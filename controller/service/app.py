@@ -18,7 +18,8 @@ from aiohttp import web
 
 from controller.errors import PayloadError
 from controller.protocol import commands as c
-from controller.service.apikit import SERVICE, addresses_in, body_of, errors_as_json, int_param, who
+from controller.service.apikit import (SERVICE, addresses_in, body_of, errors_as_json, int_param,
+                                      number_in, routed, who)
 from controller.service.auth import (TOKEN, RateLimiter, TokenStore, auth_middleware, public, requires,
                                      role_allows)
 from controller.service.connguard import ConnectionGuard
@@ -26,6 +27,9 @@ from controller.service.state import Service
 from controller.version import software_version
 
 log = logging.getLogger("ledwarden.api")
+#: The names a pattern goes by in a request: ``module-numbers`` as the host spells it, or
+#: ``module_numbers`` as the protocol does (the OpenAPI document lists the same).
+PATTERNS = {form: p for p in c.Pattern for form in {p.name.lower(), p.name.lower().replace("_", "-")}}
 
 OPENAPI = Path(__file__).with_name("openapi.json")
 
@@ -94,7 +98,7 @@ def _controlled_job(request: web.Request):
 
 @requires("installer")
 async def job_answer(request: web.Request) -> web.Response:
-    body = await body_of(request)
+    body = await body_of(request, ("yes",))
     if not isinstance(body.get("yes"), bool):
         raise PayloadError('answer with {"yes": true} or {"yes": false}')
     job = _controlled_job(request)
@@ -110,12 +114,14 @@ async def job_cancel(request: web.Request) -> web.Response:
 
 @requires("installer")
 async def commission(request: web.Request) -> web.Response:
-    body = await body_of(request)
+    body = await body_of(request, ("unattended", "lang"))
+    unattended = body.get("unattended", False)
+    if not isinstance(unattended, bool):
+        raise PayloadError("unattended must be true or false")
     lang = body.get("lang", "en")
     if not isinstance(lang, str):
         raise PayloadError('lang must be "en" or "zh", the language of the acceptance report')
-    job = request.app[SERVICE].start_commissioning(bool(body.get("unattended", False)), who(request),
-                                                   lang=lang)
+    job = request.app[SERVICE].start_commissioning(unattended, who(request), lang=lang)
     return web.json_response(job.as_dict(full=False), status=202)
 
 
@@ -128,20 +134,20 @@ async def discover(request: web.Request) -> web.Response:
 @requires("installer")
 async def detect(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    job = service.start_detection(addresses_in(await body_of(request)), who(request))
+    job = service.start_detection(addresses_in(await body_of(request, ("addresses",))), who(request))
     return web.json_response(job.as_dict(full=False), status=202)
 
 
 @requires("installer")
 async def pattern(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    body = await body_of(request)
-    name = str(body.get("pattern", "")).upper().replace("-", "_")
-    if name not in c.Pattern.__members__:
+    body = await body_of(request, ("pattern", "level", "addresses"))
+    name = body.get("pattern")
+    if not isinstance(name, str) or name not in PATTERNS:
         raise PayloadError(f"pattern must be one of "
-                           f"{', '.join(p.name.lower() for p in c.Pattern)}")
-    level = body.get("level", 0xFFFF)
-    result = await service.show_pattern(c.TestPattern(c.Pattern[name], level),
+                           f"{', '.join(p.name.lower().replace('_', '-') for p in c.Pattern)}")
+    level = number_in(body, "level", 0, 0xFFFF, default=0xFFFF)
+    result = await service.show_pattern(c.TestPattern(PATTERNS[name], level),
                                         addresses_in(body))
     return web.json_response(result)
 
@@ -149,10 +155,8 @@ async def pattern(request: web.Request) -> web.Response:
 @requires("installer")
 async def brightness(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    body = await body_of(request)
-    level = body.get("level")
-    if not isinstance(level, int) or not 0 <= level <= 0xFFFF:
-        raise PayloadError("level must be an integer 0..65535")
+    body = await body_of(request, ("level", "addresses"))
+    level = number_in(body, "level", 0, 0xFFFF)
     return web.json_response(await service.set_brightness(level, addresses_in(body)))
 
 
@@ -217,7 +221,7 @@ def make_app(service: Service, tokens: TokenStore, limiter: RateLimiter | None =
     app[SERVICE] = service
     app[CONNECTIONS] = connections
     for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+        app.router.add_route(method, routed(path), handler)
     for module in _feature_modules():
         if hasattr(module, "setup"):
             module.setup(app, service)

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller import jsonin
 from controller.errors import ConfigError, UpgradeRejected
 from controller.protocol import commands as c
 from controller.upgrade import package
@@ -133,15 +134,17 @@ def open_firmware(path: Path, trusted: TrustedKeys) -> CardFirmware:
 
 
 def _fields(manifest: dict) -> tuple[int, tuple[int, int, int], int, str]:
-    hw_model, size, digest = manifest.get("hw_model"), manifest.get("size"), manifest.get("sha256")
-    if not isinstance(hw_model, int) or not 0 <= hw_model <= 0xFFFF:
-        raise UpgradeRejected("manifest", f"the manifest's hw_model {hw_model!r} is not 0..0xFFFF")
+    stated_model, stated_size = manifest.get("hw_model"), manifest.get("size")
+    hw_model, size = jsonin.whole_number(stated_model), jsonin.whole_number(stated_size)
+    digest = manifest.get("sha256")
+    if hw_model is None or not 0 <= hw_model <= 0xFFFF:
+        raise UpgradeRejected("manifest", f"the manifest's hw_model {stated_model!r} is not 0..0xFFFF")
     try:
         version = parse_version(manifest.get("version", ""))
     except ConfigError as exc:
         raise UpgradeRejected("manifest", f"the manifest's {exc}") from None
-    if not isinstance(size, int) or not 1 <= size <= MAX_IMAGE:
-        raise UpgradeRejected("oversized", f"the image is {size!r} bytes; a card bank takes 1 to "
+    if size is None or not 1 <= size <= MAX_IMAGE:
+        raise UpgradeRejected("oversized", f"the image is {stated_size!r} bytes; a card bank takes 1 to "
                               f"{MAX_IMAGE}")
     if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise UpgradeRejected("manifest", "the manifest's sha256 is not 64 lowercase hex digits")

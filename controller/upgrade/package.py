@@ -1,8 +1,8 @@
 """The signed container both controller bundles and card firmware packages travel in.
 
 A package is an uncompressed POSIX tar (payloads such as wheels and firmware
-images are compressed already, and a plain tar can be read front to back
-without seeking)::
+images are compressed already, and a plain tar is read front to back, one
+entry at a time)::
 
     manifest.json   the manifest: format, kind, product, version, … and
                     "files": [{"name", "size", "sha256"}, …] in archive order
@@ -16,6 +16,16 @@ members (each size-capped) and verifies the signature, then the manifest's
 shape; :meth:`VerifiedPackage.files` streams the payload afterwards, refusing
 any entry that is not a plain file with a flat name listed in the manifest, and
 any whose size or SHA-256 differ, before a caller may act on it.
+
+Every byte is accounted for, because a package's SHA-256 is what a service
+centre publishes and compares: each entry's header must be exactly the bytes
+:func:`header` writes for its name and size (ustar, mode 0644, owner 0, time
+0; a pax ``path`` record first for a name over 100 bytes), the padding after
+its data zeros, and after the last entry come the two zero blocks and the
+zeros to the next 10 KiB record that tar writers (ours, Python's, GNU tar)
+put at the end, and nothing else.  :class:`_Reader` checks this as the
+package is read, so one flipped byte anywhere, a second archive or garbage
+appended is refused (``altered``) rather than ignored.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import tarfile
 from collections.abc import Iterator
@@ -30,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from controller import jsonin
 from controller.errors import UpgradeRejected
 from controller.upgrade.signing import TrustedKeys, sign
 
@@ -40,6 +52,7 @@ MAX_SIGNATURE = 4096
 #: Payload names: flat, no leading dot, nothing a shell or a path join could misread.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 CHUNK = 1 << 20
+BLOCK = tarfile.BLOCKSIZE
 
 
 def sha256_file(path: Path) -> str:
@@ -71,26 +84,51 @@ def build(out: Path, manifest: dict, payload: dict[str, Path | bytes], private_k
         files.append({"name": name, "size": size, "sha256": data_hash})
     manifest = {**manifest, "format": FORMAT, "files": files}
     body = manifest_bytes(manifest)
+    entries = [(MANIFEST, body), (SIGNATURE, sign(body, private_key)), *payload.items()]
     tmp = Path(out).with_name(Path(out).name + ".part")
-    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-        _add_bytes(tar, MANIFEST, body)
-        _add_bytes(tar, SIGNATURE, sign(body, private_key))
-        for name, src in payload.items():
+    with open(tmp, "wb") as f:
+        for name, src in entries:
+            size = len(src) if isinstance(src, bytes) else Path(src).stat().st_size
+            f.write(header(name, size))
             if isinstance(src, bytes):
-                _add_bytes(tar, name, src)
+                f.write(src)
             else:
-                info = tarfile.TarInfo(name)
-                info.size, info.mode = Path(src).stat().st_size, 0o644
-                with open(src, "rb") as f:
-                    tar.addfile(info, f)
+                with open(src, "rb") as data:
+                    copied = _copy(data, f)
+                if copied != size:
+                    raise ValueError(f"{src} changed size while it was packed")
+            f.write(bytes(-size % BLOCK))
+        f.write(bytes(end_length(f.tell())))
     tmp.replace(out)
     return manifest
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def header(name: str, size: int) -> bytes:
+    """The header blocks the package writer puts before an entry, and the only ones it accepts.
+
+    This is what Python's tarfile writes in PAX format for a plain file of this
+    name and size with mode 0644, owner 0 and time 0 (so packages built by
+    earlier versions, which let tarfile write them, are still accepted); a
+    test pins the bytes, so a Python whose tarfile writes otherwise is noticed
+    before a board refuses a package built elsewhere.
+    """
     info = tarfile.TarInfo(name)
-    info.size, info.mode = len(data), 0o644
-    tar.addfile(info, io.BytesIO(data))
+    info.size, info.mode, info.mtime = size, 0o644, 0
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def end_length(offset: int) -> int:
+    """Bytes of zeros after the last entry's padding at ``offset``: two end blocks, then up to the
+    next whole 10 KiB record, as tar writers do."""
+    return 2 * BLOCK + (-(offset + 2 * BLOCK) % tarfile.RECORDSIZE)
+
+
+def _copy(src: BinaryIO, dst: BinaryIO) -> int:
+    copied = 0
+    while block := src.read(CHUNK):
+        dst.write(block)
+        copied += len(block)
+    return copied
 
 
 @dataclass
@@ -100,8 +138,7 @@ class VerifiedPackage:
     path: Path
     manifest: dict
     key_id: str
-    _tar: tarfile.TarFile
-    _fileobj: BinaryIO
+    _reader: "_Reader"
 
     @property
     def kind(self) -> str:
@@ -115,21 +152,21 @@ class VerifiedPackage:
         raises :class:`UpgradeRejected` — so a caller writing the bytes to a
         staging place must treat them as untrusted until the next step.  Use
         :meth:`read` or :meth:`verify_all` unless you stream somewhere yourself.
+        When the iteration ends, the package's end has been checked too.
         """
         expected = list(self.manifest["files"])
         for entry in expected:
-            member = self._next_member()
+            member = self._reader.next()
             if member is None:
                 raise UpgradeRejected("truncated", f"the package ends before {entry['name']}: "
                                       f"it is truncated; download it again")
-            _check_member(member)
             if member.name != entry["name"]:
                 raise UpgradeRejected("payload", f"the package holds {member.name!r} where the "
                                       f"manifest lists {entry['name']!r}")
-            reader = _HashingReader(self._tar.extractfile(member), entry)
+            reader = _HashingReader(self._reader.extract(member), entry)
             yield entry, reader
             reader.finish()
-        extra = self._next_member()
+        extra = self._reader.next()
         if extra is not None:
             raise UpgradeRejected("payload", f"the package holds {extra.name!r}, which the "
                                   f"signed manifest does not list")
@@ -160,8 +197,7 @@ class VerifiedPackage:
         return found
 
     def close(self) -> None:
-        self._tar.close()
-        self._fileobj.close()
+        self._reader.close()
 
     def __enter__(self) -> "VerifiedPackage":
         return self
@@ -169,12 +205,84 @@ class VerifiedPackage:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _next_member(self) -> tarfile.TarInfo | None:
+
+def _altered(what: str) -> UpgradeRejected:
+    return UpgradeRejected("altered", f"{what}: it was altered or is not a ledwarden package; "
+                           f"download it again")
+
+
+class _Reader:
+    """The entries of a package front to back, with every byte between them accounted for.
+
+    Python's tarfile parses each header; this class then compares the header's
+    bytes with :func:`header` for the name and size it found, checks that the
+    padding after the data is zeros, and at the end that exactly the end
+    blocks :func:`end_length` gives follow.  tarfile alone ends an archive at
+    the first zero block or the first header it cannot read, so it would
+    accept anything after that.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._f = open(path, "rb")
         try:
-            return self._tar.next()
+            self._size = os.fstat(self._f.fileno()).st_size
+            try:
+                self._tar = tarfile.open(fileobj=self._f, mode="r:")
+            except (tarfile.TarError, EOFError, OSError):
+                raise UpgradeRejected("manifest", f"{path.name} is not a ledwarden package "
+                                      f"(not a tar archive)") from None
+        except BaseException:
+            self._f.close()
+            raise
+        self._accounted = 0     # bytes checked so far: every entry up to the end of its padding
+
+    def next(self) -> tarfile.TarInfo | None:
+        """The next entry, checked; None at a well-formed end, whose every byte is checked."""
+        try:
+            member = self._tar.next()
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise UpgradeRejected("truncated", f"the package is damaged or truncated ({exc}); "
                                   f"download it again") from None
+        if member is None:
+            self._check_end()
+            return None
+        _check_member(member)
+        expected = header(member.name, member.size)
+        if (member.offset != self._accounted or member.offset_data - member.offset != len(expected)
+                or self._read_at(member.offset, len(expected)) != expected):
+            raise _altered(f"the header of {member.name} is not the one 'ledwarden bundle' writes")
+        data_end = member.offset_data + member.size
+        padding = self._read_at(data_end, -data_end % BLOCK)
+        if padding.strip(b"\0"):
+            raise _altered(f"the padding after {member.name} is not zeros")
+        self._accounted = data_end + len(padding)
+        return member
+
+    def extract(self, member: tarfile.TarInfo) -> BinaryIO:
+        return self._tar.extractfile(member)
+
+    def close(self) -> None:
+        self._tar.close()
+        self._f.close()
+
+    def _check_end(self) -> None:
+        end = self._accounted + end_length(self._accounted)
+        if self._size > end:
+            raise _altered(f"the package has {self._size - end} bytes after its end")
+        tail = self._read_at(self._accounted, end - self._accounted)
+        if len(tail) < BLOCK and tail.strip(b"\0"):
+            raise UpgradeRejected("truncated", "the package ends inside an entry's header: it is "
+                                  "truncated; download it again")
+        if tail.strip(b"\0"):
+            at = self._accounted + len(tail) - len(tail.lstrip(b"\0"))
+            raise _altered(f"the package has other bytes where its end should be (at byte {at})")
+        if self._size < end:
+            raise UpgradeRejected("truncated", f"the package ends {end - self._size} bytes short "
+                                  f"of its end: it is truncated; download it again")
+
+    def _read_at(self, offset: int, length: int) -> bytes:
+        """Bytes at ``offset`` without moving tarfile's position; fewer at the end of the file."""
+        return os.pread(self._f.fileno(), length, offset) if length > 0 else b""
 
 
 class _HashingReader(io.RawIOBase):
@@ -216,38 +324,45 @@ def _check_member(member: tarfile.TarInfo) -> None:
                               f"could escape the install directory (only flat names are allowed)")
 
 
-def _read_small(tar: tarfile.TarFile, name: str, limit: int) -> bytes:
-    try:
-        member = tar.next()
-    except (tarfile.TarError, EOFError, OSError):
-        member = None
+def _read_small(reader: _Reader, name: str, limit: int) -> bytes:
+    member = reader.next()
     if member is None:
         reason = "unsigned" if name == SIGNATURE else "truncated"
         raise UpgradeRejected(reason, f"the package has no {name} where it should be: it is "
                               f"{'unsigned' if reason == 'unsigned' else 'not a ledwarden package or truncated'}")
-    if member.name != name or not member.isreg():
+    if member.name != name:
         reason = "unsigned" if name == SIGNATURE else "manifest"
         raise UpgradeRejected(reason, f"expected {name} as entry {1 if name == MANIFEST else 2} "
                               f"of the package, found {member.name!r}"
                               + ("; the package is unsigned" if reason == "unsigned" else ""))
     if member.size > limit:
         raise UpgradeRejected("oversized", f"{name} is {member.size} bytes, more than {limit}")
-    data = tar.extractfile(member).read()
+    try:
+        data = reader.extract(member).read()
+    except (tarfile.TarError, EOFError, OSError):
+        data = b""
     if len(data) != member.size:
-        raise UpgradeRejected("truncated", f"{name} is cut short: the package is truncated")
+        raise UpgradeRejected("truncated", f"{name} is cut short: the package is truncated; "
+                              f"download it again")
     return data
 
 
 def peek_manifest(path: Path) -> dict:
     """The manifest as the package states it, **not verified**: for what a host prints before
     it uploads (the board verifies everything).  :class:`UpgradeRejected` if there is none."""
+    path = Path(path)
     try:
-        with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
-            manifest = json.loads(_read_small(tar, MANIFEST, MAX_MANIFEST))
-    except (OSError, ValueError, tarfile.TarError) as exc:
-        raise UpgradeRejected("manifest", f"{Path(path).name} has no readable manifest ({exc})") from None
+        reader = _Reader(path)
+    except OSError as exc:
+        raise UpgradeRejected("manifest", f"{path.name} cannot be read ({exc.strerror})") from None
+    try:
+        manifest = jsonin.loads(_read_small(reader, MANIFEST, MAX_MANIFEST))
+    except ValueError as exc:
+        raise UpgradeRejected("manifest", f"{path.name} has no readable manifest ({exc})") from None
+    finally:
+        reader.close()
     if not isinstance(manifest, dict):
-        raise UpgradeRejected("manifest", f"{Path(path).name}: the manifest is not a JSON object")
+        raise UpgradeRejected("manifest", f"{path.name}: the manifest is not a JSON object")
     return manifest
 
 
@@ -266,28 +381,23 @@ def open_package(path: Path, trusted: TrustedKeys, *, kind: str,
     if size > max_size:
         raise UpgradeRejected("oversized", f"{path.name} is {size} bytes; this board accepts at "
                               f"most {max_size}")
-    f = open(path, "rb")
+    reader = _Reader(path)
     try:
-        try:
-            tar = tarfile.open(fileobj=f, mode="r|")
-        except tarfile.TarError:
-            raise UpgradeRejected("manifest", f"{path.name} is not a ledwarden package "
-                                  f"(not a tar archive)") from None
-        body = _read_small(tar, MANIFEST, MAX_MANIFEST)
-        signature = _read_small(tar, SIGNATURE, MAX_SIGNATURE)
+        body = _read_small(reader, MANIFEST, MAX_MANIFEST)
+        signature = _read_small(reader, SIGNATURE, MAX_SIGNATURE)
         kid = trusted.verify(body, signature)
         manifest = _parse_manifest(body, kind)
     except BaseException:
-        f.close()
+        reader.close()
         raise
-    return VerifiedPackage(path, manifest, kid, tar, f)
+    return VerifiedPackage(path, manifest, kid, reader)
 
 
 def _parse_manifest(body: bytes, kind: str) -> dict:
     try:
-        manifest = json.loads(body)
-    except ValueError:
-        raise UpgradeRejected("manifest", "the signed manifest is not JSON") from None
+        manifest = jsonin.loads(body)
+    except ValueError as exc:
+        raise UpgradeRejected("manifest", f"the signed manifest is not acceptable JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UpgradeRejected("manifest", f"the manifest's format is not {FORMAT}")
     if manifest.get("kind") != kind:
@@ -295,7 +405,7 @@ def _parse_manifest(body: bytes, kind: str) -> dict:
     files = manifest.get("files")
     if not isinstance(files, list) or not all(
             isinstance(e, dict) and isinstance(e.get("name"), str) and SAFE_NAME.match(e["name"])
-            and isinstance(e.get("size"), int) and e["size"] >= 0
+            and jsonin.whole_number(e.get("size")) is not None and e["size"] >= 0
             and isinstance(e.get("sha256"), str) and len(e["sha256"]) == 64 for e in files):
         raise UpgradeRejected("unsafe-path", "the manifest's file list is malformed or names a "
                               "file outside the install directory")

@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from controller import jsonin
 from controller.errors import ConfigError, UpgradeRejected
 
 ALGORITHM = "ed25519"
@@ -101,7 +102,7 @@ class TrustedKeys:
         from a key this board does not trust, or does not match.
         """
         try:
-            doc = json.loads(signature_doc)
+            doc = jsonin.loads(signature_doc)
             kid, algorithm = str(doc["key_id"]), doc["algorithm"]
             signature = base64.b64decode(doc["signature"], validate=True)
         except (ValueError, KeyError, TypeError):

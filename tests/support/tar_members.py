@@ -24,3 +24,34 @@ def write(path: Path, entries) -> Path:
             else:
                 tar.addfile(info)
     return path
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x20]) + data[at + 1:]
+
+
+def _first(data: bytes) -> tarfile.TarInfo:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return tar.next()
+
+
+def _last(data: bytes) -> tarfile.TarInfo:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return tar.getmembers()[-1]
+
+
+def _data_end(member: tarfile.TarInfo) -> int:
+    return member.offset_data + member.size
+
+
+#: Byte-level changes that leave every entry's name, size and bytes as they were, so only a
+#: reader that accounts for every byte of the file notices them (issue 15, item 16).
+UNNOTICED_BY_TAR = {
+    "padding": lambda d: _flip(d, _data_end(_first(d)) + 3),
+    "first-end-block": lambda d: _flip(d, -(-_data_end(_last(d)) // 512) * 512 + 100),
+    "second-end-block": lambda d: _flip(d, -(-_data_end(_last(d)) // 512) * 512 + 512 + 100),
+    "record-padding": lambda d: _flip(d, len(d) - 1),
+    "checksum-terminator": lambda d: _flip(d, 148 + 7),
+    "appended-garbage": lambda d: d + b"garbage\n" * 64,
+    "appended-tar": lambda d: d + d,
+}

@@ -69,24 +69,32 @@ BAD = {
     "dotdot": lambda m: _escaping(m, "dotdot"),
     "absolute": lambda m: _escaping(m, "absolute"),
     "symlink": lambda m: _escaping(m, "symlink"),
+    "nested-signature": lambda m: [m[0], (m[1][0], b"[" * 2000 + b"]" * 2000)] + m[2:],
 }
+#: Changes to the file's bytes that leave every entry as it was (issue 15, item 16).
+BYTES = {**tar_members.UNNOTICED_BY_TAR,
+         "cut-in-manifest": lambda data: data[:700],
+         "truncated": lambda data: data[: len(data) * 2 // 3]}
 REASON = {"unsigned": "unsigned", "untrusted-key": "untrusted-key",
           "manifest-tampered": "bad-signature", "payload-tampered": "payload",
           "wrong-platform": "platform", "downgrade": "downgrade", "min-version": "min-version",
           "dotdot": "unsafe-path", "absolute": "unsafe-path", "symlink": "unsafe-path",
-          "truncated": "truncated", "oversized": "oversized"}
+          "truncated": "truncated", "oversized": "oversized", "nested-signature": "unsigned",
+          "cut-in-manifest": "truncated", **{name: "altered" for name in tar_members.UNNOTICED_BY_TAR}}
 SAYS = {"unsigned": "unsigned", "untrusted-key": "does not trust", "manifest-tampered": "altered",
         "payload-tampered": "altered or damaged", "wrong-platform": "this board is",
         "downgrade": "below this board's floor 1.0.0", "min-version": "may only replace 1.2.0",
         "dotdot": "escape", "absolute": "escape", "symlink": "links", "truncated": "truncated",
-        "oversized": "accepts at most"}
+        "oversized": "accepts at most", "nested-signature": "not readable",
+        "cut-in-manifest": "truncated",
+        **{name: "it was altered or is not a ledwarden package" for name in tar_members.UNNOTICED_BY_TAR}}
 
 
 def make_bad(name: str, dest: Path) -> Path:
     good = bundle(N)
     path = dest / f"{name}.lwb"
-    if name == "truncated":
-        path.write_bytes(good.read_bytes()[: good.stat().st_size * 2 // 3])
+    if name in BYTES:
+        path.write_bytes(BYTES[name](good.read_bytes()))
     elif name == "oversized":
         path.write_bytes(good.read_bytes())
         os.truncate(path, 600 * 2**20)     # sparse: past the board's 512 MiB limit, no disk used
@@ -143,14 +151,32 @@ def test_through_the_api_the_running_controller_refuses_and_keeps_running(board,
         status = run.settled()
         before = snapshot(board.state)
         url = run.client.url
-        for name in ("payload-tampered", "untrusted-key"):
+        for name in ("payload-tampered", "untrusted-key", "nested-signature", "appended-tar"):
             bad = make_bad(name, tmp_path)
+            journal = len(board.journal())
             assert main(["--controller", url, "upgrade", "controller", str(bad)]) == 1
             err = capsys.readouterr().err
             assert f"the bundle was refused ({REASON[name]})" in err, err
             assert f"keeps running {N1}" in err
+            assert [(e["code"], e["details"]["reason"]) for e in board.journal()[journal:]] == [
+                ("upgrade.controller.rejected", REASON[name])]
             after = run.client.get("/api/v1/upgrade/controller")
             assert after["running"] == status["running"] and after["slots"] == status["slots"]
             assert snapshot(board.state) == before
             assert run.proc.poll() is None          # no restart
         assert not list((board.state / "uploads").iterdir())   # refused uploads are not kept
+
+
+def test_a_bundle_whose_manifest_nests_deeply_is_refused_by_the_host_in_one_sentence(tmp_path, capsys,
+                                                                                     monkeypatch):
+    """The host reads the manifest before it uploads; 2000 nested brackets are a refusal, not a
+    RecursionError, and nothing is sent."""
+    monkeypatch.setenv("LEDWARDEN_CONFIG_DIR", str(tmp_path / "host-config"))
+    monkeypatch.setenv("LEDWARDEN_TOKEN", "lw_unused")
+    members = tar_members.members(bundle(N))
+    bad = tar_members.write(tmp_path / "nested.lwb", [(members[0][0], b"[" * 2000 + b"]" * 2000)]
+                            + members[1:])
+    assert main(["--controller", "https://127.0.0.1:9", "upgrade", "controller", str(bad)]) == 1
+    out, err = capsys.readouterr()
+    assert "nests 2000 levels deep" in err and "ledwarden bundle build" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

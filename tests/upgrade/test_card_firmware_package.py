@@ -125,3 +125,34 @@ def test_host_builds_and_verifies_a_firmware_package(tmp_path, keys, capsys):
     assert main(["bundle", "verify-firmware", str(out), "--key",
                  str(tmp_path / "other" / "rogue.pub")]) == 1
     assert "does not trust" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mutation", list(tar_members.UNNOTICED_BY_TAR))
+def test_a_firmware_package_with_any_byte_changed_or_added_is_refused(tmp_path, keys, mutation):
+    path = build(tmp_path, keys)
+    assert firmware.open_firmware(path, keys[1]).image == IMAGE          # untouched: accepted
+    path.write_bytes(tar_members.UNNOTICED_BY_TAR[mutation](path.read_bytes()))
+    with pytest.raises(UpgradeRejected) as err:
+        firmware.open_firmware(path, keys[1])
+    assert err.value.reason == "altered", str(err.value)
+    assert "download it again" in str(err.value)
+
+
+def test_a_firmware_package_cut_inside_its_first_entries_is_refused(tmp_path, keys):
+    raw = build(tmp_path, keys).read_bytes()
+    cut = tmp_path / "cut.lwf"
+    for length in range(1, 3000, 53):
+        cut.write_bytes(raw[:length])
+        with pytest.raises(UpgradeRejected) as err:
+            firmware.open_firmware(cut, keys[1])
+        assert err.value.reason in ("truncated", "manifest"), (length, str(err.value))
+
+
+@pytest.mark.parametrize("field", ["hw_model", "size"])
+def test_a_boolean_is_not_a_number_even_in_a_signed_manifest(tmp_path, keys, field):
+    image = b"\x01"          # a one-byte image: True == 1 would pass for its size
+    manifest = {"kind": firmware.KIND, "hw_model": 1, "version": "2.0.0", "size": 1,
+                "sha256": hashlib.sha256(image).hexdigest()} | {field: True}
+    package.build(tmp_path / "bool.lwf", manifest, {firmware.PAYLOAD: image}, keys[0])
+    with pytest.raises(UpgradeRejected, match="True"):
+        firmware.open_firmware(tmp_path / "bool.lwf", keys[1])

@@ -119,3 +119,71 @@ def test_peek_reads_the_manifest_without_trusting_it_and_refuses_what_has_none(t
     with pytest.raises(UpgradeRejected) as err:
         package.peek_manifest(junk)
     assert err.value.reason == "manifest"
+
+
+# ------------------------------------------------------------------ every byte accounted for
+
+def _verify(path, keys, kind="controller"):
+    with package.open_package(path, keys[1], kind=kind) as pkg:
+        return pkg.verify_all()
+
+
+@pytest.mark.parametrize("mutation", list(tar_members.UNNOTICED_BY_TAR))
+def test_a_changed_byte_anywhere_or_anything_appended_is_refused(tmp_path, keys, mutation):
+    """Padding, end blocks, a checksum's terminator, garbage or a second archive after the end:
+    tar readers skip all of them, yet they change the file's SHA-256, which is what a service
+    centre publishes, so the package is refused as altered."""
+    path = build(tmp_path, keys)
+    assert _verify(path, keys) == sum(len(v) for v in PAYLOAD.values())      # untouched: accepted
+    path.write_bytes(tar_members.UNNOTICED_BY_TAR[mutation](path.read_bytes()))
+    with pytest.raises(UpgradeRejected) as err:
+        _verify(path, keys)
+    assert err.value.reason == "altered", str(err.value)
+    assert "altered or is not a ledwarden package; download it again" in str(err.value)
+    if mutation.startswith("appended"):
+        assert "bytes after its end" in str(err.value)
+
+
+def test_a_package_cut_anywhere_is_refused_with_a_reason(tmp_path, keys):
+    """Every cut inside the first entries and at every block boundary after them: a refusal that
+    says so, never tarfile's ReadError."""
+    raw = build(tmp_path, keys).read_bytes()
+    cut = tmp_path / "cut.lwb"
+    for length in [*range(1, 2600, 37), *range(512, len(raw), 512)]:
+        cut.write_bytes(raw[:length])
+        with pytest.raises(UpgradeRejected) as err:
+            _verify(cut, keys)
+        assert err.value.reason in ("truncated", "manifest"), (length, str(err.value))
+        assert "truncated" in str(err.value) or "not a ledwarden package" in str(err.value)
+
+
+def test_the_writer_writes_what_the_reader_accepts_and_tar_tools_read(tmp_path, keys):
+    long_name = "x" * 150 + ".whl"          # past ustar's 100 bytes: a pax path record first
+    path = build(tmp_path, keys, payload={long_name: b"L" * 700, "b.bin": b""})
+    assert _verify(path, keys) == 700
+    assert [m.name for m, _ in tar_members.members(path)][2:] == [long_name, "b.bin"]
+    assert path.stat().st_size % tarfile.RECORDSIZE == 0
+
+
+def test_the_header_bytes_are_pinned():
+    """What :func:`package.header` writes is the package format: if a Python's tarfile ever
+    wrote it differently, packages built there would be refused by boards, so pin the bytes."""
+    import hashlib
+    assert hashlib.sha256(package.header("manifest.json", 1234)).hexdigest()[:16] == "ea206311d066f39c"
+    assert len(package.header("x" * 150, 1)) == 3 * 512
+
+
+@pytest.mark.parametrize("part", ["signature", "manifest"])
+def test_deeply_nested_json_is_refused_without_recursing(tmp_path, keys, part):
+    path = build(tmp_path, keys)
+    members = tar_members.members(path)
+    nested = b"[" * 2000 + b"]" * 2000
+    index = 1 if part == "signature" else 0
+    members[index] = (members[index][0], nested)
+    tar_members.write(path, members)
+    with pytest.raises(UpgradeRejected) as err:
+        _verify(path, keys)
+    assert err.value.reason == ("unsigned" if part == "signature" else "bad-signature"), str(err.value)
+    if part == "manifest":
+        with pytest.raises(UpgradeRejected, match="nests 2000 levels deep"):
+            package.peek_manifest(path)
