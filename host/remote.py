@@ -106,7 +106,8 @@ def cmd_cards(args, client) -> int:
     for extra in data["unexpected"]:
         print(f"unexpected card at 0x{extra['address']:02X}: {extra['card']}")
     if not any(cab["found"] for cab in data["cabinets"]):
-        print("(no card seen yet: run 'ledwarden detect', 'commission', or start a discovery)")
+        print("(no card seen yet: 'ledwarden commission' finds and identifies them; the "
+              "controller's watch also marks each card that answers its status polls)")
     return 0
 
 
