@@ -26,10 +26,9 @@ POLL_S = 0.25
 
 
 def client_for(args: argparse.Namespace) -> ControllerClient:
-    def notice(hostport: str, fingerprint: str) -> None:
-        print(f"ledwarden: first connection to {hostport}; its certificate {fingerprint} is now "
-              f"pinned (compare it with what 'ledwarden controller run' printed)", file=sys.stderr)
-    return client_from_args(args, on_new_pin=notice)
+    """The client every host command uses; its first-use notice is the client's own (the one
+    ``docs/security.md`` quotes), not a second wording."""
+    return client_from_args(args)
 
 
 def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool = False) -> dict:
