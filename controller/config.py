@@ -1,6 +1,6 @@
 """The screen file: which cabinets make up the wall, where they sit, how they are wired.
 
-A screen file is TOML (``shared/spec/correction.md`` section 4): one
+A screen file is TOML (``docs/spec/correction.md`` section 4): one
 ``[screen]`` table, module types under ``[modules.NAME]`` and one
 ``[[cabinets]]`` entry per receiving card.  :func:`load_screen` reads it into
 a :class:`Layout` of small frozen dataclasses that the fast path, the
