@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import os
+import select
 import sys
 import traceback
 from collections.abc import Sequence
@@ -66,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Exit statuses besides 0 (done) and 1 (a refused request or a failure, said in one line).
-EXIT_USAGE = 2          # argparse's own: the command line itself is wrong
+#: Exit statuses besides 0 (done), 1 (refused or failed, said in one line) and argparse's 2 (the
+#: command line itself is wrong); docs/service.md lists them.
 EXIT_BUG = 70           # sysexits.h EX_SOFTWARE: an error ledwarden did not expect
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report `yes | head -1`
@@ -96,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit:          # argparse's --help (0) and usage errors (2) keep their status
         _flush_quietly()
         raise
-    except BrokenPipeError:
+    except BrokenPipeError as exc:
+        if not _stdout_gone():  # another pipe or socket broke: an error like any other
+            _error(f"error: {describe_os_error(exc)}")
+            return 1
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
@@ -138,6 +142,18 @@ def _flush_quietly() -> None:
         _silence_stdout()
     except (OSError, ValueError):
         pass
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout's reader has gone (the write end of a pipe with no reader reports an
+    error to ``poll``).  A stdout that is not a real file (tests swap it) counts as gone."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def _silence_stdout() -> None:

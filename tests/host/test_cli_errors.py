@@ -220,3 +220,21 @@ def test_state_is_absolute_from_the_command_line_on(tmp_path, monkeypatch):
                  ["controller", "run", "--screen", "s", "--bus", "loop://", "--state", "st"],
                  ["controller", "boot", "--state", "st"]):
         assert build_parser().parse_args(argv).state == str(tmp_path / "st")
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_an_error(tmp_path, capsys, monkeypatch):
+    """Only stdout's reader going away is quiet: a socket that breaks is said like any error."""
+    (tmp_path / "state").mkdir()
+
+    def broken(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(SlotStore, "describe", broken)
+    read, write = os.pipe()               # a real stdout whose reader is still there
+    try:
+        with os.fdopen(write, "w") as stdout:
+            monkeypatch.setattr(sys, "stdout", stdout)
+            assert main(["controller", "slots", "--state", str(tmp_path / "state")]) == 1
+    finally:
+        os.close(read)
+    assert capsys.readouterr().err == "ledwarden: error: Broken pipe\n"
