@@ -67,6 +67,9 @@ EXPANSION = 6
 SMOKE = ("import controller.service.cli, controller.upgrade.bootguard, controller.fastpath as f; "
          "from controller.version import software_version as v; print(v(), f.backend)")
 
+#: How the ``sh`` form of a script's launcher begins and ends (pip's, and ours).
+SH_LAUNCHER, SH_LAUNCHER_END = b"#!/bin/sh\n'''exec' ", b"\n' '''\n"
+
 Progress = Callable[[str, int, int], None]
 STAGES = 8
 
@@ -299,8 +302,8 @@ class Installer:
         for script in staging.glob("lib/*/bin/*"):
             if not script.is_file() or script.is_symlink():
                 continue
-            first, _, rest = script.read_bytes().partition(b"\n")
-            if first.startswith(b"#!") and marker in first:
+            prelude, rest = launcher_prelude(script.read_bytes())
+            if marker in prelude:
                 self._rewrite(script, relocatable_shebang(os.path.relpath(python, script.parent))
                               + rest, mode=0o755)
 
@@ -363,6 +366,19 @@ def relocatable_shebang(python: str) -> bytes:
     launcher uses for interpreter paths too long for ``#!``)."""
     here = '"$(dirname -- "$(readlink -f -- "$0")")"'
     return f"#!/bin/sh\n'''exec' {here}/'{python}' \"$0\" \"$@\"\n' '''\n".encode()
+
+
+def launcher_prelude(script: bytes) -> tuple[bytes, bytes]:
+    """A script split into the lines that start its interpreter and the rest.  pip writes a
+    ``#!`` line, or, when the interpreter's path is too long for ``#!`` (127 bytes on Linux),
+    the three-line ``sh`` form that :func:`relocatable_shebang` also uses."""
+    if script.startswith(SH_LAUNCHER) and SH_LAUNCHER_END in script:
+        end = script.index(SH_LAUNCHER_END) + len(SH_LAUNCHER_END)
+    elif script.startswith(b"#!"):
+        end = script.find(b"\n") + 1 or len(script)
+    else:
+        end = 0
+    return script[:end], script[end:]
 
 
 def dependency_id(manifest: dict) -> str:

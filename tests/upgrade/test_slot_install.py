@@ -19,10 +19,18 @@ import pytest
 from support.upgrade_rig import N, ROOT, bundle, signing_key
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """A board that installed bundle N with ``--state state`` typed relative to its directory."""
+@pytest.fixture(scope="module", params=["short", "long"])
+def installed(request, tmp_path_factory):
+    """A board that installed bundle N with ``--state state`` typed relative to its directory.
+
+    Under the long path the staging interpreter's path is too long for ``#!`` (127 bytes), so
+    pip writes its scripts' other, ``sh``, form of launcher, which must be made relative too.
+    """
     board = tmp_path_factory.mktemp("relative-board")
+    if request.param == "long":
+        board = board / ("a-directory-name-long-enough-to-push-the-interpreter-path-past-"
+                         "the-127-bytes-of-a-shebang-line")
+        board.mkdir()
     env = os.environ | {"PYTHONPATH": str(ROOT)}
 
     def ledwarden(*argv: str) -> subprocess.CompletedProcess:
@@ -45,6 +53,9 @@ def test_nothing_in_a_slot_names_its_staging_directory(installed):
     state, done = installed
     assert done.returncode == 0, done.stderr
     slot = state / "slots" / "a"
+    if "a-directory-name-long-enough" in str(slot):     # pip did write its sh launchers here
+        staged = slot.parent / ".new-20261204T154742Z-d4cc14" / "env" / "bin" / "python"
+        assert len(str(staged)) > 127
     naming = [str(path.relative_to(slot)) for path in slot.rglob("*")
               if path.is_file() and not path.is_symlink() and b"/.new-" in path.read_bytes()]
     assert naming == []
