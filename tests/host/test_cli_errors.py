@@ -149,7 +149,7 @@ def test_a_state_directory_that_cannot_be_made_says_so(tmp_path, capsys):
 def test_a_screen_file_that_is_not_utf8_says_so(tmp_path, capsys, content, says):
     screen = tmp_path / "screen.toml"
     text = SCREEN.read_text(encoding="utf-8")
-    screen.write_bytes(text.encode("utf-16") if content == "utf-16" else os.urandom(64) + b"\xff")
+    screen.write_bytes(text.encode("utf-16") if content == "utf-16" else bytes(range(128, 256)))
     status = main(["controller", "run", "--screen", str(screen), "--bus", "loop://",
                    "--listen", "127.0.0.1:0", "--state", str(tmp_path / "state")])
     assert status == 1
