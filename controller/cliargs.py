@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
+from pathlib import Path
+
+from controller.errors import NotFound
 
 #: Where the board keeps its state unless told otherwise (docs/deployment.md).
 DEFAULT_STATE = "/var/lib/ledwarden"
+
+
+def state_dir(text: str) -> str:
+    """The argparse type of every ``--state``: the directory made absolute when the command is
+    parsed, so a relative ``--state`` means the same thing to every process the command starts
+    (the installer's smoke test runs the new slot's interpreter from another working directory)."""
+    return os.path.abspath(os.path.expanduser(text))
+
+
+def existing_state(args: argparse.Namespace) -> Path:
+    """The state directory of a command that only looks at it: a command that reads must never
+    create one, so a misspelt ``--state`` is refused instead of showing an empty new board."""
+    path = Path(args.state)
+    if not path.is_dir():
+        raise NotFound(f"no state directory at {path}; is --state right?")
+    return path
 
 
 def board_admin_parent() -> argparse.ArgumentParser:
     """The parent parser of the board's administration actions (``controller token|trust|install|
     slots``): ``--state DIR`` and ``--json``."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--state", metavar="DIR", default=DEFAULT_STATE,
+    common.add_argument("--state", metavar="DIR", default=DEFAULT_STATE, type=state_dir,
                         help=f"the controller's state directory (default {DEFAULT_STATE})")
     common.add_argument("--json", action="store_true", help="print JSON")
     return common

@@ -1,6 +1,6 @@
 """The screen file: which cabinets make up the wall, where they sit, how they are wired.
 
-A screen file is TOML (``shared/spec/correction.md`` section 4): one
+A screen file is TOML (``docs/spec/correction.md`` section 4): one
 ``[screen]`` table, module types under ``[modules.NAME]`` and one
 ``[[cabinets]]`` entry per receiving card.  :func:`load_screen` reads it into
 a :class:`Layout` of small frozen dataclasses that the fast path, the
@@ -95,23 +95,48 @@ class Layout:
         raise KeyError(f"no cabinet with address {address} on screen {self.name!r}")
 
 
-def load_screen(path: str | Path) -> Layout:
-    """Read and validate a screen file; :class:`ConfigError` lists every problem."""
+def read_screen_text(path: str | Path) -> str:
+    """The screen file's text, or a :class:`ConfigError` saying why it cannot be read.
+
+    TOML is UTF-8.  A UTF-8 byte-order mark (Windows editors write one) is
+    dropped, since it changes nothing in the text; a file in UTF-16 or a
+    binary file is refused in words rather than as a decoding traceback.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the screen file: {exc.strerror or exc}") from exc
-    return loads_screen(text, source=str(path))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        hint = ("it looks like UTF-16; save it as UTF-8"
+                if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:64]
+                else "save it as UTF-8 text")
+        raise ConfigError(f"{path}: the screen file is not UTF-8 text ({hint})") from None
+
+
+def load_screen_data(path: str | Path) -> dict[str, Any]:
+    """The screen file parsed as TOML but not yet validated (for the tables the rest of the
+    project reads, such as ``[cards]``)."""
+    return _toml(read_screen_text(path), str(path))
+
+
+def load_screen(path: str | Path) -> Layout:
+    """Read and validate a screen file; :class:`ConfigError` lists every problem."""
+    return parse_screen(load_screen_data(path), str(path))
 
 
 def loads_screen(text: str, source: str = "<screen>") -> Layout:
     """Like :func:`load_screen`, from the file's text."""
+    return parse_screen(_toml(text, source), source)
+
+
+def _toml(text: str, source: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    return parse_screen(data, source)
 
 
 def parse_screen(data: Mapping[str, Any], source: str = "<screen>") -> Layout:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import select
 import sys
+import traceback
 from collections.abc import Sequence
 
 from controller.errors import LedwardenError
@@ -48,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v info, -vv debug including bus traffic)")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an unexpected error (or set {DEBUG_ENV}=1)")
     add_target_arguments(parser.add_argument_group("controller (for status, cards, commission, … )"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMAND_MODULES:
@@ -62,19 +67,104 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit statuses besides 0 (done), 1 (refused or failed, said in one line) and argparse's 2 (the
+#: command line itself is wrong); docs/service.md lists them.
+EXIT_BUG = 70           # sysexits.h EX_SOFTWARE: an error ledwarden did not expect
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report `yes | head -1`
+
+#: ``LEDWARDEN_DEBUG=1`` (or ``--debug``) shows the traceback of an unexpected error.
+DEBUG_ENV = "LEDWARDEN_DEBUG"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    """Run one command; every way it can end becomes an exit status and at most one line on stderr.
+
+    This is the only place that turns exceptions into words, so no command can end in a
+    traceback: the project's own errors and the operating system's (a port in use, a directory
+    that cannot be made) print ``ledwarden: error: …``; a reader that stopped reading (``| head``)
+    ends the command quietly, as Unix tools do; anything else is a bug and says so.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
-        return int(args.func(args) or 0)
-    except LedwardenError as exc:
-        print(f"ledwarden: error: {exc}", file=sys.stderr)
-        return 1
+        args = build_parser().parse_args(argv)
+        level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+        logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()      # a closed pipe shows here, not in the interpreter's exit
+        return status
+    except SystemExit:          # argparse's --help (0) and usage errors (2) keep their status
+        _flush_quietly()
+        raise
+    except BrokenPipeError as exc:
+        if not _stdout_gone():  # another pipe or socket broke: an error like any other
+            _error(f"error: {describe_os_error(exc)}")
+            return 1
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        print("ledwarden: interrupted", file=sys.stderr)
-        return 130
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except LedwardenError as exc:
+        _error(f"error: {exc}")
+        return 1
+    except OSError as exc:
+        _error(f"error: {describe_os_error(exc)}")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the one place every other error becomes a sentence
+        if debug:
+            traceback.print_exc()
+        _error(f"internal error: {type(exc).__name__}: {exc}; this is a bug; please report it "
+               f"with the output of the same command run with --debug")
+        return EXIT_BUG
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``Permission denied: /var/lib/ledwarden`` rather than ``[Errno 13] …``."""
+    text = exc.strerror or str(exc)
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    return f"{text}: {' -> '.join(names)}" if names else text
+
+
+def _error(text: str) -> None:
+    try:
+        _flush_quietly()
+        print(f"ledwarden: {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass                    # stderr itself is gone: the exit status still tells
+
+
+def _flush_quietly() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except (OSError, ValueError):
+        pass
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout's reader has gone (the write end of a pipe with no reader reports an
+    error to ``poll``).  A stdout that is not a real file (tests swap it) counts as gone."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of what is still buffered
+    cannot fail a second time (the recipe in Python's ``signal`` documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass                    # not a real file (tests swap sys.stdout): nothing to flush later
 
 
 if __name__ == "__main__":

@@ -28,10 +28,9 @@ POLL_S = 0.25
 
 
 def client_for(args: argparse.Namespace) -> ControllerClient:
-    def notice(hostport: str, fingerprint: str) -> None:
-        print(f"ledwarden: first connection to {hostport}; its certificate {fingerprint} is now "
-              f"pinned (compare it with what 'ledwarden controller run' printed)", file=sys.stderr)
-    return client_from_args(args, on_new_pin=notice)
+    """The client every host command uses; its first-use notice is the client's own (the one
+    ``docs/security.md`` quotes), not a second wording."""
+    return client_from_args(args)
 
 
 def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool = False) -> dict:
@@ -130,7 +129,8 @@ def cmd_cards(args, client) -> int:
     for extra in data["unexpected"]:
         print(f"unexpected card at 0x{extra['address']:02X}: {extra['card']}")
     if not any(cab["found"] for cab in data["cabinets"]):
-        print("(no card seen yet: run 'ledwarden detect', 'commission', or start a discovery)")
+        print("(no card seen yet: 'ledwarden commission' finds and identifies them; the "
+              "controller's watch also marks each card that answers its status polls)")
     return 0
 
 

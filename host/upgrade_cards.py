@@ -37,7 +37,8 @@ POLL_S = 0.25
 FINISHED = ("succeeded", "failed", "cancelled")
 SHORT = {"pending": "pending", "receiving": "receiving", "received": "received",
          "booting": "booting", "checking": "checking", "installed": "INSTALLED",
-         "skipped": "skipped", "rolled-back": "ROLLED BACK", "failed": "FAILED", "held": "held"}
+         "skipped": "skipped", "rolled-back": "ROLLED BACK", "failed": "FAILED", "held": "held",
+         "not-started": "not started"}
 
 
 def read_manifest(path: Path, keys: list[Path]) -> dict:

@@ -160,3 +160,21 @@ def test_layouts_are_frozen_and_hashable():
     with pytest.raises(AttributeError):
         layout.cabinets[0].x = 3
     assert hash(layout) == hash(parse_screen(screen()))
+
+
+def test_screen_file_encodings(tmp_path):
+    """Issue 15 item 10: a UTF-16 or binary screen file is refused in words, a UTF-8 BOM is accepted."""
+    text = (EXAMPLES / "lobby.toml").read_text(encoding="utf-8")
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert load_screen(bom) == load_screen(EXAMPLES / "lobby.toml")
+    utf16 = tmp_path / "utf16.toml"
+    utf16.write_bytes(text.encode("utf-16"))
+    with pytest.raises(ConfigError, match=r"utf16.toml: the screen file is not UTF-8 text "
+                                          r"\(it looks like UTF-16; save it as UTF-8\)"):
+        load_screen(utf16)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(ConfigError, match=r"binary.toml: the screen file is not UTF-8 text "
+                                          r"\(save it as UTF-8 text\)"):
+        load_screen(binary)

@@ -1,4 +1,4 @@
-"""Frame correction and module scan (``shared/spec/correction.md``), fast.
+"""Frame correction and module scan (``docs/spec/correction.md``), fast.
 
 One API over two backends, as python-zstandard does it: the compiled
 kernel (``_cffi``, built by cffi when the package is installed) and the NumPy

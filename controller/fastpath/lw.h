@@ -2,7 +2,7 @@
  *
  * The text between the cdef markers is also what cffi is told (see
  * _build.py), so it holds plain declarations only: no macros, no includes.
- * Semantics are shared/spec/correction.md; the layout of the plan and of the
+ * Semantics are docs/spec/correction.md; the layout of the plan and of the
  * re-laid coefficients is described in docs/correction.md.
  */
 #ifndef LEDWARDEN_LW_H

@@ -1,6 +1,6 @@
 """The NumPy reference: the definition of correct for frame correction and module scan.
 
-Written to be read beside ``shared/spec/correction.md`` sections 2 and 5, line
+Written to be read beside ``docs/spec/correction.md`` sections 2 and 5, line
 for line, not to be fast.  The compiled kernel is tested bit for bit against
 these two functions, so this module deliberately shares no logic with it
 beyond the input checks: module order, scan order and the arithmetic are

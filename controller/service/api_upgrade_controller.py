@@ -75,7 +75,8 @@ class ControllerUpgrades:
         if busy is not None:
             raise LedwardenError(f"job {busy.id} ({busy.kind}) is still running, and an upgrade "
                                  f"ends with a restart of the controller that would cut it off: "
-                                 f"wait for it or cancel it")
+                                 f"follow it with 'ledwarden jobs attach {busy.id}' or cancel it "
+                                 f"with 'ledwarden jobs cancel {busy.id}' first")
         stop = threading.Event()
         service = self.service
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
 import sys
-import tomllib
 from pathlib import Path
 
 from aiohttp import web
 
 from controller import fastpath
-from controller.cliargs import DEFAULT_STATE, add_rs485_arguments, host_port, rs485_from_args
-from controller.config import load_screen
+from controller.cliargs import (DEFAULT_STATE, add_rs485_arguments, host_port, rs485_from_args,
+                                state_dir)
+from controller.config import load_screen, load_screen_data
 from controller.errors import ConfigError
 from controller.fastpath.settings import gains_from, power_lut
 from controller.protocol.bus import DEFAULT_BAUD, DEFAULT_RETRIES, Bus
@@ -63,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--listen", type=host_port("0.0.0.0"), default=("0.0.0.0", 8443),
                    metavar="HOST:PORT",
                    help="address of the HTTPS API (default 0.0.0.0:8443; port 0 picks a free one)")
-    p.add_argument("--state", default=DEFAULT_STATE, metavar="DIR",
+    p.add_argument("--state", default=DEFAULT_STATE, metavar="DIR", type=state_dir,
                    help=f"state directory: certificate, tokens, reports (default {DEFAULT_STATE})")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate of the frame loop (default 30)")
     p.add_argument("--source", default="pattern:bars",
@@ -107,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
     layout = load_screen(args.screen)
     try:
-        settings = CardSettings.from_screen_file(tomllib.loads(Path(args.screen).read_text()))
+        settings = CardSettings.from_screen_file(load_screen_data(args.screen))
     except TypeError as exc:
         raise ConfigError(f"{args.screen}: [cards]: {exc}") from None
     frame_loop = None
@@ -124,7 +125,11 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
 
 async def serve(args: argparse.Namespace) -> None:
     state = Path(args.state)
-    state.mkdir(parents=True, exist_ok=True)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the state directory {state}: {exc.strerror or exc}; "
+                          f"give --state a directory this user may create") from None
     host, port = args.listen
     names = sorted({"localhost", "127.0.0.1", socket.gethostname(), host} - {"0.0.0.0", "::"})
     ssl_context = server_ssl_context(state, names)
@@ -137,8 +142,14 @@ async def serve(args: argparse.Namespace) -> None:
     # keepalive_timeout closes a connection idle between requests; the guard times the first one
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=args.header_timeout)
     await runner.setup()
-    site = GuardedSite(runner, host, port, ssl_context, guard)
-    await site.start()
+    try:
+        await GuardedSite(runner, host, port, ssl_context, guard).start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}; is another "
+                          f"controller running there? Stop it, or give --listen another port"
+                          ) from None
     bound = runner.addresses[0][1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     # The URL and fingerprint alone on the first stdout line, for scripts; the rest for people.

@@ -110,12 +110,18 @@ class Service:
         }
 
     def cards_view(self) -> dict:
+        """Each cabinet's card: ``found`` if a discovery or commissioning identified it or the
+        watch's latest poll got an answer (``last_answer``, UTC)."""
         out = []
+        answered = self.watch.answered if self.watch is not None else {}
         for cab in self.layout.cabinets:
             known = self.cards.get(cab.address)
             stats = self.owner.bus.stats.get(cab.address)
+            heard = answered.get(cab.address)
             out.append({"address": cab.address, "x": cab.x, "y": cab.y,
-                        "found": known is not None, "card": known,
+                        "found": known is not None or heard is not None, "card": known,
+                        "last_answer": None if heard is None else time.strftime(
+                            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(heard)),
                         "link": stats.as_dict() if stats else None})
         extra = [{"address": a, "card": k} for a, k in self.cards.items()
                  if a not in {cab.address for cab in self.layout.cabinets}]

@@ -13,7 +13,7 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from controller.cliargs import board_admin_parent
+from controller.cliargs import board_admin_parent, existing_state
 from controller.service.auth import ROLES, TokenStore
 from host.output import emit_json, table
 
@@ -39,7 +39,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    tokens = _store(args).list()
+    tokens = _store(args).list() if (existing_state(args) / "tokens.db").exists() else []
     if args.json:
         emit_json([asdict(t) for t in tokens])
         return 0
@@ -54,6 +54,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
+    existing_state(args)
     info = _store(args).revoke(args.name)
     if args.json:
         emit_json(asdict(info))

@@ -15,7 +15,7 @@ import argparse
 import re
 from pathlib import Path
 
-from controller.cliargs import board_admin_parent
+from controller.cliargs import board_admin_parent, existing_state
 from controller.errors import ConfigError, NotFound
 from controller.upgrade import signing
 from controller.upgrade.steps import Steps
@@ -75,6 +75,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    existing_state(args)
     keys = trusted(_dir(args))
     if args.json:
         emit_json(keys)
@@ -87,6 +88,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
+    existing_state(args)
     keys = trusted(_dir(args))
     wanted = args.key.removesuffix(".pub").rsplit("/", 1)[-1]
     match = [k for k in keys if wanted in (k["name"], k["key_id"])]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from controller.errors import BusTimeout, LedwardenError
 from controller.faultlog import card_source
@@ -73,6 +74,9 @@ class CardWatch:
         self._event_next: dict[int, int] = {}
         self._overruns: int | None = None
         self._task: asyncio.Task | None = None
+        #: When (``time.time()``) each card last answered the watch; dropped when it stops, so
+        #: ``ledwarden cards`` shows as seen what the watch hears, not only what a discovery found.
+        self.answered: dict[int, float] = {}
 
     async def poll_once(self) -> None:
         """One round over every configured card and the frame loop."""
@@ -88,12 +92,14 @@ class CardWatch:
         try:
             status = await self.service.owner.call(address, c.Cmd.GET_STATUS, file_timeout=False)
         except BusTimeout as exc:
+            self.answered.pop(address, None)
             await asyncio.to_thread(faults.record, "card.offline", "error", source,
                                     {"text": f"card 0x{address:02X} stopped answering: {exc}"})
             return
         except LedwardenError as exc:
             log.info("watch: card 0x%02X: %s", address, exc)
             return
+        self.answered[address] = time.time()
         await asyncio.to_thread(self._file_status, source, status)
         await self._poll_events(address, source)
 

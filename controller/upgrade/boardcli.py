@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from controller.cliargs import DEFAULT_STATE, board_admin_parent
+from controller.cliargs import DEFAULT_STATE, board_admin_parent, existing_state
 from controller.upgrade import bootguard, installer
 from controller.upgrade.slots import SlotStore
 from host.output import Progress, emit_json, table
@@ -63,7 +63,7 @@ def show_slots(doc: dict) -> str:
 
 
 def _slots(args: argparse.Namespace) -> int:
-    doc = SlotStore(Path(args.state)).describe()
+    doc = SlotStore(existing_state(args)).describe()
     if args.json:
         emit_json(doc)
     else:

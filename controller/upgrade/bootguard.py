@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.cliargs import state_dir
 from controller.upgrade import events
 from controller.upgrade.slots import BootState, SlotStateError, SlotStore, clean_env, utc_now, version_of
 from controller.upgrade.steps import Steps
@@ -301,7 +302,7 @@ class Guard:
 # ------------------------------------------------------------------ command line
 
 def add_arguments(p: argparse.ArgumentParser, default_state: str) -> None:
-    p.add_argument("--state", default=default_state, metavar="DIR",
+    p.add_argument("--state", default=default_state, metavar="DIR", type=state_dir,
                    help=f"the controller's state directory (default {default_state})")
     p.add_argument("--confirm-within", type=float, default=CONFIRM_WITHIN, metavar="S",
                    help=f"seconds a new version has to pass its health check after each start "

@@ -50,9 +50,9 @@ from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
 from controller.upgrade.cardcommit import Rollout
-from controller.upgrade.cardrun import (BOOTING, CHECKING, FAILED, FINAL, HEALTH_FLAGS, HELD, PENDING,
-                                        RECEIVED, RECEIVING, ROLLED_BACK, SKIPPED, CardRun,
-                                        FlashReport)
+from controller.upgrade.cardrun import (BOOTING, CHECKING, FAILED, FINAL, HEALTH_FLAGS, HELD,
+                                        NOT_STARTED, PENDING, RECEIVED, RECEIVING, ROLLED_BACK,
+                                        SKIPPED, CardRun, FlashReport)
 from controller.upgrade.firmware import CHUNK_SIZE, CardFirmware
 
 #: Broadcast chunks written ahead of the wire: enough to keep the line busy, few enough
@@ -142,7 +142,12 @@ class CardFlasher:
     def _close(self) -> None:
         report = self.report
         for card in report.cards.values():
-            if card.state not in FINAL:
+            if card.state == PENDING and not card.received:
+                # Nothing of this image is on the card: there is nothing to hold or resume.
+                card.state = NOT_STARTED
+                card.detail = card.detail or ("not started: nothing was sent to it, because the "
+                                              "run ended before its transfer began")
+            elif card.state not in FINAL:
                 committed = card.state in (BOOTING, CHECKING)
                 card.state = HELD
                 card.detail = card.detail or (
@@ -153,7 +158,8 @@ class CardFlasher:
                     "from what the card holds")
         failed = [k for k in report.cards.values() if k.state in (FAILED, ROLLED_BACK)]
         if report.result == "running":
-            report.result = "failed" if failed or report.count(HELD) else "succeeded"
+            report.result = ("failed" if failed or report.count(HELD) or report.count(NOT_STARTED)
+                             else "succeeded")
         if failed and report.failure is None:
             first = failed[0]
             report.failure = f"card 0x{first.address:02X} {first.state}: {first.detail}"

@@ -44,12 +44,12 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
-from controller.errors import LedwardenError
+from controller.errors import LedwardenError, UpgradeRejected
 from controller.faultlog import card_source
 from controller.protocol import commands as c
 from controller.service.uploads import UploadStore
 from controller.upgrade.cardflash import CardFlasher, FlashOptions
-from controller.upgrade.cardrun import FAILED, INSTALLED, ROLLED_BACK, FlashReport
+from controller.upgrade.cardrun import FAILED, FINAL, INSTALLED, ROLLED_BACK, FlashReport
 from controller.upgrade.firmware import CardFirmware, open_firmware
 from controller.upgrade.signing import TrustedKeys
 
@@ -124,7 +124,11 @@ class CardUpgrades:
             raise LedwardenError("this controller is on trial after a software upgrade and has not "
                                  "confirmed its health yet; upgrade the cards once it has "
                                  "('ledwarden upgrade controller' shows it)")
-        fw = self.firmware(upload_id)
+        try:
+            fw = self.firmware(upload_id)
+        except UpgradeRejected:
+            self.uploads.remove(upload_id)   # refused now is refused again: keep no copy of it
+            raise
         cabinets = [cab.address for cab in self.service.layout.cabinets]
         targets = sorted(set(cabinets if addresses is None else addresses))
         others = sorted(set(cabinets) - set(targets))
@@ -192,6 +196,8 @@ class CardUpgrades:
         except LedwardenError as exc:
             plan["state"], plan["failure"] = "failed", str(exc)
             self._save(plan)
+            if isinstance(exc, UpgradeRejected):    # a card of another model: as at the start
+                self.uploads.remove(plan["upload"])
             raise
         result = report.as_dict()
         job.result = result
@@ -212,8 +218,7 @@ class CardUpgrades:
         for note in notes:
             job.note(note)
         cards = snapshot["cards"]
-        finished = sum(k["state"] in (INSTALLED, "skipped", FAILED, ROLLED_BACK, "held")
-                       for k in cards)
+        finished = sum(k["state"] in FINAL for k in cards)
         if snapshot["phase"] in ("transferring", "repairing") and snapshot["stream"]["of"]:
             step = (f"{snapshot['phase']}: chunk {snapshot['stream']['sent']} of "
                     f"{snapshot['stream']['of']} (broadcast)")

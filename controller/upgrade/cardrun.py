@@ -12,7 +12,8 @@ and the ends a card may reach instead: ``skipped`` (already on the version),
 the card's trial-boot rule brought the previous bank back), ``failed``
 (refused, stopped answering, or its image failed verification), ``held``
 (received but not committed, because the run stopped at another card's
-failure; running the upgrade again resumes it).
+failure; running the upgrade again resumes it), ``not-started`` (nothing was
+sent to it: the run stopped or was refused before its transfer began).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from controller.protocol import commands as c
 PENDING, RECEIVING, RECEIVED = "pending", "receiving", "received"
 BOOTING, CHECKING, INSTALLED = "booting", "checking", "installed"
 SKIPPED, ROLLED_BACK, FAILED, HELD = "skipped", "rolled-back", "failed", "held"
+NOT_STARTED = "not-started"
 #: States a card does not leave during a run.
-FINAL = frozenset({INSTALLED, SKIPPED, ROLLED_BACK, FAILED, HELD})
+FINAL = frozenset({INSTALLED, SKIPPED, ROLLED_BACK, FAILED, HELD, NOT_STARTED})
 #: Status flags a new firmware must not raise (GET_STATUS bits 0..4): a card that was
 #: already hot before the upgrade does not fail it, one that turns hot after it does.
 HEALTH_FLAGS = (c.StatusFlag.OVER_TEMPERATURE | c.StatusFlag.UNDER_VOLTAGE | c.StatusFlag.FAN_FAULT

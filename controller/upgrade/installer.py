@@ -67,6 +67,9 @@ EXPANSION = 6
 SMOKE = ("import controller.service.cli, controller.upgrade.bootguard, controller.fastpath as f; "
          "from controller.version import software_version as v; print(v(), f.backend)")
 
+#: How the ``sh`` form of a script's launcher begins and ends (pip's, and ours).
+SH_LAUNCHER, SH_LAUNCHER_END = b"#!/bin/sh\n'''exec' ", b"\n' '''\n"
+
 Progress = Callable[[str, int, int], None]
 STAGES = 8
 
@@ -111,7 +114,7 @@ class Installer:
                  max_bundle: int = MAX_BUNDLE, reserve: int = RESERVE,
                  progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
                  steps: Steps | None = None) -> None:
-        self.state_dir = Path(state_dir)
+        self.state_dir = Path(state_dir).absolute()   # children run elsewhere (the smoke test)
         self.store = SlotStore(self.state_dir)
         self.running_version = running_version
         self.trusted = trusted
@@ -223,7 +226,7 @@ class Installer:
     def _build(self, staging: Path, manifest: dict, target: str, txn: str, reuse: Path | None,
                key_id: str) -> dict:
         """Make the slot's environment in ``staging`` (its final name comes later: nothing in
-        it refers to its own path) and return its metadata, written last."""
+        it refers to its own path, see :meth:`_relocate`) and return its metadata, written last."""
         steps, wheels = self.steps, staging / "wheels"
         groups = manifest["wheels"]
         self.progress("creating the environment", 3, STAGES)
@@ -250,6 +253,7 @@ class Installer:
         steps.write(site / "ledwarden-slot.pth",   # relative: the slot is renamed into place
                     "".join(f"{os.path.relpath(staging / p, site)}\n" for p in (deps, project)).encode(),
                     fsync=False)        # the sync below covers it with everything pip wrote
+        self._relocate(staging)
         self.progress("testing the new slot", 6, STAGES)
         self._smoke_test(python, manifest["version"])
         steps.sync()
@@ -275,6 +279,38 @@ class Installer:
             tail = "\n".join((exc.stderr or exc.stdout or "").strip().splitlines()[-10:])
             raise InstallFailed(f"installing the {what} wheels failed; the board is unchanged:\n"
                                 f"{tail}") from None
+
+    def _relocate(self, staging: Path) -> None:
+        """Take the staging path out of what venv and pip wrote, so the slot works, and says
+        nothing false, once it is renamed into place.
+
+        Three kinds of file name it: the scripts' ``#!`` lines (made relative to the script),
+        ``pyvenv.cfg``'s informational ``command`` line (dropped), and each package's
+        ``direct_url.json``, the wheel's URL in a staging directory about to vanish (dropped:
+        ``slot.json`` names the wheels).  Changed files are written anew and renamed over the
+        old name, never edited in place, because dependencies may be hard links shared with
+        the other slot.
+        """
+        marker = str(staging).encode()
+        cfg = staging / "env" / "pyvenv.cfg"
+        lines = cfg.read_bytes().splitlines(keepends=True)
+        self._rewrite(cfg, b"".join(x for x in lines if not x.startswith(b"command")))
+        for record in staging.glob("lib/*/*.dist-info/direct_url.json"):
+            if marker in record.read_bytes():
+                self.steps.unlink(record)
+        python = staging / "env" / "bin" / "python"
+        for script in staging.glob("lib/*/bin/*"):
+            if not script.is_file() or script.is_symlink():
+                continue
+            prelude, rest = launcher_prelude(script.read_bytes())
+            if marker in prelude:
+                self._rewrite(script, relocatable_shebang(os.path.relpath(python, script.parent))
+                              + rest, mode=0o755)
+
+    def _rewrite(self, path: Path, data: bytes, mode: int = 0o644) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        self.steps.write(tmp, data, fsync=False, mode=mode)  # the slot's sync covers it
+        self.steps.rename(tmp, path)
 
     def _smoke_test(self, python: Path, version: str) -> None:
         """Import the service from the new environment, as the guard will start it."""
@@ -322,6 +358,27 @@ class Installer:
         if self.should_stop():
             raise InstallCancelled("the install was cancelled before the switch; the board is "
                                    "unchanged")
+
+
+def relocatable_shebang(python: str) -> bytes:
+    """The first lines of a script that runs it with ``python``, a path relative to the script's
+    own directory: ``sh`` reads the ``exec`` line, Python reads it as a string (the form pip's
+    launcher uses for interpreter paths too long for ``#!``)."""
+    here = '"$(dirname -- "$(readlink -f -- "$0")")"'
+    return f"#!/bin/sh\n'''exec' {here}/'{python}' \"$0\" \"$@\"\n' '''\n".encode()
+
+
+def launcher_prelude(script: bytes) -> tuple[bytes, bytes]:
+    """A script split into the lines that start its interpreter and the rest.  pip writes a
+    ``#!`` line, or, when the interpreter's path is too long for ``#!`` (127 bytes on Linux),
+    the three-line ``sh`` form that :func:`relocatable_shebang` also uses."""
+    if script.startswith(SH_LAUNCHER) and SH_LAUNCHER_END in script:
+        end = script.index(SH_LAUNCHER_END) + len(SH_LAUNCHER_END)
+    elif script.startswith(b"#!"):
+        end = script.find(b"\n") + 1 or len(script)
+    else:
+        end = 0
+    return script[:end], script[end:]
 
 
 def dependency_id(manifest: dict) -> str:

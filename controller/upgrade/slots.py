@@ -43,7 +43,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from controller.errors import LedwardenError
-from controller.upgrade.steps import Steps
+from controller.upgrade.steps import Steps, stop_children_under
 
 SLOTS = ("a", "b")
 BASE = "base"
@@ -213,6 +213,8 @@ class SlotStore:
         """Remove what an interrupted install or state write left behind; nothing refers to it."""
         removed = []
         for path in self.leftovers():
+            if path.name.startswith(STAGING):
+                stop_children_under(path)   # or a killed installer's pip writes on into it
             if path.is_dir() and not path.is_symlink():
                 steps.rmtree(path)
             else:

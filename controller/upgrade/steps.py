@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -149,8 +150,68 @@ class Steps:
 
     def run(self, argv: list[str], *, what: str, env: dict | None = None,
             timeout: float = 900) -> subprocess.CompletedProcess:
-        """Run a child that writes files (pip, venv); a failure raises ``CalledProcessError``."""
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
-                              check=True)
+        """Run a child that writes files (pip, venv); a failure raises ``CalledProcessError``.
+
+        The child leads its own process group, and whatever ends this call early (a timeout,
+        Ctrl-C, an exception) kills and reaps the whole group before it propagates: a child
+        that outlived its installer could write into a staging directory after recovery has
+        removed it.  A SIGKILL of the installer itself runs no code here, which is why
+        recovery also stops the children it finds (:func:`stop_children_under`).
+        """
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            _kill_group(proc.pid)
+            proc.communicate()
+            raise
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, argv, out, err)
         self.done("run", what)
-        return done
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def stop_children_under(path: Path, timeout: float = 10.0) -> list[int]:
+    """Kill the process group of every process whose command line names ``path`` (an installer's
+    pip, its smoke test) and wait until they are gone; returns their PIDs.
+
+    Recovery calls this before it removes a staging directory, so a child of a killed
+    installer cannot re-create the directory after recovery removed it.  It reads
+    ``/proc``; where there is none (not the board's Linux) it finds nothing.
+    """
+    needle = os.fsencode(f"{path}/")
+    ours = os.getpgrp()
+    found = []
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmdline = f.read()
+            group = os.getpgid(int(entry.name))
+        except OSError:
+            continue            # gone meanwhile, or not ours to look at
+        if needle in cmdline and group != ours:
+            found.append(int(entry.name))
+            _kill_group(group)
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in found) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
+def _kill_group(group: int) -> None:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    """True until ``pid`` has exited (a zombie nobody reaps counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except OSError:
+        return False

@@ -433,3 +433,21 @@ def test_there_is_no_token_option(config, tmp_path):
     args = parser.parse_args(["--controller", "https://127.0.0.1:8443", "--token-file", str(f)])
     client = client_from_args(args, known=KnownControllers(config / "k.json"))
     assert (client.url, client.token) == ("https://127.0.0.1:8443", "lw_from_file")
+
+
+def test_the_first_use_notice_is_the_one_the_docs_quote(controllers, tmp_path, monkeypatch, capsys):
+    """Issue 15: docs/security.md quoted a notice no command printed (the host commands had a
+    second wording of their own)."""
+    from pathlib import Path
+
+    from host.cli import build_parser
+    from host.remote import client_for
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    quoted = doc.split("and prints a notice:\n\n```\n", 1)[1].split("\n```", 1)[0]
+    ctl = controllers()
+    monkeypatch.setenv("LEDWARDEN_TOKEN", ctl.store.create("alice", "viewer"))
+    monkeypatch.setenv("LEDWARDEN_CONFIG_DIR", str(tmp_path / "config"))
+    client = client_for(build_parser().parse_args(["--controller", ctl.url, "status"]))
+    assert client.get("/api/v1/status")["who"] == "alice"
+    assert capsys.readouterr().err == (quoted.replace("10.20.0.5:8443", f"127.0.0.1:{ctl.port}")
+                                       .replace("SHA256:…", ctl.fingerprint) + "\n")

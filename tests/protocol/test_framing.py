@@ -21,7 +21,7 @@ from controller.protocol.framing import (
     encoded_size,
 )
 
-# shared/spec/wire-protocol.md, section 4
+# docs/spec/wire-protocol.md, section 4
 VECTORS = [
     (Frame(dst=0x01, src=0x00, seq=1, cmd=0x01),
      "02 01 02 01 02 01 02 01 01 05 f1 6f 88 ba 00"),

@@ -45,7 +45,7 @@ def rig(tmp_path, monkeypatch):
     monkeypatch.setenv("LEDWARDEN_TOKEN", tokens["service"])
     with Simulator(8, pty=True) as sim:
         yield {"sim": sim, "state": state, "tokens": tokens, "package": package, "fw": fw,
-               "wire": WireChunks(sim)}
+               "wire": WireChunks(sim), "private": private}
 
 
 def host(url: str, *argv: str) -> int:
@@ -120,3 +120,40 @@ def test_a_controller_killed_mid_transfer_resumes_from_what_the_cards_hold(rig, 
     resent = rig["wire"].count - sent_before
     assert resent <= rig["fw"].chunks() - 40          # what the cards held was not sent again
     assert os.path.exists(rig["state"] / "card-upgrade.json")
+
+
+def test_refused_packages_leave_no_upload_behind(rig, tmp_path):
+    """Issue 15 item 21: refused firmware stayed in STATE/uploads for 7 days, and a run refused
+    for a card of another model reported the other cards as held, ready to resume."""
+    stranger = signing.generate(tmp_path / "stranger", "stranger")[0]
+    unsigned = tmp_path / "stranger.lwf"
+    fwpkg.build_firmware(unsigned, rig["fw"].image, hw_model=rig["fw"].hw_model, version="2.0.0",
+                         private_key=signing.load_private(stranger))
+    other_model = tmp_path / "other-model.lwf"
+    fwpkg.build_firmware(other_model, rig["fw"].image, hw_model=rig["fw"].hw_model ^ 0x0100,
+                         version="2.0.0", private_key=signing.load_private(rig["private"]))
+    proc, url = start_controller(rig["state"], rig["sim"].url)
+    try:
+        client = ControllerClient(url, rig["tokens"]["service"])
+        upload = upload_file(client, unsigned)
+        with pytest.raises(ApiError) as refused:
+            client.post("/api/v1/upgrade/cards", {"upload": upload})
+        assert refused.value.status == 400 and "does not trust" in refused.value.message
+        assert list((rig["state"] / "uploads").iterdir()) == []
+
+        upload = upload_file(client, other_model)
+        job = client.post("/api/v1/upgrade/cards", {"upload": upload})
+        deadline = time.monotonic() + 20
+        while job["state"] not in ("succeeded", "failed", "cancelled"):
+            assert time.monotonic() < deadline, "the refused run did not end"
+            time.sleep(0.05)
+            job = client.get(f"/api/v1/jobs/{job['id']}")
+        assert job["state"] == "failed" and "hw_model" in job["error"]
+        cards = {k["address"]: k for k in job["progress"]["cards"]}
+        assert cards[1]["state"] == "failed"
+        assert {cards[a]["state"] for a in range(2, 9)} == {"not-started"}
+        assert not any("resumes" in k["detail"] for k in cards.values())
+        assert list((rig["state"] / "uploads").iterdir()) == []
+    finally:
+        controller_process.stop(proc)
+    assert rig["wire"].count == 0

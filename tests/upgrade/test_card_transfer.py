@@ -180,3 +180,18 @@ def test_a_stop_request_from_another_thread_stops_between_frames():
         report = CardFlasher(bus, fw, [1, 2], should_stop=stop.is_set).run()
     assert report.result == "stopped" and report.failure == "stopped on request"
     assert set(states(report).values()) == {"held"}
+
+
+def test_cards_nothing_was_sent_to_are_reported_as_not_started():
+    """Issue 15 item 21: a run refused for a card of another model called the other cards
+    "held … resumes from what the card holds" although nothing had been sent to them."""
+    with Simulator(3, tcp=("127.0.0.1", 0), hw_model=0x0B07) as sim, Bus(sim.url) as bus:
+        flasher = CardFlasher(bus, firmware(), [1, 2, 3])
+        with pytest.raises(UpgradeRejected):
+            flasher.run()
+    report = flasher.report
+    assert states(report) == {1: "failed", 2: "not-started", 3: "not-started"}
+    assert report.result == "failed" and report.failure.startswith("card 0x01 failed: card 0x01 is hw_model")
+    for address in (2, 3):
+        assert report.cards[address].detail == ("not started: nothing was sent to it, because the "
+                                                 "run ended before its transfer began")

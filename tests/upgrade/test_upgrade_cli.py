@@ -11,6 +11,7 @@ from support.upgrade_rig import N, N1, board_on, bundle, signing_key
 
 def test_trust_takes_public_keys_only_and_keeps_at_least_one(tmp_path, capsys):
     state = tmp_path / "state"
+    state.mkdir()                     # a read-only command never makes one (issue 15 item 14)
     private, public = signing.generate(tmp_path / "keys", "centre-2026")
     other = signing.generate(tmp_path / "keys", "centre-2027")[1]
     assert main(["controller", "trust", "list", "--state", str(state)]) == 0
