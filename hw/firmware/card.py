@@ -1,7 +1,7 @@
 """The receiving card: LWP/1 commands over a flash store and a platform.
 
 ``Card`` is the whole card application, written from the wire spec
-(shared/spec/wire-protocol.md) alone.  It does no I/O of its own: bytes heard
+(docs/spec/wire-protocol.md) alone.  It does no I/O of its own: bytes heard
 on the bus go in through ``receive`` and the frames to transmit come back out,
 sensors and LED drivers are reached through the platform object ``hw``, and
 persistent state lives in ``flash.Flash``.  That is what lets the same code run

@@ -1,6 +1,6 @@
 """LWP/1 framing for the receiving card: COBS, CRC-32C, frame codec, deframer.
 
-This is the card's own copy of the wire format (shared/spec/wire-protocol.md
+This is the card's own copy of the wire format (docs/spec/wire-protocol.md
 section 2), written from the spec and nothing else, so that the controller's
 codec and this one check each other through bytes on the wire.  It uses only
 what MicroPython has (``struct``, ``sys``) and no I/O.
