@@ -9,14 +9,12 @@ closed within the timeout.  Bounded: 2 × 20 connections, about 10 s.
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import time
 
 import pytest
 
-from controller.service.auth import TokenStore
 from host.client import ControllerClient
 from hw.sim.server import Simulator
 from support import controller_process
@@ -29,21 +27,11 @@ HALF_HEADER = b"GET /api/v1/status HTTP/1.1\r\nHost: controller\r\nX-Slow: "
 
 @pytest.fixture(scope="module")
 def controller(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("conns")
-    state = tmp / "state"
-    state.mkdir()
-    token = TokenStore(state / "tokens.db").create("viewer-1", "viewer")
-    os.environ["LEDWARDEN_CONFIG_DIR"] = str(tmp / "host-config")
-    with Simulator(2, pty=True) as sim:
-        proc, url = controller_process.start(
-            state, sim.url, "--no-frames", "--watch-interval", "0",
-            "--header-timeout", str(HEADER_TIMEOUT_S),
-            "--max-connections-per-source", str(PER_SOURCE))
-        try:
-            yield url, token
-        finally:
-            controller_process.stop(proc)
-    os.environ.pop("LEDWARDEN_CONFIG_DIR", None)
+    with Simulator(2, pty=True) as sim, controller_process.running(
+            tmp_path_factory.mktemp("conns"), sim.url, "viewer", "--no-frames",
+            "--watch-interval", "0", "--header-timeout", str(HEADER_TIMEOUT_S),
+            "--max-connections-per-source", str(PER_SOURCE)) as ctl:
+        yield ctl.url, ctl.token
 
 
 def address(url: str) -> tuple[str, int]:

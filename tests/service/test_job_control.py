@@ -10,12 +10,10 @@ every way it ends puts the wall back to normal video.
 from __future__ import annotations
 
 import io
-import os
 import time
 
 import pytest
 
-from controller.service.auth import TokenStore
 from host.cli import main
 from host.client import ApiError, ControllerClient
 from hw.sim.server import Simulator
@@ -27,20 +25,10 @@ NORMAL = 0
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("jobs")
-    state = tmp / "state"
-    state.mkdir()
-    token = TokenStore(state / "tokens.db").create("installer-1", "installer")
-    os.environ["LEDWARDEN_CONFIG_DIR"] = str(tmp / "host-config")
-    with Simulator(8, pty=True) as sim:
-        proc, url = controller_process.start(state, sim.url, "--no-frames", "--watch-interval", "0",
-                                             "--question-timeout", str(QUESTION_TIMEOUT_S))
-        try:
-            yield {"sim": sim, "url": url, "token": token, "state": state, "proc": proc}
-        finally:
-            if proc.poll() is None:
-                controller_process.stop(proc)
-    os.environ.pop("LEDWARDEN_CONFIG_DIR", None)
+    with Simulator(8, pty=True) as sim, controller_process.running(
+            tmp_path_factory.mktemp("jobs"), sim.url, "installer", "--no-frames",
+            "--watch-interval", "0", "--question-timeout", str(QUESTION_TIMEOUT_S)) as ctl:
+        yield {"sim": sim, "url": ctl.url, "token": ctl.token, "state": ctl.state, "proc": ctl.proc}
 
 
 @pytest.fixture

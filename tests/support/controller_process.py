@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+from controller.service.auth import TokenStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREEN = ROOT / "host" / "demo_wall.toml"      # eight cabinets at addresses 1..8
@@ -35,3 +41,35 @@ def stop(proc: subprocess.Popen) -> None:
     """SIGTERM, and the service must shut down cleanly (exit 0)."""
     proc.terminate()
     assert proc.wait(timeout=20) == 0
+
+
+@dataclass
+class Running:
+    """A started controller: its URL, a token, its state directory and its process."""
+
+    url: str
+    token: str
+    state: Path
+    proc: subprocess.Popen
+
+
+@contextmanager
+def running(tmp: Path, bus: str, role: str, *options: str, name: str | None = None) -> Iterator[Running]:
+    """A controller on ``bus`` with a new state directory under ``tmp`` and a token of ``role``;
+    the host tool keeps its configuration under ``tmp`` too.  Stopped cleanly at the end, unless
+    the test stopped it itself."""
+    state = tmp / "state"
+    state.mkdir()
+    token = TokenStore(state / "tokens.db").create(name or f"{role}-1", role)
+    saved = os.environ.get("LEDWARDEN_CONFIG_DIR")
+    os.environ["LEDWARDEN_CONFIG_DIR"] = str(tmp / "host-config")
+    proc, url = start(state, bus, *options)
+    try:
+        yield Running(url, token, state, proc)
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+        if saved is None:
+            os.environ.pop("LEDWARDEN_CONFIG_DIR", None)
+        else:
+            os.environ["LEDWARDEN_CONFIG_DIR"] = saved
