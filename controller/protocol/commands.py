@@ -15,7 +15,7 @@ import enum
 import math
 import struct
 from dataclasses import astuple, dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol, Self
 
 from controller.errors import PayloadError
 from controller.protocol.framing import MAX_PAYLOAD
@@ -105,16 +105,32 @@ def _check(name: str, value: int, low: int, high: int) -> None:
         raise PayloadError(f"{name}={value!r} is outside {low}..{high}")
 
 
+class Message(Protocol):
+    """What the engine needs of a request or answer type: bytes both ways.
+
+    :class:`Payload`'s fixed layouts and the variable-length messages (pixel
+    scan, firmware chunks and status, events) are all one, so the command
+    table can name either.
+    """
+
+    def pack(self) -> bytes: ...
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self: ...
+
+
 class Payload:
     """Base of every fixed-layout payload: ``FORMAT`` lists the fields in order."""
 
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<")
+    #: Every subclass is a dataclass; declared so the type checker lets ``astuple`` take it.
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
     def pack(self) -> bytes:
         return self.FORMAT.pack(*astuple(self))
 
     @classmethod
-    def unpack(cls, payload: bytes):
+    def unpack(cls, payload: bytes) -> Self:
         if len(payload) != cls.FORMAT.size:
             raise PayloadError(f"{cls.__name__} takes {cls.FORMAT.size} bytes, got {len(payload)}")
         return cls(*cls.FORMAT.unpack(payload))
@@ -170,7 +186,7 @@ class StatusReply(Payload):
 
     @property
     def flag_names(self) -> list[str]:
-        return [f.name.lower() for f in StatusFlag if f in self.status]
+        return [f.name.lower() for f in StatusFlag if f in self.status and f.name]
 
 
 @dataclass(frozen=True)
@@ -462,8 +478,8 @@ class CommandSpec:
     """What the engine needs to know of a command: types, answer deadline, answer size."""
 
     cmd: Cmd
-    request: type
-    response: type | None
+    request: type[Message]
+    response: type[Message] | None
     deadline_s: float = 0.005
     #: Largest answer payload, for the timeout; error texts are allowed 64 bytes.
     max_response: int = 64
@@ -503,7 +519,7 @@ def spec_of(cmd: int) -> CommandSpec:
         raise PayloadError(f"unknown command 0x{cmd:02X}") from None
 
 
-def decode_response(cmd: int, payload: bytes):
+def decode_response(cmd: int, payload: bytes) -> Message | None:
     """Parse a successful answer to ``cmd``; ``None`` for commands that answer empty."""
     spec = spec_of(cmd)
     if spec.response is None:
