@@ -158,6 +158,7 @@ def parse_screen(data: Mapping[str, Any], source: str = "<screen>") -> Layout:
                           + "\n  ".join(problems))
         err.problems = [f"{source}: {p}" for p in problems]
         raise err
+    assert name is not None and width is not None and height is not None  # else a problem
     return Layout(name=name, width=width, height=height,
                   modules=tuple(modules.values()),
                   cabinets=tuple(cab for _, cab in cabinets))
@@ -231,7 +232,7 @@ def _module_types(raw: Any, problems: list[str]) -> dict[str, ModuleType]:
         t = _Table(body, f"module type {name!r}", problems)
         width, height, scan = t.integer("width", 1), t.integer("height", 1), t.integer("scan", 1)
         t.no_other_keys()
-        if None in (width, height, scan):
+        if width is None or height is None or scan is None:
             continue
         if height % scan:
             problems.append(f"module type {name!r}: height {height} is not a multiple of "
@@ -273,9 +274,11 @@ def _cabinets(raw: Any, modules: dict[str, ModuleType],
                                 f"(rule: addresses are unique)")
             else:
                 owner[address] = label
-        fields = (address, x, y, module, modules_x, modules_y, chain, rotation)
-        if None not in fields:
-            out.append((label, Cabinet(*fields)))
+        if (address is not None and x is not None and y is not None and module is not None
+                and modules_x is not None and modules_y is not None and chain is not None
+                and rotation is not None):
+            out.append((label, Cabinet(address, x, y, module, modules_x, modules_y, chain,
+                                       rotation)))
     return out
 
 

@@ -65,6 +65,9 @@ class CardError(LedwardenError):
 class ConfigError(LedwardenError, ValueError):
     """A screen file (or other configuration) breaks a rule; the message names where."""
 
+    #: One line per broken rule, set by the screen file's parser (one error reports them all).
+    problems: list[str]
+
 
 class NotFound(LedwardenError, LookupError):
     """A named thing (a job, a report, a token) does not exist."""

@@ -24,6 +24,8 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +52,7 @@ def wall_layout(width: int, height: int, name: str | None = None) -> Layout:
     cols, rows = width // cw, height // ch
     if not cols or not rows:
         raise ValueError(f"resolution: {width}x{height} is smaller than one {cw}x{ch} cabinet")
-    cabinets = []
+    cabinets: list[dict[str, Any]] = []
     for row in range(rows):
         order = range(cols) if row % 2 == 0 else reversed(range(cols))
         for col in order:
@@ -97,7 +99,7 @@ class _Timer:
 
     def __init__(self, rounds: int, min_time: float) -> None:
         self.rounds, self.min_time = rounds, min_time
-        self.variants: list[tuple[str, object, int]] = []
+        self.variants: list[tuple[str, Callable[[], object], int]] = []
 
     def add(self, name: str, fn) -> None:
         start = time.perf_counter()

@@ -80,7 +80,10 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         super().connect()  # TCP connect and the full TLS handshake
         try:
-            self._check(self.sock.getpeercert(binary_form=True))
+            cert = self.sock.getpeercert(binary_form=True)
+            if cert is None:        # no TLS session or no certificate: nothing to pin
+                raise ssl.SSLError("the controller sent no certificate")
+            self._check(cert)
         except BaseException:
             self.sock.close()
             self.sock = None
@@ -112,6 +115,7 @@ class ControllerClient:
         self.url = normalise_url(url)
         self.hostport = hostport_of(self.url)
         parts = urlsplit(self.url)
+        assert parts.hostname is not None and parts.port is not None  # normalise_url checked
         self._host, self._port = parts.hostname, parts.port
         self.token = token
         self.known = known if known is not None else KnownControllers()

@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                        "--listen", "127.0.0.1:0", "--state", str(state), "--fps", str(args.fps)),
             stdout=subprocess.PIPE, text=True)
         try:
+            assert controller.stdout is not None  # stdout=PIPE
             ready = controller.stdout.readline().split()
             if len(ready) != 2:
                 raise LedwardenError("the controller did not start; see the messages above")

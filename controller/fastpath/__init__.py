@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from types import ModuleType
 
 from controller.fastpath import reference
 from controller.fastpath.common import ScanResult
@@ -29,6 +30,8 @@ _policy = os.environ.get("LEDWARDEN_FASTPATH", "auto")
 if _policy not in ("auto", "cffi", "numpy"):
     raise ImportError(f"LEDWARDEN_FASTPATH={_policy!r}: use auto, cffi or numpy")
 
+#: The live backend: either module offers the same public functions and ``Pipeline``.
+_impl: ModuleType
 if _policy == "numpy":
     _impl = reference
 else:

@@ -13,6 +13,8 @@ import threading
 from types import MappingProxyType
 
 import numpy as np
+import numpy.typing as npt
+from cffi import FFI
 
 from controller.config import Layout
 from controller.fastpath import common, plan as plans
@@ -41,7 +43,8 @@ def kernels() -> tuple[str, ...]:
 
 def build_info() -> str:
     """Compiler and flags the extension was built with."""
-    return ffi.string(lib.lw_build_info()).decode()
+    info: bytes = ffi.string(lib.lw_build_info())
+    return info.decode()
 
 
 def _kernel_index(kernel: str | None) -> int:
@@ -52,16 +55,18 @@ def _kernel_index(kernel: str | None) -> int:
     raise ValueError(f"kernel: {kernel!r} is not available on this CPU; choose from {kernels()}")
 
 
-def _ptr(ctype: str, array: np.ndarray):
-    return ffi.from_buffer(ctype, array)
+def _ptr(ctype: str, array: np.ndarray) -> FFI.CData:
+    pointer: FFI.CData = ffi.from_buffer(ctype, array)
+    return pointer
 
 
-def _aligned(count: int, dtype, alignment: int = 64) -> np.ndarray:
+def _aligned(count: int, dtype: npt.DTypeLike, alignment: int = 64) -> np.ndarray:
     """An empty array whose data starts on a cache line, so the kernel can stream to it."""
     itemsize = np.dtype(dtype).itemsize
     raw = np.empty(count * itemsize + alignment, np.uint8)
     start = -raw.ctypes.data % alignment
-    return raw[start:start + count * itemsize].view(dtype)
+    aligned: np.ndarray = raw[start:start + count * itemsize].view(dtype)
+    return aligned
 
 
 def _mode(calib: np.ndarray | None) -> int:
@@ -76,10 +81,13 @@ def _first_bad(calib: np.ndarray) -> int:
 
 def _folded(lut: np.ndarray, gains: np.ndarray) -> np.ndarray:
     """Without calibration the gains fold into the curve: one lookup per channel."""
-    return ((lut.astype(np.int64) * gains[:, None] + 32768) >> 16).astype(np.uint16)
+    folded: np.ndarray = ((lut.astype(np.int64) * gains[:, None] + 32768) >> 16).astype(np.uint16)
+    return folded
 
 
-def correct(frame, lut, gains, calib=None, *, out=None, kernel: str | None = None) -> np.ndarray:
+def correct(frame: np.ndarray, lut: np.ndarray, gains: npt.ArrayLike,
+            calib: np.ndarray | None = None, *, out: np.ndarray | None = None,
+            kernel: str | None = None) -> np.ndarray:
     """See :func:`controller.fastpath.reference.correct`; same result, in C."""
     frame = common.check_frame(frame)
     lut = common.check_lut(lut)
@@ -107,7 +115,7 @@ class _CPlan:
 
     def __init__(self, plan: plans.Plan, per_pixel: int) -> None:
         self.plan = plan
-        self._keep = []
+        self._keep: list[np.ndarray] = []
         self.geoms = ffi.new("lw_geom[]", len(plan.geoms))
         for g, c in zip(plan.geoms, self.geoms):
             c.width, c.scan, c.groups, c.n = g.width, g.scan, g.groups, g.n
@@ -123,7 +131,7 @@ class _CPlan:
         s.mod_out = self.hold("int64_t[]", plan.mod_out)
         s.mod_coef = self.hold("int64_t[]", self.mod_coef)
 
-    def hold(self, ctype: str, array: np.ndarray):
+    def hold(self, ctype: str, array: np.ndarray) -> FFI.CData:
         self._keep.append(array)
         return _ptr(ctype, array)
 
@@ -138,21 +146,26 @@ class _CPlan:
         return out, sums, peaks
 
 
-def _result(layout: Layout, plan: plans.Plan, out, sums, peaks, readonly: bool) -> common.ScanResult:
-    buffers, s, p = {}, {}, {}
+def _result(layout: Layout, plan: plans.Plan, out: np.ndarray, sums: np.ndarray,
+            peaks: np.ndarray, readonly: bool) -> common.ScanResult:
+    buffers: dict[int, np.ndarray] = {}
+    s: dict[int, np.ndarray] = {}
+    p: dict[int, np.ndarray] = {}
     for cab, (m0, m1), (o0, o1) in zip(layout.cabinets, plan.cab_modules, plan.cab_out):
         views = out[o0:o1], sums[m0:m1], peaks[m0:m1]
         if readonly:
-            views = tuple(v.view() for v in views)
-            for v in views:
+            fixed = [v.view() for v in views]
+            for v in fixed:
                 v.setflags(write=False)
+            views = fixed[0], fixed[1], fixed[2]
         buffers[cab.address], s[cab.address], p[cab.address] = views
     if readonly:
-        buffers, s, p = MappingProxyType(buffers), MappingProxyType(s), MappingProxyType(p)
+        return common.ScanResult(MappingProxyType(buffers), MappingProxyType(s),
+                                 MappingProxyType(p))
     return common.ScanResult(buffers, s, p)
 
 
-def module_scan(out, layout: Layout) -> common.ScanResult:
+def module_scan(out: np.ndarray, layout: Layout) -> common.ScanResult:
     """See :func:`controller.fastpath.reference.module_scan`; same result, in C."""
     layout = common.check_layout(layout)
     image = np.ascontiguousarray(common.check_corrected(out, layout))
@@ -181,7 +194,8 @@ class Pipeline:
     one at a time (each would overwrite the other's result anyway).
     """
 
-    def __init__(self, layout: Layout, lut, gains, calib=None, *,
+    def __init__(self, layout: Layout, lut: np.ndarray, gains: npt.ArrayLike,
+                 calib: np.ndarray | None = None, *,
                  threads: int | None = None, kernel: str | None = None) -> None:
         self.layout = common.check_layout(layout)
         lut = common.check_lut(lut)
@@ -193,7 +207,8 @@ class Pipeline:
             raise ValueError(f"threads: expected a whole number of threads >= 1, got {threads!r}")
         self.threads = threads
         self._kernel = _kernel_index(kernel)
-        self.kernel = ffi.string(lib.lw_kernel_name(self._kernel)).decode()
+        name: bytes = ffi.string(lib.lw_kernel_name(self._kernel))
+        self.kernel = name.decode()
 
         mode = _mode(calib)
         per_pixel = (0, 3, 9)[mode]
@@ -202,7 +217,7 @@ class Pipeline:
         s.mode = mode
         s.lut = self._c.hold("uint16_t[]", _folded(lut, gains) if mode == 0 else lut.copy())
         s.gains = gains.tolist()
-        self.coef = None
+        self.coef: np.ndarray | None = None
         if mode:
             self.coef = np.empty(self._c.plan.pixels * per_pixel, np.int16)
             lib.lw_relayout(s, _ptr("int16_t[]", np.ascontiguousarray(calib)), per_pixel,
@@ -228,7 +243,7 @@ class Pipeline:
         coef = 0 if self.coef is None else self.coef.nbytes
         return 3 * pixels + coef, 6 * pixels
 
-    def process(self, frame) -> common.ScanResult:
+    def process(self, frame: np.ndarray) -> common.ScanResult:
         frame = np.ascontiguousarray(common.check_frame(frame, (self.layout.height, self.layout.width)))
         with self._busy:    # the pool and the buffers serve one frame at a time
             lib.lw_process(self._pool, self._c.struct, self._kernel, self._bands_ptr,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from controller.config import Layout
 
@@ -35,7 +36,7 @@ class ScanResult:
     peaks: Mapping[int, np.ndarray]
 
 
-def _array(value, name: str, dtype, ndim: int | None = None) -> np.ndarray:
+def _array(value: object, name: str, dtype: npt.DTypeLike, ndim: int | None = None) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array of {np.dtype(dtype)}, "
                          f"got {type(value).__name__}")
@@ -47,7 +48,7 @@ def _array(value, name: str, dtype, ndim: int | None = None) -> np.ndarray:
     return value
 
 
-def check_frame(frame, shape: tuple[int, int] | None = None) -> np.ndarray:
+def check_frame(frame: object, shape: tuple[int, int] | None = None) -> np.ndarray:
     """``uint8[H][W][3]``; with ``shape``, H and W must equal it."""
     frame = _array(frame, "frame", np.uint8, 3)
     if frame.shape[2] != 3 or (shape is not None and frame.shape[:2] != tuple(shape)):
@@ -56,14 +57,14 @@ def check_frame(frame, shape: tuple[int, int] | None = None) -> np.ndarray:
     return frame
 
 
-def check_lut(lut) -> np.ndarray:
+def check_lut(lut: object) -> np.ndarray:
     lut = _array(lut, "lut", np.uint16)
     if lut.shape != (3, 256):
         raise ValueError(f"lut: shape must be (3, 256), not {lut.shape}")
     return lut
 
 
-def check_gains(gains) -> np.ndarray:
+def check_gains(gains: object) -> np.ndarray:
     """Three whole numbers in 0 … 65536 (Q16), as ``int64[3]``."""
     arr = np.asarray(gains)
     if arr.shape != (3,) or arr.dtype.kind not in "iu":
@@ -83,7 +84,7 @@ def first_bad_calib(calib: np.ndarray) -> int:
     return int(flat[0]) if flat.size else -1
 
 
-def check_calib(calib, hw: tuple[int, int],
+def check_calib(calib: object, hw: tuple[int, int],
                 first_bad: Callable[[np.ndarray], int] = first_bad_calib) -> np.ndarray | None:
     """``None``, ``int16[H][W][3]`` (gain) or ``int16[H][W][3][3]`` (matrix), within the bound.
 
@@ -112,7 +113,7 @@ def check_calib(calib, hw: tuple[int, int],
     return calib
 
 
-def check_out(out, shape: tuple[int, ...]) -> np.ndarray:
+def check_out(out: object, shape: tuple[int, ...]) -> np.ndarray:
     """A caller's output array: ``uint16`` of ``shape``, C-contiguous and writeable."""
     out = _array(out, "out", np.uint16)
     if out.shape != tuple(shape):
@@ -122,14 +123,14 @@ def check_out(out, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def check_layout(layout) -> Layout:
+def check_layout(layout: object) -> Layout:
     if not isinstance(layout, Layout):
         raise ValueError(f"layout: expected a controller.config.Layout (from load_screen), "
                          f"got {type(layout).__name__}")
     return layout
 
 
-def check_corrected(out, layout: Layout) -> np.ndarray:
+def check_corrected(out: object, layout: Layout) -> np.ndarray:
     """The input of ``module_scan``: a corrected frame the size of the screen."""
     out = _array(out, "out", np.uint16, 3)
     if out.shape != (layout.height, layout.width, 3):

@@ -13,6 +13,7 @@ runs per frame.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -80,13 +81,13 @@ def _geometry(cab: Cabinet, stride: int) -> Geometry:
     return Geometry(m.width, m.scan, m.groups, line_step, group_step, dir_, off.astype(np.int32))
 
 
-def _module_origins(cab: Cabinet):
+def _module_origins(cab: Cabinet) -> Iterator[tuple[int, int]]:
     """Frame (row, column) of each module's T[0][0], in chain order."""
     h, w = cab.module.height, cab.module.width
     for row in range(cab.modules_y):
-        cols = range(cab.modules_x)
+        cols: Sequence[int] = range(cab.modules_x)
         if cab.chain == "serpentine" and row % 2:
-            cols = reversed(cols)
+            cols = cols[::-1]
         for col in cols:
             if cab.rotation == 180:
                 yield cab.y + cab.height - 1 - row * h, cab.x + cab.width - 1 - col * w
@@ -99,8 +100,12 @@ def build(layout: Layout) -> Plan:
     stride = layout.width * 3
     geoms: dict[tuple[str, int], int] = {}
     geom_list: list[Geometry] = []
-    mod_geom, mod_base, mod_out, mod_pixels = [], [], [], []
-    cab_modules, cab_out = [], []
+    mod_geom: list[int] = []
+    mod_base: list[int] = []
+    mod_out: list[int] = []
+    mod_pixels: list[int] = []
+    cab_modules: list[tuple[int, int]] = []
+    cab_out: list[tuple[int, int]] = []
     out = 0
     for cab in layout.cabinets:
         key = (cab.module.name, cab.rotation)
@@ -123,4 +128,6 @@ def build(layout: Layout) -> Plan:
                                                  (mod_out, np.int64), (mod_pixels, np.int64))]
     for a in arrays:
         a.setflags(write=False)
-    return Plan(tuple(geom_list), *arrays, tuple(cab_modules), tuple(cab_out))
+    geom_ids, bases, outs, pixel_counts = arrays
+    return Plan(tuple(geom_list), geom_ids, bases, outs, pixel_counts, tuple(cab_modules),
+                tuple(cab_out))

@@ -13,13 +13,16 @@ suffice, so the results are the same.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from controller.config import Cabinet, Layout
 from controller.fastpath import common
 
 
-def correct(frame: np.ndarray, lut: np.ndarray, gains, calib: np.ndarray | None = None,
+def correct(frame: np.ndarray, lut: np.ndarray, gains: npt.ArrayLike, calib: np.ndarray | None = None,
             *, out: np.ndarray | None = None) -> np.ndarray:
     """Transfer curve, calibration, brightness: ``uint8[H][W][3]`` → ``uint16[H][W][3]``."""
     frame = common.check_frame(frame)
@@ -41,7 +44,7 @@ def correct(frame: np.ndarray, lut: np.ndarray, gains, calib: np.ndarray | None 
         a = (np.einsum("yxk,yxck->yxc", g, calib.astype(np.int64)) + 8192) >> 14
     a = np.clip(a, 0, 65535)
     # 3. brightness and white balance
-    o = ((a * gains + 32768) >> 16).astype(np.uint16)
+    o: np.ndarray = ((a * gains + 32768) >> 16).astype(np.uint16)
     if out is None:
         return o
     out[...] = o
@@ -63,16 +66,16 @@ def module_scan(out: np.ndarray, layout: Layout) -> common.ScanResult:
     return common.ScanResult(buffers, sums, peaks)
 
 
-def _modules_in_chain_order(out: np.ndarray, cab: Cabinet):
+def _modules_in_chain_order(out: np.ndarray, cab: Cabinet) -> Iterator[np.ndarray]:
     """Spec 5.1–5.2: the cabinet's pixels (turned if mounted at 180°), module by module."""
     c = out[cab.y:cab.y + cab.height, cab.x:cab.x + cab.width]
     if cab.rotation == 180:
         c = c[::-1, ::-1]
     h, w = cab.module.height, cab.module.width
     for row in range(cab.modules_y):
-        columns = range(cab.modules_x)
+        columns: Sequence[int] = range(cab.modules_x)
         if cab.chain == "serpentine" and row % 2 == 1:
-            columns = reversed(columns)
+            columns = columns[::-1]
         for col in columns:
             yield c[row * h:(row + 1) * h, col * w:(col + 1) * w]
 
@@ -93,7 +96,8 @@ class Pipeline:
     same signature and ignored.
     """
 
-    def __init__(self, layout: Layout, lut, gains, calib=None, *,
+    def __init__(self, layout: Layout, lut: np.ndarray, gains: npt.ArrayLike,
+                 calib: np.ndarray | None = None, *,
                  threads: int | None = None, kernel: str | None = None) -> None:
         self.layout = common.check_layout(layout)
         self.lut = common.check_lut(lut)

@@ -76,13 +76,18 @@ def load_calibration(path: str | Path, shape: tuple[int, int] | None = None) -> 
     if calib.dtype != np.int16:
         raise ConfigError(f"{path}: '{names[0]}' must be int16 (Q1.14), not {calib.dtype}")
     try:
-        return common.check_calib(calib, calib.shape[:2])
+        checked = common.check_calib(calib, calib.shape[:2])
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    assert checked is not None  # calib is an array here, never None
+    return checked
 
 
 def save_calibration(path: str | Path, calib: np.ndarray) -> None:
     """Write ``calib`` (checked first) in the form :func:`load_calibration` reads."""
-    calib = common.check_calib(calib, np.shape(calib)[:2])
-    name = "gain" if calib.ndim == 3 else "matrix"
-    np.savez(path, **{name: calib})
+    checked = common.check_calib(calib, np.shape(calib)[:2])
+    assert checked is not None  # only a None calibration checks to None
+    if checked.ndim == 3:
+        np.savez(path, gain=checked)
+    else:
+        np.savez(path, matrix=checked)

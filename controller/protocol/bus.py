@@ -34,6 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 from statistics import fmean
 
@@ -102,18 +103,23 @@ class LinkStats:
     late: int = 0          # well-formed answers that matched no outstanding request
     rtt_s: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         rtts = sorted(self.rtt_s)
-        ms = (lambda v: round(v * 1000, 3))
+
+        def ms(seconds: float) -> float:
+            return round(seconds * 1000, 3)
+
+        rtt_ms = None
+        if rtts:
+            p99 = percentile(rtts, 0.99)
+            assert p99 is not None  # only an empty list has none
+            rtt_ms = {"min": ms(rtts[0]), "mean": ms(fmean(rtts)), "p99": ms(p99),
+                      "max": ms(rtts[-1]), "samples": len(rtts)}
         return {
             "requests": self.requests, "retries": self.retries, "timeouts": self.timeouts,
             "failures": self.failures, "errors": self.errors, "bad_frames": self.bad_frames,
             "late": self.late,
-            "rtt_ms": None if not rtts else {
-                "min": ms(rtts[0]), "mean": ms(fmean(rtts)),
-                "p99": ms(percentile(rtts, 0.99)), "max": ms(rtts[-1]),
-                "samples": len(rtts),
-            },
+            "rtt_ms": rtt_ms,
         }
 
 
@@ -159,6 +165,13 @@ def _no_delay(port: serial.SerialBase) -> None:
     sock = getattr(port, "_socket", None)
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _waiting(port: serial.SerialBase) -> int:
+    """Bytes ready to read.  Every concrete pyserial port has ``in_waiting``; the abstract
+    ``SerialBase``, the type ``serial_for_url`` is declared to return, does not."""
+    waiting: int = getattr(port, "in_waiting")
+    return waiting
 
 
 #: What the master allows a card for each broadcast it hears: this much per frame and per
@@ -219,13 +232,17 @@ class Bus:
     def __enter__(self) -> Bus:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------ public API
 
-    def call(self, address: int, cmd: int, request=None, *, retries: int | None = None):
+    def call(self, address: int, cmd: int, request: c.Message | None = None, *,
+             retries: int | None = None) -> Any:
         """Run one unicast transaction and return the decoded answer (``None`` if empty).
+
+        The answer's type follows from ``cmd`` (``spec_of(cmd).response``), which the type
+        checker cannot see through the command table, hence ``Any``.
 
         Raises :class:`BusTimeout` when no try is answered, :class:`CardError`
         when the card answers with an error, :class:`PayloadError` for a
@@ -245,7 +262,7 @@ class Bus:
             raise CardError(address, spec.name, code, c.error_name(code), text)
         return c.decode_response(spec.cmd, answer.payload)
 
-    def broadcast(self, cmd: int, request=None) -> None:
+    def broadcast(self, cmd: int, request: c.Message | None = None) -> None:
         """Send a request to every card (``dst = 0xFF``); broadcasts are never answered.
 
         Nothing says when the cards are done with it, so the line then stays
@@ -292,7 +309,7 @@ class Bus:
     # ------------------------------------------------------------ internals
 
     @staticmethod
-    def _payload(spec: c.CommandSpec, request) -> bytes:
+    def _payload(spec: c.CommandSpec, request: c.Message | None) -> bytes:
         if request is None:
             request = spec.request()
         if not isinstance(request, spec.request):
@@ -325,7 +342,7 @@ class Bus:
     def _read_some(self, timeout: float) -> bytes:
         try:
             self.port.timeout = max(0.0, timeout)
-            return self.port.read(max(1, self.port.in_waiting))
+            return self.port.read(max(1, _waiting(self.port)))
         except (serial.SerialException, OSError) as exc:
             raise PortError(f"reading from the bus failed: {exc}") from None
 
@@ -333,7 +350,7 @@ class Bus:
         """Drop what arrived between transactions (late answers) and any partial frame."""
         while True:
             try:
-                waiting = self.port.in_waiting
+                waiting = _waiting(self.port)
             except (serial.SerialException, OSError) as exc:
                 raise PortError(f"reading from the bus failed: {exc}") from None
             if not waiting:

@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from controller.errors import BusTimeout, CardError, LedwardenError
 from controller.protocol import commands as c
@@ -42,7 +43,7 @@ class CardInfo:
         return cls(address, ping.hw_model, ping.version, ping.serial, ping.bank, ping.uptime_s,
                    ping.max_payload)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -75,7 +76,7 @@ class Scan:
         self._unsure: list[int] = []      # silent before a witness, or garbled
         self._silent: list[int] = []      # silent while the witness listened
         self._dropped = 0
-        self._witness: tuple[int, int] | None = None   # address, rx_bad when it was found
+        self._witness: tuple[int, int | None] | None = None   # address, rx_bad when it was found
         self._late = self._late_answers()
 
     def _ping(self, address: int, retries: int) -> bool:
@@ -107,7 +108,8 @@ class Scan:
 
     def _rx_bad(self, address: int) -> int | None:
         try:
-            return self.bus.call(address, c.Cmd.GET_STATUS, retries=self.retries).rx_bad
+            status: c.StatusReply = self.bus.call(address, c.Cmd.GET_STATUS, retries=self.retries)
+            return status.rx_bad
         except LedwardenError:
             return None
 
@@ -156,7 +158,7 @@ def discover(bus: Bus, addresses: Iterable[int] = ALL_ADDRESSES, *, retries: int
 def write_config(bus: Bus, address: int, config: c.CardConfig) -> c.CardConfig:
     """Write a card's config and read it back; a read-back that differs is an error."""
     bus.call(address, c.Cmd.SET_CONFIG, config)
-    back = bus.call(address, c.Cmd.GET_CONFIG)
+    back: c.CardConfig = bus.call(address, c.Cmd.GET_CONFIG)
     if back != config:
         raise LedwardenError(f"card 0x{address:02X} stored a different config than written: "
                              f"wrote {config}, read back {back}")
@@ -166,7 +168,8 @@ def write_config(bus: Bus, address: int, config: c.CardConfig) -> c.CardConfig:
 def write_brightness(bus: Bus, address: int, level: int) -> int:
     """Set a card's brightness and read it back."""
     bus.call(address, c.Cmd.SET_BRIGHTNESS, c.Brightness(level))
-    back = bus.call(address, c.Cmd.GET_BRIGHTNESS).level
+    answer: c.Brightness = bus.call(address, c.Cmd.GET_BRIGHTNESS)
+    back = answer.level
     if back != level:
         raise LedwardenError(f"card 0x{address:02X} reads back brightness {back}, wrote {level}")
     return back
@@ -235,7 +238,8 @@ def fw_status_when_erased(bus: Bus, address: int, *,
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return bus.call(address, c.Cmd.FW_STATUS)
+            status: c.FwStatusReply = bus.call(address, c.Cmd.FW_STATUS)
+            return status
         except CardError as exc:
             if exc.code != c.ErrorCode.BUSY or time.monotonic() >= deadline:
                 raise
@@ -274,7 +278,7 @@ class SoakResult:
         capacity = self.seconds * self.baud / 10
         return self.frame_bytes / capacity if capacity else 0.0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "goodput": round(self.goodput, 4)}
 
 

@@ -15,13 +15,15 @@ import enum
 import math
 import struct
 from dataclasses import astuple, dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol, Self
 
 from controller.errors import PayloadError
 from controller.protocol.framing import MAX_PAYLOAD
 
 
 class Cmd(enum.IntEnum):
+    """Command codes (spec section 5); the first byte after the header says what a frame asks."""
+
     PING = 0x01
     GET_STATUS = 0x02
     SET_ADDRESS = 0x03
@@ -43,6 +45,8 @@ class Cmd(enum.IntEnum):
 
 
 class ErrorCode(enum.IntEnum):
+    """Why a card refused a request (spec section 6), carried in an error answer."""
+
     UNKNOWN_COMMAND = 0x01
     BAD_LENGTH = 0x02
     BAD_VALUE = 0x03
@@ -53,6 +57,8 @@ class ErrorCode(enum.IntEnum):
 
 
 def error_name(code: int) -> str:
+    """The name of an error code, or its number when a newer card sends one this master does not
+    know: a message must still say something true."""
     try:
         return ErrorCode(code).name
     except ValueError:
@@ -60,6 +66,8 @@ def error_name(code: int) -> str:
 
 
 class StatusFlag(enum.IntFlag):
+    """The ``flags`` bits of ``GET_STATUS`` (spec section 5): what a card says is wrong with it."""
+
     OVER_TEMPERATURE = 1 << 0
     UNDER_VOLTAGE = 1 << 1
     FAN_FAULT = 1 << 2
@@ -71,6 +79,8 @@ class StatusFlag(enum.IntFlag):
 
 
 class EventCode(enum.IntEnum):
+    """Codes in a card's event log (``GET_EVENTS``): what happened while nobody was asking."""
+
     BOOT = 1
     OVER_TEMPERATURE = 2
     UNDER_VOLTAGE = 3
@@ -83,6 +93,8 @@ class EventCode(enum.IntEnum):
 
 
 class Pattern(enum.IntEnum):
+    """``TEST_PATTERN``'s patterns; ``NORMAL`` goes back to showing the video."""
+
     NORMAL = 0
     RED = 1
     GREEN = 2
@@ -94,6 +106,8 @@ class Pattern(enum.IntEnum):
 
 
 class FwState(enum.IntEnum):
+    """Where a card is in a firmware transfer (``FW_STATUS``), so a transfer can resume."""
+
     IDLE = 0
     RECEIVING = 1
     COMPLETE = 2
@@ -105,16 +119,38 @@ def _check(name: str, value: int, low: int, high: int) -> None:
         raise PayloadError(f"{name}={value!r} is outside {low}..{high}")
 
 
+class Message(Protocol):
+    """What the engine needs of a request or answer type: bytes both ways.
+
+    :class:`Payload`'s fixed layouts and the variable-length messages (pixel
+    scan, firmware chunks and status, events) are all one, so the command
+    table can name either.
+    """
+
+    def pack(self) -> bytes:
+        """The payload bytes of this message, as the wire carries them."""
+        ...
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        """Parse payload bytes; :class:`PayloadError` when the length or a field is wrong."""
+        ...
+
+
 class Payload:
     """Base of every fixed-layout payload: ``FORMAT`` lists the fields in order."""
 
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<")
+    #: Every subclass is a dataclass; declared so the type checker lets ``astuple`` take it.
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
     def pack(self) -> bytes:
+        """The fields in declaration order, packed by ``FORMAT``."""
         return self.FORMAT.pack(*astuple(self))
 
     @classmethod
-    def unpack(cls, payload: bytes):
+    def unpack(cls, payload: bytes) -> Self:
+        """Parse exactly ``FORMAT.size`` bytes; the fields are validated as when built."""
         if len(payload) != cls.FORMAT.size:
             raise PayloadError(f"{cls.__name__} takes {cls.FORMAT.size} bytes, got {len(payload)}")
         return cls(*cls.FORMAT.unpack(payload))
@@ -131,6 +167,9 @@ class Empty(Payload):
 
 @dataclass(frozen=True)
 class PingReply(Payload):
+    """Who a card is: model, firmware, serial, the bank it booted, and the largest payload it
+    takes (so the master never sends it more)."""
+
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<HBBHQBIH")
     hw_model: int
     fw_major: int
@@ -143,15 +182,20 @@ class PingReply(Payload):
 
     @property
     def version(self) -> str:
+        """Firmware version as ``MAJOR.MINOR.PATCH``, the form packages and reports use."""
         return f"{self.fw_major}.{self.fw_minor}.{self.fw_patch}"
 
     @property
     def bank(self) -> str:
+        """The flash bank the card runs from, ``A`` or ``B`` (``?N`` for a value the spec lacks)."""
         return "AB"[self.active_bank] if self.active_bank in (0, 1) else f"?{self.active_bank}"
 
 
 @dataclass(frozen=True)
 class StatusReply(Payload):
+    """A card's health: temperature, supply, fan, flags, and the frames it received good and bad
+    (``rx_bad`` growing is how a noisy line or a bad cable shows)."""
+
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<hHHHII")
     temp_dc: int
     supply_mv: int
@@ -162,19 +206,25 @@ class StatusReply(Payload):
 
     @property
     def temperature_c(self) -> float:
+        """Temperature in °C; the wire carries tenths of a degree."""
         return self.temp_dc / 10
 
     @property
     def status(self) -> StatusFlag:
+        """``flags`` as :class:`StatusFlag`, so ``in`` tests read as words."""
         return StatusFlag(self.flags)
 
     @property
     def flag_names(self) -> list[str]:
-        return [f.name.lower() for f in StatusFlag if f in self.status]
+        """The flags set, lower-case (``over_temperature``): the form the API and reports show."""
+        return [f.name.lower() for f in StatusFlag if f in self.status and f.name]
 
 
 @dataclass(frozen=True)
 class SetAddress(Payload):
+    """Give the card with ``serial`` a new bus address; sent as a broadcast during discovery, so
+    only the card whose serial matches acts."""
+
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<QB")
     serial: int
     address: int
@@ -217,11 +267,14 @@ class CardConfig(Payload):
 
     @property
     def modules(self) -> int:
+        """Modules on the card's chain."""
         return self.modules_x * self.modules_y
 
 
 @dataclass(frozen=True)
 class Brightness(Payload):
+    """A card's global brightness, 0–65535 (``SET_BRIGHTNESS`` and ``GET_BRIGHTNESS``)."""
+
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<H")
     level: int
 
@@ -231,6 +284,8 @@ class Brightness(Payload):
 
 @dataclass(frozen=True)
 class TestPattern(Payload):
+    """Show a built-in pattern at ``level`` instead of the video, for commissioning by eye."""
+
     __test__ = False  # not a pytest test class
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<BH")
     pattern: int
@@ -245,6 +300,9 @@ class TestPattern(Payload):
 
 @dataclass(frozen=True)
 class PixelScan(Payload):
+    """Ask for the LED fault bitmaps of ``row_count`` rows of one module, after ``DETECT_START``;
+    an answer holds at most 640 bytes, so a module is read in slices."""
+
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<HHH")
     module: int
     first_row: int
@@ -324,6 +382,9 @@ class PixelScanReply:
 
 @dataclass(frozen=True)
 class FwBegin(Payload):
+    """Start a firmware transfer: the image's size, model, version, chunk size and SHA-256, so
+    the card can refuse a wrong image before erasing anything and verify the right one after."""
+
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<IHBBHH32s")
     size: int
     hw_model: int
@@ -345,11 +406,15 @@ class FwBegin(Payload):
 
     @property
     def chunks(self) -> int:
+        """Chunks the image takes; the last may be short."""
         return math.ceil(self.size / self.chunk_size)
 
 
 @dataclass(frozen=True)
 class FwChunk:
+    """One numbered piece of a firmware image; numbered so chunks may be re-sent, broadcast to
+    many cards at once, and arrive in any order."""
+
     index: int
     data: bytes
 
@@ -375,6 +440,9 @@ FW_STATUS_HEAD = struct.Struct("<BIHI")
 
 @dataclass(frozen=True)
 class FwStatusReply:
+    """A card's transfer state and a bitmap of the chunks it holds: what lets a transfer resume
+    after a cut, sending only what is missing."""
+
     state: int
     size: int
     chunk_size: int
@@ -386,10 +454,12 @@ class FwStatusReply:
         return math.ceil(self.size / self.chunk_size) if self.chunk_size else 0
 
     def has(self, index: int) -> bool:
+        """Whether the card holds chunk ``index``."""
         byte = index >> 3
         return byte < len(self.bitmap) and bool(self.bitmap[byte] >> (index & 7) & 1)
 
     def missing(self) -> list[int]:
+        """The chunks still to send, in order."""
         return [i for i in range(self.chunks) if not self.has(i)]
 
     def pack(self) -> bytes:
@@ -411,6 +481,9 @@ class FwStatusReply:
 
 @dataclass(frozen=True)
 class GetEvents(Payload):
+    """Ask for a card's event log from index ``first`` on; the master keeps a cursor per card
+    so each event is read once."""
+
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<I")
     first: int = 0
 
@@ -424,6 +497,8 @@ MAX_EVENTS_PER_ANSWER = 40
 
 @dataclass(frozen=True)
 class Event:
+    """One entry of a card's event log: what happened (``code``) and when (card uptime)."""
+
     index: int
     uptime_s: int
     code: int
@@ -431,6 +506,7 @@ class Event:
 
     @property
     def name(self) -> str:
+        """The event's name, or its number for a code this master does not know."""
         try:
             return EventCode(self.code).name.lower()
         except ValueError:
@@ -439,6 +515,8 @@ class Event:
 
 @dataclass(frozen=True)
 class EventsReply:
+    """Up to 40 events of a card's log in one answer."""
+
     events: tuple[Event, ...] = field(default_factory=tuple)
 
     def pack(self) -> bytes:
@@ -462,8 +540,8 @@ class CommandSpec:
     """What the engine needs to know of a command: types, answer deadline, answer size."""
 
     cmd: Cmd
-    request: type
-    response: type | None
+    request: type[Message]
+    response: type[Message] | None
     deadline_s: float = 0.005
     #: Largest answer payload, for the timeout; error texts are allowed 64 bytes.
     max_response: int = 64
@@ -497,13 +575,14 @@ COMMANDS: dict[int, CommandSpec] = {s.cmd: s for s in (
 
 
 def spec_of(cmd: int) -> CommandSpec:
+    """The table entry for ``cmd``; :class:`PayloadError` for a code the master does not know."""
     try:
         return COMMANDS[cmd]
     except KeyError:
         raise PayloadError(f"unknown command 0x{cmd:02X}") from None
 
 
-def decode_response(cmd: int, payload: bytes):
+def decode_response(cmd: int, payload: bytes) -> Message | None:
     """Parse a successful answer to ``cmd``; ``None`` for commands that answer empty."""
     spec = spec_of(cmd)
     if spec.response is None:

@@ -85,7 +85,8 @@ def encode(frame: Frame) -> bytes:
     """Wire bytes of ``frame``: COBS of header, payload and CRC, then ``0x00``."""
     body = HEADER.pack(VERSION, frame.flags, frame.dst, frame.src, frame.seq, frame.cmd,
                        len(frame.payload)) + frame.payload
-    return cobs.encode(body + CRC.pack(crc32c(body))) + b"\x00"
+    stuffed: bytes = cobs.encode(body + CRC.pack(crc32c(body)))
+    return stuffed + b"\x00"
 
 
 def encoded_size(payload_len: int) -> int:

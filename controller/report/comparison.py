@@ -122,7 +122,8 @@ def _temperatures(rows: list[dict], lang: str) -> Markup:
         out.append([address_text(row["address"]) if row.get("address") is not None else "—",
                     fmt_temperature(row.get("previous_c")), _tinted(row.get("now_c")),
                     _delta(row.get("delta_c"), lang)])
-    cols = [("col.cabinet", "mono"), ("col.previous", "num"), ("col.now", "num"), ("col.change", "num")]
+    cols: list[tuple[str, str | None]] = [("col.cabinet", "mono"), ("col.previous", "num"),
+                                          ("col.now", "num"), ("col.change", "num")]
     return simple_table("temps", cols, out, lang, "empty.temperature")
 
 

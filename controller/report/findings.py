@@ -99,7 +99,7 @@ def finding_text(finding: Mapping[str, Any], lang: str) -> str:
         shown = ", ".join(f"{name}={format_value(name, value, lang)}" for name, value in fields.items())
         return f"{key or '?'}: {shown}" if shown else str(key or "?")
     one = table.get(f"finding.{key}.one")
-    if one is not None and fields.get(COUNTED_BY.get(key, "count")) == 1:
+    if one is not None and fields.get(COUNTED_BY.get(key or "", "count")) == 1:
         template = one
     return fill(template, fields, lang)
 

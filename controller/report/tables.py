@@ -59,6 +59,8 @@ def _cabinet_rows(cab: dict, row_col: tuple[int, int], ncols: int, lang: str) ->
     layout = [t("fmt.pixels", lang, w=w, h=h), label("chain", cab.get("chain"), lang)]
     if cab.get("rotation") == 180:
         layout.append(t("value.rotated", lang))
+    config: list[Markup | str | None]
+    temp: Markup | str
     if found:
         bank = t("fmt.bank", lang, bank=cab["bank"]) if cab.get("bank") else None
         card = [el("span", {"class": "mono"}, cab.get("serial") or "—"),

@@ -51,7 +51,7 @@ def sparkline(values: Sequence[float | None], title: str, *, zero_based: bool = 
                                          "stroke_linejoin": "round"}))
     last = len(points) - 1
     for i, ((x, py), v) in enumerate(zip(points, values, strict=True)):
-        if py is None:
+        if py is None or v is None:
             parts.append(el("line", {"x1": x, "y1": HEIGHT - PAD - 4, "x2": x, "y2": HEIGHT - PAD,
                                      "stroke": MISSING, "stroke_width": 2}))
             continue

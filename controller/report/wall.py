@@ -190,7 +190,7 @@ def _cabinet(cab: dict, found: bool, rect: tuple[float, float, float, float], la
     addr = address_text(cab["address"])
     temp = _temperature(cab)
     second = fmt_temperature(temp) if found else t("value.no_answer", lang)
-    body: list[Markup] = []
+    body: list[Markup | None] = []   # el() leaves a None child out
     fill = FILLS[temperature_level(cab)] if found else "url(#lw-hatch)"
     body.append(el("rect", {"x": x0, "y": y0, "width": cw, "height": ch, "fill": fill,
                             "stroke": STROKE, "stroke_width": 1.2 if cw >= 24 else 0.8}))
@@ -383,6 +383,7 @@ def _swatch(kind: str, arg: str | None, x: float, y: float) -> Markup:
                      el("rect", {"x": x + 2, "y": y + 2, "width": 12, "height": 10, "fill": "none",
                                  "stroke": PROBLEM, "stroke_width": 2})])
     if kind == "dead":
+        assert arg is not None  # a dead-LED swatch always names its channel
         return marker_shapes(arg, x + 8, y + 7, MIN_MARKER_R)
     if kind == "new":
         return join([new_ring(x + 8, y + 7, 2.0),

@@ -73,6 +73,7 @@ class History:
                     "INSERT INTO runs (profile, trigger, started, result, report) VALUES (?,?,?,?,?)",
                     (report["profile"], report["trigger"], report["started"], report["result"], "{}"))
                 run_id = cur.lastrowid
+                assert run_id is not None  # set by the INSERT just made
                 report["id"] = run_id
                 if finish is not None:
                     finish(report)

@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from controller.errors import LedwardenError
 from controller.report.findings import error_fields
@@ -127,7 +128,7 @@ async def run_profile(service, history: History, profile_name: str, *, trigger: 
         except Exception as exc:       # a bug in a check must not hide the other checks
             log.exception("self-test check %s crashed", check_id)
             result.add("error", "check.error", reason="internal", error=f"internal error: {exc!r}")
-        entry = {"id": check_id, "outcome": result.outcome, "duration_s": round(time.monotonic() - c0, 2),
+        entry: dict[str, Any] = {"id": check_id, "outcome": result.outcome, "duration_s": round(time.monotonic() - c0, 2),
                  "values": result.values, "findings": [f.as_dict() for f in result.findings]}
         checks.append(entry)
         if job is not None:

@@ -104,7 +104,7 @@ def addresses_in(body: dict) -> list[int] | None:
     if not numbers or not all(a is not None and 1 <= a <= 240 for a in numbers):
         raise PayloadError("addresses must be a non-empty list of card addresses 1..240 "
                            "(leave it out for every card)")
-    return numbers
+    return [a for a in numbers if a is not None]  # none is None, as just checked
 
 
 def upload_in(body: dict, holding: str) -> str:

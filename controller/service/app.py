@@ -53,7 +53,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 #: The HTTPS site's connection guard (None when the app is served without one, as in tests).
-CONNECTIONS = web.AppKey("connections", ConnectionGuard | None)
+CONNECTIONS: web.AppKey[ConnectionGuard | None] = web.AppKey("connections")
 
 
 @requires("viewer")

@@ -30,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 import numpy as np
@@ -37,6 +38,7 @@ import numpy as np
 from controller import fastpath
 from controller.config import Layout
 from controller.errors import ConfigError
+from controller.fastpath.common import ScanResult
 from controller.percentile import percentile
 
 log = logging.getLogger("ledwarden.frames")
@@ -46,6 +48,36 @@ SOLID = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0),
 BARS = np.array([(192, 192, 192), (192, 192, 0), (0, 192, 192), (0, 192, 0),
                  (192, 0, 192), (192, 0, 0), (0, 0, 192), (16, 16, 16)], dtype=np.uint8)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+class FrameSource(Protocol):
+    """Where frames come from: each ``next`` gives the next ``uint8[H][W][3]`` frame of the
+    screen's size, forever.  Any iterator of frames is one (patterns, files, a folder); a
+    live input (DDP, a video file) only has to be one too for the loop to play it."""
+
+    def __next__(self) -> np.ndarray: ...
+
+
+class FrameSink(Protocol):
+    """Where corrected frames go: each card's scanned buffer, numbered, once per frame.
+
+    ``send`` runs on the loop's worker thread and must not stop the loop for a
+    receiver that is missing (video is best effort); ``name`` is shown in the
+    status, ``close`` is called once when the loop stops."""
+
+    @property
+    def name(self) -> str: ...
+
+    def send(self, scan: ScanResult, frame_no: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FramePipeline(Protocol):
+    """The fast path's part in the loop: one frame in, every card's buffer out
+    (:class:`controller.fastpath.Pipeline`, compiled or NumPy)."""
+
+    def process(self, frame: np.ndarray) -> ScanResult: ...
 
 
 def _pattern_frames(name: str, width: int, height: int) -> Iterator[np.ndarray]:
@@ -94,7 +126,7 @@ def _load_file(path: Path, width: int, height: int) -> list[np.ndarray]:
     return frames
 
 
-def frame_source(spec: str, width: int, height: int) -> Iterator[np.ndarray]:
+def frame_source(spec: str, width: int, height: int) -> FrameSource:
     """Frames for ``--source SPEC``, forever."""
     if spec.startswith("pattern:"):
         return _pattern_frames(spec.split(":", 1)[1], width, height)
@@ -120,7 +152,7 @@ class NullSink:
 
     name = "null"
 
-    def send(self, scan, frame_no: int) -> None:
+    def send(self, scan: ScanResult, frame_no: int) -> None:
         pass
 
     def close(self) -> None:
@@ -139,9 +171,9 @@ class UdpSink:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.datagrams = 0
 
-    def send(self, scan, frame_no: int) -> None:
+    def send(self, scan: ScanResult, frame_no: int) -> None:
         for address, buf in scan.buffers.items():
-            data = memoryview(np.ascontiguousarray(buf)).cast("B")
+            data = np.ascontiguousarray(buf).data.cast("B")
             for offset in range(0, len(data), self.SLICE):
                 header = self.HEADER.pack(b"LWV1", address, frame_no & 0xFFFFFFFF, offset)
                 try:
@@ -154,7 +186,8 @@ class UdpSink:
         self.sock.close()
 
 
-def frame_sink(spec: str):
+def frame_sink(spec: str) -> FrameSink:
+    """The sink for ``--sink SPEC``: ``null`` or ``udp://HOST:PORT``."""
     if spec == "null":
         return NullSink()
     url = urlparse(spec)
@@ -166,7 +199,8 @@ def frame_sink(spec: str):
 class FrameLoop:
     """Runs source → pipeline → sink at ``fps`` and keeps frame-time statistics."""
 
-    def __init__(self, layout: Layout, pipeline, source: Iterator[np.ndarray], sink,
+    def __init__(self, layout: Layout, pipeline: FramePipeline, source: FrameSource,
+                 sink: FrameSink,
                  fps: float = 30.0, source_name: str = "") -> None:
         if not 0 < fps <= 240:
             raise ConfigError(f"--fps {fps}: choose a frame rate between 0 and 240")
@@ -175,8 +209,8 @@ class FrameLoop:
         self.source_name = source_name
         self.frames = 0
         self.overruns = 0
-        self.times = deque(maxlen=1000)       # seconds per frame, most recent last
-        self.stamps = deque(maxlen=1000)      # monotonic time each frame finished
+        self.times: deque[float] = deque(maxlen=1000)   # seconds per frame, most recent last
+        self.stamps: deque[float] = deque(maxlen=1000)  # monotonic time each frame finished
         self._task: asyncio.Task | None = None
         self.error: str | None = None
 

@@ -13,6 +13,7 @@ import socket
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Literal, NotRequired, TypedDict
 
 from controller.config import Layout
 from controller.errors import LedwardenError, NotFound
@@ -36,6 +37,28 @@ from controller.version import software_version
 #: How a self-test outcome is filed in the fault log.
 SEVERITY = {"warn": "warning", "fail": "error", "error": "warning"}
 REPORT_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(json|html)$")
+
+
+class CardFailure(TypedDict):
+    """A card that did not take a request: one card's failure never stops the rest of the wall,
+    so it is reported in that card's place (``"0x05": {"error": "…"}``)."""
+
+    error: str
+
+
+class PatternShown(TypedDict):
+    """The answer to ``POST /pattern``: a broadcast has no per-card answers to report."""
+
+    broadcast: bool
+    pattern: str
+    cards: NotRequired[dict[str, Literal["ok"] | CardFailure]]
+
+
+class BrightnessSet(TypedDict):
+    """The answer to ``POST /brightness``: each card's read-back level, or why it failed."""
+
+    level: int
+    cards: dict[str, int | CardFailure]
 
 
 class Service:
@@ -190,7 +213,7 @@ class Service:
         targets = addresses or [cab.address for cab in self.layout.cabinets]
 
         async def body(job: Job) -> dict:
-            result = {}
+            result: dict[str, list[dict[str, Any]] | CardFailure] = {}
             for n, address in enumerate(targets):
                 job.step(f"LED detection on card 0x{address:02X}", n, len(targets))
                 try:
@@ -263,22 +286,25 @@ class Service:
 
     # ---------------------------------------------------------------- quick actions
 
-    async def show_pattern(self, request: c.TestPattern, addresses: list[int] | None) -> dict:
+    async def show_pattern(self, request: c.TestPattern,
+                           addresses: list[int] | None) -> PatternShown:
+        """Show a test pattern on the given cards, or on every card at once (a broadcast)."""
+        name = c.Pattern(request.pattern).name.lower()
         if addresses is None:
             await self.owner.broadcast(c.Cmd.TEST_PATTERN, request)
-            return {"broadcast": True, "pattern": c.Pattern(request.pattern).name.lower()}
-        results = {}
+            return {"broadcast": True, "pattern": name}
+        results: dict[str, Literal["ok"] | CardFailure] = {}
         for address in addresses:
             try:
                 await self.owner.call(address, c.Cmd.TEST_PATTERN, request)
                 results[f"0x{address:02X}"] = "ok"
             except LedwardenError as exc:
                 results[f"0x{address:02X}"] = {"error": str(exc)}
-        return {"broadcast": False, "pattern": c.Pattern(request.pattern).name.lower(),
-                "cards": results}
+        return {"broadcast": False, "pattern": name, "cards": results}
 
-    async def set_brightness(self, level: int, addresses: list[int] | None) -> dict:
-        results = {}
+    async def set_brightness(self, level: int, addresses: list[int] | None) -> BrightnessSet:
+        """Set and read back the brightness of the given cards (default: every card)."""
+        results: dict[str, int | CardFailure] = {}
         for address in addresses or [cab.address for cab in self.layout.cabinets]:
             try:
                 results[f"0x{address:02X}"] = await self.owner.run(ops.write_brightness, address, level)

@@ -106,6 +106,7 @@ def prepare_boot(store: SlotStore, steps: Steps, max_starts: int = MAX_STARTS) -
 def confirm(store: SlotStore, state: BootState, steps: Steps) -> BootState:
     """Keep the trial slot: clear the trial, raise the floor to its min_version."""
     trial = state.trial
+    assert trial is not None, "confirm() is only called on a trial"
     meta = store.meta(trial["slot"]) or {}
     floor = max(version_of(state.floor, "the floor"),
                 version_of(meta.get("min_version", "0"), "min_version"))
@@ -121,8 +122,10 @@ def confirm(store: SlotStore, state: BootState, steps: Steps) -> BootState:
 def revert(store: SlotStore, state: BootState, steps: Steps, reason: str) -> BootState:
     """Point ``current`` back at the previous slot (or the base) and say why."""
     trial = state.trial
-    back = state.previous if state.previous and store.meta(state.previous) else None
-    back_version = store.meta(back)["version"] if back else "the base installation"
+    assert trial is not None, "revert() is only called on a trial"
+    back_meta = store.meta(state.previous) if state.previous else None
+    back = state.previous if back_meta else None
+    back_version = back_meta["version"] if back_meta else "the base installation"
     state.current, state.previous, state.trial = back, None, None
     state.last = {**_record(trial), "outcome": "rolled-back", "reason": reason,
                   "back_to": back or "base", "back_version": back_version, "time": utc_now()}
@@ -152,7 +155,8 @@ def unrecorded_boot(store: SlotStore) -> Boot:
 
 def fallback_slot(store: SlotStore) -> str | None:
     """With ``state.json`` unreadable: the most recently installed confirmed slot, else the base."""
-    confirmed = [(store.meta(n)["installed"], n) for n in ("a", "b") if store.confirmed(n)]
+    confirmed = [(meta["installed"], n) for n in ("a", "b")
+                 if store.confirmed(n) and (meta := store.meta(n)) is not None]
     return max(confirmed)[1] if confirmed else None
 
 
@@ -206,7 +210,7 @@ class Guard:
             outcome = self._watch(boot)
             if self.stopping:
                 break
-            if outcome == "deadline":
+            if outcome == "deadline" and boot.trial:    # only a trial has a deadline
                 self._try_settle(boot, f"{boot.trial['version']} did not confirm its health "
                                        f"within {self.confirm_within:g} s")
                 continue
@@ -226,15 +230,17 @@ class Guard:
     def _watch(self, boot: Boot) -> str:
         """Wait for the child; on trial, notice its verdict and enforce the deadline."""
         deadline = time.monotonic() + self.confirm_within
+        child = self.child
+        assert child is not None, "_watch() follows a started child"
         while True:
             try:
-                self.child.wait(timeout=POLL_S)
+                child.wait(timeout=POLL_S)
                 return "exited"
             except subprocess.TimeoutExpired:
                 pass
             if self.stopping:
                 if time.monotonic() > self._stop_by:
-                    self.child.kill()
+                    child.kill()
                 continue
             if not boot.trial:
                 continue
@@ -253,16 +259,17 @@ class Guard:
             return self._settle(boot, reason)
         except OSError as exc:
             log.error("cannot record the outcome of transaction %s: %s",
-                      boot.trial["transaction"], exc)
+                      boot.trial and boot.trial["transaction"], exc)
             return "error"
 
     def _settle(self, boot: Boot, reason: str | None) -> str:
         """Confirm or revert ``boot``'s trial if it is still the one in state.json."""
         with self.store.lock(self.steps):
             state = self._state()
-            trial = state.trial if state else None
-            if not trial or trial["transaction"] != boot.trial["transaction"]:
+            if (state is None or not state.trial or not boot.trial
+                    or state.trial["transaction"] != boot.trial["transaction"]):
                 return "settled"
+            trial = state.trial
             verdict = self.store.verdict(trial["slot"], trial["transaction"])
             if verdict is True:
                 confirm(self.store, state, self.steps)
@@ -283,13 +290,14 @@ class Guard:
             return None
 
     def _stop_child(self) -> None:
-        if self.child.poll() is None:
-            self.child.terminate()
+        child = self.child
+        if child is not None and child.poll() is None:
+            child.terminate()
             try:
-                self.child.wait(timeout=STOP_GRACE)
+                child.wait(timeout=STOP_GRACE)
             except subprocess.TimeoutExpired:
-                self.child.kill()
-                self.child.wait()
+                child.kill()
+                child.wait()
 
     def _on_signal(self, signum, _frame) -> None:
         if not self.stopping:

@@ -39,7 +39,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from controller import jsonin
 from controller.errors import UpgradeRejected
@@ -144,7 +144,7 @@ class VerifiedPackage:
     def kind(self) -> str:
         return self.manifest["kind"]
 
-    def files(self) -> Iterator[tuple[dict, BinaryIO]]:
+    def files(self) -> Iterator[tuple[dict, _HashingReader]]:
         """Yield (manifest entry, reader) per payload file, in order.
 
         The reader must be consumed fully before the next iteration; after a
@@ -258,8 +258,11 @@ class _Reader:
         self._accounted = data_end + len(padding)
         return member
 
-    def extract(self, member: tarfile.TarInfo) -> BinaryIO:
-        return self._tar.extractfile(member)
+    def extract(self, member: tarfile.TarInfo) -> IO[bytes]:
+        data = self._tar.extractfile(member)
+        if data is None:        # a link or a directory: the manifest lists only files
+            raise _altered(f"{member.name} is not a regular file")
+        return data
 
     def close(self) -> None:
         self._tar.close()
@@ -288,7 +291,7 @@ class _Reader:
 class _HashingReader(io.RawIOBase):
     """Reads one payload member, hashing as it goes; :meth:`finish` checks size and hash."""
 
-    def __init__(self, raw: BinaryIO, entry: dict) -> None:
+    def __init__(self, raw: IO[bytes], entry: dict) -> None:
         self._raw, self._entry = raw, entry
         self._hash, self._size = hashlib.sha256(), 0
 

@@ -274,7 +274,7 @@ class SlotStore:
                 "installed": meta and meta["installed"],
                 "transaction": meta and meta["transaction"],
                 "key_id": meta and meta.get("key_id"),
-                "confirmed": bool(meta) and self.verdict(name, meta["transaction"]) is True,
+                "confirmed": bool(meta and self.verdict(name, meta["transaction"]) is True),
                 "health": health if health and meta and
                 health.get("transaction") == meta["transaction"] else None,
             }

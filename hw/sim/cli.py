@@ -56,7 +56,7 @@ def plan_from_args(args: argparse.Namespace) -> FaultPlan:
             raise ConfigError(f"--drop-off {text!r}: expected CARD:N[:SECONDS]") from None
     for text in args.bad_flash:
         card, value = _address_value(text, "--bad-flash")
-        plan = plan.with_card(card, bad_flash_byte=int(value or 0, 0))
+        plan = plan.with_card(card, bad_flash_byte=int(value or "0", 0))
     return plan
 
 

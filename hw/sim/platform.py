@@ -89,7 +89,8 @@ class SimPlatform:
             self.pending_work_ms += ms
 
     def booted(self, bank: int, version: tuple[int, int, int]) -> None:
-        self.bank, self.version = bank, tuple(version)
+        major, minor, patch = version
+        self.bank, self.version = bank, (major, minor, patch)
         self.boots += 1
 
     # -------- for the simulator

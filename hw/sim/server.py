@@ -169,7 +169,7 @@ class Simulator:
         if (tcp is None) == (not pty):
             raise ConfigError("choose exactly one of a TCP address or a pseudo-terminal")
         self._tmp = None if state_dir else tempfile.mkdtemp(prefix="ledwarden-sim-")
-        self.state_dir = Path(state_dir or self._tmp)
+        self.state_dir = Path(state_dir) if state_dir else Path(str(self._tmp))
         self.base_plan = plan or FaultPlan()
         self.fault_file = Path(fault_file) if fault_file else None
         self._file_plan = FaultPlan()
@@ -185,12 +185,16 @@ class Simulator:
         try:
             self.link = _TcpLink(*tcp) if tcp else _PtyLink()
         except OSError as exc:
-            raise PortError(f"cannot listen on {tcp[0]}:{tcp[1]}: {exc.strerror}") from None
-        try:
-            self.video = VideoInput(*video) if video else None
-        except OSError as exc:
-            self.link.close()
-            raise PortError(f"cannot listen for video on {video[0]}:{video[1]}: {exc.strerror}") from None
+            where = f"{tcp[0]}:{tcp[1]}" if tcp else "a pseudo-terminal"
+            raise PortError(f"cannot listen on {where}: {exc.strerror}") from None
+        self.video = None
+        if video:
+            try:
+                self.video = VideoInput(*video)
+            except OSError as exc:
+                self.link.close()
+                raise PortError(f"cannot listen for video on {video[0]}:{video[1]}: "
+                                f"{exc.strerror}") from None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
