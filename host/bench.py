@@ -27,8 +27,8 @@ import time
 
 import numpy as np
 
+from controller.cliout import Progress, emit_json, table
 from controller.config import Layout, parse_screen, load_screen
-from host.output import Progress, emit_json, table
 
 MODES = ("none", "gain", "matrix")
 #: The cabinet of the generated walls: 3 × 3 modules of 160 × 90 pixels at
