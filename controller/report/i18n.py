@@ -25,6 +25,8 @@ from controller.report import ReportError
 #: cards' own over-temperature flag (LWP/1 status bit 0, ≥ 85 °C).
 WARM_C = 70.0
 HOT_C = 85.0
+#: The least supply (mV) a card works at: its under-voltage flag (LWP/1 status bit 1, < 4.5 V).
+SUPPLY_MIN_MV = 4500
 
 EN: dict[str, str] = {
     "report.acceptance": "Acceptance report",

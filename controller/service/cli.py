@@ -24,11 +24,11 @@ from controller.config import load_screen, load_screen_data
 from controller.errors import ConfigError
 from controller.fastpath.settings import gains_from, power_lut
 from controller.protocol.bus import DEFAULT_BAUD, DEFAULT_RETRIES, Bus
+from controller.screenmap import CardSettings
 from controller.service import tokens_cli, trust_cli
 from controller.service.app import make_app
 from controller.service.auth import RateLimiter, TokenStore
 from controller.service.busowner import BusOwner
-from controller.service.commission import CardSettings
 from controller.service.connguard import HEADER_TIMEOUT_S, PER_SOURCE, TOTAL, ConnectionGuard, GuardedSite
 from controller.service.frameloop import FrameLoop, frame_sink, frame_source
 from controller.service.jobs import QUESTION_TIMEOUT_S
