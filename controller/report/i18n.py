@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from controller.report import ReportError
+from controller.errors import ReportError
 
 #: Temperatures (°C) at which a cabinet is drawn warm and hot.  Hot matches the
 #: cards' own over-temperature flag (LWP/1 status bit 0, ≥ 85 °C).
