@@ -296,7 +296,7 @@ def test_an_upward_import_fails_with_file_line_and_rule(project):
 
 def test_the_board_importing_the_laptop_fails(project):
     modules, _ = project
-    for text in ("import host.output\n", "from host import pinning\n", "from host.client import x\n"):
+    for text in ("import host.settings\n", "from host import pinning\n", "from host.client import x\n"):
         assert len(check_text("controller.upgrade.synthetic", text, set(modules))) == 1, text
 
 
