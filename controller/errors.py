@@ -73,6 +73,10 @@ class NotFound(LedwardenError, LookupError):
     """A named thing (a job, a report, a token) does not exist."""
 
 
+class ReportError(LedwardenError, ValueError):
+    """A report cannot be rendered: wrong kind or version, or an unknown language."""
+
+
 class UpgradeRejected(LedwardenError, ValueError):
     """An update bundle or firmware package was refused before anything was installed.
 

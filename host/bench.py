@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from controller.cliout import Progress, emit_json, table
 from controller.config import Layout, parse_screen, load_screen
-from host.output import Progress, emit_json, table
 
 MODES = ("none", "gain", "matrix")
 #: The cabinet of the generated walls: 3 × 3 modules of 160 × 90 pixels at
@@ -138,14 +138,12 @@ def measure(layout: Layout, mode: str, threads: int, args) -> list[dict]:
         fastpath.correct(frame, lut, gains, calib, out=corrected), layout))
     floor_sources = None
     if fastpath.backend == "cffi":
-        from controller.fastpath import _cffi
-
         pipe = pipes[1]
         read, written = pipe.bytes_touched
         covered = frame.reshape(-1)[:read - (0 if pipe.coef is None else pipe.coef.nbytes)]
         floor_sources = [covered] + ([] if pipe.coef is None else [pipe.coef])
         floor_dst = np.empty(written, np.uint8)
-        timer.add("floor", lambda: _cffi.floor_copy(floor_sources, floor_dst))
+        timer.add("floor", lambda: fastpath.floor_copy(floor_sources, floor_dst))
     results = timer.run(Progress(f"bench {label}", enabled=not args.json))
 
     results["numpy"] = []
@@ -220,14 +218,8 @@ def run(args: argparse.Namespace) -> int:
         layouts = [load_screen(path) for path in args.screen]
     else:
         layouts = [wall_layout(w, h) for w, h in args.resolution or [(1920, 1080), (3840, 2160)]]
-    threads = args.threads
-    if fastpath.backend == "cffi":
-        from controller.fastpath import _cffi
-
-        threads = threads or _cffi.default_threads()
-        kernels, build = _cffi.kernels(), _cffi.build_info()
-    else:
-        threads, kernels, build = 1, ("numpy",), "NumPy backend: the C extension is not built"
+    threads = (args.threads or fastpath.default_threads()) if fastpath.backend == "cffi" else 1
+    kernels, build = fastpath.kernels(), fastpath.build_info()
     rows = [row for layout in layouts for mode in args.calibration
             for row in measure(layout, mode, threads, args)]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None

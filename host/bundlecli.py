@@ -14,10 +14,10 @@ import argparse
 import time
 from pathlib import Path
 
+from controller.cliout import emit_json
 from controller.errors import UpgradeRejected
 from controller.upgrade import bundle, package, signing
 from host.keyscli import add_verify_key_arguments, verifying_keys
-from host.output import emit_json
 
 
 def cmd_build(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import sys
 from dataclasses import asdict
 
 from controller.cliargs import add_rs485_arguments, rs485_from_args
+from controller.cliout import Progress, emit_json, table
 from controller.errors import BusTimeout, LedwardenError
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
@@ -22,7 +23,6 @@ from controller.protocol.bus import (
     Bus,
     log_trace,
 )
-from host.output import Progress, emit_json, table
 
 
 # ------------------------------------------------------------------ argument helpers

@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Sequence
 
 from controller.errors import LedwardenError
+from host.pinning import register_forget
 from host.settings import add_target_arguments
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
@@ -56,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_arguments(parser.add_argument_group("controller (for status, cards, commission, … )"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        actions = importlib.import_module(name).register(sub)
+        if name == "controller.service.cli":
+            # ``controller forget`` drops a pin kept on this laptop: host code, so the board's
+            # module (which must not import the laptop's) leaves it to be added here
+            register_forget(actions)
     for group, (summary, modules) in COMMAND_GROUPS.items():
         if not modules:
             continue

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from controller.errors import LedwardenError
-from controller.service.tls import fingerprint_of_der
+from controller.tlsfp import fingerprint_of_der
 from host.pinning import KnownControllers
 from host.settings import hostport_of, normalise_url, resolve_target
 

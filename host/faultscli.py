@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
+from controller.cliout import emit_json, table
 from controller.errors import PayloadError
 from controller.faultlog.model import SEVERITIES, parse_time
-from host.output import emit_json, table
 from host.remote import client_for
 
 _AGE = re.compile(r"(\d+)\s*([mhdw])")

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from controller.cliout import emit_json
 from controller.errors import ConfigError
 from controller.upgrade import firmware, package, signing
 from host.keyscli import add_verify_key_arguments, verifying_keys
-from host.output import emit_json
 
 
 def _hw_model(text: str) -> int:

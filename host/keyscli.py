@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from controller.cliout import emit_json
 from controller.errors import ConfigError
 from controller.upgrade import signing
-from host.output import emit_json
 from host.settings import config_dir
 
 

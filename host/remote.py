@@ -16,13 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+from controller.cliout import Progress, emit_json, table
 from controller.errors import LedwardenError
 from controller.protocol import commands as c
 from controller.report.i18n import plural
 from controller.report.page import write_new
 from host.buscli import parse_addresses, parse_level
 from host.client import ControllerClient, client_from_args
-from host.output import Progress, emit_json, table
 
 POLL_S = 0.25
 

@@ -14,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from controller.cliout import emit_json, table
 from controller.errors import LedwardenError
 from controller.report.page import report_stem, write_new
-from host.output import emit_json, table
 from host.remote import client_for, follow
 
 MARK = {"pass": "ok  ", "warn": "WARN", "fail": "FAIL", "error": "ERR "}

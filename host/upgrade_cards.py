@@ -23,11 +23,11 @@ import sys
 import time
 from pathlib import Path
 
+from controller.cliout import Progress, emit_json, table
 from controller.errors import LedwardenError, UpgradeRejected
 from controller.upgrade import firmware, package, signing
 from host.buscli import parse_addresses
 from host.client import ApiError, ControllerTimeout, ControllerUnreachable
-from host.output import Progress, emit_json, table
 from host.remote import client_for
 from host.upload import upload_file
 

@@ -1,6 +1,6 @@
 """Sending a large file to a controller so that a broken connection costs nothing.
 
-The board names an upload by the file's SHA-256 (``controller/service/uploads.py``),
+The board names an upload by the file's SHA-256 (``controller/upgrade/uploads.py``),
 so this side asks first how much of *this content* the board already holds —
 from an earlier attempt, even one by somebody else — and sends only the
 rest, in chunks under the API's 1 MiB request limit.  A chunk that fails on

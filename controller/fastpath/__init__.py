@@ -52,4 +52,44 @@ correct = _impl.correct
 module_scan = _impl.module_scan
 Pipeline = _impl.Pipeline
 
-__all__ = ["Pipeline", "ScanResult", "backend", "correct", "module_scan", "reference"]
+
+# What a benchmark reports beside its figures, so a reader knows what ran (``ledwarden bench``).
+
+def kernels() -> tuple[str, ...]:
+    """The kernels this CPU can run, the default first, as ``Pipeline(kernel=…)`` names them;
+    ``("numpy",)`` on the NumPy backend, which has one."""
+    if backend != "cffi":
+        return ("numpy",)
+    from controller.fastpath import _cffi
+    return _cffi.kernels()
+
+
+def build_info() -> str:
+    """The compiler and flags the compiled kernel was built with, or that there is none."""
+    if backend != "cffi":
+        return "NumPy backend: the C extension is not built"
+    from controller.fastpath import _cffi
+    return _cffi.build_info()
+
+
+def default_threads() -> int:
+    """The threads a :class:`Pipeline` runs on when not told: every core this process may use
+    (the NumPy reference runs on one)."""
+    if backend != "cffi":
+        return 1
+    from controller.fastpath import _cffi
+    return _cffi.default_threads()
+
+
+def floor_copy(sources, dst) -> None:
+    """The memory-copy floor (``lw.h``): read every byte of ``sources`` once and fill ``dst``,
+    what no correction can beat on this memory system.  The compiled kernel only: in NumPy it
+    would time NumPy, not the memory."""
+    if backend != "cffi":
+        raise RuntimeError("fastpath.floor_copy needs the compiled kernel; fastpath.backend is numpy")
+    from controller.fastpath import _cffi
+    _cffi.floor_copy(sources, dst)
+
+
+__all__ = ["Pipeline", "ScanResult", "backend", "build_info", "correct", "default_threads",
+           "floor_copy", "kernels", "module_scan", "reference"]

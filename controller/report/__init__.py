@@ -14,18 +14,12 @@ engineer see the same wall the same way; words come from
 
 from __future__ import annotations
 
-from controller.errors import LedwardenError
-
-
-class ReportError(LedwardenError, ValueError):
-    """A report cannot be rendered: wrong kind or version, or an unknown language."""
-
-
-# Imported after ReportError, which the submodules import from here.
-from controller.report.acceptance import render_acceptance_html, write_acceptance  # noqa: E402
-from controller.report.findings import finding_text  # noqa: E402
-from controller.report.inspection import render_inspection_html, write_inspection  # noqa: E402
-from controller.report.wall import wall_svg  # noqa: E402
+# ReportError lives with the project's other errors, so the submodules never import this package.
+from controller.errors import ReportError
+from controller.report.acceptance import render_acceptance_html, write_acceptance
+from controller.report.findings import finding_text
+from controller.report.inspection import render_inspection_html, write_inspection
+from controller.report.wall import wall_svg
 
 __all__ = ["ReportError", "finding_text", "render_acceptance_html", "render_inspection_html", "wall_svg",
            "write_acceptance", "write_inspection"]

@@ -19,12 +19,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from controller.report import ReportError
+from controller.errors import ReportError
 
 #: Temperatures (°C) at which a cabinet is drawn warm and hot.  Hot matches the
 #: cards' own over-temperature flag (LWP/1 status bit 0, ≥ 85 °C).
 WARM_C = 70.0
 HOT_C = 85.0
+#: The least supply (mV) a card works at: its under-voltage flag (LWP/1 status bit 1, < 4.5 V).
+SUPPLY_MIN_MV = 4500
 
 EN: dict[str, str] = {
     "report.acceptance": "Acceptance report",

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from string import Template
 
-from controller.report import ReportError
+from controller.errors import ReportError
 from controller.report.html import Markup, css_string, el, esc, join
 from controller.report.i18n import FONTS, MONO_FONT, fmt_duration, fmt_time, label, plural, t
 from controller.report.wall import FILLS

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 
-from controller.report import ReportError
+from controller.errors import ReportError
 from controller.report.html import Markup, el, join, num
 from controller.report.i18n import (FONTS, HOT_C, WARM_C, check_lang, fmt_number, fmt_temperature, label,
                                     plural, t)

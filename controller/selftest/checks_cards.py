@@ -20,9 +20,9 @@ from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
 from controller.report.findings import error_fields
-from controller.report.i18n import HOT_C, WARM_C
+from controller.report.i18n import HOT_C, SUPPLY_MIN_MV, WARM_C
+from controller.screenmap import card_config, card_summary, led_on_screen
 from controller.selftest.model import CheckResult
-from controller.service.commission import SUPPLY_MIN_MV, card_config, card_summary, led_on_screen
 
 RTT_LIMIT_MS = 20.0
 

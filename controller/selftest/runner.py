@@ -23,12 +23,12 @@ from typing import Any
 
 from controller.errors import LedwardenError
 from controller.report.findings import error_fields
+from controller.screenmap import cabinet_entry, card_where
 from controller.selftest.history import History, detected
 from controller.selftest.model import OUTCOMES, RANK, CheckResult, worst
 from controller.selftest.profiles import CHECKS
 from controller.selftest.profiles import profile as get_profile
-from controller.service.commission import cabinet_entry, card_where
-from controller.service.jobs import utc_now
+from controller.timeutil import utc_now
 
 log = logging.getLogger("ledwarden.selftest")
 

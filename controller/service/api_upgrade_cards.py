@@ -19,10 +19,10 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.errors import PayloadError
+from controller.service.api_upgrade_controller import UPLOADS
 from controller.service.apikit import addresses_in, body_of, number_in, upload_in, who
 from controller.service.auth import requires
 from controller.service.state import Service
-from controller.service.uploads import UPLOADS
 from controller.upgrade.cardjob import RESUME_DELAY_S, CardUpgrades
 
 OPENAPI = Path(__file__).with_name("openapi.d") / "upgrade-cards.json"

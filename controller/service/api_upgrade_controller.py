@@ -32,11 +32,11 @@ from controller.service.apikit import body_of, int_query, upload_in, who
 from controller.service.auth import requires
 from controller.service.jobs import Job
 from controller.service.state import Service
-from controller.service.uploads import UPLOADS, UploadConflict, UploadStore
 from controller.upgrade import events
 from controller.upgrade.confirm import Confirmation, forward_journal, restart_soon
 from controller.upgrade.installer import MAX_BUNDLE, Installer
 from controller.upgrade.slots import SlotStore
+from controller.upgrade.uploads import UploadConflict, UploadStore
 from controller.version import software_version
 
 OPENAPI = Path(__file__).with_name("openapi.d") / "upgrade-controller.json"
@@ -44,6 +44,9 @@ OPENAPI = Path(__file__).with_name("openapi.d") / "upgrade-controller.json"
 #: frame loop and the scheduler are up when the quick self-test looks at them.
 SETTLE_S = 2.0
 RECENT_EVENTS = 10
+#: The upload store (``controller/upgrade/uploads.py``), attached to the app by :func:`setup`
+#: for every API module.
+UPLOADS = web.AppKey("uploads", UploadStore)
 
 
 class ControllerUpgrades:

@@ -2,7 +2,7 @@
 
 ``run`` starts the service (bus, frame loop, jobs, HTTPS API); ``token``
 manages the API's bearer tokens; ``forget`` drops a pinned certificate on
-the host side.
+the host side (it is the laptop's, so ``host/cli.py`` adds it to this group).
 """
 
 from __future__ import annotations
@@ -24,18 +24,17 @@ from controller.config import load_screen, load_screen_data
 from controller.errors import ConfigError
 from controller.fastpath.settings import gains_from, power_lut
 from controller.protocol.bus import DEFAULT_BAUD, DEFAULT_RETRIES, Bus
+from controller.screenmap import CardSettings
 from controller.service import tokens_cli, trust_cli
 from controller.service.app import make_app
 from controller.service.auth import RateLimiter, TokenStore
 from controller.service.busowner import BusOwner
-from controller.service.commission import CardSettings
 from controller.service.connguard import HEADER_TIMEOUT_S, PER_SOURCE, TOTAL, ConnectionGuard, GuardedSite
 from controller.service.frameloop import FrameLoop, frame_sink, frame_source
 from controller.service.jobs import QUESTION_TIMEOUT_S
 from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
 from controller.upgrade import boardcli
-from host.pinning import register_forget
 
 
 
@@ -50,7 +49,8 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """Add ``controller`` and its actions; return its subparsers, to which the host adds ``forget``."""
     ctl = sub.add_parser("controller", help="run and administer the controller service (on the board)")
     ctl_sub = ctl.add_subparsers(dest="controller_command", metavar="ACTION", required=True)
     p = ctl_sub.add_parser("run", help="run the controller service",
@@ -102,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tokens_cli.register(ctl_sub)
     trust_cli.register(ctl_sub)
     boardcli.register(ctl_sub)
-    register_forget(ctl_sub)
+    return ctl_sub
 
 
 def build_service(args: argparse.Namespace, fingerprint: str) -> Service:

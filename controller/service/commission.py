@@ -22,102 +22,29 @@ prints in English or Chinese and one condition found twice is said once.
 
 Card-level settings that the spec leaves to the project live in the screen
 file's optional ``[cards]`` table (``model``, ``refresh_hz``,
-``brightness``, ``firmware``); see :class:`CardSettings`.
+``brightness``, ``firmware``); see :class:`~controller.screenmap.CardSettings`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from controller.config import Cabinet, Layout
-from controller.errors import BusTimeout, ConfigError, LedwardenError
+from controller.config import Layout
+from controller.errors import BusTimeout, LedwardenError
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.findings import error_fields, message, message_text
-from controller.report.i18n import check_lang
+from controller.report.i18n import SUPPLY_MIN_MV, check_lang
+from controller.screenmap import (CardSettings, cabinet_entry, card_config, card_summary, card_where,
+                                  led_on_screen)
 from controller.service.busowner import BusOwner
-from controller.service.jobs import Job, utc_now
+from controller.service.jobs import Job
+from controller.timeutil import utc_now
 
 PATTERNS = ("red", "green", "blue", "white", "grid", "module_numbers")
 HOT_C = 85.0
-SUPPLY_MIN_MV = 4500
 DISCOVERY_BATCH = 16
-
-
-@dataclass(frozen=True)
-class CardSettings:
-    """The screen file's ``[cards]`` table: what every card on this screen should be."""
-
-    model: int | None = None          # expected hw_model; None accepts any
-    firmware: str | None = None       # expected card firmware version; None accepts any
-    refresh_hz: int = 3840
-    brightness: float = 1.0           # 0 … 1
-
-    @classmethod
-    def from_screen_file(cls, data: dict) -> CardSettings:
-        table = data.get("cards", {})
-        if not isinstance(table, dict):
-            raise ConfigError("[cards] must be a table")
-        unknown = set(table) - {"model", "firmware", "refresh_hz", "brightness"}
-        if unknown:
-            raise ConfigError(f"[cards]: unknown keys {sorted(unknown)}; known: model, firmware, "
-                              f"refresh_hz, brightness")
-        settings = cls(**table)
-        if not 0.0 <= float(settings.brightness) <= 1.0:
-            raise ConfigError(f"[cards] brightness = {settings.brightness} must be between 0 and 1")
-        if not 30 <= settings.refresh_hz <= 7680:
-            raise ConfigError(f"[cards] refresh_hz = {settings.refresh_hz} must be 30 … 7680")
-        return settings
-
-    @property
-    def level(self) -> int:
-        return round(float(self.brightness) * 0xFFFF)
-
-
-def card_config(cab: Cabinet, settings: CardSettings) -> c.CardConfig:
-    """The config block a cabinet's card must hold."""
-    return c.CardConfig(cab.module.width, cab.module.height, cab.module.scan, cab.modules_x,
-                        cab.modules_y, chain=0 if cab.chain == "rows" else 1,
-                        rotation=0 if cab.rotation == 0 else 2, refresh_hz=settings.refresh_hz)
-
-
-def card_summary(info: ops.CardInfo) -> dict:
-    """How a found card is shown in reports and the API: serial and model in hex."""
-    return {"serial": f"{info.serial:016X}", "model": f"0x{info.hw_model:04X}",
-            "firmware": info.version, "bank": info.bank}
-
-
-def cabinet_entry(cab: Cabinet) -> dict:
-    """A cabinet as the reports hold it (acceptance and inspection alike, so ``wall_svg`` draws
-    both), before anything is known of its card."""
-    return {"address": cab.address, "x": cab.x, "y": cab.y, "width": cab.width,
-            "height": cab.height,
-            "module": {"name": cab.module.name, "width": cab.module.width,
-                       "height": cab.module.height, "scan": cab.module.scan},
-            "modules_x": cab.modules_x, "modules_y": cab.modules_y, "chain": cab.chain,
-            "rotation": cab.rotation, "found": False, "serial": None, "model": None,
-            "firmware": None, "bank": None, "config_ok": False, "brightness": None,
-            "status": None, "dead_leds": [], "problems": []}
-
-
-def card_where(layout: Layout, address: int) -> dict:
-    """The subject and fields every sentence about a card carries: its cabinet number (screen
-    file order, from 1) and address; the self-test's findings carry the same."""
-    index = [cab.address for cab in layout.cabinets].index(address) + 1
-    return {"subject": f"card:0x{address:02X}", "cabinet": index, "address": f"0x{address:02X}"}
-
-
-def led_on_screen(cab: Cabinet, led: ops.DeadLed) -> tuple[int, int]:
-    """Screen pixel of a module-local LED: undo the module order and the rotation."""
-    row, col = divmod(led.module, cab.modules_x)
-    if cab.chain == "serpentine" and row % 2:
-        col = cab.modules_x - 1 - col
-    cx, cy = col * cab.module.width + led.x, row * cab.module.height + led.y
-    if cab.rotation == 180:
-        cx, cy = cab.width - 1 - cx, cab.height - 1 - cy
-    return cab.x + cx, cab.y + cy
 
 
 async def discover_all(owner: BusOwner, job: Job) -> ops.Discovery:

@@ -25,10 +25,10 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from controller.errors import LedwardenError, NotFound
+from controller.timeutil import utc_now
 
 log = logging.getLogger("ledwarden.jobs")
 
@@ -39,10 +39,6 @@ KEEP_FINISHED = 100
 QUESTION_TIMEOUT_S = 600.0
 #: How long a cancel request waits for the job to wind down before answering.
 CANCEL_WAIT_S = 10.0
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class JobError(LedwardenError):

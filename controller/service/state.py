@@ -24,12 +24,12 @@ from controller.report.acceptance import write_acceptance
 from controller.report.findings import message
 from controller.report.i18n import check_lang
 from controller.report.page import report_stem
+from controller.screenmap import CardSettings, card_summary
 from controller.selftest.history import History
 from controller.selftest.profiles import profile as get_profile
 from controller.selftest.runner import run_profile
 from controller.service.busowner import BusOwner
-from controller.service.commission import (CardSettings, Commissioning, add_findings, card_summary,
-                                           discover_all)
+from controller.service.commission import Commissioning, add_findings, discover_all
 from controller.service.jobs import QUESTION_TIMEOUT_S, Job, JobManager
 from controller.service.watch import CardWatch, bus_timeout_recorder
 from controller.version import software_version

@@ -17,9 +17,7 @@ installer reading two fingerprints aloud is comparing a familiar thing.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import ipaddress
 import logging
 import os
@@ -33,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from controller.errors import LedwardenError
+from controller.tlsfp import fingerprint_of_der
 
 log = logging.getLogger("ledwarden.tls")
 
@@ -169,12 +168,6 @@ def server_ssl_context(state_dir: Path,
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert_path, key_path)
     return ctx
-
-
-def fingerprint_of_der(der: bytes) -> str:
-    """``SHA256:`` + unpadded base64 of SHA-256(der), as OpenSSH prints host keys."""
-    digest = hashlib.sha256(der).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
 def certificate_fingerprint(state_dir: Path) -> str:

@@ -14,8 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from controller.cliargs import board_admin_parent, existing_state
+from controller.cliout import emit_json, table
 from controller.service.auth import ROLES, TokenStore
-from host.output import emit_json, table
 
 
 def _store(args: argparse.Namespace) -> TokenStore:

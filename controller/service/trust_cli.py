@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 
 from controller.cliargs import board_admin_parent, existing_state
+from controller.cliout import emit_json, table
 from controller.errors import ConfigError, NotFound
 from controller.upgrade import signing
 from controller.upgrade.steps import Steps
-from host.output import emit_json, table
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

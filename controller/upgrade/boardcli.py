@@ -13,9 +13,9 @@ import argparse
 from pathlib import Path
 
 from controller.cliargs import DEFAULT_STATE, board_admin_parent, existing_state
+from controller.cliout import Progress, emit_json, table
 from controller.upgrade import bootguard, installer
 from controller.upgrade.slots import SlotStore
-from host.output import Progress, emit_json, table
 
 
 def _install(args: argparse.Namespace) -> int:

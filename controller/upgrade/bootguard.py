@@ -41,8 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.cliargs import state_dir
+from controller.timeutil import utc_now
 from controller.upgrade import events
-from controller.upgrade.slots import BootState, SlotStateError, SlotStore, clean_env, utc_now, version_of
+from controller.upgrade.slots import BootState, SlotStateError, SlotStore, clean_env, version_of
 from controller.upgrade.steps import Steps
 
 log = logging.getLogger("ledwarden.bootguard")

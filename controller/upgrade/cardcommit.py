@@ -28,26 +28,49 @@ would otherwise switch to it.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from controller.errors import BusTimeout, CardError
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
-from controller.upgrade.cardrun import (BOOTING, CHECKING, HEALTH_FLAGS, INSTALLED, RECEIVED,
-                                        ROLLED_BACK, CardRun)
-
-if TYPE_CHECKING:
-    from controller.upgrade.cardflash import CardFlasher
+from controller.protocol.bus import Bus
+from controller.upgrade.cardrun import (BOOTING, CHECKING, FAILED, HEALTH_FLAGS, INSTALLED, RECEIVED,
+                                        ROLLED_BACK, CardRun, FlashOptions, FlashReport)
+from controller.upgrade.firmware import CardFirmware
 
 #: Boots a card on trial may make without FW_CONFIRM (spec §5, boot rule); the next reverts.
 TRIAL_BOOTS = 3
 MAX_COMMITS = 3
 
 
+class FlashRun(Protocol):
+    """What a rollout needs of the run it belongs to (a :class:`~.cardflash.CardFlasher`): its
+    bus, image, options and report, and the run's own rules for failing a card, telling the
+    caller and stopping on request.  Naming only these keeps the two halves of an upgrade from
+    importing each other."""
+
+    bus: Bus
+    fw: CardFirmware
+    options: FlashOptions
+    report: FlashReport
+
+    def set_phase(self, name: str) -> None: ...
+
+    def changed(self, force: bool = False) -> None: ...
+
+    def stop_point(self) -> None: ...
+
+    def fail(self, card: CardRun, detail: str, state: str = FAILED) -> None: ...
+
+    def any_failed(self) -> bool: ...
+
+    def bystanders(self, cards: list[CardRun]) -> list[int]: ...
+
+
 class Rollout:
     """Commits, boots, checks and confirms the cards of a run, wave by wave."""
 
-    def __init__(self, flasher: CardFlasher) -> None:
+    def __init__(self, flasher: FlashRun) -> None:
         self.flasher = flasher
         self.bus = flasher.bus
         self.fw = flasher.fw

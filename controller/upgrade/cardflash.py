@@ -43,7 +43,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from controller.errors import BusTimeout, CardError, LedwardenError, UpgradeRejected
 from controller.protocol import cards as ops
@@ -52,8 +51,8 @@ from controller.protocol.bus import Bus
 from controller.upgrade.cardcommit import Rollout
 from controller.upgrade.cardrun import (BOOTING, CHECKING, FAILED, FINAL, HEALTH_FLAGS, HELD,
                                         NOT_STARTED, PENDING, RECEIVED, RECEIVING, ROLLED_BACK,
-                                        SKIPPED, CardRun, FlashReport)
-from controller.upgrade.firmware import CHUNK_SIZE, CardFirmware
+                                        SKIPPED, CardRun, FlashOptions, FlashReport)
+from controller.upgrade.firmware import CardFirmware
 
 #: Broadcast chunks written ahead of the wire: enough to keep the line busy, few enough
 #: that a stop request or progress report is never more than ~50 ms behind the line.
@@ -62,25 +61,6 @@ AWAY_POLL_S = 0.2
 MAX_RESTARTS = 3
 
 Progress = Callable[[FlashReport], None]
-
-
-@dataclass(frozen=True)
-class FlashOptions:
-    """How a run behaves; the defaults are those of ``ledwarden upgrade cards``."""
-
-    chunk_size: int = CHUNK_SIZE
-    canary: int = 1            # cards committed, booted and confirmed one by one before the rest
-    force: bool = False        # also cards already on the version
-    #: Broadcast FW_BEGIN (only when no other known card is on the bus) and FW_COMMIT (after
-    #: FW_ABORT to the others) for this many cards or more; fewer, or ``group=False``: unicast
-    #: each.  "Known" is the targets and ``others``: a card on the bus that is neither would
-    #: hear the broadcasts too.
-    group: bool = True
-    group_min: int = 4
-    rebroadcast_min: int = 2   # a chunk this many cards miss is broadcast again
-    max_rounds: int = 12       # repair rounds before a card that keeps missing chunks fails
-    drop_grace_s: float = 5.0  # how long a card may stay silent mid-transfer
-    boot_timeout_s: float = 30.0  # from FW_COMMIT to the card answering again
 
 
 class Stopped(LedwardenError):

@@ -47,11 +47,11 @@ from typing import Any
 from controller.errors import LedwardenError, UpgradeRejected
 from controller.faultlog import card_source
 from controller.protocol import commands as c
-from controller.service.uploads import UploadStore
-from controller.upgrade.cardflash import CardFlasher, FlashOptions
-from controller.upgrade.cardrun import FAILED, FINAL, INSTALLED, ROLLED_BACK, FlashReport
+from controller.upgrade.cardflash import CardFlasher
+from controller.upgrade.cardrun import FAILED, FINAL, INSTALLED, ROLLED_BACK, FlashOptions, FlashReport
 from controller.upgrade.firmware import CardFirmware, open_firmware
 from controller.upgrade.signing import TrustedKeys
+from controller.upgrade.uploads import UploadStore
 
 log = logging.getLogger("ledwarden.upgrade")
 

@@ -1,7 +1,9 @@
 """What a card firmware upgrade reports: one record per card, one report per run.
 
 Kept apart from the engine so the service, the host tool and the tests share
-one vocabulary of card states without importing the bus machinery.
+one vocabulary of card states and run options without importing the bus
+machinery, and so both halves of the engine (:mod:`.cardflash`,
+:mod:`.cardcommit`) use them without importing each other.
 
 Card states, in the order a card normally passes through them::
 
@@ -22,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 from controller.protocol import commands as c
+from controller.upgrade.firmware import CHUNK_SIZE
 
 PENDING, RECEIVING, RECEIVED = "pending", "receiving", "received"
 BOOTING, CHECKING, INSTALLED = "booting", "checking", "installed"
@@ -34,6 +37,25 @@ FINAL = frozenset({INSTALLED, SKIPPED, ROLLED_BACK, FAILED, HELD, NOT_STARTED})
 HEALTH_FLAGS = (c.StatusFlag.OVER_TEMPERATURE | c.StatusFlag.UNDER_VOLTAGE | c.StatusFlag.FAN_FAULT
                 | c.StatusFlag.MODULE_LINK_LOST | c.StatusFlag.CONFIG_INVALID)
 MAX_NOTES = 300
+
+
+@dataclass(frozen=True)
+class FlashOptions:
+    """How a run behaves; the defaults are those of ``ledwarden upgrade cards``."""
+
+    chunk_size: int = CHUNK_SIZE
+    canary: int = 1            # cards committed, booted and confirmed one by one before the rest
+    force: bool = False        # also cards already on the version
+    #: Broadcast FW_BEGIN (only when no other known card is on the bus) and FW_COMMIT (after
+    #: FW_ABORT to the others) for this many cards or more; fewer, or ``group=False``: unicast
+    #: each.  "Known" is the targets and ``others``: a card on the bus that is neither would
+    #: hear the broadcasts too.
+    group: bool = True
+    group_min: int = 4
+    rebroadcast_min: int = 2   # a chunk this many cards miss is broadcast again
+    max_rounds: int = 12       # repair rounds before a card that keeps missing chunks fails
+    drop_grace_s: float = 5.0  # how long a card may stay silent mid-transfer
+    boot_timeout_s: float = 30.0  # from FW_COMMIT to the card answering again
 
 
 @dataclass

@@ -45,12 +45,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from controller.errors import LedwardenError, UpgradeRejected
+from controller.timeutil import utc_now
 from controller.upgrade import events
 from controller.upgrade.bundle import KIND, board_platform, check_manifest
 from controller.upgrade.package import CHUNK, open_package
 from controller.upgrade.signing import TrustedKeys
 from controller.upgrade.slots import (FORMAT, SLOT_FILE, STAGING, TRASH, BootState, SlotStore,
-                                      clean_env, utc_now)
+                                      clean_env)
 from controller.upgrade.steps import Steps
 
 log = logging.getLogger("ledwarden.upgrade")

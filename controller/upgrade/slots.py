@@ -37,12 +37,12 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
 from controller.errors import LedwardenError
+from controller.timeutil import utc_now
 from controller.upgrade.steps import Steps, stop_children_under
 
 SLOTS = ("a", "b")
@@ -55,10 +55,6 @@ STAGING, TRASH = ".new-", ".old-"
 class SlotStateError(LedwardenError):
     """``state.json`` or a slot's metadata is unreadable (disk damage: it is only ever renamed
     into place whole)."""
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clean_env(**extra: str) -> dict:

@@ -128,3 +128,24 @@ def test_floor_copy_reads_everything_and_writes_the_buffers(mode):
     _cffi.floor_copy(sources, dst)
     data = np.concatenate([s.reshape(-1).view(np.uint8) for s in sources])
     assert np.array_equal(dst, np.resize(data, written))   # repeated when written > read
+
+
+def test_the_public_api_says_what_runs_as_the_kernel_does():
+    """``ledwarden bench`` reports the machine through the public API, not the private module."""
+    assert fastpath.kernels() == _cffi.kernels()
+    assert fastpath.build_info() == _cffi.build_info()
+    assert fastpath.default_threads() == _cffi.default_threads() == len(os.sched_getaffinity(0))
+    sources, dst = [np.arange(10, dtype=np.uint8)], np.zeros(25, np.uint8)
+    fastpath.floor_copy(sources, dst)
+    assert np.array_equal(dst, np.resize(sources[0], 25))
+
+
+def test_the_public_api_on_the_numpy_backend_names_no_kernel():
+    run = _python("from controller import fastpath\n"
+                  "print(fastpath.kernels(), fastpath.default_threads(), fastpath.build_info())\n"
+                  "try:\n    fastpath.floor_copy([], None)\n"
+                  "except RuntimeError as exc:\n    print(exc)", LEDWARDEN_FASTPATH="numpy")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "('numpy',) 1 NumPy backend: the C extension is not built",
+        "fastpath.floor_copy needs the compiled kernel; fastpath.backend is numpy"]

@@ -10,8 +10,8 @@ import pytest
 
 from controller.config import load_screen
 from controller.protocol.bus import Bus
+from controller.screenmap import CardSettings
 from controller.service.busowner import BusOwner
-from controller.service.commission import CardSettings
 from controller.service.state import Service
 from hw.sim.faults import FaultPlan
 from hw.sim.server import Simulator

@@ -19,9 +19,9 @@ from controller.errors import LedwardenError
 from controller.service.tls import (
     certificate_fingerprint,
     ensure_certificate,
-    fingerprint_of_der,
     server_ssl_context,
 )
+from controller.tlsfp import fingerprint_of_der
 from support.https_server import ServerThread
 
 

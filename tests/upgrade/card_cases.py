@@ -16,7 +16,8 @@ from collections import Counter
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
 from controller.protocol.framing import ADDR_BROADCAST, encoded_size
-from controller.upgrade.cardflash import CardFlasher, FlashOptions
+from controller.upgrade.cardflash import CardFlasher
+from controller.upgrade.cardrun import FlashOptions
 from controller.upgrade.firmware import CardFirmware, parse_version
 from hw.sim.bus import count_chunk_frames
 from hw.sim.images import sim_image

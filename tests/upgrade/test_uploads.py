@@ -8,7 +8,7 @@ import os
 import pytest
 
 from controller.errors import LedwardenError, NotFound, PayloadError
-from controller.service.uploads import UploadConflict, UploadStore
+from controller.upgrade.uploads import UploadConflict, UploadStore
 
 DATA = os.urandom(300_000)
 ID = hashlib.sha256(DATA).hexdigest()
@@ -53,7 +53,7 @@ def test_damaged_bytes_are_deleted_at_completion_and_limits_hold(tmp_path):
 
 
 def test_ids_are_exactly_64_hex_digits_and_the_board_keeps_room_to_work(tmp_path, monkeypatch):
-    from controller.service import uploads
+    from controller.upgrade import uploads
     store = UploadStore(tmp_path, max_size=1 << 20)
     for bad in (ID + "\n", ID[:63], "../" + ID[3:], ID.upper()):
         with pytest.raises(NotFound):

@@ -7,7 +7,7 @@ which the client knows before it starts: asking for the same id later finds
 what already arrived, whoever sent it, and completing it proves the bytes
 are the ones meant.
 
-Protocol (``api_upgrade_controller.py`` serves it)::
+Protocol (``controller/service/api_upgrade_controller.py`` serves it)::
 
     GET  /api/v1/uploads/ID                 {"size": bytes received, "complete": bool}
     PUT  /api/v1/uploads/ID?offset=N        raw chunk; N must equal the size received,
@@ -29,8 +29,6 @@ import shutil
 import threading
 import time
 from pathlib import Path
-
-from aiohttp import web
 
 from controller.errors import LedwardenError, NotFound, PayloadError
 
@@ -173,6 +171,3 @@ class UploadStore:
             if UPLOAD_ID.match(p.name.removesuffix(".part")) and p.stat().st_mtime < cutoff:
                 p.unlink(missing_ok=True)
 
-
-#: The store, attached to the app by ``api_upgrade_controller.setup`` for every API module.
-UPLOADS = web.AppKey("uploads", UploadStore)

@@ -1,5 +1,8 @@
 """How the command line prints: readable tables for people, ``--json`` for programs,
-and a progress line on stderr for anything that takes seconds."""
+and a progress line on stderr for anything that takes seconds.
+
+The laptop's commands (``host/``) and the board's own (``controller token|trust|install|slots``)
+print alike, so this lives below both, beside :mod:`controller.cliargs`."""
 
 from __future__ import annotations
 
