@@ -23,6 +23,8 @@ import os
 import warnings
 from types import ModuleType
 
+import numpy as np
+
 from controller.fastpath import reference
 from controller.fastpath.common import ScanResult
 
@@ -81,7 +83,7 @@ def default_threads() -> int:
     return _cffi.default_threads()
 
 
-def floor_copy(sources, dst) -> None:
+def floor_copy(sources: list[np.ndarray], dst: np.ndarray) -> None:
     """The memory-copy floor (``lw.h``): read every byte of ``sources`` once and fill ``dst``,
     what no correction can beat on this memory system.  The compiled kernel only: in NumPy it
     would time NumPy, not the memory."""

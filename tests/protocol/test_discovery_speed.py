@@ -16,21 +16,27 @@ from hw.sim.server import Simulator
 
 
 def pings_per_address(bus_url: str, **kw) -> tuple[ops.Discovery, Counter]:
+    """Discovery, and the PINGs sent to each address (under ``"late"``: answers that came after
+    their window)."""
     tries: Counter = Counter()
 
     def trace(kind, item, when):
         if kind == "tx" and item.cmd == c.Cmd.PING:
             tries[item.dst] += 1
+        elif kind == "late":
+            tries["late"] += 1
     with Bus(bus_url, trace=trace) as bus:
         return ops.discover(bus, **kw), tries
 
 
 def test_a_clean_sparse_bus_costs_one_try_per_silent_address():
+    """One try each, unless an answer came late: then some address may have been silent only
+    for being late (a loaded host stalls the simulator), and every silent one gets its retry."""
     with Simulator(8, tcp=("127.0.0.1", 0)) as sim:
         found, tries = pings_per_address(sim.url)
     assert [k.address for k in found.cards] == list(range(1, 9)) and not found.garbled
     silent = [a for a in ops.ALL_ADDRESSES if a > 8]
-    assert {tries[a] for a in silent} == {1}
+    assert {tries[a] for a in silent} == ({2} if tries["late"] else {1})
 
 
 def test_a_noisy_line_still_finds_every_card():
