@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD
 from controller.errors import ConfigError
 
-#: Card addresses a cabinet may use (LWP/1 unicast range).
-ADDRESSES = range(1, 241)
 CHAINS = ("rows", "serpentine")
 ROTATIONS = (0, 180)
 
@@ -257,7 +256,7 @@ def _cabinets(raw: Any, modules: dict[str, ModuleType],
         address = body.get("address") if isinstance(body, Mapping) else None
         label = f"cabinet {index}" + (f" (address {address})" if isinstance(address, int) else "")
         t = _Table(body, label, problems)
-        address = t.integer("address", ADDRESSES.start, ADDRESSES.stop - 1)
+        address = t.integer("address", ADDR_FIRST_CARD, ADDR_LAST_CARD)
         x, y = t.integer("x", 0), t.integer("y", 0)
         module_name = t.string("module")
         modules_x, modules_y = t.integer("modules_x", 1), t.integer("modules_y", 1)

@@ -12,6 +12,7 @@ import re
 import sys
 from dataclasses import asdict
 
+from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD, hex_address
 from controller.cliargs import add_rs485_arguments, rs485_from_args
 from controller.cliout import Progress, emit_json, table
 from controller.errors import BusTimeout, LedwardenError
@@ -28,7 +29,7 @@ from controller.protocol.bus import (
 # ------------------------------------------------------------------ argument helpers
 
 def parse_addresses(text: str) -> list[int]:
-    """``"1-8,12,0x20"`` → addresses; every one must be a card address 1..240."""
+    """``"1-8,12,0x20"`` → addresses; every one must be a card address (1..240, :mod:`controller.cardaddress`)."""
     out: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         low, sep, high = part.partition("-")
@@ -37,8 +38,9 @@ def parse_addresses(text: str) -> list[int]:
             last = int(high, 0) if sep else first
         except ValueError:
             raise argparse.ArgumentTypeError(f"{part!r} is not an address or range like 1-8") from None
-        if not 1 <= first <= last <= 240:
-            raise argparse.ArgumentTypeError(f"{part!r}: card addresses run from 1 to 240 (0xF0)")
+        if not ADDR_FIRST_CARD <= first <= last <= ADDR_LAST_CARD:
+            raise argparse.ArgumentTypeError(f"{part!r}: card addresses run from {ADDR_FIRST_CARD} "
+                                             f"to {ADDR_LAST_CARD} ({hex_address(ADDR_LAST_CARD)})")
         out.extend(range(first, last + 1))
     if not out:
         raise argparse.ArgumentTypeError("no address given")
@@ -370,7 +372,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add("discover", cmd_discover, "scan addresses; model, firmware, serial and bank of each card",
             parents=(common,))
     p.add_argument("--range", type=parse_addresses, metavar="ADDRS",
-                   help="addresses to scan (default 1-240, 240 = 0xF0 being the factory address)")
+                   help=f"addresses to scan (default {ADDR_FIRST_CARD}-{ADDR_LAST_CARD}, {ADDR_LAST_CARD} = "
+                        f"{hex_address(ADDR_LAST_CARD)} being the factory address)")
     p.add_argument("--retries-scan", type=int, default=1,
                    help="retries per address while scanning (default 1)")
     add("ping", cmd_ping, "PING cards")
@@ -379,7 +382,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             parents=(common,))
     p.add_argument("--serial", type=lambda s: int(s, 16), required=True,
                    help="the card's serial number (hex, as on its label and in discover)")
-    p.add_argument("--to", type=lambda s: int(s, 0), required=True, help="new address, 1..240")
+    p.add_argument("--to", type=lambda s: int(s, 0), required=True, help=f"new address, {ADDR_FIRST_CARD}..{ADDR_LAST_CARD}")
     p.add_argument("--via", type=lambda s: int(s, 0),
                    help="send to this current address instead of broadcasting")
 

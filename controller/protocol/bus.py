@@ -41,6 +41,7 @@ from statistics import fmean
 import serial
 import serial.rs485
 
+from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD, hex_address, is_card_address
 from controller.errors import BusTimeout, CardError, PayloadError, PortError
 from controller.percentile import percentile
 from controller.protocol import commands as c
@@ -248,8 +249,9 @@ class Bus:
         when the card answers with an error, :class:`PayloadError` for a
         request of the wrong type or an answer that does not parse.
         """
-        if not 0x01 <= address <= 0xF0:
-            raise PayloadError(f"card address 0x{address:02X} is outside 0x01..0xF0")
+        if not is_card_address(address):
+            raise PayloadError(f"card address {hex_address(address)} is outside "
+                               f"{hex_address(ADDR_FIRST_CARD)}..{hex_address(ADDR_LAST_CARD)}")
         spec = c.spec_of(cmd)
         payload = self._payload(spec, request)
         tries = 1 + (self.retries if retries is None else retries)

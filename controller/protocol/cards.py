@@ -19,10 +19,11 @@ from typing import Any
 from controller.errors import BusTimeout, CardError, LedwardenError
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
-from controller.protocol.framing import ADDR_FIRST_CARD, ADDR_LAST_CARD, encoded_size
+from controller.cardaddress import CARD_ADDRESSES
+from controller.protocol.framing import encoded_size
 
 Progress = Callable[[int, int], None]
-ALL_ADDRESSES = range(ADDR_FIRST_CARD, ADDR_LAST_CARD + 1)
+ALL_ADDRESSES = CARD_ADDRESSES
 DETECT_TIMEOUT_S = 2.0
 
 

@@ -17,6 +17,7 @@ import struct
 from dataclasses import astuple, dataclass, field
 from typing import Any, ClassVar, Protocol, Self
 
+from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD
 from controller.errors import PayloadError
 from controller.protocol.framing import MAX_PAYLOAD
 
@@ -231,7 +232,7 @@ class SetAddress(Payload):
 
     def __post_init__(self) -> None:
         _check("serial", self.serial, 0, 2**64 - 1)
-        _check("address", self.address, 1, 240)
+        _check("address", self.address, ADDR_FIRST_CARD, ADDR_LAST_CARD)
 
 
 # ---------------------------------------------------------------- config, brightness, patterns

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import crcmod.predefined
 from cobs import cobs
 
+from controller.cardaddress import ADDR_FIRST_CARD as ADDR_FIRST_CARD
+from controller.cardaddress import ADDR_LAST_CARD as ADDR_LAST_CARD
 from controller.errors import FrameError
 
 VERSION = 0x01
@@ -43,8 +45,7 @@ HEADER = struct.Struct("<BBBBHBH")
 CRC = struct.Struct("<I")
 
 ADDR_CONTROLLER = 0x00
-ADDR_FIRST_CARD = 0x01
-ADDR_LAST_CARD = 0xF0
+# ADDR_FIRST_CARD, ADDR_LAST_CARD: the cards' range, from controller.cardaddress (imported above).
 ADDR_FACTORY = 0xF0
 ADDR_BROADCAST = 0xFF
 

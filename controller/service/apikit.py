@@ -21,6 +21,7 @@ import re
 from aiohttp import web
 
 from controller import jsonin
+from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD, is_card_address
 from controller.errors import ConfigError, LedwardenError, NotFound, PayloadError
 from controller.service.auth import TOKEN
 from controller.service.state import Service
@@ -101,9 +102,9 @@ def addresses_in(body: dict) -> list[int] | None:
     if addresses is None:
         return None
     numbers = [jsonin.whole_number(a) for a in addresses] if isinstance(addresses, list) else []
-    if not numbers or not all(a is not None and 1 <= a <= 240 for a in numbers):
-        raise PayloadError("addresses must be a non-empty list of card addresses 1..240 "
-                           "(leave it out for every card)")
+    if not numbers or not all(a is not None and is_card_address(a) for a in numbers):
+        raise PayloadError(f"addresses must be a non-empty list of card addresses "
+                           f"{ADDR_FIRST_CARD}..{ADDR_LAST_CARD} (leave it out for every card)")
     return [a for a in numbers if a is not None]  # none is None, as just checked
 
 
