@@ -9,6 +9,8 @@ was wrong and, where there is something to do, what to do.
 
 from __future__ import annotations
 
+from controller.cardaddress import hex_address
+
 
 class LedwardenError(Exception):
     """Root of every error ledwarden raises deliberately."""
@@ -41,7 +43,7 @@ class BusTimeout(LedwardenError, TimeoutError):
 
     def __init__(self, address: int, command: str, tries: int) -> None:
         super().__init__(
-            f"no card at 0x{address:02X} after {tries} {'try' if tries == 1 else 'tries'} "
+            f"no card at {hex_address(address)} after {tries} {'try' if tries == 1 else 'tries'} "
             f"({command}): check the card's power, its bus cable and its address"
         )
         self.address = address
@@ -54,7 +56,7 @@ class CardError(LedwardenError):
 
     def __init__(self, address: int, command: str, code: int, name: str, text: str = "") -> None:
         detail = f": {text}" if text else ""
-        super().__init__(f"card 0x{address:02X} refused {command}: {name}{detail}")
+        super().__init__(f"card {hex_address(address)} refused {command}: {name}{detail}")
         self.address = address
         self.command = command
         self.code = code

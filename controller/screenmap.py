@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.cardaddress import hex_address
 from controller.config import Cabinet, Layout
 from controller.errors import ConfigError
 from controller.protocol import cards as ops
@@ -79,7 +80,7 @@ def card_where(layout: Layout, address: int) -> dict:
     """The subject and fields every sentence about a card carries: its cabinet number (screen
     file order, from 1) and address; the self-test's findings carry the same."""
     index = [cab.address for cab in layout.cabinets].index(address) + 1
-    return {"subject": f"card:0x{address:02X}", "cabinet": index, "address": f"0x{address:02X}"}
+    return {"subject": f"card:{hex_address(address)}", "cabinet": index, "address": hex_address(address)}
 
 
 def led_on_screen(cab: Cabinet, led: ops.DeadLed) -> tuple[int, int]:

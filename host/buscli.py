@@ -68,10 +68,6 @@ def _size(text: str) -> tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
-def hexaddr(a: int) -> str:
-    return f"0x{a:02X}"
-
-
 def open_bus(args: argparse.Namespace) -> Bus:
     rs485 = rs485_from_args(args)
     latency = args.latency / 1000 if args.latency is not None else None
@@ -105,7 +101,7 @@ def _each(args, bus, fn):
 def _report(args, results: dict, headers: list[str], row) -> None:
     """Print per-card results as a table (errors as sentences) or as JSON."""
     if args.json:
-        emit_json({hexaddr(a): ({"error": str(v)} if isinstance(v, Exception) else v)
+        emit_json({hex_address(a): ({"error": str(v)} if isinstance(v, Exception) else v)
                    for a, v in results.items()})
         return
     rows = [row(a, v) for a, v in results.items() if not isinstance(v, Exception)]
@@ -123,14 +119,14 @@ def cmd_discover(args, bus: Bus) -> int:
                           progress=Progress("discovering", not args.json))
     if args.json:
         emit_json({"cards": [card.as_dict() for card in result.cards],
-                   "garbled": [hexaddr(a) for a in result.garbled]})
+                   "garbled": [hex_address(a) for a in result.garbled]})
     else:
-        rows = [(hexaddr(k.address), f"0x{k.hw_model:04X}", k.version, f"{k.serial:016X}", k.bank,
+        rows = [(hex_address(k.address), f"0x{k.hw_model:04X}", k.version, f"{k.serial:016X}", k.bank,
                  k.uptime_s) for k in result.cards]
         print(table(rows, ["address", "model", "firmware", "serial", "bank", "uptime_s"]))
         print(f"{len(result.cards)} card(s) found")
     for a in result.garbled:
-        print(f"ledwarden: warning: garbled answers at {hexaddr(a)}: several cards may share this "
+        print(f"ledwarden: warning: garbled answers at {hex_address(a)}: several cards may share this "
               f"address; give each its own with 'ledwarden bus set-address --serial S --to A'",
               file=sys.stderr)
     return 0 if result.cards else 1
@@ -140,7 +136,7 @@ def cmd_ping(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: ops.CardInfo.from_ping(
         a, bus.call(a, c.Cmd.PING)).as_dict())
     _report(args, results, ["address", "model", "firmware", "serial", "bank", "uptime_s"],
-            lambda a, v: (hexaddr(a), f"0x{v['hw_model']:04X}", v["version"], f"{v['serial']:016X}",
+            lambda a, v: (hex_address(a), f"0x{v['hw_model']:04X}", v["version"], f"{v['serial']:016X}",
                           v["bank"], v["uptime_s"]))
     return int(failed)
 
@@ -152,7 +148,7 @@ def cmd_status(args, bus: Bus) -> int:
                 "link": bus.stats_for(a).as_dict()}
     results, failed = _each(args, bus, status)
     _report(args, results, ["address", "temp_C", "supply_mV", "fan_rpm", "rx_ok", "rx_bad", "flags"],
-            lambda a, v: (hexaddr(a), v["temperature_c"], v["supply_mv"], v["fan_rpm"], v["rx_ok"],
+            lambda a, v: (hex_address(a), v["temperature_c"], v["supply_mv"], v["fan_rpm"], v["rx_ok"],
                           v["rx_bad"], ",".join(v["flag_names"]) or "ok"))
     return int(failed)
 
@@ -168,12 +164,12 @@ def _holder_of(bus: Bus, address: int, serial: int) -> tuple[str | None, c.PingR
         ping = bus.call(address, c.Cmd.PING)
     except BusTimeout:
         if bus.deframer.dropped_total > bad_before:
-            return (f"address {hexaddr(address)} answers with garbled frames (several cards "
+            return (f"address {hex_address(address)} answers with garbled frames (several cards "
                     f"share it already)"), None
         return None, None
     if ping.serial == serial:
         return None, ping
-    return f"address {hexaddr(address)} is taken by card serial {ping.serial:016X}", ping
+    return f"address {hex_address(address)} is taken by card serial {ping.serial:016X}", ping
 
 
 def cmd_set_address(args, bus: Bus) -> int:
@@ -195,7 +191,7 @@ def cmd_set_address(args, bus: Bus) -> int:
         raise LedwardenError(f"no card with serial {args.serial:016X} answered: check the serial "
                              f"on the card's label or in 'ledwarden bus discover'") from None
     if ping.serial != args.serial:
-        raise LedwardenError(f"address {hexaddr(args.to)} is answered by serial "
+        raise LedwardenError(f"address {hex_address(args.to)} is answered by serial "
                              f"{ping.serial:016X}, not {args.serial:016X}: another card already "
                              f"had that address; pick a free one")
     return _moved(args, ping)
@@ -206,7 +202,7 @@ def _moved(args, ping: c.PingReply) -> int:
     if args.json:
         emit_json(info)
     else:
-        print(f"card {args.serial:016X} now answers at {hexaddr(args.to)}")
+        print(f"card {args.serial:016X} now answers at {hex_address(args.to)}")
     return 0
 
 
@@ -214,7 +210,7 @@ CONFIG_HEADERS = ["address", "module", "scan", "modules", "chain", "rotation", "
 
 
 def _config_row(a, v):
-    return (hexaddr(a), f"{v['module_w']}x{v['module_h']}", f"1/{v['scan']}",
+    return (hex_address(a), f"{v['module_w']}x{v['module_h']}", f"1/{v['scan']}",
             f"{v['modules_x']}x{v['modules_y']}", ("rows", "serpentine")[v["chain"]],
             v["rotation"] * 90, v["refresh_hz"])
 
@@ -248,14 +244,14 @@ def cmd_config_set(args, bus: Bus) -> int:
 def cmd_brightness_get(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: bus.call(a, c.Cmd.GET_BRIGHTNESS).level)
     _report(args, results, ["address", "level", "percent"],
-            lambda a, v: (hexaddr(a), v, round(v / 0xFFFF * 100, 1)))
+            lambda a, v: (hex_address(a), v, round(v / 0xFFFF * 100, 1)))
     return int(failed)
 
 
 def cmd_brightness_set(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: ops.write_brightness(bus, a, args.level))
     _report(args, results, ["address", "level", "percent"],
-            lambda a, v: (hexaddr(a), v, round(v / 0xFFFF * 100, 1)))
+            lambda a, v: (hex_address(a), v, round(v / 0xFFFF * 100, 1)))
     return int(failed)
 
 
@@ -270,16 +266,16 @@ def cmd_pattern(args, bus: Bus) -> int:
             print(f"pattern {args.pattern} sent to every card (broadcast)")
         return 0
     results, failed = _each(args, bus, lambda a: bus.call(a, c.Cmd.TEST_PATTERN, request) or "ok")
-    _report(args, results, ["address", "pattern"], lambda a, v: (hexaddr(a), args.pattern))
+    _report(args, results, ["address", "pattern"], lambda a, v: (hex_address(a), args.pattern))
     return int(failed)
 
 
 def _dead_led_report(args, results) -> None:
     if args.json:
-        emit_json({hexaddr(a): ({"error": str(v)} if isinstance(v, Exception)
+        emit_json({hex_address(a): ({"error": str(v)} if isinstance(v, Exception)
                                 else [asdict(d) for d in v]) for a, v in results.items()})
         return
-    rows = [(hexaddr(a), d.module, d.x, d.y, d.channel) for a, v in results.items()
+    rows = [(hex_address(a), d.module, d.x, d.y, d.channel) for a, v in results.items()
             if not isinstance(v, Exception) for d in v]
     if rows:
         print(table(rows, ["address", "module", "x", "y", "channel"]))
@@ -287,21 +283,21 @@ def _dead_led_report(args, results) -> None:
         if isinstance(v, Exception):
             print(f"ledwarden: error: {v}", file=sys.stderr)
         elif not v:
-            print(f"{hexaddr(a)}: no dead LEDs")
+            print(f"{hex_address(a)}: no dead LEDs")
         else:
-            print(f"{hexaddr(a)}: {len(v)} dead LED(s)")
+            print(f"{hex_address(a)}: {len(v)} dead LED(s)")
 
 
 def cmd_detect(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: ops.detect(
-        bus, a, progress=Progress(f"scanning {hexaddr(a)}", not args.json)))
+        bus, a, progress=Progress(f"scanning {hex_address(a)}", not args.json)))
     _dead_led_report(args, results)
     return int(failed)
 
 
 def cmd_pixel_scan(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: ops.pixel_scan(
-        bus, a, progress=Progress(f"scanning {hexaddr(a)}", not args.json)))
+        bus, a, progress=Progress(f"scanning {hex_address(a)}", not args.json)))
     _dead_led_report(args, results)
     return int(failed)
 
@@ -310,10 +306,10 @@ def cmd_events(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: [asdict(e) | {"name": e.name}
                                                   for e in ops.read_events(bus, a, args.since)])
     if args.json:
-        emit_json({hexaddr(a): ({"error": str(v)} if isinstance(v, Exception) else v)
+        emit_json({hex_address(a): ({"error": str(v)} if isinstance(v, Exception) else v)
                    for a, v in results.items()})
     else:
-        rows = [(hexaddr(a), e["index"], e["uptime_s"], e["name"], e["argument"])
+        rows = [(hex_address(a), e["index"], e["uptime_s"], e["name"], e["argument"])
                 for a, v in results.items() if not isinstance(v, Exception) for e in v]
         print(table(rows, ["address", "index", "uptime_s", "event", "argument"]))
         for v in results.values():
@@ -325,13 +321,13 @@ def cmd_events(args, bus: Bus) -> int:
 def cmd_soak(args, bus: Bus) -> int:
     address = args.address[0] if args.address else 1
     result = ops.soak(bus, address, args.count, seed=args.seed,
-                      progress=Progress(f"soak {hexaddr(address)}", not args.json))
-    data = result.as_dict() | {"address": hexaddr(address), "link": bus.stats_for(address).as_dict()}
+                      progress=Progress(f"soak {hex_address(address)}", not args.json))
+    data = result.as_dict() | {"address": hex_address(address), "link": bus.stats_for(address).as_dict()}
     if args.json:
         emit_json(data)
     else:
         rtt = data["link"]["rtt_ms"] or {}
-        print(table([(hexaddr(address), result.transactions, result.completed, result.failed,
+        print(table([(hex_address(address), result.transactions, result.completed, result.failed,
                       result.retries, result.timeouts, result.bad_frames, result.wrong_answers,
                       f"{result.goodput:.1%}", rtt.get("p99"))],
                     ["address", "transactions", "completed", "failed", "retries", "timeouts",

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from controller.cardaddress import hex_address
 from controller.cliout import Progress, emit_json, table
 from controller.errors import LedwardenError
 from controller.protocol import commands as c
@@ -121,13 +122,13 @@ def cmd_cards(args, client) -> int:
     for cab in data["cabinets"]:
         card, link = cab["card"] or {}, cab["link"] or {}
         rtt = (link.get("rtt_ms") or {}).get("p99")
-        rows.append((f"0x{cab['address']:02X}", f"{cab['x']},{cab['y']}",
+        rows.append((hex_address(cab['address']), f"{cab['x']},{cab['y']}",
                      "yes" if cab["found"] else "not seen", card.get("serial"), card.get("firmware"),
                      link.get("requests"), link.get("retries"), rtt))
     print(table(rows, ["address", "at", "found", "serial", "firmware", "requests", "retries",
                        "rtt_p99_ms"]))
     for extra in data["unexpected"]:
-        print(f"unexpected card at 0x{extra['address']:02X}: {extra['card']}")
+        print(f"unexpected card at {hex_address(extra['address'])}: {extra['card']}")
     if not any(cab["found"] for cab in data["cabinets"]):
         print("(no card seen yet: 'ledwarden commission' finds and identifies them; the "
               "controller's watch also marks each card that answers its status polls)")

@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from controller.cardaddress import hex_address
 from controller.cliout import emit_json, table
 from controller.errors import LedwardenError
 from controller.report.page import report_stem, write_new
@@ -57,7 +58,7 @@ def _print_report(report: dict) -> None:
                   f"{len(dead['fixed'])} fixed)")
         for t in comparison["temperature"]:
             if abs(t["delta_c"]) >= 5:
-                print(f"  cabinet {t['cabinet']} (0x{t['address']:02X}): {t['previous_c']} → "
+                print(f"  cabinet {t['cabinet']} ({hex_address(t['address'])}): {t['previous_c']} → "
                       f"{t['now_c']} °C")
         if not (comparison["new_findings"] or comparison["fixed_findings"]):
             print("  no change in findings")

@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from controller.cardaddress import hex_address
 from controller.cliout import Progress, emit_json, table
 from controller.errors import LedwardenError, UpgradeRejected
 from controller.upgrade import firmware, package, signing
@@ -83,13 +84,13 @@ class CardBoard:
                 self.last[card["address"]] = card["state"]
                 extra = f": {card['detail']}" if card["detail"] and card["state"] in (
                     "failed", "rolled-back", "skipped") else ""
-                print(f"card 0x{card['address']:02X} {card['state']}{extra}", file=sys.stderr)
+                print(f"card {hex_address(card['address'])} {card['state']}{extra}", file=sys.stderr)
 
     def _redraw(self, progress: dict, cards: list[dict]) -> None:
         width = shutil.get_terminal_size((100, 24)).columns
         out = [f"{progress.get('step', '')[:width - 1]}"]
         chunks = max(progress.get("chunks") or 1, 1)
-        cells = [f"0x{k['address']:02X} " + (f"receiving {100 * k['received'] // chunks:3d}%"
+        cells = [f"{hex_address(k['address'])} " + (f"receiving {100 * k['received'] // chunks:3d}%"
                                             if k["state"] == "receiving"
                                             else f"{SHORT.get(k['state'], k['state']):<14}")
                  for k in cards]
@@ -136,7 +137,7 @@ def follow_upgrade(client, job: dict, board: CardBoard) -> dict:
 def summary(job: dict) -> str:
     result = job.get("result") or {}
     cards = result.get("cards") or (job.get("progress") or {}).get("cards") or []
-    rows = [(f"0x{k['address']:02X}", k["version_before"], k["version_after"] or "",
+    rows = [(hex_address(k['address']), k["version_before"], k["version_after"] or "",
              k["bank_after"] or k["bank_before"] or "", k["state"], k["repairs"],
              k["detail"][:70]) for k in cards]
     lines = [table(rows, ["card", "before", "after", "bank", "state", "repairs", "detail"])]

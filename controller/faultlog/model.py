@@ -15,6 +15,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from controller.cardaddress import hex_address
 from controller.errors import PayloadError
 
 SEVERITIES = ("info", "warning", "error", "critical")
@@ -65,7 +66,7 @@ def card_source(address: int, module: int | None = None) -> str:
     """
     if not isinstance(address, int) or not 0 <= address <= 0xFF:
         raise PayloadError(f"card address must be 0..255, not {address!r}")
-    source = f"card:0x{address:02X}"
+    source = f"card:{hex_address(address)}"
     if module is None:
         return source
     if not isinstance(module, int) or module < 0:

@@ -19,7 +19,7 @@ from typing import Any
 from controller.errors import BusTimeout, CardError, LedwardenError
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
-from controller.cardaddress import CARD_ADDRESSES
+from controller.cardaddress import CARD_ADDRESSES, hex_address
 from controller.protocol.framing import encoded_size
 
 Progress = Callable[[int, int], None]
@@ -161,7 +161,7 @@ def write_config(bus: Bus, address: int, config: c.CardConfig) -> c.CardConfig:
     bus.call(address, c.Cmd.SET_CONFIG, config)
     back: c.CardConfig = bus.call(address, c.Cmd.GET_CONFIG)
     if back != config:
-        raise LedwardenError(f"card 0x{address:02X} stored a different config than written: "
+        raise LedwardenError(f"card {hex_address(address)} stored a different config than written: "
                              f"wrote {config}, read back {back}")
     return back
 
@@ -172,7 +172,7 @@ def write_brightness(bus: Bus, address: int, level: int) -> int:
     answer: c.Brightness = bus.call(address, c.Cmd.GET_BRIGHTNESS)
     back = answer.level
     if back != level:
-        raise LedwardenError(f"card 0x{address:02X} reads back brightness {back}, wrote {level}")
+        raise LedwardenError(f"card {hex_address(address)} reads back brightness {back}, wrote {level}")
     return back
 
 
@@ -190,7 +190,7 @@ def pixel_scan(bus: Bus, address: int, config: c.CardConfig | None = None, *,
     config = config or bus.call(address, c.Cmd.GET_CONFIG)
     rows_per = c.pixel_scan_rows_that_fit(config.module_w)
     if rows_per == 0:
-        raise LedwardenError(f"card 0x{address:02X}: modules {config.module_w} pixels wide do "
+        raise LedwardenError(f"card {hex_address(address)}: modules {config.module_w} pixels wide do "
                              f"not fit one PIXEL_SCAN answer")
     dead: list[DeadLed] = []
     steps = config.modules * -(-config.module_h // rows_per)
@@ -213,7 +213,7 @@ def detect(bus: Bus, address: int, *, progress: Progress | None = None) -> list[
     deadline = time.monotonic() + DETECT_TIMEOUT_S
     while bus.call(address, c.Cmd.GET_STATUS).status & c.StatusFlag.DETECTING:
         if time.monotonic() > deadline:
-            raise LedwardenError(f"card 0x{address:02X} still detecting after "
+            raise LedwardenError(f"card {hex_address(address)} still detecting after "
                                  f"{DETECT_TIMEOUT_S:.0f} s; the spec allows 200 ms")
         time.sleep(0.02)
     return pixel_scan(bus, address, config, progress=progress)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 
+from controller.cardaddress import hex_address
 from controller.errors import ReportError
 from controller.report.html import Markup, el, join, num
 from controller.report.i18n import (FONTS, HOT_C, WARM_C, check_lang, fmt_number, fmt_temperature, label,
@@ -83,8 +84,9 @@ def temperature_level(cabinet: dict) -> str:
 
 
 def address_text(address: int) -> str:
-    """A card address as installers see it on the card's label and in the CLI: ``0x03``."""
-    return f"0x{int(address):02X}"
+    """A card address from a report's JSON as installers see it on the card's label and in the CLI:
+    ``0x03`` (:func:`controller.cardaddress.hex_address` of it as a whole number)."""
+    return hex_address(int(address))
 
 
 def cabinet_size(cabinet: dict) -> tuple[int, int]:

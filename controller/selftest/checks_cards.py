@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import fields as dc_fields
 
+from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
 from controller.percentile import percentile
 from controller.protocol import cards as ops
@@ -63,7 +64,7 @@ async def bus_link(ix, result: CheckResult) -> None:
     worst_rtt = 0.0
     for cab in ix.layout.cabinets:
         m = await ix.owner.run(_ping_many, cab.address, count)
-        result.values[ix.card_key(cab.address)] = m
+        result.values[hex_address(cab.address)] = m
         where = ix.where(cab.address)
         if m["failed"] == count:
             continue                      # not there at all: cards.present says so
@@ -102,8 +103,8 @@ async def cards_present(ix, result: CheckResult) -> None:
         others = [a for a in ops.ALL_ADDRESSES if a not in configured]
         found = await ix.owner.run(ops.discover, others)
         for info in found.cards:
-            result.add("warn", "cards.unexpected", f"card:0x{info.address:02X}",
-                       address=f"0x{info.address:02X}", serial=f"{info.serial:016X}")
+            result.add("warn", "cards.unexpected", f"card:{hex_address(info.address)}",
+                       address=hex_address(info.address), serial=f"{info.serial:016X}")
     result.values["present"] = len(ix.cards)
     result.values["configured"] = len(ix.layout.cabinets)
     if not result.findings:
@@ -220,7 +221,7 @@ async def cards_events(ix, result: CheckResult) -> None:
                 result.add(outcome, key, **where, count=counts[code])
         if events:
             ix.next_cursors[serial] = events[-1].index + 1
-        result.values[ix.card_key(address)] = {c.Event(0, 0, code, 0).name: n
+        result.values[hex_address(address)] = {c.Event(0, 0, code, 0).name: n
                                                for code, n in counts.items()}
     if not any(f.outcome != "pass" for f in result.findings):
         result.add("pass", "events.ok")

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
 from controller.report.findings import error_fields
 from controller.screenmap import cabinet_entry, card_where
@@ -69,10 +70,6 @@ class Inspection:
     def where(self, address: int) -> dict:
         """The fields and subject every card finding carries."""
         return card_where(self.layout, address)
-
-    @staticmethod
-    def card_key(address: int) -> str:
-        return f"0x{address:02X}"
 
     def cabinet(self, address: int) -> dict:
         return self._cabinets[address]
@@ -139,7 +136,7 @@ async def run_profile(service, history: History, profile_name: str, *, trigger: 
     for address, cab in zip([c.address for c in ix.layout.cabinets], ix.cabinets()):
         cab["problems"] = [{k: f[k] for k in ("key", "fields", "subject", "text")}
                            for ch in checks for f in ch["findings"]
-                           if f["subject"].split("/")[0] == f"card:0x{address:02X}"
+                           if f["subject"].split("/")[0] == f"card:{hex_address(address)}"
                            and f["outcome"] in ("warn", "fail", "error")]
     counts = {o: sum(ch["outcome"] == o for ch in checks) for o in OUTCOMES}
     report.update(finished=utc_now(), duration_s=round(time.monotonic() - t0, 1),

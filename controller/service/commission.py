@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from controller.cardaddress import hex_address
 from controller.config import Layout
 from controller.errors import BusTimeout, LedwardenError
 from controller.protocol import cards as ops
@@ -110,8 +111,8 @@ class Commissioning:
                 self.unexpected.append({
                     "address": address, "serial": f"{info.serial:016X}",
                     "model": f"0x{info.hw_model:04X}",
-                    "problem": message("cards.unexpected", f"card:0x{address:02X}",
-                                       address=f"0x{address:02X}", serial=f"{info.serial:016X}")})
+                    "problem": message("cards.unexpected", f"card:{hex_address(address)}",
+                                       address=hex_address(address), serial=f"{info.serial:016X}")})
                 continue
             entry.update(found=True, **card_summary(info))
             if self.settings.model is not None and info.hw_model != self.settings.model:
@@ -123,8 +124,8 @@ class Commissioning:
             else:
                 self.unexpected.append({"address": address, "serial": None, "model": None,
                                         "problem": message("commission.unexpected_garbled",
-                                                           f"card:0x{address:02X}",
-                                                           address=f"0x{address:02X}")})
+                                                           f"card:{hex_address(address)}",
+                                                           address=hex_address(address))})
         for cab in self.layout.cabinets:
             if cab.address not in found and cab.address not in garbled:
                 self._problem(cab.address, "cards.missing")
@@ -139,7 +140,7 @@ class Commissioning:
         t0 = time.monotonic()
         failures = 0
         for n, address in enumerate(present, 1):
-            self.job.step(f"configuring card 0x{address:02X}", n - 1, len(present))
+            self.job.step(f"configuring card {hex_address(address)}", n - 1, len(present))
             cab = self.layout.cabinet(address)
             try:
                 await self.owner.run(ops.write_config, address, card_config(cab, self.settings))
@@ -181,7 +182,7 @@ class Commissioning:
         t0 = time.monotonic()
         total = 0
         for n, address in enumerate(present, 1):
-            self.job.step(f"LED detection on card 0x{address:02X}", n - 1, len(present))
+            self.job.step(f"LED detection on card {hex_address(address)}", n - 1, len(present))
             cab = self.layout.cabinet(address)
             try:
                 dead = await self.owner.run(ops.detect, address)
@@ -270,7 +271,7 @@ def add_findings(report: dict, findings: list[dict]) -> None:
     customer reads it once, under the one key both use.
     """
     said = {(m.get("key"), m.get("subject")) for m in report["summary"] if isinstance(m, dict)}
-    cabinets = {f"card:0x{cab['address']:02X}": cab for cab in report["cabinets"]}
+    cabinets = {f"card:{hex_address(cab['address'])}": cab for cab in report["cabinets"]}
     for f in findings:
         condition = (f["key"], f.get("subject"))
         if condition in said:

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
+from controller.cardaddress import hex_address
 from controller.config import Layout
 from controller.errors import LedwardenError, NotFound
 from controller.faultlog import FaultLog
@@ -215,12 +216,12 @@ class Service:
         async def body(job: Job) -> dict:
             result: dict[str, list[dict[str, Any]] | CardFailure] = {}
             for n, address in enumerate(targets):
-                job.step(f"LED detection on card 0x{address:02X}", n, len(targets))
+                job.step(f"LED detection on card {hex_address(address)}", n, len(targets))
                 try:
                     dead = await self.owner.run(ops.detect, address)
-                    result[f"0x{address:02X}"] = [asdict(d) for d in dead]
+                    result[hex_address(address)] = [asdict(d) for d in dead]
                 except LedwardenError as exc:
-                    result[f"0x{address:02X}"] = {"error": str(exc)}
+                    result[hex_address(address)] = {"error": str(exc)}
                     job.note(str(exc))
             job.advance(len(targets), len(targets))
             return result
@@ -297,9 +298,9 @@ class Service:
         for address in addresses:
             try:
                 await self.owner.call(address, c.Cmd.TEST_PATTERN, request)
-                results[f"0x{address:02X}"] = "ok"
+                results[hex_address(address)] = "ok"
             except LedwardenError as exc:
-                results[f"0x{address:02X}"] = {"error": str(exc)}
+                results[hex_address(address)] = {"error": str(exc)}
         return {"broadcast": False, "pattern": name, "cards": results}
 
     async def set_brightness(self, level: int, addresses: list[int] | None) -> BrightnessSet:
@@ -307,9 +308,9 @@ class Service:
         results: dict[str, int | CardFailure] = {}
         for address in addresses or [cab.address for cab in self.layout.cabinets]:
             try:
-                results[f"0x{address:02X}"] = await self.owner.run(ops.write_brightness, address, level)
+                results[hex_address(address)] = await self.owner.run(ops.write_brightness, address, level)
             except LedwardenError as exc:
-                results[f"0x{address:02X}"] = {"error": str(exc)}
+                results[hex_address(address)] = {"error": str(exc)}
         return {"level": level, "cards": results}
 
     # ---------------------------------------------------------------- reports

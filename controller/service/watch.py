@@ -35,6 +35,7 @@ import asyncio
 import logging
 import time
 
+from controller.cardaddress import hex_address
 from controller.errors import BusTimeout, LedwardenError
 from controller.faultlog import card_source
 from controller.protocol import cards as ops
@@ -94,10 +95,10 @@ class CardWatch:
         except BusTimeout as exc:
             self.answered.pop(address, None)
             await asyncio.to_thread(faults.record, "card.offline", "error", source,
-                                    {"text": f"card 0x{address:02X} stopped answering: {exc}"})
+                                    {"text": f"card {hex_address(address)} stopped answering: {exc}"})
             return
         except LedwardenError as exc:
-            log.info("watch: card 0x%02X: %s", address, exc)
+            log.info("watch: card %s: %s", hex_address(address), exc)
             return
         self.answered[address] = time.time()
         await asyncio.to_thread(self._file_status, source, status)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from controller.cardaddress import hex_address
 from controller.errors import BusTimeout, CardError
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
@@ -119,7 +120,7 @@ class Rollout:
             try:
                 self.bus.call(address, c.Cmd.FW_ABORT)
             except (BusTimeout, CardError) as exc:
-                self.report.note(f"card 0x{address:02X} (not in this wave) did not take FW_ABORT "
+                self.report.note(f"card {hex_address(address)} (not in this wave) did not take FW_ABORT "
                                  f"({exc}); committing this wave card by card instead of by "
                                  f"broadcast")
                 return False
@@ -265,7 +266,7 @@ class Rollout:
 
     def _roll_back(self, card: CardRun, reason: str) -> None:
         """Never confirm; reboot the card until its own trial-boot rule reverts it."""
-        self.report.note(f"card 0x{card.address:02X} failed its health check ({reason}); not "
+        self.report.note(f"card {hex_address(card.address)} failed its health check ({reason}); not "
                          f"confirming, rebooting it until its trial-boot rule reverts it")
         for _ in range(TRIAL_BOOTS + 2):  # spare tries for a REBOOT lost on the line
             self.flasher.stop_point()

@@ -44,6 +44,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from controller.cardaddress import hex_address
 from controller.errors import BusTimeout, CardError, LedwardenError, UpgradeRejected
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
@@ -142,7 +143,7 @@ class CardFlasher:
                              else "succeeded")
         if failed and report.failure is None:
             first = failed[0]
-            report.failure = f"card 0x{first.address:02X} {first.state}: {first.detail}"
+            report.failure = f"card {hex_address(first.address)} {first.state}: {first.detail}"
         report.phase = "done"
         report.seconds = time.monotonic() - report.started
         self.changed(force=True)
@@ -167,7 +168,7 @@ class CardFlasher:
 
     def fail(self, card: CardRun, detail: str, state: str = FAILED) -> None:
         card.state, card.detail = state, detail
-        self.report.note(f"card 0x{card.address:02X} {state}: {detail}")
+        self.report.note(f"card {hex_address(card.address)} {state}: {detail}")
         self.changed(force=True)
 
     def any_failed(self) -> bool:
@@ -322,7 +323,7 @@ class CardFlasher:
                 self._away(card, now, exc)
                 continue
             if card.away_since is not None:
-                self.report.note(f"card 0x{card.address:02X} answers again after "
+                self.report.note(f"card {hex_address(card.address)} answers again after "
                                  f"{now - card.away_since:.1f} s")
                 card.away_since = None
             if (status.state in (c.FwState.RECEIVING, c.FwState.COMPLETE)
@@ -336,7 +337,7 @@ class CardFlasher:
                 self.fail(card, f"lost its transfer {card.restarts} times (power cuts or resets "
                                 f"during the transfer); check its power supply")
                 return
-            self.report.note(f"card 0x{card.address:02X} lost its transfer (FW_STATUS "
+            self.report.note(f"card {hex_address(card.address)} lost its transfer (FW_STATUS "
                              f"{c.FwState(status.state).name.lower()}); beginning again")
             if self._begin_one(card):
                 card.missing, card.received = set(range(self.report.chunks)), 0
@@ -346,7 +347,7 @@ class CardFlasher:
     def _away(self, card: CardRun, now: float, exc: LedwardenError) -> None:
         if card.away_since is None:
             card.away_since = now
-            self.report.note(f"card 0x{card.address:02X} does not answer; waiting up to "
+            self.report.note(f"card {hex_address(card.address)} does not answer; waiting up to "
                              f"{self.options.drop_grace_s:g} s for it")
         elif now - card.away_since > self.options.drop_grace_s:
             self.fail(card, f"dropped off the bus during the transfer and did not come back "

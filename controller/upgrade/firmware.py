@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller import jsonin
+from controller.cardaddress import hex_address
 from controller.errors import ConfigError, UpgradeRejected
 from controller.protocol import commands as c
 from controller.upgrade import package
@@ -91,7 +92,7 @@ class CardFirmware:
     def check_card(self, address: int, ping: c.PingReply) -> None:
         """Refuse a card of another model before anything is sent to it."""
         if ping.hw_model != self.hw_model:
-            raise UpgradeRejected("hw-model", f"card 0x{address:02X} is hw_model "
+            raise UpgradeRejected("hw-model", f"card {hex_address(address)} is hw_model "
                                   f"0x{ping.hw_model:04X} but this firmware is for "
                                   f"0x{self.hw_model:04X}: leave the card out (--cards) or use "
                                   f"the firmware for its model")
