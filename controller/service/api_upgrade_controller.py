@@ -30,7 +30,7 @@ from aiohttp import web
 from controller.errors import LedwardenError, PayloadError, UpgradeRejected
 from controller.service.apikit import body_of, int_query, upload_in, who
 from controller.service.auth import requires
-from controller.service.jobs import Job
+from controller.service.jobs import UNFINISHED, Job
 from controller.service.state import Service
 from controller.upgrade import events
 from controller.upgrade.confirm import Confirmation, forward_journal, restart_soon
@@ -74,7 +74,7 @@ class ControllerUpgrades:
                                   "the new version or roll it back: run the service through the "
                                   "guard (docs/upgrades.md)")
         busy = next((j for j in self.service.jobs.jobs.values()
-                     if j.state in ("queued", "running", "waiting")), None)
+                     if j.state in UNFINISHED), None)
         if busy is not None:
             raise LedwardenError(f"job {busy.id} ({busy.kind}) is still running, and an upgrade "
                                  f"ends with a restart of the controller that would cut it off: "

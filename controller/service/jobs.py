@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import itertools
 import logging
 import time
@@ -32,7 +33,23 @@ from controller.timeutil import utc_now
 
 log = logging.getLogger("ledwarden.jobs")
 
-STATES = ("queued", "running", "waiting", "succeeded", "failed", "cancelled")
+
+
+class JobState(enum.StrEnum):
+    """Where a job stands.  A ``str`` enum, so the API's JSON, the OpenAPI document and every
+    message show the same words as before (``"running"``), and a comparison with the word works."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    #: Waiting for a person's answer to :attr:`Job.question`.
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: The states of a job that has not ended: it still holds what it took (the bus, the controller).
+UNFINISHED = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.WAITING})
 MAX_LOG_LINES = 500
 KEEP_FINISHED = 100
 #: How long a question waits for a person before its safe default applies.
@@ -63,7 +80,7 @@ class Job:
         self.kind = kind
         self.params = params
         self.started_by = started_by
-        self.state = "queued"
+        self.state = JobState.QUEUED
         self.created = utc_now()
         self.started: str | None = None
         self.finished: str | None = None
@@ -98,7 +115,7 @@ class Job:
         ``question_timeout_s``: the answer counts as no, and the job ends.
         """
         self._answer = asyncio.get_running_loop().create_future()
-        self.question, self.state = question, "waiting"
+        self.question, self.state = question, JobState.WAITING
         self.note(f"waiting: {question}")
         try:
             return await asyncio.wait_for(self._answer, self.question_timeout_s)
@@ -108,7 +125,7 @@ class Job:
                 f"not confirmed and job {self.id} ({self.kind}) stopped; start it again when "
                 f"someone can watch the wall") from None
         finally:
-            self.question, self._answer, self.state = None, None, "running"
+            self.question, self._answer, self.state = None, None, JobState.RUNNING
 
     @contextlib.asynccontextmanager
     async def restoring(self, what: str, restore: Callable[[], Awaitable[Any]]):
@@ -170,17 +187,17 @@ class JobManager:
         return job
 
     async def _run(self, job: Job, body: JobBody) -> None:
-        job.state, job.started = "running", utc_now()
+        job.state, job.started = JobState.RUNNING, utc_now()
         job.note(f"{job.kind} started")
         try:
             job.result = await body(job)
-            job.state = "succeeded"
+            job.state = JobState.SUCCEEDED
         except asyncio.CancelledError:
-            job.state, job.error = "cancelled", "cancelled"
+            job.state, job.error = JobState.CANCELLED, "cancelled"
         except LedwardenError as exc:
-            job.state, job.error = "failed", str(exc)
+            job.state, job.error = JobState.FAILED, str(exc)
         except Exception as exc:  # a bug: keep the service up, say so in the job
-            job.state, job.error = "failed", f"internal error: {exc!r}"
+            job.state, job.error = JobState.FAILED, f"internal error: {exc!r}"
             log.error("job %d crashed:\n%s", job.id, traceback.format_exc())
         job.finished = utc_now()
         job.note(f"{job.kind} {job.state}" + (f": {job.error}" if job.error else ""))
@@ -204,12 +221,12 @@ class JobManager:
 
     def running(self, kind: str) -> Job | None:
         return next((j for j in self.jobs.values()
-                     if j.kind == kind and j.state in ("queued", "running", "waiting")), None)
+                     if j.kind == kind and j.state in UNFINISHED), None)
 
     def running_exclusive(self) -> Job | None:
         """The job holding the bus to itself, if one is unfinished."""
         return next((j for j in self.jobs.values()
-                     if j.exclusive and j.state in ("queued", "running", "waiting")), None)
+                     if j.exclusive and j.state in UNFINISHED), None)
 
     def _forget_old(self) -> None:
         done = [j for j in self.jobs.values() if j.finished]

@@ -31,7 +31,7 @@ from controller.selftest.profiles import profile as get_profile
 from controller.selftest.runner import run_profile
 from controller.service.busowner import BusOwner
 from controller.service.commission import Commissioning, add_findings, discover_all
-from controller.service.jobs import QUESTION_TIMEOUT_S, Job, JobManager
+from controller.service.jobs import QUESTION_TIMEOUT_S, UNFINISHED, Job, JobManager, JobState
 from controller.service.watch import CardWatch, bus_timeout_recorder
 from controller.version import software_version
 
@@ -118,7 +118,7 @@ class Service:
 
     def status(self) -> dict:
         active = [j.as_dict(full=False) for j in self.jobs.jobs.values()
-                  if j.state in ("queued", "running", "waiting")]
+                  if j.state in UNFINISHED]
         return {
             "screen": {"name": self.layout.name, "width": self.layout.width,
                        "height": self.layout.height, "cabinets": len(self.layout.cabinets),
@@ -159,7 +159,7 @@ class Service:
         transfer with a detection, say, would make both wrong."""
         running = self.jobs.running_exclusive()
         if running is not None:
-            waiting = ", waiting for an answer" if running.state == "waiting" else ""
+            waiting = ", waiting for an answer" if running.state == JobState.WAITING else ""
             raise LedwardenError(f"job {running.id} ({running.kind}) is still running{waiting}: "
                                  f"follow it with 'ledwarden jobs attach {running.id}' or cancel "
                                  f"it with 'ledwarden jobs cancel {running.id}' before starting "
