@@ -13,9 +13,10 @@ When there is no previous inspection the section says so in a sentence:
 
 from __future__ import annotations
 
+from controller.limits import HOT_C, WARM_C
 from controller.report.findings import OUTCOMES, finding_item, outcome_class
 from controller.report.html import Markup, el, join
-from controller.report.i18n import HOT_C, WARM_C, fmt_number, fmt_temperature, fmt_time, t
+from controller.report.i18n import fmt_number, fmt_temperature, fmt_time, t
 from controller.report.page import empty, simple_table, thead
 from controller.report.tables import LED_COLS, led_row
 from controller.report.trend import sparkline

@@ -20,13 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from controller.errors import ReportError
-
-#: Temperatures (°C) at which a cabinet is drawn warm and hot.  Hot matches the
-#: cards' own over-temperature flag (LWP/1 status bit 0, ≥ 85 °C).
-WARM_C = 70.0
-HOT_C = 85.0
-#: The least supply (mV) a card works at: its under-voltage flag (LWP/1 status bit 1, < 4.5 V).
-SUPPLY_MIN_MV = 4500
+from controller.limits import HOT_C, SUPPLY_MIN_MV, WARM_C
 
 EN: dict[str, str] = {
     "report.acceptance": "Acceptance report",
@@ -300,8 +294,8 @@ EN: dict[str, str] = {
     "check.cards.config.limits": "fail: any value that differs from the screen file",
     "check.cards.environment": "Temperature, supply and fan",
     "check.cards.environment.measures": "each card's temperature, supply voltage and fan",
-    "check.cards.environment.limits": ("warn: 70 °C and above; fail: 85 °C and above, supply below 4500 mV, "
-                                       "fan stopped, module link lost"),
+    "check.cards.environment.limits": (f"warn: {WARM_C:g} °C and above; fail: {HOT_C:g} °C and above, "
+                                       f"supply below {SUPPLY_MIN_MV} mV, fan stopped, module link lost"),
     "check.cards.leds": "LED faults",
     "check.cards.leds.measures": ("dead LEDs per module (LED detection in full inspections, "
                                   "the cards' fault flag otherwise)"),
@@ -685,8 +679,8 @@ ZH: dict[str, str] = {
     "check.cards.config.limits": "不合格：任一参数与屏体配置文件不一致",
     "check.cards.environment": "温度、供电与风扇",
     "check.cards.environment.measures": "每张接收卡的温度、供电电压和风扇转速",
-    "check.cards.environment.limits": ("警告：温度达到 70 °C；不合格：温度达到 85 °C、供电低于 4500 mV、"
-                                       "风扇停转或模组信号丢失"),
+    "check.cards.environment.limits": (f"警告：温度达到 {WARM_C:g} °C；不合格：温度达到 {HOT_C:g} °C、"
+                                       f"供电低于 {SUPPLY_MIN_MV} mV、风扇停转或模组信号丢失"),
     "check.cards.leds": "坏点",
     "check.cards.leds.measures": "各模组的坏点（完整巡检时逐点检测，其余情况读取接收卡上报的坏点标志）",
     "check.cards.leds.limits": "警告：存在坏点；不合格：有上次巡检后新增的坏点",

@@ -43,8 +43,9 @@ import math
 
 from controller.cardaddress import hex_address
 from controller.errors import ReportError
+from controller.limits import HOT_C, WARM_C
 from controller.report.html import Markup, el, join, num
-from controller.report.i18n import (FONTS, HOT_C, WARM_C, check_lang, fmt_number, fmt_temperature, label,
+from controller.report.i18n import (FONTS, check_lang, fmt_number, fmt_temperature, label,
                                     plural, t)
 from controller.report.placement import MIN_MARKER_R, NEW_RING_GAP, layout, marker_radius, text_em
 

@@ -16,12 +16,12 @@ from dataclasses import fields as dc_fields
 
 from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
+from controller.limits import HOT_C, SUPPLY_MIN_MV, WARM_C
 from controller.percentile import percentile
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
 from controller.report.findings import error_fields
-from controller.report.i18n import HOT_C, SUPPLY_MIN_MV, WARM_C
 from controller.screenmap import card_config, card_summary, led_on_screen
 from controller.selftest.model import CheckResult
 

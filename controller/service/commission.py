@@ -33,10 +33,11 @@ from typing import Any
 from controller.cardaddress import hex_address
 from controller.config import Layout
 from controller.errors import BusTimeout, LedwardenError
+from controller.limits import HOT_C, SUPPLY_MIN_MV
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.findings import error_fields, message, message_text
-from controller.report.i18n import SUPPLY_MIN_MV, check_lang
+from controller.report.i18n import check_lang
 from controller.screenmap import (CardSettings, cabinet_entry, card_config, card_summary, card_where,
                                   led_on_screen)
 from controller.service.busowner import BusOwner
@@ -44,7 +45,6 @@ from controller.service.jobs import Job
 from controller.timeutil import utc_now
 
 PATTERNS = ("red", "green", "blue", "white", "grid", "module_numbers")
-HOT_C = 85.0
 DISCOVERY_BATCH = 16
 
 
