@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.brightness import level_of_fraction
 from controller.cardaddress import hex_address
 from controller.config import Cabinet, Layout
 from controller.errors import ConfigError
@@ -27,7 +28,7 @@ class CardSettings:
     model: int | None = None          # expected hw_model; None accepts any
     firmware: str | None = None       # expected card firmware version; None accepts any
     refresh_hz: int = 3840
-    brightness: float = 1.0           # 0 … 1
+    brightness: float = 1.0           # 0 … 1, a fraction of full (controller.brightness)
 
     @classmethod
     def from_screen_file(cls, data: dict) -> CardSettings:
@@ -47,7 +48,7 @@ class CardSettings:
 
     @property
     def level(self) -> int:
-        return round(float(self.brightness) * 0xFFFF)
+        return level_of_fraction(float(self.brightness))
 
 
 def card_config(cab: Cabinet, settings: CardSettings) -> c.CardConfig:

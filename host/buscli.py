@@ -12,6 +12,7 @@ import re
 import sys
 from dataclasses import asdict
 
+from controller.brightness import LEVEL_MAX, is_level, level_of_fraction
 from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD, hex_address
 from controller.cliargs import add_rs485_arguments, rs485_from_args
 from controller.cliout import Progress, emit_json, table
@@ -51,13 +52,13 @@ def parse_level(text: str) -> int:
     """A brightness or pattern level: 0..65535, or a percentage like ``50%``."""
     try:
         if text.endswith("%"):
-            value = round(float(text[:-1]) / 100 * 0xFFFF)
+            value = level_of_fraction(float(text[:-1]) / 100)
         else:
             value = int(text, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a level (0..65535 or NN%)") from None
-    if not 0 <= value <= 0xFFFF:
-        raise argparse.ArgumentTypeError(f"level {text} is outside 0..65535 (0%..100%)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a level (0..{LEVEL_MAX} or NN%)") from None
+    if not is_level(value):
+        raise argparse.ArgumentTypeError(f"level {text} is outside 0..{LEVEL_MAX} (0%..100%)")
     return value
 
 
@@ -244,14 +245,14 @@ def cmd_config_set(args, bus: Bus) -> int:
 def cmd_brightness_get(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: bus.call(a, c.Cmd.GET_BRIGHTNESS).level)
     _report(args, results, ["address", "level", "percent"],
-            lambda a, v: (hex_address(a), v, round(v / 0xFFFF * 100, 1)))
+            lambda a, v: (hex_address(a), v, round(v / LEVEL_MAX * 100, 1)))
     return int(failed)
 
 
 def cmd_brightness_set(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: ops.write_brightness(bus, a, args.level))
     _report(args, results, ["address", "level", "percent"],
-            lambda a, v: (hex_address(a), v, round(v / 0xFFFF * 100, 1)))
+            lambda a, v: (hex_address(a), v, round(v / LEVEL_MAX * 100, 1)))
     return int(failed)
 
 

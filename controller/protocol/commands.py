@@ -17,6 +17,7 @@ import struct
 from dataclasses import astuple, dataclass, field
 from typing import Any, ClassVar, Protocol, Self
 
+from controller.brightness import LEVEL_MAX
 from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD
 from controller.errors import PayloadError
 from controller.protocol.framing import MAX_PAYLOAD
@@ -280,7 +281,7 @@ class Brightness(Payload):
     level: int
 
     def __post_init__(self) -> None:
-        _check("level", self.level, 0, 0xFFFF)
+        _check("level", self.level, 0, LEVEL_MAX)
 
 
 @dataclass(frozen=True)
@@ -294,7 +295,7 @@ class TestPattern(Payload):
 
     def __post_init__(self) -> None:
         _check("pattern", self.pattern, 0, max(Pattern))
-        _check("level", self.level, 0, 0xFFFF)
+        _check("level", self.level, 0, LEVEL_MAX)
 
 
 # ---------------------------------------------------------------- LED faults

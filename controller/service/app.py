@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from controller.brightness import LEVEL_MAX
 from controller.errors import PayloadError
 from controller.protocol import commands as c
 from controller.service.apikit import (SERVICE, addresses_in, body_of, errors_as_json, int_param,
@@ -146,7 +147,7 @@ async def pattern(request: web.Request) -> web.Response:
     if not isinstance(name, str) or name not in PATTERNS:
         raise PayloadError(f"pattern must be one of "
                            f"{', '.join(p.name.lower().replace('_', '-') for p in c.Pattern)}")
-    level = number_in(body, "level", 0, 0xFFFF, default=0xFFFF)
+    level = number_in(body, "level", 0, LEVEL_MAX, default=LEVEL_MAX)
     result = await service.show_pattern(c.TestPattern(PATTERNS[name], level),
                                         addresses_in(body))
     return web.json_response(result)
@@ -156,7 +157,7 @@ async def pattern(request: web.Request) -> web.Response:
 async def brightness(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await body_of(request, ("level", "addresses"))
-    level = number_in(body, "level", 0, 0xFFFF)
+    level = number_in(body, "level", 0, LEVEL_MAX)
     return web.json_response(await service.set_brightness(level, addresses_in(body)))
 
 
