@@ -407,7 +407,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add("pattern", cmd_pattern, "show a test pattern (broadcast unless -a)")
     p.add_argument("pattern", choices=[p.name.lower().replace("_", "-") for p in c.Pattern])
-    p.add_argument("--level", type=parse_level, default=0xFFFF, help="pattern level (default 100%%)")
+    p.add_argument("--level", type=parse_level, default=LEVEL_MAX, help="pattern level (default 100%%)")
     add("detect", cmd_detect, "run open/short LED detection and list dead LEDs per module")
     add("pixel-scan", cmd_pixel_scan, "list dead LEDs found by the last detection")
     p = add("events", cmd_events, "read the cards' event logs")

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from controller.brightness import LEVEL_MAX
 from controller.cardaddress import hex_address
 from controller.cliout import Progress, emit_json, table
 from controller.errors import LedwardenError
@@ -191,7 +192,7 @@ def cmd_brightness(args, client) -> int:
             failed += 1
             print(f"ledwarden: error: {value['error']}", file=sys.stderr)
         else:
-            print(f"{address}: brightness {value} ({value / 0xFFFF:.0%}), read back")
+            print(f"{address}: brightness {value} ({value / LEVEL_MAX:.0%}), read back")
     return int(bool(failed))
 
 
@@ -294,7 +295,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="language of the acceptance report (default en)")
     p = add("pattern", cmd_pattern, "show a test pattern on the wall")
     p.add_argument("pattern", choices=[x.name.lower().replace("_", "-") for x in c.Pattern])
-    p.add_argument("--level", type=parse_level, default=0xFFFF)
+    p.add_argument("--level", type=parse_level, default=LEVEL_MAX)
     p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")
     p = add("brightness", cmd_brightness, "set the brightness of the cards (read back)")
     p.add_argument("level", type=parse_level, help="0..65535 or a percentage such as 40%%")

@@ -291,7 +291,7 @@ class TestPattern(Payload):
     __test__ = False  # not a pytest test class
     FORMAT: ClassVar[struct.Struct] = struct.Struct("<BH")
     pattern: int
-    level: int = 0xFFFF
+    level: int = LEVEL_MAX
 
     def __post_init__(self) -> None:
         _check("pattern", self.pattern, 0, max(Pattern))
