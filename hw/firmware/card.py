@@ -258,14 +258,9 @@ class Card:
         """Log an event; a failing log write never fails the command."""
         try:
             self.flash.log_event(self.uptime_s(), code, arg)
-            self._flash_op("program", PAGE)
+            self.hw.flash_started("program", PAGE)
         except OSError:
             pass
-
-    def _flash_op(self, op, nbytes):
-        """Tell the platform what the flash chip was just asked to do (``erase``, ``program``,
-        ``read``), so a simulated chip can take its datasheet time over it."""
-        self.hw.flash_started(op, nbytes)
 
     # -- background flash work ---------------------------------------------------
     def service(self):
@@ -289,7 +284,7 @@ class Card:
         left = x["size"] - done
         n = ERASE_BLOCK if left >= ERASE_BLOCK else min(left, ERASE_SECTOR)
         self.flash.bank_erase_range(x["bank"], done, n)
-        self._flash_op("erase", n)
+        self.hw.flash_started("erase", n)
         x["erased"] = done + n
 
     @property
@@ -309,7 +304,7 @@ class Card:
         meta.update(changes)
         self.flash.save_meta(meta)
         self._meta = meta
-        self._flash_op("program", PAGE)
+        self.hw.flash_started("program", PAGE)
 
     def _modules(self):
         return self.config[3] * self.config[4]
@@ -511,7 +506,7 @@ class Card:
         bank = 1 - self.active_bank
         self._xfer = None
         self.flash.clear_bank_info(bank)
-        self._flash_op("program", PAGE)
+        self.hw.flash_started("program", PAGE)
         self._xfer = {"begin": payload, "state": XF_RECEIVING, "bank": bank, "size": size,
                       "chunk": chunk, "count": count, "got": 0, "map": bytearray((count + 7) // 8),
                       "version": (major, minor, patch), "sha": sha, "erased": 0, "ready": False}
@@ -536,7 +531,7 @@ class Card:
         bit = 1 << (index & 7)
         if not x["map"][index >> 3] & bit:
             self.flash.bank_write(x["bank"], index * x["chunk"], payload[4:])
-            self._flash_op("program", want)
+            self.hw.flash_started("program", want)
             x["map"][index >> 3] |= bit
             x["got"] += 1
             if x["got"] == x["count"]:
@@ -560,12 +555,12 @@ class Card:
         if x["state"] != XF_COMPLETE:
             raise CommandError(BAD_STATE, "%d chunks missing" % (x["count"] - x["got"]))
         digest = self.flash.bank_sha256(x["bank"], x["size"])
-        self._flash_op("read", x["size"])
+        self.hw.flash_started("read", x["size"])
         if digest != x["sha"]:
             self._xfer = None
             raise CommandError(VERIFY_FAILED, "SHA-256 mismatch; transfer discarded")
         self.flash.set_bank_info(x["bank"], x["size"], x["version"], x["sha"])
-        self._flash_op("program", PAGE)
+        self.hw.flash_started("program", PAGE)
         self._persist({"active": x["bank"], "trial": True, "boots": 0})
         x["state"] = XF_VERIFIED
         self.reboot_requested = True
