@@ -53,9 +53,14 @@ LAYERS = (
           "with the board's libraries and runs the simulator for its demo, but reaches the running "
           "service only over HTTPS: never the service's modules, never a package's private module"),
     Layer("service", ("controller.service",),
-          ("selftest", "upgrade", "report", "faultlog", "fastpath", "protocol", "shared", "base"),
+          ("video", "selftest", "upgrade", "report", "faultlog", "fastpath", "protocol", "shared",
+           "base"),
           "the service wires the parts together (bus owner, jobs, API); nothing below may need it, "
           "so every part runs and is tested without a service"),
+    Layer("video", ("controller.video",), ("fastpath", "base"),
+          "video sources and sinks (files, DDP, Colorlight) feed and drain the frame loop; they "
+          "turn the fast path's card buffers back into a picture with its NumPy reference and "
+          "know no bus and no service"),
     Layer("selftest", ("controller.selftest",),
           ("report", "faultlog", "fastpath", "protocol", "shared", "base"),
           "self-tests ask the cards (protocol), time the fast path and write their findings as "

@@ -68,8 +68,11 @@ def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
                    help=f"state directory: certificate, tokens, reports (default {DEFAULT_STATE})")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate of the frame loop (default 30)")
     p.add_argument("--source", default="pattern:bars",
-                   help="frames: pattern:NAME, a .npy or image file, or a folder (default pattern:bars)")
-    p.add_argument("--sink", default="null", help="where corrected frames go: null or udp://HOST:PORT")
+                   help="frames: pattern:NAME, a .npy or image file, a folder, file:VIDEO (a video, "
+                        "folder of videos or playlist; ?scale=fit|fill|stretch&fps=N), or ddp: "
+                        "to listen for DDP on port 4048 (default pattern:bars)")
+    p.add_argument("--sink", default="null", help="where corrected frames go: null, udp://HOST:PORT, ddp://HOST:PORT or "
+                        "colorlight:IFACE (see docs/video-io.md)")
     p.add_argument("--threads", type=int, help="fast-path threads (default: all cores)")
     p.add_argument("--no-frames", action="store_true", help="do not run the frame loop")
     p.add_argument("--schedule", choices=("builtin", "off"), default="builtin",
@@ -115,7 +118,7 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
     if not args.no_frames:
         pipeline = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=args.threads)
         frame_loop = FrameLoop(layout, pipeline, frame_source(args.source, layout.width, layout.height),
-                               frame_sink(args.sink), args.fps, args.source)
+                               frame_sink(args.sink, layout), args.fps, args.source)
     bus = Bus(args.bus, args.baud, retries=args.retries, rs485=rs485_from_args(args))
     return Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
                    bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop,

@@ -40,6 +40,7 @@ from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
 from controller.percentile import percentile
+from controller.video.specs import video_sink, video_source
 
 log = logging.getLogger("ledwarden.frames")
 
@@ -127,7 +128,10 @@ def _load_file(path: Path, width: int, height: int) -> list[np.ndarray]:
 
 
 def frame_source(spec: str, width: int, height: int) -> FrameSource:
-    """Frames for ``--source SPEC``, forever."""
+    """Frames for ``--source SPEC``, forever (video files and DDP: :mod:`controller.video`)."""
+    live = video_source(spec, width, height)
+    if live is not None:
+        return live
     if spec.startswith("pattern:"):
         return _pattern_frames(spec.split(":", 1)[1], width, height)
     path = Path(spec)
@@ -186,14 +190,18 @@ class UdpSink:
         self.sock.close()
 
 
-def frame_sink(spec: str) -> FrameSink:
-    """The sink for ``--sink SPEC``: ``null`` or ``udp://HOST:PORT``."""
+def frame_sink(spec: str, layout: Layout | None = None) -> FrameSink:
+    """The sink for ``--sink SPEC``: ``null``, ``udp://HOST:PORT``, or (with the screen's
+    ``layout``) ``ddp://HOST:PORT`` and ``colorlight:IFACE`` from :mod:`controller.video`."""
+    live = video_sink(spec, layout)
+    if live is not None:
+        return live
     if spec == "null":
         return NullSink()
     url = urlparse(spec)
     if url.scheme == "udp" and url.hostname and url.port:
         return UdpSink(url.hostname, url.port)
-    raise ConfigError(f"--sink {spec}: use null or udp://HOST:PORT")
+    raise ConfigError(f"--sink {spec}: use null, udp://HOST:PORT, ddp://HOST:PORT or colorlight:IFACE")
 
 
 class FrameLoop:

@@ -1,0 +1,281 @@
+"""Colorlight 5A-75 / 5A-75B receiving cards over raw Ethernet (``AF_PACKET``).
+
+Written from PanelPlayer's ``protocol/readme.md``, FPP's
+``ColorLight-5a-75.cpp`` header comment and haraldkubota/colorlight's
+detection notes; no code is shared with them.  Every frame goes from
+``22:22:33:44:55:66`` to ``11:22:33:44:55:66`` and has no EtherType: the byte
+after the addresses is the packet type.
+
+* ``0x55`` row: row u16 BE, pixel offset u16 BE, pixel count u16 BE, ``0x08 0x88``,
+  then at most 497 pixels of 3 bytes (so the frame stays within 1 514 bytes).
+* ``0x0A`` brightness: red, green, blue brightness, ``0xFF``, 60 zero bytes.
+* ``0x01`` display ("sync"): 98 bytes, ``0x07`` first, overall brightness at
+  22, ``0x05`` at 23, red/green/blue brightness at 25–27.  It shows the rows
+  sent so far and must come at least 5 ms after the last row (PanelPlayer),
+  which this sink waits (``sync_gap_s``).
+* ``0x07`` discovery (270 zero bytes) is answered by a ``0x08`` frame: model
+  at 14 (4 = 5A), firmware major.minor at 15–16, width and height u16 BE at
+  34–35 and 36–37.  Cards with firmware 13 or later want the display and
+  brightness packets twice; the sink does so once discovery has told it.
+
+**Colour order.**  PanelPlayer (and other independent notes) say the pixel
+bytes are BGR; FPP's comment says RGB, but FPP sends whatever order its
+``colorOrder`` setting says, so its comment describes its default setting,
+not the card.  We send **BGR**, pinned by a test; ``order="rgb"``
+(``colorlight:eth0?order=rgb``) is there for a card configured otherwise.
+
+**16 → 8 bits.**  As DDP: the screen picture through
+:class:`~controller.video.picture.ScreenPicture`'s table (linear by default,
+the card's inverse curve once issue 16 item 3 lands).  The card applies its
+own gamma, so run it with ``gamma 1.0`` until then.  Brightness packets say
+full (255): the pipeline already applied ours.
+
+**Packet counter and uptime** in the discovery reply: no public description
+gives their place.  :data:`REPLY_COUNTER_AT` and :data:`REPLY_UPTIME_AT` are
+PROVISIONAL (u32 BE after the resolution) until checked against a capture
+from a real card; a power-cycle shows as either going backwards.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import logging
+import socket
+import struct
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from controller.config import Layout
+from controller.errors import ConfigError
+from controller.fastpath.common import ScanResult
+from controller.video.picture import ScreenPicture
+
+log = logging.getLogger("ledwarden.video")
+
+CARD_MAC = bytes.fromhex("112233445566")
+SENDER_MAC = bytes.fromhex("222233445566")
+ADDRESSES = CARD_MAC + SENDER_MAC
+TYPE_SYNC = 0x01
+TYPE_DISCOVER = 0x07
+TYPE_REPLY = 0x08
+TYPE_BRIGHTNESS = 0x0A
+TYPE_ROW = 0x55
+ROW_HEADER = struct.Struct(">BHHHBB")
+ROW_MARK = (0x08, 0x88)
+MAX_PIXELS = 497
+SYNC_BYTES = 98
+BRIGHTNESS_BYTES = 64
+DISCOVER_BYTES = 270
+DOUBLE_FROM_FIRMWARE = 13
+MODELS = {4: "5A"}
+REPLY_COUNTER_AT = 38   # PROVISIONAL, see the module docstring
+REPLY_UPTIME_AT = 42    # PROVISIONAL
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+SIOCGIFFLAGS = 0x8913
+SIOCETHTOOL = 0x8946
+ETHTOOL_GSET = 0x00000001
+IFF_UP = 0x1
+IFF_RUNNING = 0x40
+ORDERS = {"bgr": (2, 1, 0), "rgb": (0, 1, 2)}
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """What a card says in its discovery reply."""
+
+    model: str
+    firmware: str
+    firmware_major: int
+    width: int
+    height: int
+    packet_counter: int
+    uptime_s: int
+
+    @property
+    def doubles(self) -> bool:
+        """Firmware 13 and later want the display and brightness packets twice."""
+        return self.firmware_major >= DOUBLE_FROM_FIRMWARE
+
+
+def discovery_frame() -> bytes:
+    return ADDRESSES + bytes([TYPE_DISCOVER]) + bytes(DISCOVER_BYTES)
+
+
+def parse_reply(frame: bytes) -> CardInfo | None:
+    """A discovery reply from a card, or ``None`` for any other frame."""
+    if len(frame) < REPLY_UPTIME_AT + 4 or frame[6:12] != CARD_MAC or frame[12] != TYPE_REPLY:
+        return None
+    model = frame[14]
+    width, height = struct.unpack_from(">HH", frame, 34)
+    return CardInfo(model=MODELS.get(model, f"model {model}"),
+                    firmware=f"{frame[15]}.{frame[16]}", firmware_major=frame[15],
+                    width=width, height=height,
+                    packet_counter=struct.unpack_from(">I", frame, REPLY_COUNTER_AT)[0],
+                    uptime_s=struct.unpack_from(">I", frame, REPLY_UPTIME_AT)[0])
+
+
+def sync_frame(brightness: int = 255, rgb: tuple[int, int, int] = (255, 255, 255)) -> bytes:
+    payload = bytearray(SYNC_BYTES)
+    payload[0] = 0x07
+    payload[22] = brightness
+    payload[23] = 0x05
+    payload[25:28] = bytes(rgb)
+    return ADDRESSES + bytes([TYPE_SYNC]) + payload
+
+
+def brightness_frame(rgb: tuple[int, int, int] = (255, 255, 255)) -> bytes:
+    payload = bytearray(BRIGHTNESS_BYTES)
+    payload[0:3] = bytes(rgb)
+    payload[3] = 0xFF
+    return ADDRESSES + bytes([TYPE_BRIGHTNESS]) + payload
+
+
+def row_frames(picture: np.ndarray, order: str = "bgr") -> list[bytes]:
+    """Every row of ``uint8[H][W][3]`` (RGB) as row packets of at most 497 pixels."""
+    data = np.ascontiguousarray(picture[:, :, list(ORDERS[order])])
+    frames = []
+    width = data.shape[1]
+    for row in range(data.shape[0]):
+        line = data[row].tobytes()
+        for start in range(0, width, MAX_PIXELS):
+            count = min(MAX_PIXELS, width - start)
+            header = ROW_HEADER.pack(TYPE_ROW, row, start, count, *ROW_MARK)
+            frames.append(ADDRESSES + header + line[start * 3:(start + count) * 3])
+    return frames
+
+
+def link_state(sock: socket.socket, iface: str) -> dict:
+    """Carrier and speed of ``iface``, asked through ``sock`` (so right inside a network namespace,
+    where ``/sys/class/net`` may show another namespace's devices)."""
+    name = iface.encode()[:15]
+    flags = struct.unpack_from("H", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS,
+                                                struct.pack("16s24x", name)), 16)[0]
+    speed = None
+    cmd = ctypes.create_string_buffer(struct.pack("I", ETHTOOL_GSET), 44)
+    try:
+        fcntl.ioctl(sock.fileno(), SIOCETHTOOL,
+                    struct.pack("16sP", name, ctypes.addressof(cmd)).ljust(40, b"\0"))
+        low, high = struct.unpack_from("H", cmd, 12)[0], struct.unpack_from("H", cmd, 28)[0]
+        value = low | (high << 16)
+        speed = None if value in (0, 0xFFFF, 0xFFFFFFFF) else value
+    except OSError:
+        pass  # no ethtool support on this device: speed unknown
+    return {"up": bool(flags & IFF_UP), "carrier": bool(flags & IFF_RUNNING),
+            "speed_mbps": speed, "gigabit": speed is not None and speed >= 1000}
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``colorlight:IFACE[?order=bgr|rgb]`` → interface and colour order."""
+    rest = spec[len("colorlight:"):]
+    iface, _, query = rest.partition("?")
+    order = "bgr"
+    if query:
+        key, _, value = query.partition("=")
+        if key != "order" or value not in ORDERS:
+            raise ConfigError(f"--sink {spec}: the only option is ?order=bgr or ?order=rgb")
+        order = value
+    if not iface or len(iface) > 15 or "/" in iface:
+        raise ConfigError(f"--sink {spec}: name the network interface the card is on, "
+                          f"as colorlight:eth0")
+    return iface, order
+
+
+class ColorlightSink:
+    """Sends each corrected frame to a Colorlight card: rows, a gap, brightness, display."""
+
+    def __init__(self, layout: Layout, iface: str, *, order: str = "bgr",
+                 encode: np.ndarray | None = None, sync_gap_s: float = 0.005,
+                 slow_after_s: float = 0.020, discover_timeout_s: float = 0.3) -> None:
+        self.name = f"colorlight:{iface}"
+        self.iface, self.order, self.sync_gap_s, self.slow_after_s = iface, order, sync_gap_s, slow_after_s
+        self.picture = ScreenPicture(layout, encode)
+        try:
+            socket.if_nametoindex(iface)
+        except OSError:
+            raise ConfigError(f"--sink colorlight:{iface}: there is no network interface "
+                              f"{iface!r}; see `ip link` for the names") from None
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        except PermissionError:
+            raise ConfigError("--sink colorlight: sending raw Ethernet frames needs root or the "
+                              "CAP_NET_RAW capability; run the service with it") from None
+        self.sock.bind((iface, 0))
+        self.link = link_state(self.sock, iface)
+        if not self.link["up"] or not self.link["carrier"]:
+            self.sock.close()
+            raise ConfigError(f"--sink colorlight:{iface}: the interface is down or has no "
+                              f"carrier; plug in the card's cable and `ip link set {iface} up`")
+        self.frames = 0
+        self.packets = 0
+        self.send_errors = 0
+        self.slow_frames = 0
+        self.last_send_s = 0.0
+        self.card: CardInfo | None = None
+        self.discover(discover_timeout_s)
+
+    def discover(self, timeout_s: float = 0.3) -> CardInfo | None:
+        """Ask the card who it is; keep the answer (or ``None``) in :attr:`card`."""
+        listener = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        try:
+            listener.bind((self.iface, 0))
+            listener.settimeout(0.05)
+            self.sock.send(discovery_frame())
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                try:
+                    frame, address = listener.recvfrom(2048)
+                except TimeoutError:
+                    continue
+                if address[2] == PACKET_OUTGOING:
+                    continue
+                info = parse_reply(frame)
+                if info is not None:
+                    if self.card is not None and info.uptime_s < self.card.uptime_s:
+                        log.warning("%s: the card restarted (uptime %d s after %d s)", self.name,
+                                    info.uptime_s, self.card.uptime_s)
+                    self.card = info
+                    return info
+            return None
+        except OSError as exc:
+            log.warning("%s: discovery failed: %s", self.name, exc)
+            return None
+        finally:
+            listener.close()
+
+    def _send(self, frame: bytes, copies: int = 1) -> None:
+        for _ in range(copies):
+            try:
+                self.sock.send(frame)
+                self.packets += 1
+            except OSError as exc:  # best effort: a pulled cable must not stop the loop
+                self.send_errors += 1
+                if exc.errno not in (errno.ENETDOWN, errno.ENXIO, errno.ENOBUFS, errno.EAGAIN):
+                    raise
+
+    def send(self, scan: ScanResult, frame_no: int) -> None:
+        t0 = time.perf_counter()
+        for frame in row_frames(self.picture.picture(scan), self.order):
+            self._send(frame)
+        time.sleep(self.sync_gap_s)  # the card needs the gap before it shows the rows
+        copies = 2 if self.card is not None and self.card.doubles else 1
+        self._send(brightness_frame(), copies)
+        self._send(sync_frame(), copies)
+        self.last_send_s = time.perf_counter() - t0
+        self.frames += 1
+        if self.last_send_s > self.slow_after_s:
+            self.slow_frames += 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def stats(self) -> dict:
+        return {"sink": self.name, "frames": self.frames, "packets": self.packets,
+                "send_errors": self.send_errors, "slow_frames": self.slow_frames,
+                "last_send_ms": round(self.last_send_s * 1000, 3), "link": self.link,
+                "card": None if self.card is None else {**asdict(self.card),
+                                                        "doubles": self.card.doubles}}

@@ -1,0 +1,59 @@
+"""From the pipeline's card buffers back to the screen's picture, in 8 bits per channel.
+
+DDP receivers and Colorlight cards take a picture (rows of RGB bytes), while
+the pipeline's output is each card's ``uint16`` buffer in scan order.  Rather
+than a second copy of the scan rules, the map from buffer positions to screen
+positions is *measured* once by pushing an index image through the NumPy
+reference's own ``module_scan``: whatever the reference does (chains,
+rotation, scan groups), the inverse follows it by construction.
+
+The 16 → 8 bit step is a 65 536-entry table.  The default is the plain linear
+one, ``round(v * 255 / 65535)``: with gamma 1.0, no calibration and full
+brightness the pipeline gives ``v * 257`` and the table gives ``v`` back, so
+the picture that arrives equals the picture that went in.  Cards that apply
+their own gamma want the corrected *linear* light re-encoded through their
+curve's inverse; that table (and its fused C version) is issue 16 item 3 and
+plugs in here as ``encode``.  Until then, run such sinks with ``gamma 1.0`` so
+the card's curve is the only one and calibration and brightness still apply.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from controller.config import Layout
+from controller.fastpath import reference
+from controller.fastpath.common import ScanResult
+
+
+def linear_encode_table() -> np.ndarray:
+    """``uint8[65536]``: ``round(v * 255 / 65535)``, exact for ``v = x * 257``."""
+    v = np.arange(65536, dtype=np.int64)
+    return ((v * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _scan_positions(layout: Layout) -> dict[int, np.ndarray]:
+    """For each card, the flat screen index (``(y * W + x) * 3 + c``) of every buffer entry."""
+    size = layout.height * layout.width * 3
+    index = np.arange(size, dtype=np.int64).reshape(layout.height, layout.width, 3)
+    low = reference.module_scan((index & 0xFFFF).astype(np.uint16), layout)
+    high = reference.module_scan((index >> 16).astype(np.uint16), layout)
+    return {a: (high.buffers[a].astype(np.int64) << 16) | low.buffers[a]
+            for a in low.buffers}
+
+
+class ScreenPicture:
+    """Turns a :class:`ScanResult` into ``uint8[H][W][3]``; screen areas no card covers are black."""
+
+    def __init__(self, layout: Layout, encode: np.ndarray | None = None) -> None:
+        self.layout = layout
+        self.encode = linear_encode_table() if encode is None else encode
+        if self.encode.dtype != np.uint8 or self.encode.shape != (65536,):
+            raise ValueError("encode: expected a uint8[65536] table from 16-bit output to 8 bits")
+        self.positions = _scan_positions(layout)
+        self._linear = np.zeros(layout.height * layout.width * 3, np.uint16)
+
+    def picture(self, scan: ScanResult) -> np.ndarray:
+        for address, where in self.positions.items():
+            self._linear[where] = scan.buffers[address]
+        return self.encode[self._linear].reshape(self.layout.height, self.layout.width, 3)
