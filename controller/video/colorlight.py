@@ -216,6 +216,7 @@ class ColorlightSink:
         self.slow_frames = 0
         self.last_send_s = 0.0
         self.card: CardInfo | None = None
+        self.card_restarts = 0
         self.discover(discover_timeout_s)
 
     def discover(self, timeout_s: float = 0.3) -> CardInfo | None:
@@ -236,6 +237,7 @@ class ColorlightSink:
                 info = parse_reply(frame)
                 if info is not None:
                     if self.card is not None and info.uptime_s < self.card.uptime_s:
+                        self.card_restarts += 1
                         log.warning("%s: the card restarted (uptime %d s after %d s)", self.name,
                                     info.uptime_s, self.card.uptime_s)
                     self.card = info
@@ -277,5 +279,6 @@ class ColorlightSink:
         return {"sink": self.name, "frames": self.frames, "packets": self.packets,
                 "send_errors": self.send_errors, "slow_frames": self.slow_frames,
                 "last_send_ms": round(self.last_send_s * 1000, 3), "link": self.link,
+                "card_restarts": self.card_restarts,
                 "card": None if self.card is None else {**asdict(self.card),
                                                         "doubles": self.card.doubles}}
