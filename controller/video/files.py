@@ -124,6 +124,7 @@ class VideoFileSource(ThreadedSource):
 
     def produce(self) -> None:
         while not self.stopping.is_set():
+            before = self.produced
             for index, path in enumerate(self.files):
                 self.file_index = index
                 self._play(path, self.fps_override or self.rates[index] or DEFAULT_FPS)
@@ -132,6 +133,8 @@ class VideoFileSource(ThreadedSource):
             if not self.loop:
                 self.finished = True
                 return
+            if self.produced == before and self.stopping.wait(1.0):
+                return  # nothing played at all: retry once a second, not in a busy loop
 
     def _play(self, path: Path, fps: float) -> None:
         period = 1.0 / fps
