@@ -201,7 +201,8 @@ def frame_sink(spec: str, layout: Layout | None = None) -> FrameSink:
     url = urlparse(spec)
     if url.scheme == "udp" and url.hostname and url.port:
         return UdpSink(url.hostname, url.port)
-    raise ConfigError(f"--sink {spec}: use null, udp://HOST:PORT, ddp://HOST:PORT or colorlight:IFACE")
+    raise ConfigError(f"--sink {spec}: use null or udp://HOST:PORT, or for a wall "
+                      f"ddp://HOST:PORT or colorlight:IFACE")
 
 
 class FrameLoop:

@@ -70,10 +70,10 @@ def probe(path: Path) -> float | None:
                 raise ConfigError(f"{path}: has no video stream; give a video file")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate
-            return float(rate) if rate else None
     except av.FFmpegError as exc:
         raise ConfigError(f"{path}: not a video file PyAV can read ({exc}); "
                           f"give an .mp4, .mkv, .mov …") from None
+    return float(rate) if rate else None
 
 
 def scale(frame: av.VideoFrame, width: int, height: int, mode: str) -> np.ndarray:

@@ -1,0 +1,50 @@
+"""The frame loop itself playing a video file out as DDP: what `controller run --source
+file:clip --sink ddp://…` does, with a receiver written here from the DDP description."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import numpy as np
+
+from controller import fastpath
+from controller.config import loads_screen
+from controller.fastpath.settings import gains_from, power_lut
+from controller.service.frameloop import FrameLoop, frame_sink, frame_source
+from test_video_ddp import SCREEN, H, W, spec_receive
+from test_video_files import make_clip
+
+
+def test_the_loop_plays_a_clip_out_as_ddp_exactly(tmp_path):
+    layout = loads_screen(SCREEN)
+    clip = make_clip(tmp_path / "teal.mov", [(0, 128, 128)], width=W, height=H)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    source = frame_source(f"file:{clip}", W, H)
+    sink = frame_sink(f"ddp://127.0.0.1:{listener.getsockname()[1]}", layout)
+    pipeline = fastpath.Pipeline(layout, power_lut(1.0), gains_from(1.0), threads=1)
+    expected = np.empty((H, W, 3), np.uint8)
+    expected[:] = (0, 128, 128)
+
+    async def run() -> list[bytes]:
+        loop = FrameLoop(layout, pipeline, source, sink, fps=30, source_name="file")
+        await loop.start()
+        pictures = []
+        try:
+            for _ in range(60):   # black until the decoder's first picture, then teal
+                picture, _ = await asyncio.to_thread(spec_receive, listener, W * H * 3)
+                pictures.append(picture)
+                if picture == expected.tobytes():
+                    break
+        finally:
+            await loop.stop()
+        return pictures
+
+    try:
+        pictures = asyncio.run(run())
+    finally:
+        source.close()
+        listener.close()
+    assert pictures[-1] == expected.tobytes()
+    assert all(p in (bytes(W * H * 3), expected.tobytes()) for p in pictures)
