@@ -15,7 +15,8 @@ after the addresses is the packet type.
   which this sink waits (``sync_gap_s``).
 * ``0x07`` discovery (270 zero bytes) is answered by a ``0x08`` frame: model
   at 14 (4 = 5A), firmware major.minor at 15–16, width and height u16 BE at
-  34–35 and 36–37.  Cards with firmware 13 or later want the display and
+  34–35 and 36–37 (the byte after ``0x08`` is ``0x05`` in every reply seen;
+  the sink listens for exactly ``08 05``).  Cards with firmware 13 or later want the display and
   brightness packets twice; the sink does so once discovery has told it.
 
 **Colour order.**  PanelPlayer (and other independent notes) say the pixel
@@ -42,6 +43,7 @@ import ctypes
 import errno
 import fcntl
 import logging
+import select
 import socket
 import struct
 import time
@@ -74,7 +76,7 @@ DOUBLE_FROM_FIRMWARE = 13
 MODELS = {4: "5A"}
 REPLY_COUNTER_AT = 38   # PROVISIONAL, see the module docstring
 REPLY_UPTIME_AT = 42    # PROVISIONAL
-ETH_P_ALL = 0x0003
+REPLY_ETHERTYPE = 0x0805
 PACKET_OUTGOING = 4
 SIOCGIFFLAGS = 0x8913
 SIOCETHTOOL = 0x8946
@@ -186,13 +188,23 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 class ColorlightSink:
-    """Sends each corrected frame to a Colorlight card: rows, a gap, brightness, display."""
+    """Sends each corrected frame to a Colorlight card: rows, a gap, brightness, display.
+
+    Discovery runs once at start (waiting up to ``discover_timeout_s``) and then
+    every ``rediscover_s`` without waiting: the question goes out after a
+    frame and answers are read after later frames, so a power-cycled card
+    (uptime or packet counter going backwards) is noticed and a silent one
+    shows as ``card_silent`` while frames keep flowing to it either way.
+    """
 
     def __init__(self, layout: Layout, iface: str, *, order: str = "bgr",
                  encode: np.ndarray | None = None, sync_gap_s: float = 0.005,
-                 slow_after_s: float = 0.020, discover_timeout_s: float = 0.3) -> None:
+                 slow_after_s: float = 0.020, discover_timeout_s: float = 0.3,
+                 rediscover_s: float = 5.0) -> None:
         self.name = f"colorlight:{iface}"
         self.iface, self.order, self.sync_gap_s, self.slow_after_s = iface, order, sync_gap_s, slow_after_s
+        self.rediscover_s = rediscover_s
+        self.layout = layout
         self.picture = ScreenPicture(layout, encode)
         try:
             socket.if_nametoindex(iface)
@@ -201,13 +213,19 @@ class ColorlightSink:
                               f"{iface!r}; see `ip link` for the names") from None
         try:
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+            # The reply's type byte and the one after it (0x08 0x05) read as an EtherType, so
+            # the kernel hands this socket the replies alone, not a copy of every row we send.
+            self.replies = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                         socket.htons(REPLY_ETHERTYPE))
         except PermissionError:
             raise ConfigError("--sink colorlight: sending raw Ethernet frames needs root or the "
                               "CAP_NET_RAW capability; run the service with it") from None
         self.sock.bind((iface, 0))
+        self.replies.bind((iface, REPLY_ETHERTYPE))
+        self.replies.setblocking(False)
         self.link = link_state(self.sock, iface)
         if not self.link["up"] or not self.link["carrier"]:
-            self.sock.close()
+            self.close()
             raise ConfigError(f"--sink colorlight:{iface}: the interface is down or has no "
                               f"carrier; plug in the card's cable and `ip link set {iface} up`")
         self.frames = 0
@@ -217,37 +235,47 @@ class ColorlightSink:
         self.last_send_s = 0.0
         self.card: CardInfo | None = None
         self.card_restarts = 0
+        self.card_seen_at: float | None = None
+        self.asked_at = 0.0
         self.discover(discover_timeout_s)
 
     def discover(self, timeout_s: float = 0.3) -> CardInfo | None:
-        """Ask the card who it is; keep the answer (or ``None``) in :attr:`card`."""
-        listener = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        try:
-            listener.bind((self.iface, 0))
-            listener.settimeout(0.05)
-            self.sock.send(discovery_frame())
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                try:
-                    frame, address = listener.recvfrom(2048)
-                except TimeoutError:
-                    continue
-                if address[2] == PACKET_OUTGOING:
-                    continue
-                info = parse_reply(frame)
-                if info is not None:
-                    if self.card is not None and info.uptime_s < self.card.uptime_s:
-                        self.card_restarts += 1
-                        log.warning("%s: the card restarted (uptime %d s after %d s)", self.name,
-                                    info.uptime_s, self.card.uptime_s)
-                    self.card = info
-                    return info
-            return None
-        except OSError as exc:
-            log.warning("%s: discovery failed: %s", self.name, exc)
-            return None
-        finally:
-            listener.close()
+        """Ask the card who it is and wait up to ``timeout_s`` for the answer (kept in :attr:`card`)."""
+        seen = self.card_seen_at
+        self._ask()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if select.select([self.replies], [], [], 0.02)[0]:
+                self.read_replies()
+                if self.card_seen_at != seen:
+                    return self.card
+        return None
+
+    def _ask(self) -> None:
+        self.asked_at = time.monotonic()
+        self._send(discovery_frame())
+
+    def read_replies(self) -> None:
+        """Take every discovery reply waiting, without waiting for more."""
+        while True:
+            try:
+                frame, address = self.replies.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            info = parse_reply(frame) if address[2] != PACKET_OUTGOING else None
+            if info is None:
+                continue
+            old = self.card
+            if old is not None and (info.uptime_s < old.uptime_s
+                                    or info.packet_counter < old.packet_counter):
+                self.card_restarts += 1
+                log.warning("%s: the card restarted (uptime %d s after %d s)", self.name,
+                            info.uptime_s, old.uptime_s)
+            if (info.width, info.height) != (self.layout.width, self.layout.height) and (
+                    old is None or (old.width, old.height) != (info.width, info.height)):
+                log.warning("%s: the card is set up for %dx%d, the screen is %dx%d", self.name,
+                            info.width, info.height, self.layout.width, self.layout.height)
+            self.card, self.card_seen_at = info, time.monotonic()
 
     def _send(self, frame: bytes, copies: int = 1) -> None:
         for _ in range(copies):
@@ -271,14 +299,24 @@ class ColorlightSink:
         self.frames += 1
         if self.last_send_s > self.slow_after_s:
             self.slow_frames += 1
+        self.read_replies()
+        if time.monotonic() - self.asked_at >= self.rediscover_s:
+            self._ask()
+
+    @property
+    def card_silent(self) -> bool:
+        """No discovery reply for three rounds of asking (or never)."""
+        return self.card_seen_at is None or (
+            time.monotonic() - self.card_seen_at > 3 * max(self.rediscover_s, 1.0))
 
     def close(self) -> None:
         self.sock.close()
+        self.replies.close()
 
     def stats(self) -> dict:
         return {"sink": self.name, "frames": self.frames, "packets": self.packets,
                 "send_errors": self.send_errors, "slow_frames": self.slow_frames,
                 "last_send_ms": round(self.last_send_s * 1000, 3), "link": self.link,
-                "card_restarts": self.card_restarts,
+                "card_restarts": self.card_restarts, "card_silent": self.card_silent,
                 "card": None if self.card is None else {**asdict(self.card),
                                                         "doubles": self.card.doubles}}

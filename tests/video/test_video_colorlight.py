@@ -213,9 +213,9 @@ def test_discovery_reads_model_firmware_resolution_and_uptime(netns, layout):
         assert (card.width, card.height) == (W, H) and card.uptime_s >= 3600
         assert not card.doubles and sink.stats()["card"]["firmware"] == "12.3"
         emulator.power_cycle()
-        again = netns.run(sink.discover)
+        again = sink.discover()
         assert again is not None and again.uptime_s < 3600 and sink.card is again
-        assert sink.stats()["card_restarts"] == 1
+        assert sink.stats()["card_restarts"] == 1 and not sink.card_silent
     finally:
         sink.close()
         emulator.close()
@@ -303,13 +303,34 @@ def test_display_and_brightness_follow_the_rows_after_a_gap_twice_from_firmware_
 def test_a_silent_card_is_still_driven_once_per_frame(netns, layout):
     emulator, sink = rig(netns, layout, silent=True, firmware=(13, 1))
     try:
-        assert sink.card is None
+        assert sink.card is None and sink.stats()["card_silent"]
         sink.send(IdentityScan(layout).scan(frame_of(6)), 0)
         emulator.wait_shown(1)
     finally:
         sink.close()
         emulator.close()
     assert len(emulator.sync) == 1 and np.array_equal(emulator.shown[0], frame_of(6))
+
+
+def test_a_power_cycle_is_noticed_while_frames_flow(netns, layout):
+    """Rediscovery rides along with the frames: no frame waits for the card's answer."""
+    emulator = netns.run(Emulator)
+    sink = netns.run(ColorlightSink, layout, "clhost", rediscover_s=0.0)
+    scan = IdentityScan(layout).scan(frame_of(12))
+    try:
+        sink.send(scan, 0)
+        emulator.power_cycle()
+        for n in range(1, 20):
+            sink.send(scan, n)
+            emulator.wait_shown(n + 1)
+            if sink.card_restarts:
+                break
+        assert sink.card_restarts == 1 and sink.card.uptime_s < 60
+        assert np.array_equal(emulator.shown[-1], frame_of(12))
+    finally:
+        sink.close()
+        emulator.close()
+    assert sum(kind == "discover" for kind, _ in emulator.log) >= 2
 
 
 def test_link_and_timing_are_reported(netns, layout):
@@ -322,7 +343,7 @@ def test_link_and_timing_are_reported(netns, layout):
         emulator.close()
     assert stats["link"]["up"] and stats["link"]["carrier"]
     assert stats["link"]["speed_mbps"] is None or stats["link"]["speed_mbps"] > 0
-    assert stats["last_send_ms"] > 0 and stats["packets"] == 2 * H + 2
+    assert stats["last_send_ms"] > 0 and stats["packets"] == 2 * H + 2 + 1  # + discovery
 
 
 def test_a_missing_or_down_interface_is_one_clear_error(netns, layout):
