@@ -42,6 +42,25 @@ def _scan_positions(layout: Layout) -> dict[int, np.ndarray]:
             for a in low.buffers}
 
 
+def _pixel_gather(layout: Layout, positions: dict[int, np.ndarray]) -> np.ndarray:
+    """For each screen pixel, its pixel's place in the cards' buffers laid end to end.
+
+    A buffer holds each pixel's three channels together, so whole pixels are
+    gathered (a third of the indices of gathering channels).  Pixels no card
+    covers point one past the end, where the picture step puts a black pixel.
+    """
+    pixels = layout.height * layout.width
+    gather = np.full(pixels, sum(len(p) for p in positions.values()) // 3, np.intp)
+    start = 0
+    for where in positions.values():
+        triples = where.reshape(-1, 3)
+        if not (np.all(triples[:, 0] % 3 == 0) and np.all(np.diff(triples, axis=1) == 1)):
+            raise ValueError("a card buffer does not keep each pixel's channels together")
+        gather[triples[:, 0] // 3] = np.arange(start, start + len(triples))
+        start += len(triples)
+    return gather
+
+
 class ScreenPicture:
     """Turns a :class:`ScanResult` into ``uint8[H][W][3]``; screen areas no card covers are black."""
 
@@ -50,10 +69,11 @@ class ScreenPicture:
         self.encode = linear_encode_table() if encode is None else encode
         if self.encode.dtype != np.uint8 or self.encode.shape != (65536,):
             raise ValueError("encode: expected a uint8[65536] table from 16-bit output to 8 bits")
-        self.positions = _scan_positions(layout)
-        self._linear = np.zeros(layout.height * layout.width * 3, np.uint16)
+        positions = _scan_positions(layout)
+        self.cards = list(positions)
+        self.gather = _pixel_gather(layout, positions)
 
     def picture(self, scan: ScanResult) -> np.ndarray:
-        for address, where in self.positions.items():
-            self._linear[where] = scan.buffers[address]
-        return self.encode[self._linear].reshape(self.layout.height, self.layout.width, 3)
+        encoded = [self.encode.take(scan.buffers[a]) for a in self.cards]
+        pixels = np.concatenate(encoded + [np.zeros(3, np.uint8)]).reshape(-1, 3)
+        return pixels.take(self.gather, axis=0).reshape(self.layout.height, self.layout.width, 3)

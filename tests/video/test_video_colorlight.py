@@ -111,6 +111,7 @@ class Emulator:
     def __init__(self, firmware=(10, 16), size=(W, H), silent=False) -> None:
         self.firmware, self.size, self.silent = firmware, size, silent
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # Python reads slowly
         self.sock.bind(("clcard", 0))
         self.sock.settimeout(0.05)
         self.pending = np.zeros((size[1], size[0], 3), np.uint8)
