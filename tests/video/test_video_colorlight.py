@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -376,3 +379,25 @@ def test_the_sink_picture_matches_the_screen_picture_helper(layout):
     frame = frame_of(11)
     scan = IdentityScan(layout).scan(frame)
     assert np.array_equal(ScreenPicture(layout).picture(scan), frame)
+
+
+def test_without_permission_for_raw_sockets_the_error_says_what_to_do():
+    """As an unprivileged user (``setpriv`` to nobody) the sink is one sentence, no traceback."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        reason = "needs root and setpriv to become an unprivileged user"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c"]
+    root = Path(__file__).resolve().parents[2]
+    if subprocess.run([*nobody, "import controller.service.frameloop"], cwd=root,
+                      capture_output=True, timeout=60).returncode != 0:
+        pytest.skip("the unprivileged user cannot read the project here")
+    script = ("from controller.config import loads_screen\n"
+              "from controller.errors import ConfigError\n"
+              "from controller.service.frameloop import frame_sink\n"
+              f"try:\n    frame_sink('colorlight:lo', loads_screen({WIDE!r}))\n"
+              "except ConfigError as exc:\n    print(exc)\n")
+    done = subprocess.run([*nobody, script], capture_output=True, text=True, cwd=root, timeout=60)
+    assert done.stdout.strip() == ("--sink colorlight: sending raw Ethernet frames needs root or "
+                                   "the CAP_NET_RAW capability; run the service with it"), done.stderr
