@@ -47,6 +47,7 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -137,18 +138,48 @@ def brightness_frame(rgb: tuple[int, int, int] = (255, 255, 255)) -> bytes:
     return ADDRESSES + bytes([TYPE_BRIGHTNESS]) + payload
 
 
-def row_frames(picture: np.ndarray, order: str = "bgr") -> list[bytes]:
-    """Every row of ``uint8[H][W][3]`` (RGB) as row packets of at most 497 pixels."""
-    data = np.ascontiguousarray(picture[:, :, list(ORDERS[order])])
-    frames = []
-    width = data.shape[1]
-    for row in range(data.shape[0]):
-        line = data[row].tobytes()
+class RowPackets:
+    """The row packets of a ``height`` × ``width`` picture, built once and refilled each frame.
+
+    One array per horizontal part (a row wider than 497 pixels takes several
+    packets) holds a whole packet per row: addresses and header written at
+    construction, pixels copied in by :meth:`fill` with one NumPy assignment
+    per part.  :meth:`frames` then yields each packet as a view, row by row,
+    so sending costs one system call a packet and no per-packet Python
+    building.
+    """
+
+    def __init__(self, height: int, width: int, order: str = "bgr") -> None:
+        self.channels = list(ORDERS[order])
+        self.parts: list[tuple[int, int, np.ndarray]] = []
+        start_of_pixels = len(ADDRESSES) + ROW_HEADER.size
         for start in range(0, width, MAX_PIXELS):
             count = min(MAX_PIXELS, width - start)
-            header = ROW_HEADER.pack(TYPE_ROW, row, start, count, *ROW_MARK)
-            frames.append(ADDRESSES + header + line[start * 3:(start + count) * 3])
-    return frames
+            packets = np.zeros((height, start_of_pixels + 3 * count), np.uint8)
+            for row in range(height):
+                packets[row, :start_of_pixels] = np.frombuffer(
+                    ADDRESSES + ROW_HEADER.pack(TYPE_ROW, row, start, count, *ROW_MARK), np.uint8)
+            self.parts.append((start, count, packets))
+
+    def fill(self, picture: np.ndarray) -> None:
+        """Copy ``uint8[H][W][3]`` (RGB) into the packets, in the card's colour order."""
+        start_of_pixels = len(ADDRESSES) + ROW_HEADER.size
+        for start, count, packets in self.parts:
+            pixels = packets[:, start_of_pixels:].reshape(len(packets), count, 3)
+            for k, channel in enumerate(self.channels):  # per channel: no temporary picture
+                pixels[:, :, k] = picture[:, start:start + count, channel]
+
+    def frames(self) -> Iterator[memoryview]:
+        for row in range(len(self.parts[0][2]) if self.parts else 0):
+            for _, _, packets in self.parts:
+                yield memoryview(packets[row])
+
+
+def row_frames(picture: np.ndarray, order: str = "bgr") -> list[bytes]:
+    """Every row of ``uint8[H][W][3]`` (RGB) as row packets of at most 497 pixels."""
+    packets = RowPackets(picture.shape[0], picture.shape[1], order)
+    packets.fill(picture)
+    return [bytes(frame) for frame in packets.frames()]
 
 
 def link_state(sock: socket.socket, iface: str) -> dict:
@@ -206,6 +237,7 @@ class ColorlightSink:
         self.rediscover_s = rediscover_s
         self.layout = layout
         self.picture = ScreenPicture(layout, encode)
+        self.rows = RowPackets(layout.height, layout.width, order)
         try:
             socket.if_nametoindex(iface)
         except OSError:
@@ -277,7 +309,7 @@ class ColorlightSink:
                             info.width, info.height, self.layout.width, self.layout.height)
             self.card, self.card_seen_at = info, time.monotonic()
 
-    def _send(self, frame: bytes, copies: int = 1) -> None:
+    def _send(self, frame: bytes | memoryview, copies: int = 1) -> None:
         for _ in range(copies):
             try:
                 self.sock.send(frame)
@@ -289,7 +321,8 @@ class ColorlightSink:
 
     def send(self, scan: ScanResult, frame_no: int) -> None:
         t0 = time.perf_counter()
-        for frame in row_frames(self.picture.picture(scan), self.order):
+        self.rows.fill(self.picture.picture(scan))
+        for frame in self.rows.frames():
             self._send(frame)
         time.sleep(self.sync_gap_s)  # the card needs the gap before it shows the rows
         copies = 2 if self.card is not None and self.card.doubles else 1
