@@ -71,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
                    help="frames: pattern:NAME, a .npy or image file, a folder, file:VIDEO (a video, "
                         "folder of videos or playlist; ?scale=fit|fill|stretch&fps=N), or ddp: "
                         "to listen for DDP on port 4048 (default pattern:bars)")
-    p.add_argument("--sink", default="null", help="where corrected frames go: null, udp://HOST:PORT, ddp://HOST:PORT or "
+    p.add_argument("--sink", default="null",
+                   help="where corrected frames go: null, udp://HOST:PORT, ddp://HOST:PORT or "
                         "colorlight:IFACE (see docs/video-io.md)")
     p.add_argument("--threads", type=int, help="fast-path threads (default: all cores)")
     p.add_argument("--no-frames", action="store_true", help="do not run the frame loop")

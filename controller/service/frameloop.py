@@ -4,7 +4,8 @@ Sources (``--source``): ``pattern:NAME`` (``bars``, ``gradient``, ``white``,
 ``black``, ``red``, ``green``, ``blue``; ``bars`` scrolls so consecutive
 frames differ), a ``.npy`` file holding one ``uint8[H][W][3]`` frame or a
 stack ``[N][H][W][3]``, an image file (PNG, JPEG … when Pillow is
-installed), or a folder of such files played in a loop in name order.
+installed), or a folder of such files played in a loop in name order;
+video files (``file:``) and DDP (``ddp:``) come from :mod:`controller.video`.
 
 Sinks (``--sink``): ``null`` (correct and drop: measures the board), or
 ``udp://HOST:PORT``, which sends every card's buffer as datagrams the way
@@ -12,6 +13,7 @@ receiving cards take video over Ethernet (``hw/sim`` listens with
 ``ledwarden sim --video``).  A datagram is ``"LWV1"``, the card address
 (u8), three reserved bytes, the frame number (u32 LE) and the byte offset
 (u32 LE) of the 1 400-byte (at most) slice of the buffer that follows.
+``ddp://HOST:PORT`` and ``colorlight:IFACE`` come from :mod:`controller.video`.
 
 The fast path runs in a worker thread (the C kernel releases the GIL and
 uses its own threads), so the API stays responsive while frames flow.
