@@ -23,12 +23,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 
 from controller.errors import ConfigError
 from controller.video.threaded import ThreadedSource
+
+if TYPE_CHECKING:
+    import av
 
 MODES = ("fit", "fill", "stretch")
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".gif"}
@@ -64,6 +67,7 @@ def playlist(path: Path) -> list[Path]:
 
 def probe(path: Path) -> float | None:
     """Open ``path`` as a video; its frame rate (``None`` if it does not say).  ConfigError if not a video."""
+    import av  # here, not at the top: PyAV takes ~0.1 s to import and most commands never play video
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -96,6 +100,7 @@ def scale(frame: av.VideoFrame, width: int, height: int, mode: str) -> np.ndarra
 
 def decode(path: Path, width: int, height: int, mode: str) -> Iterator[np.ndarray]:
     """Every picture of ``path``'s first video stream, scaled; raises what PyAV raises."""
+    import av
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
