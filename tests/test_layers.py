@@ -48,7 +48,8 @@ class Layer:
 #: change it here, with the reason, when the design changes.
 LAYERS = (
     Layer("host", ("host",),
-          ("selftest", "upgrade", "report", "faultlog", "fastpath", "protocol", "shared", "base", "sim"),
+          ("selftest", "upgrade", "report", "power", "faultlog", "fastpath", "protocol", "shared",
+           "base", "sim"),
           "the laptop's command line builds and signs bundles, talks to the bus and renders reports "
           "with the board's libraries and runs the simulator for its demo, but reaches the running "
           "service only over HTTPS: never the service's modules, never a package's private module"),
