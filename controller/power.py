@@ -293,14 +293,19 @@ class PowerLimiter:
         cabs = model.cabinets
         n = len(cabs)
         # weights: mA per unit of a module's channel sum
+        # weights: mA per unit of a module's channel sum, flat as the sums are (module, channel)
         self._weights = np.concatenate([
             np.tile(np.array(c.module.current_ma) / (FULL_DRIVE * lc.module.width * lc.module.height),
-                    (c.modules, 1)) for c, lc in zip(cabs, layout.cabinets)])
-        self._starts = np.cumsum([0] + [c.modules for c in cabs[:-1]])
+                    c.modules) for c, lc in zip(cabs, layout.cabinets)])
+        self._starts = 3 * np.cumsum([0] + [c.modules for c in cabs[:-1]])
+        self._source: tuple[Mapping[int, np.ndarray], np.ndarray] | None = None
         self._quiescent = np.array([c.quiescent_a * 1000 for c in cabs])
         self._budget = np.array([math.inf if c.budget_a is None else c.budget_a * 1000 for c in cabs])
+        self._room = self._budget - self._quiescent     # mA left for light; > 0 by validation
         self._ac = (np.array([model.ac_per_dc_amp(c) for c in cabs])
                     if model.wall_budget_a is not None else None)
+        self._ac_quiet = 0.0 if self._ac is None else float(np.dot(self._quiescent, self._ac))
+        self._tracking = False      # some cabinet limits or has a fault filed: watch the timers
         self._lock = threading.Lock()
         self._gain = np.ones(n)
         self._hold_until = np.full(n, -math.inf)
@@ -310,8 +315,8 @@ class PowerLimiter:
         self._correction = np.ones(n)
         self._measured: list[float | None] = [None] * n
         self._reports: list[bool | None] = [None] * n    # None: no reading yet
-        self._since: list[float | None] = [None] * (n + 1)   # limiting since; last: the wall
-        self._filed = [False] * (n + 1)
+        self._since = np.full(n + 1, np.nan)     # limiting since (nan: not limiting); last: wall
+        self._filed = np.zeros(n + 1, bool)
         self._wall_limiting = False
         self._last: float | None = None
         self._index = {c.address: i for i, c in enumerate(cabs)}
@@ -328,8 +333,7 @@ class PowerLimiter:
         corrected with; set the next frame's scale."""
         now = self.clock()
         dim = float(self.dimming())
-        s = np.concatenate(list(sums.values())) if len(sums) > 1 else next(iter(sums.values()))
-        raw = np.add.reduceat((s * self._weights).sum(axis=1), self._starts) * dim
+        raw = np.add.reduceat(self._flat(sums) * self._weights, self._starts) * dim
         with self._lock:
             dt = 0.0 if self._last is None else max(0.0, now - self._last)
             self._last = now
@@ -340,54 +344,72 @@ class PowerLimiter:
             if applied is None:
                 self._demand = led
             else:   # what the content would draw unscaled; a blanked cabinet keeps its last
-                shown = applied.astype(np.float64) / Q16
-                self._demand = np.where(shown > 0, led / np.maximum(shown, 1e-9), self._demand)
+                shown = applied * (1.0 / Q16)
+                np.divide(led, shown, out=self._demand, where=shown > 0)
             target = self._targets()
-            drop = target < self._gain
+            gain = self._gain
             # the content still needs (about) this much limiting: the hold starts again
-            self._hold_until[target <= self._gain * (1 + 1e-4)] = now + HOLD_S
-            rise = np.minimum(target, self._gain + dt / RELEASE_S)
-            self._gain = np.where(drop, target, np.where(now >= self._hold_until, rise, self._gain))
-            limiting = self._gain < 1.0
-            self._next = (None if not limiting.any()
-                          else np.floor(self._gain * Q16).astype(np.uint32))
-            changes = self._fault_changes(now, limiting)
+            self._hold_until[target <= gain * (1 + 1e-4)] = now + HOLD_S
+            released = np.minimum(target, gain + dt / RELEASE_S)
+            held = np.minimum(target, gain)          # a drop is taken at once (attack)
+            self._gain = gain = np.where(now >= self._hold_until, released, held)
+            limiting = gain < 1.0
+            any_limiting = bool(limiting.any())
+            self._next = np.floor(gain * Q16).astype(np.uint32) if any_limiting else None
+            changes = []
+            if any_limiting or self._wall_limiting or self._tracking:
+                changes = self._fault_changes(now, limiting)
+                self._tracking = bool(any_limiting or self._wall_limiting or self._filed.any())
         for change in changes:
             self._file(*change)
 
     def _targets(self) -> np.ndarray:
         """The largest scale per cabinet within its budget, then the wall's."""
-        room = self._budget - self._quiescent
-        with np.errstate(divide="ignore", invalid="ignore"):
-            target = np.where(self._demand > room, room / self._demand, 1.0)
+        target = np.ones_like(self._demand)
+        np.divide(self._room, self._demand, out=target, where=self._demand > self._room)
         self._wall_limiting = False
         if self._ac is not None and self.model.wall_budget_a is not None:
-            ac_quiet = float((self._quiescent * self._ac).sum())
-            ac_light = float((self._demand * target * self._ac).sum())
-            wall_room = self.model.wall_budget_a * 1000 - ac_quiet
+            ac_light = float(np.dot(self._demand * target, self._ac))
+            wall_room = self.model.wall_budget_a * 1000 - self._ac_quiet
             if ac_light > wall_room:
-                target = target * (wall_room / ac_light)
+                target *= wall_room / ac_light
                 self._wall_limiting = True
-        return np.clip(target, 0.0, 1.0)
+        return target
 
     def _fault_changes(self, now: float, limiting: np.ndarray) -> list[tuple[int, bool, float]]:
         """(index, limiting, seconds) for every fault to file or resolve; filed outside the lock."""
-        out = []
-        states = [bool(v) for v in limiting] + [self._wall_limiting]
-        for i, on in enumerate(states):
-            since = self._since[i]
-            if on and since is None:
-                self._since[i] = now
-            elif not on:
-                self._since[i] = None
-                if self._filed[i]:
-                    self._filed[i] = False
-                    out.append((i, False, 0.0))
-            since = self._since[i]
-            if on and since is not None and not self._filed[i] and now - since > FAULT_AFTER_S:
-                self._filed[i] = True
-                out.append((i, True, now - since))
-        return out
+        states = np.append(limiting, self._wall_limiting)
+        self._since[states & np.isnan(self._since)] = now
+        self._since[~states] = np.nan
+        resolve = ~states & self._filed
+        with np.errstate(invalid="ignore"):
+            file = states & ~self._filed & (now - self._since > FAULT_AFTER_S)
+        if not (resolve.any() or file.any()):
+            return []
+        self._filed[resolve] = False
+        self._filed[file] = True
+        return ([(int(i), False, 0.0) for i in np.flatnonzero(resolve)]
+                + [(int(i), True, now - float(self._since[i])) for i in np.flatnonzero(file)])
+
+    def _flat(self, sums: Mapping[int, np.ndarray]) -> np.ndarray:
+        """Every module's sums in layout order as one flat array, without a copy when they are
+        views into one buffer (the compiled pipeline returns the same ones every frame)."""
+        if self._source is not None and self._source[0] is sums:
+            return self._source[1]
+        arrays = list(sums.values())
+        flat = np.concatenate(arrays).reshape(-1)
+        base = arrays[0]
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        first, count = arrays[0], flat.size
+        if (base.dtype == first.dtype and base.flags.c_contiguous and base.size == count
+                and base.ctypes.data == first.ctypes.data and all(a.flags.c_contiguous for a in arrays)
+                and all(a.ctypes.data == first.ctypes.data + 8 * sum(x.size for x in arrays[:i])
+                        for i, a in enumerate(arrays))):
+            view = base.reshape(-1)
+            self._source = (sums, view)
+            return view
+        return flat
 
     def _file(self, index: int, on: bool, seconds: float) -> None:
         if self.faults is None:
