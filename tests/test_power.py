@@ -267,3 +267,16 @@ def test_card_readings_correct_the_estimate_and_their_absence_is_said():
     wall.show((255, 255, 255))
     assert wall.cabinet(1)["estimate_a"] == pytest.approx(0.2 + 6.0, rel=1e-3)
     wall.limiter.measured(77, 1.0)                        # not a cabinet of this screen: ignored
+
+
+def test_the_compiled_pipelines_sums_are_read_in_place_and_agree_with_copies():
+    from controller import fastpath
+    wall = Wall(POWER.replace("cabinet_budget_a = 1.0", "cabinet_budget_a = 10.0"))
+    other = Wall(POWER.replace("cabinet_budget_a = 1.0", "cabinet_budget_a = 10.0"))
+    frame = np.random.default_rng(1).integers(0, 256, (16, 64, 3), dtype=np.uint8)
+    pipe = fastpath.Pipeline(wall.layout, power_lut(2.2), gains_from(1.0), threads=1)
+    for k in range(3):      # the same result object every frame, refilled in place
+        scan = pipe.process(np.roll(frame, k, axis=1))
+        wall.limiter.update(scan.sums, None)
+        other.limiter.update({a: s.copy() for a, s in scan.sums.items()}, None)
+        assert wall.limiter.status() == other.limiter.status()
