@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
@@ -305,13 +306,15 @@ class PowerLimiter:
         self._ac = (np.array([model.ac_per_dc_amp(c) for c in cabs])
                     if model.wall_budget_a is not None else None)
         self._ac_quiet = 0.0 if self._ac is None else float(np.dot(self._quiescent, self._ac))
-        self._tracking = False      # some cabinet limits or has a fault filed: watch the timers
+        self._state = bytes(n + 1)      # who limited in the last frame (cabinets, wall)
+        self._deadline = math.inf       # when the next power.limiting fault falls due
         self._lock = threading.Lock()
         self._gain = np.ones(n)
         self._hold_until = np.full(n, -math.inf)
         self._demand = np.zeros(n)          # LED mA the content asks for at full scale
         self._estimate = self._quiescent.copy()     # mA drawn by the last frame
-        self._raw_average = np.zeros(n)     # uncorrected LED mA, averaged for readings
+        # uncorrected LED mA of recent frames, averaged only when a reading comes (seconds apart)
+        self._recent: deque[tuple[float, np.ndarray]] = deque(maxlen=256)
         self._correction = np.ones(n)
         self._measured: list[float | None] = [None] * n
         self._reports: list[bool | None] = [None] * n    # None: no reading yet
@@ -337,8 +340,7 @@ class PowerLimiter:
         with self._lock:
             dt = 0.0 if self._last is None else max(0.0, now - self._last)
             self._last = now
-            alpha = min(1.0, dt / READING_AVERAGE_S) if dt else 1.0
-            self._raw_average += alpha * (raw - self._raw_average)
+            self._recent.append((now, raw))
             led = raw * self._correction
             self._estimate = self._quiescent + led
             if applied is None:
@@ -357,9 +359,14 @@ class PowerLimiter:
             any_limiting = bool(limiting.any())
             self._next = np.floor(gain * Q16).astype(np.uint32) if any_limiting else None
             changes = []
-            if any_limiting or self._wall_limiting or self._tracking:
+            # the fault timers only matter when who limits changes or a deadline passes
+            state = limiting.tobytes() + bytes([self._wall_limiting])
+            if state != self._state or now > self._deadline:
                 changes = self._fault_changes(now, limiting)
-                self._tracking = bool(any_limiting or self._wall_limiting or self._filed.any())
+                self._state = state
+                pending = ~self._filed & ~np.isnan(self._since)
+                self._deadline = (float(self._since[pending].min()) + FAULT_AFTER_S
+                                  if pending.any() else math.inf)
         for change in changes:
             self._file(*change)
 
@@ -446,7 +453,10 @@ class PowerLimiter:
                 self._reports[i], self._measured[i], self._correction[i] = False, None, 1.0
                 return
             self._reports[i], self._measured[i] = True, float(milliamps)
-            raw, quiet = float(self._raw_average[i]), float(self._quiescent[i])
+            now = self.clock()
+            recent = [r[i] for t, r in self._recent if now - t <= READING_AVERAGE_S]
+            raw = float(np.mean(recent)) if recent else 0.0
+            quiet = float(self._quiescent[i])
             # only a cabinet showing something says how its LEDs compare with the model
             if raw > max(1.0, 0.01 * quiet):
                 low, high = CORRECTION_BOUNDS

@@ -207,9 +207,14 @@ static void scale_ctx(const lw_plan *plan, uint32_t s, lw_ctx *ctx, uint16_t *fo
 {
     for (int c = 0; c < 3; c++)
         ctx->gains[c] = (uint32_t)(((uint64_t)plan->gains[c] * s + 32768u) >> 16);
-    if (plan->mode == 0) {
-        for (int i = 0; i < 768; i++)
-            folded[i] = (uint16_t)(((uint64_t)plan->raw_lut[i] * ctx->gains[i >> 8] + 32768u) >> 16);
+    if (plan->mode == 0) {      /* 65535 * 65536 + 32768 < 2^32: 32-bit lanes, vectorised */
+        for (int c = 0; c < 3; c++) {
+            const uint32_t g = ctx->gains[c];
+            const uint16_t *src = plan->raw_lut + 256 * c;
+            uint16_t *dst = folded + 256 * c;
+            for (int v = 0; v < 256; v++)
+                dst[v] = (uint16_t)(((uint32_t)src[v] * g + 32768u) >> 16);
+        }
         ctx->lut = folded;
     }
 }
