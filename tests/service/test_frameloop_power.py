@@ -109,3 +109,23 @@ def test_without_a_power_table_there_is_no_limiter(tmp_path):
 def test_a_bad_power_table_stops_the_start_with_the_reason(tmp_path):
     with pytest.raises(ConfigError, match=r"budget 0.1 A is not above its quiescent current 0.2 A"):
         service_cli.build_service(_args(tmp_path, SCREEN + POWER.replace("= 2.0", "= 0.1")), "fp")
+
+
+def test_the_host_status_shows_the_limiter():
+    from host.remote import power_lines
+    assert power_lines(None) == []
+    power = {"wall_estimate_a": 3.2, "wall_budget_a": 4.0, "limiting": True,
+             "note": "limits on its estimate alone: no card has reported its current",
+             "cabinets": [
+                 {"address": 1, "estimate_a": 1.99, "measured_a": 2.05, "budget_a": 2.0,
+                  "scale": 0.5, "limiting": True, "basis": "estimate corrected by the card's reading"},
+                 {"address": 2, "estimate_a": 0.2, "measured_a": None, "budget_a": None,
+                  "scale": 0.8, "limiting": True, "basis": "estimate"},
+                 {"address": 3, "estimate_a": 0.2, "measured_a": None, "budget_a": 2.0,
+                  "scale": 1.0, "limiting": False, "basis": "estimate"}]}
+    lines = power_lines(power)
+    assert lines[0] == ("power      2 of 3 cabinets limited; highest 1.99 A of 2 A (cabinet 1); "
+                        "wall 3.2 A of 4 A; limits on its estimate alone: no card has reported "
+                        "its current")
+    assert lines[1:] == ["  cabinet 1: 1.99 A of 2 A, card reads 2.05 A, gain x0.50",
+                         "  cabinet 2: 0.2 A (the wall's budget), gain x0.80"]
