@@ -13,6 +13,7 @@ move with the load.
 from __future__ import annotations
 
 import statistics
+import time
 from typing import Any
 
 import numpy as np
@@ -49,15 +50,16 @@ def measure_limiting(layout: Layout, mode: str, inputs: tuple, threads: int, arg
     timer = timer_cls(args.rounds, args.min_time)
     for t in dict.fromkeys((threads, 1)):
         pipe = fastpath.Pipeline(layout, lut, gains, calib, threads=t, **kernel)
-        timer.add(f"plain:{t}", lambda pipe=pipe: pipe.process(frame))
-        timer.add(f"scale:{t}", lambda pipe=pipe: pipe.process(frame, scale))
+        clock = _clock(args, t)
+        timer.add(f"plain:{t}", lambda pipe=pipe: pipe.process(frame), clock)
+        timer.add(f"scale:{t}", lambda pipe=pipe: pipe.process(frame, scale), clock)
 
         def limited(pipe=pipe) -> None:
             s = limiter.scale()
             limiter.update(pipe.process(frame, s).sums, s)
-        timer.add(f"limiter:{t}", limited)
+        timer.add(f"limiter:{t}", limited, clock)
     sums = fastpath.Pipeline(layout, lut, gains, calib, threads=1).process(frame).sums
-    timer.add("update", lambda: limiter.update(sums, scale))
+    timer.add("update", lambda: limiter.update(sums, scale), _clock(args, 1))
     results = timer.run(Progress(f"bench --limiting {layout.width}x{layout.height} {mode}",
                                  enabled=not args.json))
     median = {k: statistics.median(v) for k, v in results.items()}
@@ -74,6 +76,14 @@ def measure_limiting(layout: Layout, mode: str, inputs: tuple, threads: int, arg
     rows.append({**base, "variant": "limiter update alone", "threads": 1,
                  "us_per_frame": median["update"] * 1e6, "best_us": min(results["update"]) * 1e6})
     return rows
+
+
+def _clock(args, threads: int):
+    """Wall time, or with ``--cpu-time`` the CPU time of this thread (one thread) or of the
+    whole process (several): what the variants cost, not what other jobs took from them."""
+    if not getattr(args, "cpu_time", False):
+        return time.perf_counter
+    return time.thread_time if threads == 1 else time.process_time
 
 
 def print_limiting(rows: list[dict]) -> None:

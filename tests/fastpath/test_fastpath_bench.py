@@ -68,7 +68,7 @@ def test_bench_limiting_reports_ratios_and_the_update_cost(capsys):
             assert r["us_per_frame"] > 0 and r["cabinets"] == 4
         else:
             assert r["ms_per_frame"] > 0 and r["ratio_to_plain"] > 0
-    assert main(["bench", "--limiting", "--resolution", "960x540", "--calibration", "none",
-                 *QUICK]) == 0
+    assert main(["bench", "--limiting", "--cpu-time", "--resolution", "960x540",
+                 "--calibration", "none", *QUICK]) == 0
     text = capsys.readouterr().out
     assert "fused + scale + limiter update" in text and "limiter update µs" in text
