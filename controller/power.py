@@ -409,10 +409,11 @@ class PowerLimiter:
         while isinstance(base.base, np.ndarray):
             base = base.base
         first, count = arrays[0], flat.size
+        offsets = np.cumsum([0] + [a.nbytes for a in arrays[:-1]])
         if (base.dtype == first.dtype and base.flags.c_contiguous and base.size == count
-                and base.ctypes.data == first.ctypes.data and all(a.flags.c_contiguous for a in arrays)
-                and all(a.ctypes.data == first.ctypes.data + 8 * sum(x.size for x in arrays[:i])
-                        for i, a in enumerate(arrays))):
+                and base.ctypes.data == first.ctypes.data
+                and all(a.flags.c_contiguous and a.ctypes.data == first.ctypes.data + int(o)
+                        for a, o in zip(arrays, offsets))):
             view = base.reshape(-1)
             self._source = (sums, view)
             return view

@@ -46,7 +46,6 @@ def measure_limiting(layout: Layout, mode: str, inputs: tuple, threads: int, arg
     kernel = {"kernel": args.kernel} if args.kernel else {}
     n = len(layout.cabinets)
     scale = (65536 - (np.arange(n) * 997) % 32768).astype(np.uint32)    # all different, 0.5 … 1
-    limiter = bench_power(layout)
     timer = timer_cls(args.rounds, args.min_time)
     for t in dict.fromkeys((threads, 1)):
         pipe = fastpath.Pipeline(layout, lut, gains, calib, threads=t, **kernel)
@@ -54,12 +53,13 @@ def measure_limiting(layout: Layout, mode: str, inputs: tuple, threads: int, arg
         timer.add(f"plain:{t}", lambda pipe=pipe: pipe.process(frame), clock)
         timer.add(f"scale:{t}", lambda pipe=pipe: pipe.process(frame, scale), clock)
 
-        def limited(pipe=pipe) -> None:
-            s = limiter.scale()
+        def limited(pipe=pipe, limiter=bench_power(layout)) -> None:   # one per pipeline,
+            s = limiter.scale()                                           # as in the frame loop
             limiter.update(pipe.process(frame, s).sums, s)
         timer.add(f"limiter:{t}", limited, clock)
     sums = fastpath.Pipeline(layout, lut, gains, calib, threads=1).process(frame).sums
-    timer.add("update", lambda: limiter.update(sums, scale), _clock(args, 1))
+    alone = bench_power(layout)
+    timer.add("update", lambda: alone.update(sums, scale), _clock(args, 1))
     results = timer.run(Progress(f"bench --limiting {layout.width}x{layout.height} {mode}",
                                  enabled=not args.json))
     median = {k: statistics.median(v) for k, v in results.items()}
