@@ -312,6 +312,8 @@ class PowerLimiter:
         self._gain = np.ones(n)
         self._hold_until = np.full(n, -math.inf)
         self._demand = np.zeros(n)          # LED mA the content asks for at full scale
+        self._previous = np.zeros(n)        # the frame before's demand
+        self._rise = np.zeros(n)            # how much the frame before's demand rose
         self._estimate = self._quiescent.copy()     # mA drawn by the last frame
         # uncorrected LED mA of recent frames, averaged only when a reading comes (seconds apart)
         self._recent: deque[tuple[float, np.ndarray]] = deque(maxlen=256)
@@ -343,12 +345,15 @@ class PowerLimiter:
             self._recent.append((now, raw))
             led = raw * self._correction
             self._estimate = self._quiescent + led
+            previous, self._rise = self._demand, self._demand - self._previous
+            self._previous = previous
             if applied is None:
                 self._demand = led
             else:   # what the content would draw unscaled; a blanked cabinet keeps its last
                 shown = applied * (1.0 / Q16)
+                self._demand = previous.copy()
                 np.divide(led, shown, out=self._demand, where=shown > 0)
-            target = self._targets()
+            target = self._targets(self._predicted(previous))
             gain = self._gain
             # the content still needs (about) this much limiting: the hold starts again
             self._hold_until[target <= gain * (1 + 1e-4)] = now + HOLD_S
@@ -370,13 +375,26 @@ class PowerLimiter:
         for change in changes:
             self._file(*change)
 
-    def _targets(self) -> np.ndarray:
-        """The largest scale per cabinet within its budget, then the wall's."""
-        target = np.ones_like(self._demand)
-        np.divide(self._room, self._demand, out=target, where=self._demand > self._room)
+    def _predicted(self, previous: np.ndarray) -> np.ndarray:
+        """The next frame's demand: this one's, plus its rise when the frame before rose too.
+
+        A fade brightens a little every frame, and a limiter one frame behind
+        would let every frame of it overshoot by that step; following a steady
+        rise keeps a fade within budget.  A single jump (a cut) is not a trend:
+        extrapolating it would darken the picture needlessly for the hold, so a
+        rise counts only after a rise, and at most twice the one before it.
+        """
+        rise = self._demand - previous
+        return self._demand + np.where(self._rise > 0,
+                                       np.minimum(np.maximum(rise, 0.0), 2 * self._rise), 0.0)
+
+    def _targets(self, demand: np.ndarray) -> np.ndarray:
+        """The largest scale per cabinet within its budget for ``demand``, then the wall's."""
+        target = np.ones_like(demand)
+        np.divide(self._room, demand, out=target, where=demand > self._room)
         self._wall_limiting = False
         if self._ac is not None and self.model.wall_budget_a is not None:
-            ac_light = float(np.dot(self._demand * target, self._ac))
+            ac_light = float(np.dot(demand * target, self._ac))
             wall_room = self.model.wall_budget_a * 1000 - self._ac_quiet
             if ac_light > wall_room:
                 target *= wall_room / ac_light

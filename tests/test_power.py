@@ -280,3 +280,17 @@ def test_the_compiled_pipelines_sums_are_read_in_place_and_agree_with_copies():
         wall.limiter.update(scan.sums, None)
         other.limiter.update({a: s.copy() for a, s in scan.sums.items()}, None)
         assert wall.limiter.status() == other.limiter.status()
+
+
+def test_a_fade_to_white_stays_within_budget_and_a_cut_is_not_overdone():
+    wall = Wall()
+    estimates = []
+    for k in list(range(0, 256, 8)) + [255] * 10:      # a fade: ~3 % more light every frame
+        wall.show((k, k, k))
+        estimates.append(wall.cabinet()["estimate_a"])
+    assert max(estimates) <= 1.0 * 1.02                # the limiter follows the rise, not behind it
+    cut = Wall()
+    cut.show((0, 0, 0), 5)
+    cut.show((255, 255, 255), 3)
+    # one jump is not a trend: the frames after the cut are at the budget, not darker
+    assert cut.cabinet()["estimate_a"] == pytest.approx(1.0, rel=2e-3)
