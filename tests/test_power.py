@@ -294,3 +294,35 @@ def test_a_fade_to_white_stays_within_budget_and_a_cut_is_not_overdone():
     cut.show((255, 255, 255), 3)
     # one jump is not a trend: the frames after the cut are at the budget, not darker
     assert cut.cabinet()["estimate_a"] == pytest.approx(1.0, rel=2e-3)
+
+
+def test_a_1080p_sequence_with_full_white_stays_within_budget_after_each_cut():
+    """The bench's 1080p wall (16 cabinets), the compiled pipeline, a sequence with cuts, a
+    fade and full white: no cabinet above its budget by more than 2 % but on a cut's frame."""
+    from controller import fastpath
+    from host.bench import wall_layout
+    from host.benchlimit import bench_power
+    from controller.service.frameloop import frame_source
+
+    layout = wall_layout(1920, 1080)
+    clock = Clock()
+    limiter = bench_power(layout)
+    limiter.clock = clock
+    budget = limiter.model.cabinets[0].budget_a
+    pipe = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=1)
+    bars, white = frame_source("pattern:bars", 1920, 1080), next(frame_source("pattern:white", 1920, 1080))
+    fade = [np.full((1080, 1920, 3), k, np.uint8) for k in range(0, 256, 9)]
+    sequence = ([("cut", next(bars))] + [("", next(bars)) for _ in range(9)]
+                + [("cut", white)] + [("", white)] * 15
+                + [("cut", fade[0])] + [("", f) for f in fade[1:]]
+                + [("", white)] * 10 + [("cut", np.zeros_like(white))] * 1 + [("", np.zeros_like(white))] * 5
+                + [("cut", white)] + [("", white)] * 10)
+    worst = 0.0
+    for kind, frame in sequence:
+        scale = limiter.scale()
+        limiter.update(pipe.process(frame, scale).sums, scale)
+        clock.now += 1 / 30
+        peak = max(c["estimate_a"] for c in limiter.status()["cabinets"])
+        if kind != "cut":
+            worst = max(worst, peak / budget)
+    assert 0.9 < worst <= 1.02
