@@ -295,15 +295,14 @@ class Picture:
                 raise LedwardenError(f"cabinet {address} has no stored calibration active, so "
                                      f"there is nothing to roll back")
             before = index.history[:-1]
-            if before:
-                version = before[-1]
-                array = await asyncio.to_thread(self.store.load, address, version)
-                calibration.check(array, cab, f"stored version {version}")
-                inputs = self._with(address, array, {"from": "stored", "version": version})
+            version: int | None = before[-1] if before else None
+            if version is not None:
+                stored = await asyncio.to_thread(self.store.load, address, version)
+                calibration.check(stored, cab, f"stored version {version}")
+                inputs = self._with(address, stored, {"from": "stored", "version": version})
             else:
-                version = None
-                array = await asyncio.to_thread(self._screen_array, address)
-                inputs = self._with(address, array, None if array is None else {
+                screen = await asyncio.to_thread(self._screen_array, address)
+                inputs = self._with(address, screen, None if screen is None else {
                     "from": "screen file", "file": str(self.screen.calibration[address])})
             box: list[CabinetIndex] = []
             await self._change(inputs, lambda: box.append(self.store.rollback(address)),
