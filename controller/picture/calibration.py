@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,9 @@ from controller.fastpath.common import CALIB_BOUND
 ONE = 16384          # Q1.14
 CSV_HEADER = ("x", "y", "rr", "rg", "rb", "gr", "gg", "gb", "br", "bg", "bb")
 #: Largest calibration file read, by form, per cabinet pixel (a CSV row is at most 11 numbers
-#: of some 12 characters); bounds what an upload may make the board parse.
-MAX_CSV_BYTES_PER_PIXEL = 160
+#: of up to 24 characters, as a float printed in full takes); bounds what an upload may make
+#: the board parse.
+MAX_CSV_BYTES_PER_PIXEL = 256
 MAX_NPZ_BYTES_PER_PIXEL = 18 + 64
 
 
@@ -90,7 +92,7 @@ def read_npz(data: bytes, cab: Cabinet, what: str = "npz") -> np.ndarray:
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         raise ConfigError(f"{label}: not a readable .npz file ({exc})") from None
     names = sorted(arrays)
     if names not in (["gain"], ["matrix"]):

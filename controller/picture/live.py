@@ -138,13 +138,13 @@ class Picture:
         return self.pipeline
 
     def file_notes(self) -> None:
-        """File stored state that could not be used at start as a warning (once the fault
-        log is there)."""
+        """File stored state that could not be used at start as one warning (once the fault
+        log is there): one condition, "the stored picture is not what is shown", one fault."""
         for note in self.notes:
             log.warning("%s", note)
-            if self.journal is not None:
-                self.journal.record("picture.stored_state", "warning", "controller",
-                                    {"text": note[:1000]})
+        if self.notes and self.journal is not None:
+            self.journal.record("picture.stored_state", "warning", "controller",
+                                {"text": "; ".join(self.notes)[:2000]})
 
     # ---------------------------------------------------------------- views
 

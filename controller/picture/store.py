@@ -23,6 +23,7 @@ the cabinet to the screen file's calibration (or to none).
 from __future__ import annotations
 
 import io
+import zipfile
 import json
 import time
 from dataclasses import dataclass, field
@@ -150,7 +151,7 @@ class PictureStore:
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
                 return archive[archive.files[0]]
-        except (OSError, ValueError, EOFError, IndexError) as exc:
+        except (OSError, ValueError, EOFError, IndexError, KeyError, zipfile.BadZipFile) as exc:
             raise ConfigError(f"cabinet {address}: calibration version {version} ({path}) is "
                               f"damaged ({exc}); import it again") from None
 
