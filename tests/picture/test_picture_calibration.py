@@ -124,3 +124,12 @@ def test_an_uncalibrated_cabinet_shows_what_no_calibration_shows():
     b = reference.Pipeline(LAYOUT, lut, gains, None).process(frame)
     assert np.array_equal(a.buffers[2], b.buffers[2])
     assert not np.array_equal(a.buffers[1], b.buffers[1])
+
+
+def test_the_fast_reading_and_the_line_by_line_one_agree():
+    """A good file is read by NumPy's parser; the line-by-line reading (which names errors)
+    must give the same array, or an error would describe another file than the one read."""
+    text = csv_text(matrix(8)).replace("\n", "\r\n")
+    fast = calibration.read_csv(text.encode(), CAB1, "c")
+    slow = calibration._read_csv_rows(text, CAB1, "cabinet 1 (c)", "c")
+    assert np.array_equal(fast, slow) and np.array_equal(fast, q14(matrix(8)))
