@@ -202,3 +202,23 @@ def test_the_live_kind_of_pipeline_agrees_with_the_reference_on_the_wall_s_input
     got = pic.start().process(FRAME)
     assert fastpath.backend in ("cffi", "numpy")
     assert same({a: np.array(b) for a, b in got.buffers.items()}, expected(pic))
+
+
+def test_replaced_pipelines_do_not_keep_their_threads(tmp_path):
+    """A change a minute for months must not pile up worker threads: a replaced pipeline's
+    pool goes with it."""
+    import gc
+    import os
+    pic = picture(tmp_path, threads=3)
+    pic.start()
+
+    def threads() -> int:
+        gc.collect()
+        return len(os.listdir("/proc/self/task"))
+    before = threads()
+
+    async def go():
+        for n in range(12):
+            await pic.set_correction({"gamma": 2.0 + n / 10}, "t")
+    asyncio.run(go())
+    assert threads() <= before + 2
