@@ -1,4 +1,4 @@
-"""``ledwarden correction show|set|reset`` and ``ledwarden calibration list|import|activate|rollback``.
+"""``ledwarden correction show|set|reset``, ``ledwarden calibration list|import|activate|rollback``.
 
 The live picture from a laptop, through the controller's API: reading needs a viewer
 token, changing an installer token; the controller checks everything (it holds the
