@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -191,7 +192,7 @@ class Picture:
                       details: dict[str, Any]) -> None:
         """Steps 1–4 of the module docstring; the caller holds the lock."""
         pipeline = await asyncio.to_thread(self.build, inputs)
-        await asyncio.to_thread(persist)
+        await asyncio.to_thread(_stored, persist)
         self.inputs, self.pipeline = inputs, pipeline
         if self.frame_loop is not None:
             self.frame_loop.use_pipeline(pipeline)
@@ -238,8 +239,8 @@ class Picture:
         array = await asyncio.to_thread(calibration.parse, data, fmt, cab, source or fmt)
         async with self._lock:
             if not activate:
-                index = await asyncio.to_thread(self.store.add, address, array,
-                                                source=source or fmt, who=who, activate=False)
+                index = await asyncio.to_thread(_stored, lambda: self.store.add(
+                    address, array, source=source or fmt, who=who, activate=False))
                 await asyncio.to_thread(self._file_only, "picture.calibration.imported", who,
                                         {"cabinet": address, "version": index.versions[-1]["version"]})
                 return index.as_dict()
@@ -310,3 +311,13 @@ class Picture:
                                {"cabinet": address, "from": index.active, "to": version})
             return box[0].as_dict()
 
+
+def _stored(write: Callable[[], Any]) -> Any:
+    """Run a store write; a disk that refuses it (full, read-only) is said in words, and
+    nothing was swapped: the picture on the wall is unchanged."""
+    try:
+        return write()
+    except OSError as exc:
+        raise LedwardenError(f"the change could not be stored on the board "
+                             f"({exc.strerror or exc}); the picture is unchanged. Free space "
+                             f"on the state directory's disk and try again") from None

@@ -222,3 +222,16 @@ def test_replaced_pipelines_do_not_keep_their_threads(tmp_path):
             await pic.set_correction({"gamma": 2.0 + n / 10}, "t")
     asyncio.run(go())
     assert threads() <= before + 2
+
+
+def test_a_disk_that_refuses_the_write_changes_nothing(tmp_path):
+    pic = picture(tmp_path)
+    first = pic.start()
+    (tmp_path / "correction.json").mkdir()          # the rename onto it fails: EISDIR
+
+    async def go():
+        with pytest.raises(LedwardenError, match="could not be stored on the board .* the "
+                                                 "picture is unchanged"):
+            await pic.set_correction({"gamma": 2.4}, "t")
+    asyncio.run(go())
+    assert pic.pipeline is first and pic.inputs.settings.gamma == 2.2
