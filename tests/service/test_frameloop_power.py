@@ -129,3 +129,26 @@ def test_the_host_status_shows_the_limiter():
                         "its current")
     assert lines[1:] == ["  cabinet 1: 1.99 A of 2 A, card reads 2.05 A, gain x0.50",
                          "  cabinet 2: 0.2 A (the wall's budget), gain x0.80"]
+
+
+def test_the_limit_survives_a_pipeline_swap(tmp_path):
+    """A live correction change hands the loop a new pipeline (``use_pipeline``): the limiter's
+    scale goes into whichever pipeline is current, and reads the new one's sums."""
+    path = tmp_path / "screen.toml"
+    path.write_text(SCREEN + POWER)
+    layout = load_screen(path)
+    limiter = PowerLimiter(parse_power(load_screen_data(path), layout), layout)
+    sink = Recorder()
+    first = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=1)
+    loop = FrameLoop(layout, first, frame_source("pattern:white", 128, 32), sink, fps=50, power=limiter)
+
+    async def run():
+        await loop.start()
+        await asyncio.sleep(0.15)
+        loop.use_pipeline(fastpath.Pipeline(layout, power_lut(2.4), gains_from(1.0), threads=1))
+        await asyncio.sleep(0.25)
+        await loop.stop()
+        return loop.pipeline is not first
+    assert asyncio.run(run()) and loop.error is None
+    full = 64 * 32 * 3 * 65535
+    assert all(t[a] / full == pytest.approx(0.5, abs=2e-3) for t in sink.totals[-5:] for a in (1, 2))
