@@ -19,6 +19,7 @@ from controller.cardaddress import hex_address
 from controller.config import Layout
 from controller.errors import LedwardenError, NotFound
 from controller.faultlog import FaultLog
+from controller.power import PowerLimiter
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.acceptance import write_acceptance
@@ -79,6 +80,9 @@ class Service:
         self.frame_loop = frame_loop
         #: The live picture (controller.picture.live.Picture), None when not wired (tests).
         self.picture = picture
+        #: The current limiter (``controller.power``), when the screen file has ``[power]``:
+        #: the watch hands it the cards' current readings (``measured``), status shows it.
+        self.power: PowerLimiter | None = None
         self.schedule = schedule          # "builtin": the service runs the quarterly inspection
         self.jobs = JobManager(question_timeout_s)
         #: Set unless this start is a controller upgrade on trial still waiting for its health
@@ -129,6 +133,7 @@ class Service:
                     "operations": self.owner.operations,
                     "dropped_frames": dict(self.owner.bus.deframer.dropped)},
             "frame_loop": self.frame_loop.stats() if self.frame_loop is not None else None,
+            "power": self.power.status() if self.power is not None else None,
             "jobs": active,
             "faults": self.faults.counts(),
             "last_selftest": next(iter(self.history.runs(1)), None),
