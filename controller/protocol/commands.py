@@ -26,11 +26,22 @@ from controller.brightness import LEVEL_MAX
 from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD
 from controller.errors import PayloadError
 from controller.protocol.framing import MAX_PAYLOAD
-from controller.protocol.payload import Empty, Message, Payload
+from controller.protocol.payload import Empty as Empty
+from controller.protocol.payload import Message as Message
+from controller.protocol.payload import Payload as Payload
 from controller.protocol.payload import check as _check
-from controller.protocol.transfer import (  # re-exported: callers write c.FwBegin …EVENT, FW_STATUS_HEAD, MAX_EVENTS_PER_ANSWER,
-                                          Event, EventCode, EventsReply, FwBegin, FwChunk,
-                                          FwState, FwStatusReply, GetEvents)
+# Re-exported (``X as X``): callers write c.FwBegin, c.EventsReply … whatever module holds them.
+from controller.protocol.transfer import EVENT as EVENT
+from controller.protocol.transfer import FW_STATUS_HEAD as FW_STATUS_HEAD
+from controller.protocol.transfer import MAX_EVENTS_PER_ANSWER as MAX_EVENTS_PER_ANSWER
+from controller.protocol.transfer import Event as Event
+from controller.protocol.transfer import EventCode as EventCode
+from controller.protocol.transfer import EventsReply as EventsReply
+from controller.protocol.transfer import FwBegin as FwBegin
+from controller.protocol.transfer import FwChunk as FwChunk
+from controller.protocol.transfer import FwState as FwState
+from controller.protocol.transfer import FwStatusReply as FwStatusReply
+from controller.protocol.transfer import GetEvents as GetEvents
 
 
 class Cmd(enum.IntEnum):
