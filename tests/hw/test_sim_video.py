@@ -195,3 +195,17 @@ def test_a_power_cycled_card_stays_black_until_the_sender_restarts(wall):
     for restarted in range(0, 3):                                    # a new stream from 0
         sender.send(3, restarted, buffer)
     assert wait_for(lambda: ops.read_output(bus, 3).frames_shown == 3)
+
+
+def test_the_fault_file_takes_the_output_faults_and_refuses_bad_values():
+    from controller.errors import ConfigError
+    from hw.sim.faults import plan_from_mapping
+
+    plan = plan_from_mapping({"cards": {"2": {"no_get_output": True, "no_sensor": True,
+                                              "stays_black_after_s": 0}}})
+    card = plan.for_card(2)
+    assert card.no_get_output and card.no_sensor and card.stays_black_after_s == 0.0
+    with pytest.raises(ConfigError, match="stays_black_after_s"):
+        plan_from_mapping({"cards": {"2": {"stays_black_after_s": -2}}})
+    with pytest.raises(ConfigError, match="no_sensor"):
+        plan_from_mapping({"cards": {"2": {"no_sensor": "yes"}}})
