@@ -24,6 +24,7 @@ from pathlib import Path
 
 from controller.config import Cabinet, Layout
 from controller.errors import ConfigError, PortError
+from hw.firmware.card import config_problem
 from hw.sim.bus import DEFAULT_HW_MODEL, DEFAULT_VERSION, SimBus, SimCard
 from hw.sim.faults import FaultPlan, load_plan
 from hw.sim.video import CardVideo, VideoInput
@@ -135,6 +136,12 @@ class Simulator:
             raise ConfigError(f"--unaddressed {unaddressed} must be between 0 and --cards")
         if (tcp is None) == (not pty):
             raise ConfigError("choose exactly one of a TCP address or a pseudo-terminal")
+        for cab in screen.cabinets if screen is not None else ():
+            problem = config_problem(cabinet_config(cab))
+            if problem:
+                raise ConfigError(f"cabinet at address {cab.address} (module {cab.module.name}): "
+                                  f"a card's config cannot hold it: {problem}; the screen file "
+                                  f"needs modules the cards can drive")
         self._tmp = None if state_dir else tempfile.mkdtemp(prefix="ledwarden-sim-")
         self.state_dir = Path(state_dir) if state_dir else Path(str(self._tmp))
         self.base_plan = plan or FaultPlan()
@@ -159,6 +166,7 @@ class Simulator:
             where = f"{tcp[0]}:{tcp[1]}" if tcp else "a pseudo-terminal"
             raise PortError(f"cannot listen on {where}: {exc.strerror}") from None
         self.video = None
+        self._by_address: dict[int, SimCard] = {}
         if video:
             try:
                 self.video = VideoInput(*video, card_for=self._video_card)
@@ -175,11 +183,15 @@ class Simulator:
         return self.link.url
 
     def _video_card(self, address: int) -> tuple[CardVideo, int] | None:
-        """The receiver of the powered card now at bus ``address`` (video thread)."""
-        for card in self.cards:
-            if card.card.address == address:
-                return card.video_receiver()
-        return None
+        """The receiver of the powered card now at bus ``address`` (video thread; the card at an
+        address is remembered, and looked for again only when it moved)."""
+        card = self._by_address.get(address)
+        if card is None or card.card.address != address:
+            card = next((k for k in self.cards if k.card.address == address), None)
+            if card is None:
+                return None
+            self._by_address[address] = card
+        return card.video_receiver()
 
     def _faults_of(self, position: int):
         return lambda: self._plan.for_card(position)

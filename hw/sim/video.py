@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import random
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -39,7 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 
 MAGIC = b"LWV1"
-HEADER_BYTES = 16
+HEADER = struct.Struct("<4sB3xII")
+HEADER_BYTES = HEADER.size
 #: A frame number this far behind the one being assembled means the sender started again.
 RESTART_GAP = 64
 #: The per-card spread of the current around the model's nominal (LED bins, sense resistors).
@@ -217,9 +219,7 @@ class VideoInput:
         if len(data) < HEADER_BYTES or data[:4] != MAGIC:
             self.bad += 1
             return
-        address = data[4]
-        frame = int.from_bytes(data[8:12], "little")
-        offset = int.from_bytes(data[12:16], "little")
+        _, address, frame, offset = HEADER.unpack_from(data)
         self.last_at = time.monotonic()
         card = self.cards.setdefault(address, {"datagrams": 0, "bytes": 0, "frames": 0,
                                                "last_frame": None})
@@ -231,7 +231,7 @@ class VideoInput:
         receiver = self.card_for(address) if self.card_for else None
         if receiver is not None:
             video, size = receiver
-            video.datagram(frame, offset, data[HEADER_BYTES:], size)
+            video.datagram(frame, offset, memoryview(data)[HEADER_BYTES:], size)
 
     def close(self) -> None:
         self._stop.set()

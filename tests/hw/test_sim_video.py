@@ -209,3 +209,12 @@ def test_the_fault_file_takes_the_output_faults_and_refuses_bad_values():
         plan_from_mapping({"cards": {"2": {"stays_black_after_s": -2}}})
     with pytest.raises(ConfigError, match="no_sensor"):
         plan_from_mapping({"cards": {"2": {"no_sensor": "yes"}}})
+
+
+def test_a_screen_whose_modules_no_card_config_holds_is_refused_in_one_sentence():
+    from controller.errors import ConfigError
+
+    layout = loads_screen(SCREEN.replace("scan = 8", "scan = 3").replace("height = 16", "height = 15")
+                          .replace("height = 32\n[[cabinets]]", "height = 32\n[[cabinets]]"))
+    with pytest.raises(ConfigError, match="address 7 .*scan must be"):
+        Simulator(pty=True, screen=layout)
