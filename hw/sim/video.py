@@ -109,7 +109,7 @@ class CardVideo:
             self.black = stays_black
             self._black_first: int | None = None
 
-    def datagram(self, frame: int, offset: int, data: bytes, size: int) -> None:
+    def datagram(self, frame: int, offset: int, data: bytes | memoryview, size: int) -> None:
         """One slice of frame ``frame`` at byte ``offset``; ``size`` is the card's buffer size
         from its config (module size × modules × 3 channels × 2 bytes)."""
         with self._lock:
