@@ -18,6 +18,7 @@ from controller.service.busowner import BusOwner
 from controller.service.frameloop import FrameLoop, NullSink, UdpSink, frame_source
 from controller.service.outputwatch import CODE, OutputWatch
 from controller.service.state import Service
+from host.remote import output_summary
 from hw.sim.faults import FaultPlan
 from hw.sim.server import Simulator
 
@@ -111,6 +112,9 @@ def test_a_card_that_stays_black_is_found_within_seconds_and_cleared_when_it_sho
             fault = next(f for f in service.faults.active() if f.code == CODE)
             assert fault.details["text"] == "cabinet 5 receives video but shows none"
             assert fault.details["frames_shown"] == 0 and fault.details["frames_dropped"] > 0
+            line = output_summary(service.status()["card_output"])
+            assert "0 of 2 cards showing video; NOT showing: 0x05" in line
+            assert "A measured by 1 cards" in line and "1 without GET_OUTPUT" in line
             # the sender restarts: a new loop numbers its frames from 0 again
             await service.frame_loop.stop()
             service.frame_loop = new_loop(layout, sim)
