@@ -439,17 +439,13 @@ class Card:
         return struct.pack("<H", self.brightness)
 
     def _get_output(self, payload, bcast):
-        """LED current and video frames shown/dropped, as the platform measures them.
-
-        ``hw.output()`` gives ``(milliamps or None, shown, dropped)``, or None on a
-        board whose display side gives the MCU no counters: such a card answers
-        exactly as one built before the command existed (spec: "not supported").
-        """
+        """``hw.output()``: (mA or None, shown, dropped), or None on a board without counters,
+        which answers as a card built before the command (docs/firmware.md, "Interface")."""
         out = self.hw.output()
         if out is None:
             raise CommandError(UNKNOWN_COMMAND, "unknown command 0x%02x" % GET_OUTPUT)
         ma, shown, dropped = out
-        ma = 0xFFFFFFFF if ma is None else max(0, min(0xFFFFFFFE, ma))
+        ma = 0xFFFFFFFF if ma is None else max(0, min(0xFFFFFFFE, ma))  # None: no sensor
         return struct.pack("<III", ma, shown & 0xFFFFFFFF, dropped & 0xFFFFFFFF)
 
     def _test_pattern(self, payload, bcast):
