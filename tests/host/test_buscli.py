@@ -216,3 +216,25 @@ def test_sim_screen_file_errors_are_one_sentence(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "screen.toml" in out.stderr
+
+
+def test_sim_with_a_screen_file_serves_its_cabinets_and_their_output():
+    screen = os.path.join(ROOT, "host", "demo_wall.toml")
+    proc = subprocess.Popen([*LEDWARDEN, "sim", "--pty", "--screen", screen, "--no-sensor", "2"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url, proc.stderr.read()
+        out = subprocess.run([*LEDWARDEN, "bus", "output", "--port", url, "-a", "1-2", "--json"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        assert data["0x01"]["current_ma"] > 0 and data["0x02"]["current_ma"] is None
+        out = subprocess.run([*LEDWARDEN, "bus", "config", "get", "--port", url, "-a", "1",
+                              "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        config = json.loads(out.stdout)["0x01"]
+        assert (config["module_w"], config["module_h"], config["scan"]) == (64, 32, 16)
+        assert (config["modules_x"], config["modules_y"]) == (4, 4)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
