@@ -44,8 +44,12 @@ from controller.protocol import commands as c
 log = logging.getLogger("ledwarden.outputwatch")
 
 INTERVAL_S = 2.0
-#: How long a card that lacks GET_OUTPUT, or did not answer, is left before it is asked again.
+#: How long a card that lacks GET_OUTPUT is left before it is asked again (an upgrade may add it).
 UNSUPPORTED_RETRY_S = 60.0
+#: A card silent this many polls in a row (the card watch files it offline) is asked again
+#: only after SILENT_RETRY_S, so a dead card does not cost the bus its retries every round;
+#: one silent poll is not enough, since a card power-cycling is silent for half a second.
+SILENT_POLLS = 2
 SILENT_RETRY_S = 10.0
 CODE = "card.no_video"
 
@@ -74,6 +78,7 @@ class OutputWatch:
         self.interval_s = interval_s
         self.readings: dict[int, Reading] = {}
         self._skip_until: dict[int, float] = {}
+        self._silent: dict[int, int] = {}
         self._loop_frames: int | None = None
         self._task: asyncio.Task | None = None
 
@@ -105,11 +110,14 @@ class OutputWatch:
         try:
             reply = await self.service.owner.run(ops.read_output, address)
         except BusTimeout:
-            self._skip_until[address] = now + SILENT_RETRY_S   # the card watch files offline
+            self._silent[address] = self._silent.get(address, 0) + 1
+            if self._silent[address] >= SILENT_POLLS:
+                self._skip_until[address] = now + SILENT_RETRY_S
             return
         except LedwardenError as exc:
             log.info("output watch: card %d: %s", address, exc)
             return
+        self._silent.pop(address, None)
         self._feed_power(address, reply)
         if reply is None:
             self.readings[address] = Reading(supported=False, at=time.time())

@@ -154,3 +154,43 @@ def test_nothing_is_judged_while_no_video_flows(wall):
         finally:
             await service.stop()
     asyncio.run(scenario())
+
+
+class Flowing:
+    """A frame loop whose frames advance between looks, sending to the cards."""
+
+    class sink:
+        feeds_cards = True
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def stats(self) -> dict:
+        self.frames += 30
+        return {"frames": self.frames}
+
+
+def test_one_silent_poll_does_not_hold_a_card_back_but_a_dead_card_is_left_alone(wall):
+    layout, sim, service = wall
+    service.frame_loop = Flowing()
+    watch = OutputWatch(service)
+
+    async def scenario() -> None:
+        try:
+            await watch.poll_once()                      # a baseline of the loop
+            sim.set_plan(FaultPlan().with_card(1, mute=True))
+            await watch.poll_once()                      # card 5 silent once (a power blip)
+            sim.set_plan(FaultPlan())
+            await watch.poll_once()
+            assert watch.readings[5].supported and 5 not in watch._skip_until
+            sim.set_plan(FaultPlan().with_card(1, mute=True))
+            await watch.poll_once()
+            await watch.poll_once()
+            assert 5 in watch._skip_until               # dead twice: asked again in 10 s
+            before = service.owner.operations
+            await watch.poll_once()
+            assert service.owner.operations == before + 1   # only card 6 was asked
+        finally:
+            service.frame_loop = None
+            await service.stop()
+    asyncio.run(scenario())
