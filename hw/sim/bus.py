@@ -249,12 +249,6 @@ class SimCard:
                      self.position)
             self.power_cut()
 
-    def video_receiver(self):
-        """``(receiver, buffer bytes)`` while the card is powered, else None (it hears no video)."""
-        if not self.powered:
-            return None
-        w, h, _, mx, my = self.card.config[:5]
-        return self.platform.video, w * h * mx * my * 3 * 2
 
 
 def count_chunk_frames(data: bytes) -> int:

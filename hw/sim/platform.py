@@ -17,6 +17,7 @@ from collections.abc import Callable
 from hw.sim import nor
 from hw.sim.faults import CardFaults
 from hw.sim.video import CardVideo, LedModel, pattern_sums
+from hw.sim.videoproc import SharedCardVideo
 
 #: Healthy readings; each card drifts a little around them so a wall looks alive.
 NOMINAL_TEMP_C = 38.0
@@ -45,7 +46,7 @@ class SimPlatform:
         #: Set by the simulator while the card runs an image marked "unhealthy" (hw.sim.images).
         self.links_down = False
         #: The card's video receiver and its own LED model (hw.sim.video), for GET_OUTPUT.
-        self.video = CardVideo()
+        self.video: CardVideo | SharedCardVideo = CardVideo()   # shared: sim --video
         self.leds = LedModel()
         #: The card's config block, read when the current is computed (set by the SimCard).
         self.config: Callable[[], tuple] = lambda: (64, 32, 16, 4, 4, 0, 0, 3840)

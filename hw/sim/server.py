@@ -27,7 +27,8 @@ from controller.errors import ConfigError, PortError
 from hw.firmware.card import config_problem
 from hw.sim.bus import DEFAULT_HW_MODEL, DEFAULT_VERSION, SimBus, SimCard
 from hw.sim.faults import FaultPlan, load_plan
-from hw.sim.video import CardVideo, VideoInput
+from hw.sim.video import VideoInput
+from hw.sim.videoproc import VideoProcess
 
 __all__ = ["Simulator", "VideoInput", "cabinet_config"]
 
@@ -165,11 +166,13 @@ class Simulator:
         except OSError as exc:
             where = f"{tcp[0]}:{tcp[1]}" if tcp else "a pseudo-terminal"
             raise PortError(f"cannot listen on {where}: {exc.strerror}") from None
-        self.video = None
-        self._by_address: dict[int, SimCard] = {}
+        self.video: VideoProcess | None = None
         if video:
             try:
-                self.video = VideoInput(*video, card_for=self._video_card)
+                self.video = VideoProcess(*video)
+                for card in self.cards:
+                    card.platform.video = self.video.receiver(card.position)
+                self.video.update(self.cards)
             except OSError as exc:
                 self.link.close()
                 raise PortError(f"cannot listen for video on {video[0]}:{video[1]}: "
@@ -181,17 +184,6 @@ class Simulator:
     def url(self) -> str:
         """What a master passes as ``--port``."""
         return self.link.url
-
-    def _video_card(self, address: int) -> tuple[CardVideo, int] | None:
-        """The receiver of the powered card now at bus ``address`` (video thread; the card at an
-        address is remembered, and looked for again only when it moved)."""
-        card = self._by_address.get(address)
-        if card is None or card.card.address != address:
-            card = next((k for k in self.cards if k.card.address == address), None)
-            if card is None:
-                return None
-            self._by_address[address] = card
-        return card.video_receiver()
 
     def _faults_of(self, position: int):
         return lambda: self._plan.for_card(position)
@@ -233,6 +225,8 @@ class Simulator:
             if now >= next_tick:
                 self._reload_faults()
                 self.bus.tick()
+                if self.video is not None:
+                    self.video.update(self.cards)
                 next_tick = time.monotonic() + TICK_S
             elif now >= self.bus.next_due():
                 self.bus.wake()

@@ -2,11 +2,10 @@
 
 Receiving cards take video over Ethernet, not over the RS-485 bus.  The
 controller's ``udp://`` frame sink sends each card's scan buffer as LWV1
-datagrams (docs/video-io.md, "LWV1"); :class:`VideoInput` listens for them on
-its own thread and hands each datagram to the card it is addressed to.  That
-thread shares the GIL with the bus: a small wall's video costs the bus
-nothing measurable, a full-HD one (8 890 datagrams a frame) does, and is not
-taken whole (docs/simulator.md, "Video and current").
+datagrams (docs/video-io.md, "LWV1").  The simulator receives them in a process
+of its own (:mod:`hw.sim.videoproc`), as a card's video input is silicon of its
+own; :class:`VideoInput` does the same in a thread, for tests of the sender
+alone.  Either hands each datagram to the card it is addressed to.
 
 Each card's :class:`CardVideo` assembles frames as a card's receiver does:
 a frame is *shown* when every byte of it has arrived, and *dropped* when a

@@ -218,3 +218,12 @@ def test_a_screen_whose_modules_no_card_config_holds_is_refused_in_one_sentence(
                           .replace("height = 32\n[[cabinets]]", "height = 32\n[[cabinets]]"))
     with pytest.raises(ConfigError, match="address 7 .*scan must be"):
         Simulator(pty=True, screen=layout)
+
+
+def test_a_video_port_in_use_is_one_sentence_and_leaves_nothing_behind():
+    from controller.errors import PortError
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        with pytest.raises(PortError, match="cannot listen for video on 127.0.0.1:.*in use"):
+            Simulator(2, pty=True, video=taken.getsockname())
