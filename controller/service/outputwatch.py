@@ -154,8 +154,8 @@ class OutputWatch:
             return
         try:
             power.measured(address, None if reply is None else reply.milliamps)
-        except LedwardenError as exc:     # the limiter must never stop the watch
-            log.warning("power limiter refused card %d's reading: %s", address, exc)
+        except Exception as exc:  # noqa: BLE001 - another part's bug must not stop the watch
+            log.warning("power limiter refused card %d's reading: %r", address, exc)
 
     def status(self) -> dict[str, Any]:
         """Per card (``"0x05"``), the last reading; for ``status``."""
