@@ -194,3 +194,25 @@ def test_one_silent_poll_does_not_hold_a_card_back_but_a_dead_card_is_left_alone
             service.frame_loop = None
             await service.stop()
     asyncio.run(scenario())
+
+
+def test_a_limiter_that_fails_does_not_stop_the_watch(wall, caplog):
+    layout, sim, service = wall
+
+    class Broken:
+        def measured(self, address, milliamps):
+            raise ValueError("limiter bug")
+    service.power = Broken()
+    service.frame_loop = Flowing()
+    watch = OutputWatch(service)
+
+    async def scenario() -> None:
+        try:
+            await watch.poll_once()
+            await watch.poll_once()
+            assert watch.readings[5].supported and watch.readings[5].current_ma
+        finally:
+            service.frame_loop = None
+            await service.stop()
+    asyncio.run(scenario())
+    assert "limiter bug" in caplog.text
