@@ -88,6 +88,23 @@ def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool
 
 # ------------------------------------------------------------------ commands
 
+def output_summary(readings: dict) -> str:
+    """One line of the cards' GET_OUTPUT readings in ``status`` (outputwatch)."""
+    values = list(readings.values())
+    showing = sum(1 for r in values if r["showing"] is True)
+    black = [a for a, r in readings.items() if r["showing"] is False]
+    lacking = sum(1 for r in values if not r["supported"])
+    measured = [r["current_ma"] for r in values if r["current_ma"] is not None]
+    parts = [f"{showing} of {len(values)} cards showing video"]
+    if black:
+        parts.append(f"NOT showing: {', '.join(black)}")
+    if measured:
+        parts.append(f"{sum(measured) / 1000:.2f} A measured by {len(measured)} cards")
+    if lacking:
+        parts.append(f"{lacking} without GET_OUTPUT (current estimated only)")
+    return "; ".join(parts)
+
+
 def cmd_status(args, client) -> int:
     data = client.get("/api/v1/status")
     if args.json:
@@ -105,6 +122,9 @@ def cmd_status(args, client) -> int:
               + (f", ERROR {fl['error']}" if fl["error"] else ""))
     for line in power_lines(data.get("power")):
         print(line)
+    output = data.get("card_output")
+    if output:
+        print(f"output     {output_summary(output)}")
     faults, last = data.get("faults"), data.get("last_selftest")
     if faults is not None:
         by = ", ".join(f"{n} {sev}" for sev, n in faults.get("by_severity", {}).items() if n)

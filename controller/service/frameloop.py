@@ -172,6 +172,8 @@ class UdpSink:
 
     HEADER = struct.Struct("<4sB3xII")
     SLICE = 1400
+    #: Video goes to our own cards, whose GET_OUTPUT says what they showed (outputwatch).
+    feeds_cards = True
 
     def __init__(self, host: str, port: int) -> None:
         self.name = f"udp://{host}:{port}"

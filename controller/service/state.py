@@ -33,6 +33,7 @@ from controller.selftest.runner import run_profile
 from controller.service.busowner import BusOwner
 from controller.service.commission import Commissioning, add_findings, discover_all
 from controller.service.jobs import QUESTION_TIMEOUT_S, UNFINISHED, Job, JobManager, JobState
+from controller.service.outputwatch import OutputWatch
 from controller.service.watch import CardWatch, bus_timeout_recorder
 from controller.version import software_version
 
@@ -99,16 +100,22 @@ class Service:
         self.history = History(self.state_dir / "selftest.db")
         self.owner.on_timeout = bus_timeout_recorder(self.faults)
         self.watch = CardWatch(self, watch_interval_s) if watch_interval_s else None
+        #: GET_OUTPUT every ~2 s while video flows to the cards: card.no_video, measured current.
+        self.output_watch = OutputWatch(self) if frame_loop is not None and watch_interval_s else None
 
     async def start(self) -> None:
         if self.frame_loop is not None:
             await self.frame_loop.start()
         if self.watch is not None:
             self.watch.start()
+        if self.output_watch is not None:
+            self.output_watch.start()
 
     async def stop(self) -> None:
         if self.watch is not None:
             await self.watch.stop()
+        if self.output_watch is not None:
+            await self.output_watch.stop()
         await self.jobs.shutdown()
         if self.frame_loop is not None:
             await self.frame_loop.stop()
@@ -134,6 +141,8 @@ class Service:
                     "dropped_frames": dict(self.owner.bus.deframer.dropped)},
             "frame_loop": self.frame_loop.stats() if self.frame_loop is not None else None,
             "power": self.power.status() if self.power is not None else None,
+            "card_output": (self.output_watch.status() if self.output_watch is not None
+                            else None),
             "jobs": active,
             "faults": self.faults.counts(),
             "last_selftest": next(iter(self.history.runs(1)), None),
