@@ -29,6 +29,7 @@ from controller.screenmap import CardSettings, card_summary
 from controller.selftest.history import History
 from controller.selftest.profiles import profile as get_profile
 from controller.selftest.runner import run_profile
+from controller.service.brightness import WallBrightness
 from controller.service.busowner import BusOwner
 from controller.service.commission import Commissioning, add_findings, discover_all
 from controller.service.jobs import QUESTION_TIMEOUT_S, UNFINISHED, Job, JobManager, JobState
@@ -53,13 +54,6 @@ class PatternShown(TypedDict):
     broadcast: bool
     pattern: str
     cards: NotRequired[dict[str, Literal["ok"] | CardFailure]]
-
-
-class BrightnessSet(TypedDict):
-    """The answer to ``POST /brightness``: each card's read-back level, or why it failed."""
-
-    level: int
-    cards: dict[str, int | CardFailure]
 
 
 class Service:
@@ -93,14 +87,19 @@ class Service:
         self.history = History(self.state_dir / "selftest.db")
         self.owner.on_timeout = bus_timeout_recorder(self.faults)
         self.watch = CardWatch(self, watch_interval_s) if watch_interval_s else None
+        #: The wall's current brightness (hand or schedule); the checks compare cards with it.
+        self.brightness = WallBrightness(owner, [cab.address for cab in layout.cabinets],
+                                         settings.default_level, self.state_dir, self.faults)
 
     async def start(self) -> None:
         if self.frame_loop is not None:
             await self.frame_loop.start()
         if self.watch is not None:
             self.watch.start()
+        self.brightness.start()
 
     async def stop(self) -> None:
+        await self.brightness.stop()
         if self.watch is not None:
             await self.watch.stop()
         await self.jobs.shutdown()
@@ -128,6 +127,7 @@ class Service:
                     "dropped_frames": dict(self.owner.bus.deframer.dropped)},
             "frame_loop": self.frame_loop.stats() if self.frame_loop is not None else None,
             "jobs": active,
+            "brightness": self.brightness.view(),
             "faults": self.faults.counts(),
             "last_selftest": next(iter(self.history.runs(1)), None),
             "uptime_s": round(time.time() - self.started, 1),
@@ -170,7 +170,8 @@ class Service:
         check_lang(lang)             # an unknown language is refused before a job exists
 
         async def body(job: Job) -> dict:
-            run = Commissioning(job, self.owner, self.layout, self.settings, unattended=unattended,
+            run = Commissioning(job, self.owner, self.layout, self.settings, self.brightness.level,
+                                unattended=unattended,
                                 screen_file=self.screen_file, controller_info=self.controller_info(),
                                 lang=lang)
             report = await run.run()
@@ -302,16 +303,6 @@ class Service:
             except LedwardenError as exc:
                 results[hex_address(address)] = {"error": str(exc)}
         return {"broadcast": False, "pattern": name, "cards": results}
-
-    async def set_brightness(self, level: int, addresses: list[int] | None) -> BrightnessSet:
-        """Set and read back the brightness of the given cards (default: every card)."""
-        results: dict[str, int | CardFailure] = {}
-        for address in addresses or [cab.address for cab in self.layout.cabinets]:
-            try:
-                results[hex_address(address)] = await self.owner.run(ops.write_brightness, address, level)
-            except LedwardenError as exc:
-                results[hex_address(address)] = {"error": str(exc)}
-        return {"level": level, "cards": results}
 
     # ---------------------------------------------------------------- reports
 
