@@ -40,7 +40,7 @@ FADE_MAX_S = 6 * 3600
 #: Most entries a day: one every quarter of an hour is already more than any wall needs.
 ENTRIES_MAX = 96
 _ENTRY = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*=\s*([0-9]+(?:\.[0-9]+)?)\s*%?\s*$")
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_TIME = re.compile(r"^(\d{2}):(\d{2})$")
 
 
 @dataclass(frozen=True, order=True)
@@ -59,7 +59,8 @@ class Entry:
 
 
 def minute_of(text: str) -> int:
-    """``"07:30"`` → 450; a time that is not one (``25:00``, ``7:75``) is refused with why."""
+    """``"07:30"`` → 450; a time that is not one (``25:00``, ``07:75``, ``7:30``) is refused
+    with why.  Two digits each, as the API's schema says; the command line pads ``7:00``."""
     m = _TIME.match(text.strip())
     if not m:
         raise ConfigError(f"{text!r} is not a time of day: write HH:MM, such as 07:00")
@@ -76,7 +77,7 @@ def parse_entry(text: str) -> Entry:
     m = _ENTRY.match(text)
     if not m:
         raise ConfigError(f"{text!r} is not a schedule entry: write TIME=PERCENT, such as 07:00=80")
-    return entry(minute_of(f"{m[1]}:{m[2]}"), float(m[3]))
+    return entry(minute_of(f"{int(m[1]):02d}:{m[2]}"), float(m[3]))
 
 
 def entry(minute: int, percent: object) -> Entry:
