@@ -344,8 +344,8 @@ EN: dict[str, str] = {
     "finding.cards.ok.one": "The one card answers with the expected model",
     "finding.config.differs": ("Cabinet {cabinet} ({address}): the stored config differs from the screen "
                                "file in {fields}: re-run commissioning or 'ledwarden bus config set'"),
-    "finding.config.brightness": ("Cabinet {cabinet} ({address}): brightness {percent:g} %, the "
-                                  "wall is set to {expected:g} %"),
+    "finding.config.brightness": ("Cabinet {cabinet} ({address}): brightness {percent} %, the "
+                                  "wall is set to {expected} %"),
     "finding.config.unreadable": "Cabinet {cabinet} ({address}): its settings could not be read: {reason}",
     "finding.config.ok": "All {cards} cards hold the screen file's settings",
     "finding.config.ok.one": "The one card holds the screen file's settings",
@@ -718,7 +718,7 @@ ZH: dict[str, str] = {
     "finding.cards.ok.one": "唯一的 1 张接收卡有应答，型号正确",
     "finding.config.differs": ("{cabinet} 号箱体（{address}）：接收卡中保存的配置与屏体配置文件不一致（{fields}），"
                                "请重新调试或执行 'ledwarden bus config set'"),
-    "finding.config.brightness": "{cabinet} 号箱体（{address}）：亮度为 {percent:g}%，屏体当前设定为 {expected:g}%",
+    "finding.config.brightness": "{cabinet} 号箱体（{address}）：亮度为 {percent}%，屏体当前设定为 {expected}%",
     "finding.config.unreadable": "{cabinet} 号箱体（{address}）：无法读取接收卡参数：{reason}",
     "finding.config.ok": "全部 {cards} 张接收卡的参数与屏体配置文件一致",
     "finding.config.ok.one": "唯一的 1 张接收卡的参数与屏体配置文件一致",

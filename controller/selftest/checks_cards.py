@@ -126,8 +126,9 @@ async def cards_config(ix, result: CheckResult) -> None:
         if differ:
             result.add("fail", "config.differs", **where, fields=", ".join(differ))
         if not ix.brightness_ok(address, level):
-            result.add("fail", "config.brightness", **where, percent=percent_of_level(level),
-                       expected=percent_of_level(ix.brightness_wanted(address)))
+            # percent as people read it (40, not 40.0), the unit every view of brightness uses
+            result.add("fail", "config.brightness", **where, percent=f"{percent_of_level(level):g}",
+                       expected=f"{percent_of_level(ix.brightness_wanted(address)):g}")
         ix.cabinet(address)["brightness"] = level
         ix.cabinet(address)["config_ok"] = not differ
     if not result.findings:
