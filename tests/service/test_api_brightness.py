@@ -116,3 +116,18 @@ def test_a_viewer_reads_but_does_not_change(rig):
         with pytest.raises(ApiError) as err:
             call()
         assert err.value.status == 403
+
+
+def test_a_screen_file_with_the_retired_key_does_not_start_the_controller(tmp_path, capsys):
+    old = (controller_process.SCREEN.read_text()
+           .replace("[correction]\nbrightness = 80", "[correction]")
+           .replace("refresh_hz = 3840\n", "refresh_hz = 3840\nbrightness = 0.8\n"))
+    assert "[cards]" in old and "brightness = 0.8" in old
+    screen = tmp_path / "old.toml"
+    screen.write_text(old)
+    status = main(["controller", "run", "--screen", str(screen), "--bus", "loop://",
+                   "--state", str(tmp_path / "state"), "--listen", "127.0.0.1:0"])
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err
+    assert ("[cards] brightness is retired: brightness is a percentage of full in the [correction] "
+            "table now; write [correction] brightness = 80 (for the old 0.8)") in err
