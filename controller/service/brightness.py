@@ -128,10 +128,14 @@ class WallBrightness:
             return
         except (OSError, ValueError, TypeError, AttributeError, ConfigError) as exc:
             aside = self.path.with_suffix(".json.damaged")
-            self.path.replace(aside)
+            try:
+                self.path.replace(aside)
+                kept = f"it was moved to {aside.name}"
+            except OSError as why:
+                kept = f"it could not be moved aside either ({why.strerror or why})"
             self.hand, self.cards, self.schedule = None, {}, None
-            text = (f"the brightness state {self.path} could not be read ({exc}); it was moved to "
-                    f"{aside.name} and the wall starts at the screen file's brightness")
+            text = (f"the brightness state {self.path} could not be read ({exc}); {kept}, and "
+                    f"the wall starts at the screen file's brightness")
             log.error("%s", text)
             if self.faults is not None:
                 self.faults.record("brightness.state_unreadable", "warning", SOURCE, {"text": text})
@@ -256,10 +260,15 @@ class WallBrightness:
             if self.schedule is not None:
                 level = self.wall(now)[0]
                 self.hand = Hand(level, None, who, now)
+                # cards set by hand until an entry that no longer exists: until changed instead
+                self.cards = {a: Hand(h.level, None, h.who, h.at) for a, h in self.cards.items()
+                              if h.holds(now)}
             self.schedule, self.schedule_by = None, {}
             text = "brightness schedule cleared"
         else:
             self.schedule, self.schedule_by = schedule, {"by": who, "at": iso(now)}
+            if self.cards:
+                self.applied = None     # the cards set by hand are brought to the schedule too
             self.hand, self.cards = None, {}
             text = (f"brightness schedule {' '.join(map(str, schedule.entries))}, "
                     f"fade {schedule.fade_s:g} s")
@@ -279,6 +288,8 @@ class WallBrightness:
         if over or wall_over:
             for a in over:
                 del self.cards[a]
+            if over:
+                self.applied = None     # those cards still hold their own level: broadcast again
             if wall_over:
                 self.hand = None
             self._save()
@@ -292,8 +303,8 @@ class WallBrightness:
         level, source, _ = self.wall(now)
         if level == self.applied or (self.applied is None and source == "screen file"):
             return None
-        if self.last_sent is not None and now - self.last_sent < STEP_MIN_S:
-            return None
+        if self.last_sent is not None and 0 <= now - self.last_sent < STEP_MIN_S:
+            return None           # (a clock set back is no reason to stop sending)
         self.pending = level
         try:
             await self.owner.broadcast(c.Cmd.SET_BRIGHTNESS, c.Brightness(level))

@@ -199,3 +199,19 @@ def test_every_change_is_an_event_naming_who(rig):
         f.code not in ("brightness.set", "schedule.changed") for f in svc.faults.active())
     # clearing the schedule keeps the wall where it is
     assert svc.brightness.view()["source"] == "hand" and svc.brightness.view()["percent"] == 80
+
+
+def test_a_new_schedule_brings_cards_set_by_hand_along_and_a_clock_set_back_does_not_stall(rig):
+    clock = Clock("12:00:00")
+    wb = wall(rig, clock)
+    rig.run(wb.set_schedule(Schedule.parse(["07:00=80"], 0), "i"))
+    rig.run(wb.tick())
+    rig.run(wb.set_by_hand(level_of_percent(5), [2], "installer-2"))
+    clock.now += 5
+    rig.run(wb.set_schedule(Schedule.parse(["07:00=80", "22:00=30"], 0), "i"))
+    assert reaches(rig, rig.run(wb.tick()))                      # card 2 back with the wall
+    assert wb.accepts(2, level_of_percent(80)) and not wb.accepts(2, level_of_percent(5))
+    clock.now = epoch("22:30:00")
+    assert rig.run(wb.tick()) == level_of_percent(30)
+    clock.now = epoch("21:59:59")                                # NTP sets the clock back
+    assert rig.run(wb.tick()) == level_of_percent(80)            # not "sent 31 min from now"
