@@ -3,6 +3,7 @@ simulated clock, a hand setting until the next entry, persistence, the journal."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import datetime, timezone
@@ -215,3 +216,31 @@ def test_a_new_schedule_brings_cards_set_by_hand_along_and_a_clock_set_back_does
     assert rig.run(wb.tick()) == level_of_percent(30)
     clock.now = epoch("21:59:59")                                # NTP sets the clock back
     assert rig.run(wb.tick()) == level_of_percent(80)            # not "sent 31 min from now"
+
+
+def test_a_fade_shares_the_bus_with_a_selftest_and_the_check_accepts_its_steps(rig):
+    commission(rig)
+    clock = Clock("21:59:55")
+    wb = rig.service.brightness = wall(rig, clock)
+    rig.run(wb.set_schedule(Schedule.parse(["07:00=80", "22:00=30"], 60), "installer-1"))
+    done, steps = asyncio.Event(), []
+
+    async def fader():                       # a simulated second every 20 ms of real time
+        while not done.is_set() and clock.now < epoch("22:01:00"):
+            level = await wb.tick()
+            if level is not None:
+                steps.append(level)
+            clock.now += 1
+            await asyncio.sleep(0.02)
+
+    async def go():
+        task = asyncio.create_task(fader())
+        try:
+            return await run_profile(rig.service, rig.service.history, "quick", trigger="manual",
+                                     who="test")
+        finally:
+            done.set()
+            await task
+    report = rig.run(go())
+    assert [f["key"] for f in config_check(report)["findings"]] == ["config.ok"]
+    assert len(steps) > 3               # the fade went on while the self-test held its turns

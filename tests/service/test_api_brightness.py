@@ -57,6 +57,12 @@ def test_brightness_in_percent_by_hand_through_the_host_tool(rig, capsys):
     assert capsys.readouterr().out.startswith("brightness 40 % (set by hand by installer-1)")
     assert host(rig, "viewer", "status", "--json") == 0
     assert json.loads(capsys.readouterr().out)["brightness"]["percent"] == 40
+    assert host(rig, "viewer", "status") == 0
+    assert "brightness 40 % (set by hand by installer-1)" in capsys.readouterr().out
+    assert host(rig, "installer", "brightness", "55%", "-a", "2", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["cards"] == {"0x02": level_of_percent(55)}
+    assert host(rig, "viewer", "brightness") == 0
+    assert "  card 0x02: 55 % by hand" in capsys.readouterr().out
 
 
 def test_the_schedule_is_set_shown_and_cleared(rig, capsys):
