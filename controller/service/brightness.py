@@ -56,6 +56,9 @@ SOURCE = "controller"
 
 
 class CardFailure(TypedDict):
+    """A card that did not take a request: one card's failure never stops the rest of the wall,
+    so it is reported in that card's place (``"0x05": {"error": "…"}``)."""
+
     error: str
 
 

@@ -29,7 +29,7 @@ from controller.screenmap import CardSettings, card_summary
 from controller.selftest.history import History
 from controller.selftest.profiles import profile as get_profile
 from controller.selftest.runner import run_profile
-from controller.service.brightness import WallBrightness
+from controller.service.brightness import CardFailure, WallBrightness
 from controller.service.busowner import BusOwner
 from controller.service.commission import Commissioning, add_findings, discover_all
 from controller.service.jobs import QUESTION_TIMEOUT_S, UNFINISHED, Job, JobManager, JobState
@@ -39,13 +39,6 @@ from controller.version import software_version
 #: How a self-test outcome is filed in the fault log.
 SEVERITY = {"warn": "warning", "fail": "error", "error": "warning"}
 REPORT_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(json|html)$")
-
-
-class CardFailure(TypedDict):
-    """A card that did not take a request: one card's failure never stops the rest of the wall,
-    so it is reported in that card's place (``"0x05": {"error": "…"}``)."""
-
-    error: str
 
 
 class PatternShown(TypedDict):
