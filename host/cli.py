@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES = (
     "host.brightnesscli",
     "host.selftestcli",
     "host.faultscli",
+    "host.picturecli",
     "host.buscli",
     "hw.sim.cli",
     "controller.service.cli",
