@@ -141,6 +141,8 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
     picture.file_notes()
     if power is not None:   # the limiter files power.limiting in the service's fault log
         power.faults = service.faults
+        # The estimate is taken at full dimming; the cards dim after the pipeline (docs/correction.md).
+        power.dimming = service.brightness.fraction
         service.power = power
     return service
 
