@@ -19,7 +19,7 @@ from controller.cliargs import board_admin_parent, existing_state
 from controller.cliout import emit_json, table
 from controller.errors import ConfigError, NotFound
 from controller.upgrade import signing
-from controller.upgrade.steps import Steps
+from controller.upgrade.bundles.steps import Steps
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

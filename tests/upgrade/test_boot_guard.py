@@ -17,10 +17,10 @@ import venv
 
 import pytest
 
-from controller.upgrade import events
-from controller.upgrade.bootguard import Boot, prepare_boot, unrecorded_boot
-from controller.upgrade.slots import BootState, SlotStore
-from controller.upgrade.steps import Steps
+from controller.upgrade.bundles import events
+from controller.upgrade.bundles.bootguard import Boot, prepare_boot, unrecorded_boot
+from controller.upgrade.bundles.slots import BootState, SlotStore
+from controller.upgrade.bundles.steps import Steps
 from support.upgrade_rig import N, N1, board_on, bundle, ledwarden
 
 pytestmark = pytest.mark.timeout(300)

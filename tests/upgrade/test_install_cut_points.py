@@ -33,8 +33,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.upgrade.slots import SlotStore
-from controller.upgrade.steps import CUT_ENV, LOG_ENV
+from controller.upgrade.bundles.slots import SlotStore
+from controller.upgrade.bundles.steps import CUT_ENV, LOG_ENV
 from support.upgrade_rig import N, N1, TIMES, Board, board_on, bundle, ledwarden
 
 pytestmark = pytest.mark.timeout(600)

@@ -43,7 +43,7 @@ from packaging.version import InvalidVersion, Version
 
 from controller.errors import LedwardenError
 from controller.timeutil import utc_now
-from controller.upgrade.steps import Steps, stop_children_under
+from controller.upgrade.bundles.steps import Steps, stop_children_under
 
 SLOTS = ("a", "b")
 BASE = "base"

@@ -42,9 +42,9 @@ from pathlib import Path
 
 from controller.cliargs import state_dir
 from controller.timeutil import utc_now
-from controller.upgrade import events
-from controller.upgrade.slots import BootState, SlotStateError, SlotStore, clean_env, version_of
-from controller.upgrade.steps import Steps
+from controller.upgrade.bundles import events
+from controller.upgrade.bundles.slots import BootState, SlotStateError, SlotStore, clean_env, version_of
+from controller.upgrade.bundles.steps import Steps
 
 log = logging.getLogger("ledwarden.bootguard")
 
@@ -346,7 +346,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m controller.upgrade.bootguard``: the guard without the rest of the CLI, which
+    """``python -m controller.upgrade.bundles.bootguard``: the guard without the rest of the CLI, which
     is what the systemd unit runs (it starts in a fraction of the time and memory)."""
     p = argparse.ArgumentParser(prog="ledwarden-boot-guard", description=__doc__.split("\n\n")[0])
     add_arguments(p, "/var/lib/ledwarden")

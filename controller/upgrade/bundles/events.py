@@ -28,7 +28,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from controller.upgrade.steps import Steps
+from controller.upgrade.bundles.steps import Steps
 
 log = logging.getLogger("ledwarden.upgrade")
 
