@@ -37,7 +37,7 @@ from controller.service.frameloop import FrameLoop, frame_sink, frame_source
 from controller.service.jobs import QUESTION_TIMEOUT_S
 from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
-from controller.upgrade import boardcli
+from controller.upgrade.bundles import boardcli
 
 
 
