@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from controller.brightness import LEVEL_MAX
+from controller.cardresults import from_json
 from controller.cardaddress import hex_address
 from controller.cliout import Progress, emit_json, table
 from controller.errors import LedwardenError
@@ -187,12 +188,14 @@ def cmd_brightness(args, client) -> int:
         emit_json(data)
         return 0
     failed = 0
-    for address, value in data["cards"].items():
-        if isinstance(value, dict):
+    for card in from_json(data["cards"], int):
+        if card.error is not None:
             failed += 1
-            print(f"ledwarden: error: {value['error']}", file=sys.stderr)
+            print(f"ledwarden: error: {card.error}", file=sys.stderr)
         else:
-            print(f"{address}: brightness {value} ({value / LEVEL_MAX:.0%}), read back")
+            value = card.value or 0
+            print(f"{hex_address(card.address)}: brightness {value} ({value / LEVEL_MAX:.0%}), "
+                  f"read back")
     return int(bool(failed))
 
 
@@ -202,11 +205,12 @@ def cmd_detect(args, client) -> int:
     if job["state"] != "succeeded" or args.json:
         return _finish(args, job)
     rows, errors = [], []
-    for address, dead in job["result"].items():
-        if isinstance(dead, dict):
-            errors.append(dead["error"])
+    for card in from_json(job["result"], list):
+        if card.error is not None:
+            errors.append(card.error)
         else:
-            rows += [(address, d["module"], d["x"], d["y"], d["channel"]) for d in dead]
+            rows += [(hex_address(card.address), d["module"], d["x"], d["y"], d["channel"])
+                     for d in card.value or []]
     if rows:
         print(table(rows, ["address", "module", "x", "y", "channel"]))
     cards = len(job["result"])

@@ -53,22 +53,29 @@ LAYERS = (
           "with the board's libraries and runs the simulator for its demo, but reaches the running "
           "service only over HTTPS: never the service's modules, never a package's private module"),
     Layer("service", ("controller.service",),
-          ("video", "selftest", "upgrade", "report", "faultlog", "fastpath", "protocol", "shared",
-           "base"),
+          ("video", "selftest", "upgrade", "board", "report", "faultlog", "fastpath", "protocol",
+           "shared", "base"),
           "the service wires the parts together (bus owner, jobs, API); nothing below may need it, "
           "so every part runs and is tested without a service"),
     Layer("video", ("controller.video",), ("fastpath", "base"),
           "video sources and sinks (files, DDP, Colorlight) feed and drain the frame loop; they "
           "turn the fast path's card buffers back into a picture with its NumPy reference and "
           "know no bus and no service"),
-    Layer("selftest", ("controller.selftest",),
-          ("report", "faultlog", "fastpath", "protocol", "shared", "base"),
-          "self-tests ask the cards (protocol), time the fast path and write their findings as "
-          "report sentences; they get the board's parts handed in, not the service"),
     Layer("upgrade", ("controller.upgrade",),
-          ("faultlog", "protocol", "shared", "base"),
+          ("selftest", "board", "faultlog", "protocol", "shared", "base"),
           "upgrades drive the cards over the bus and log to the fault log; the service starts "
-          "them as jobs and serves their uploads"),
+          "them as jobs and serves their uploads; the health check that confirms a new "
+          "controller is the quick self-test, run on the board context"),
+    Layer("selftest", ("controller.selftest",),
+          ("board", "report", "faultlog", "fastpath", "protocol", "shared", "base"),
+          "self-tests ask the cards (protocol), time the fast path and write their findings as "
+          "report sentences; they get the board's parts handed in (board), not the service"),
+    Layer("board", ("controller.boardcontext",),
+          ("faultlog", "protocol", "shared", "base"),
+          "the board context is what the self-tests, the watch, the jobs and the health check "
+          "are handed instead of the service: the bus, layout, settings, fault log, frame loop, "
+          "history; what it needs of the parts above (bus owner, job, history) it names as "
+          "Protocols, so it imports none of them"),
     Layer("report", ("controller.report",), ("base",),
           "reports render what they are given (JSON in, HTML out) and know no bus and no service"),
     Layer("faultlog", ("controller.faultlog",), ("base",),
@@ -77,12 +84,13 @@ LAYERS = (
           "the per-frame correction is pure computation over the screen's layout"),
     Layer("protocol", ("controller.protocol",), ("base",),
           "the bus master speaks LWP/1 and knows nothing of what the cards are used for"),
-    Layer("shared", ("controller.board", "controller.cliargs", "controller.cliout",
-                     "controller.screenmap"),
+    Layer("shared", ("controller.board", "controller.cardresults", "controller.cliargs",
+                     "controller.cliout", "controller.screenmap"),
           ("protocol", "base"),
           "what both sides and the simulator share about the board and its cards: the bus "
           "interface (board), the command lines' argument types and output (cliargs, cliout), "
-          "the screen-to-card mapping (screenmap); they name the protocol's types"),
+          "the screen-to-card mapping (screenmap), the per-card result shape the service "
+          "writes and the host reads (cardresults); they name the protocol's types"),
     Layer("base", ("controller",), (),
           "errors, the screen file, JSON input, time and the certificate fingerprint: the "
           "vocabulary every layer speaks, so it may speak of none of them"),

@@ -16,12 +16,12 @@ from controller.selftest.runner import compare, run_profile
 
 
 def quarterly(rig, **kw):
-    return rig.run(run_profile(rig.service, rig.service.history, "quarterly",
+    return rig.run(run_profile(rig.service.board, "quarterly",
                                trigger="manual", who="test", **kw))
 
 
 def quick(rig):
-    return rig.run(run_profile(rig.service, rig.service.history, "quick", trigger="manual", who="test"))
+    return rig.run(run_profile(rig.service.board, "quick", trigger="manual", who="test"))
 
 
 def commission(rig) -> dict:
