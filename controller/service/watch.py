@@ -23,6 +23,10 @@ code                        severity  raised when / resolved when
                                       an interval without overruns
 ==========================  ========  ===============================================
 
+The self-test files its findings of the same conditions under these
+``card.*`` codes (:data:`controller.faultlog.findings.CARD_CODES`), so a hot
+card seen by both is one fault.
+
 The watch stands aside while a job holds the bus to itself (commissioning,
 an inspection, a firmware upgrade), so a card rebooting into new firmware is
 not filed as gone.  Its polls are single transactions that queue with

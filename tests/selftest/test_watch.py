@@ -91,3 +91,20 @@ def test_one_muted_card_files_one_fault_with_the_rest_as_its_evidence(rig):
     rig.sim.set_plan(demo_plan())
     rig.run(CardWatch(svc.board).poll_once())
     assert ("card.offline", "card:0x05") not in active(rig)
+
+
+def test_the_watch_and_a_self_test_file_a_hot_card_as_one_fault(rig):
+    """Issue 13: ``card.over_temperature`` (watch) and ``env.hot`` (self-test) are one
+    condition: whichever sees it first opens the fault, the other folds into it."""
+    svc = rig.service
+
+    async def go():
+        await CardWatch(svc.board).poll_once()
+        report = await run_profile(svc.board, "quick", trigger="manual", who="test")
+        svc.record_selftest_faults(report)
+        await CardWatch(svc.board).poll_once()
+    rig.run(go())
+    card3 = [f for f in svc.faults.list(state=None, source="card:0x03")
+             if f.code in ("card.over_temperature", "selftest.env.hot")]
+    assert [f.code for f in card3] == ["card.over_temperature"]
+    assert card3[0].count == 3
