@@ -35,7 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from statistics import fmean
 
 import serial
@@ -91,6 +91,10 @@ class RS485Config:
         )
 
 
+#: Round-trip times kept per card (the newest).
+RTT_SAMPLES = 1000
+
+
 @dataclass
 class LinkStats:
     """Per-card link quality, as the quarterly inspection reads it."""
@@ -102,7 +106,7 @@ class LinkStats:
     errors: int = 0        # error answers (RESP|ERR)
     bad_frames: int = 0    # frames dropped by the deframer during this card's transactions
     late: int = 0          # well-formed answers that matched no outstanding request
-    rtt_s: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    rtt_s: deque[float] = field(default_factory=lambda: deque(maxlen=RTT_SAMPLES))
 
     def as_dict(self) -> dict[str, Any]:
         rtts = sorted(self.rtt_s)
@@ -122,10 +126,6 @@ class LinkStats:
             "late": self.late,
             "rtt_ms": rtt_ms,
         }
-
-    def copy(self) -> LinkStats:
-        """An independent copy (its own ``rtt_s``): what a snapshot hands to another thread."""
-        return replace(self, rtt_s=deque(self.rtt_s, maxlen=self.rtt_s.maxlen))
 
 
 @dataclass(frozen=True)
@@ -328,9 +328,13 @@ class Bus:
     def snapshot(self) -> BusStatistics:
         """Every counter copied at one instant under the statistics lock (see
         :class:`BusStatistics`): safe to call from any thread while transactions run."""
-        with self._stats_lock:
-            return BusStatistics(links={a: s.copy() for a, s in self.stats.items()},
-                                 dropped=dict(self.deframer.dropped), frames=self.deframer.frames)
+        with self._stats_lock:     # only the raw copies under the lock: the bus thread waits
+            raw = [(a, s.requests, s.retries, s.timeouts, s.failures, s.errors, s.bad_frames,
+                    s.late, list(s.rtt_s)) for a, s in self.stats.items()]
+            dropped, frames = dict(self.deframer.dropped), self.deframer.frames
+        links = {a: LinkStats(*counts, rtt_s=deque(rtts, maxlen=RTT_SAMPLES))
+                 for a, *counts, rtts in raw}
+        return BusStatistics(links=links, dropped=dropped, frames=frames)
 
     def wire_time(self, nbytes: int) -> float:
         """Seconds ``nbytes`` take on the line at the configured baud rate (8N1)."""
