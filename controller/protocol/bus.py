@@ -329,11 +329,10 @@ class Bus:
         """Every counter copied at one instant under the statistics lock (see
         :class:`BusStatistics`): safe to call from any thread while transactions run."""
         with self._stats_lock:     # only the raw copies under the lock: the bus thread waits
-            raw = [(a, s.requests, s.retries, s.timeouts, s.failures, s.errors, s.bad_frames,
-                    s.late, list(s.rtt_s)) for a, s in self.stats.items()]
+            raw = [(a, (s.requests, s.retries, s.timeouts, s.failures, s.errors, s.bad_frames,
+                        s.late), list(s.rtt_s)) for a, s in self.stats.items()]
             dropped, frames = dict(self.deframer.dropped), self.deframer.frames
-        links = {a: LinkStats(*counts, rtt_s=deque(rtts, maxlen=RTT_SAMPLES))
-                 for a, *counts, rtts in raw}
+        links = {a: LinkStats(*counts, deque(rtts, maxlen=RTT_SAMPLES)) for a, counts, rtts in raw}
         return BusStatistics(links=links, dropped=dropped, frames=frames)
 
     def wire_time(self, nbytes: int) -> float:
