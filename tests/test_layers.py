@@ -337,3 +337,16 @@ def test_a_loop_is_found_and_named():
         "controller.a -> controller.b -> controller.c -> controller.a (a.py:1, b.py:7, c.py:3); "
         "modules in the loop: controller.a, controller.b, controller.c")
     assert cycles(imports[:2] + imports[3:]) == []
+
+
+def test_the_board_context_may_not_reach_the_parts_it_is_handed_to(project):
+    """The board context sits below the self-tests, upgrades and the service: it names what it
+    needs of them as Protocols, so importing any of them is refused."""
+    modules, _ = project
+    for text in ("from controller.service.busowner import BusOwner\n",
+                 "from controller.selftest.history import History\n",
+                 "from controller.upgrade.health import health_check\n"):
+        problems = check_text("controller.boardcontext", text, set(modules))
+        assert len(problems) == 1 and "layer board may use" in problems[0], text
+    assert check_text("controller.boardcontext", "from controller.faultlog import FaultLog\n",
+                      set(modules)) == []
