@@ -119,6 +119,16 @@ class JobProgress(Protocol):
         ...
 
 
+class LivePicture(Protocol):
+    """The picture the wall shows (:class:`controller.picture.live.Picture`): the inputs its
+    pipeline was built from (curve, white balance, calibration) and that pipeline, which the
+    ``fastpath.golden`` check rebuilds and compares with the NumPy reference.  Named by its
+    shape: the picture package sits above this module (it stores through the upgrades' steps)."""
+
+    inputs: Any
+    pipeline: Any
+
+
 def _no_controller_info() -> dict[str, Any]:
     return {}
 
@@ -147,6 +157,8 @@ class BoardContext:
     faults: FaultLog | None = None
     #: The running frame loop, or None when the controller runs without one (``--no-frames``).
     frame_loop: FrameStats | None = None
+    #: The live picture, or None when the service runs without one (tests).
+    picture: LivePicture | None = None
     #: The screen file the layout came from, as the reports name it.
     screen_file: str = ""
     #: The controller's description for reports (host, bus, fingerprint, software), asked for
@@ -168,4 +180,5 @@ class BoardContext:
         return list(addresses or []) or self.addresses()
 
 
-__all__ = ["BoardContext", "BusAccess", "FrameStats", "JobProgress", "SelftestHistory"]
+__all__ = ["BoardContext", "BusAccess", "FrameStats", "JobProgress", "LivePicture",
+           "SelftestHistory"]

@@ -12,6 +12,7 @@ each test pattern unless ``--yes``.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -103,6 +104,8 @@ def cmd_status(args, client) -> int:
               f"{fl['backend']}, {fl['threads']} threads), p50 {fl['p50_ms']} ms, "
               f"p99 {fl['p99_ms']} ms, {fl['overruns']} overruns"
               + (f", ERROR {fl['error']}" if fl["error"] else ""))
+    for line in power_lines(data.get("power")):
+        print(line)
     faults, last = data.get("faults"), data.get("last_selftest")
     if faults is not None:
         by = ", ".join(f"{n} {sev}" for sev, n in faults.get("by_severity", {}).items() if n)
@@ -113,6 +116,28 @@ def cmd_status(args, client) -> int:
     for job in data["jobs"]:
         print(f"job {job['id']:<5}  {job['kind']} {job['state']}: {job['progress']['step']}")
     return 0
+
+
+def power_lines(power: dict | None) -> list[str]:
+    """The current limiter in ``status``: a summary, then each cabinet it is limiting."""
+    if not power:
+        return []
+    cabs = power["cabinets"]
+    limited = [c for c in cabs if c["limiting"]]
+    top = max(cabs, key=lambda c: c["estimate_a"] / (c["budget_a"] or math.inf), default=None)
+    parts = [f"{len(limited)} of {len(cabs)} cabinets limited"]
+    if top is not None and top["budget_a"]:
+        parts.append(f"highest {top['estimate_a']:g} A of {top['budget_a']:g} A (cabinet "
+                     f"{top['address']})")
+    if power["wall_budget_a"]:
+        parts.append(f"wall {power['wall_estimate_a']:g} A of {power['wall_budget_a']:g} A")
+    lines = [f"power      {'; '.join(parts)}; {power['note']}"]
+    for c in limited:
+        card = "" if c["measured_a"] is None else f", card reads {c['measured_a']:g} A"
+        budget = f"of {c['budget_a']:g} A" if c["budget_a"] else "(the wall's budget)"
+        lines.append(f"  cabinet {c['address']}: {c['estimate_a']:g} A {budget}{card}, "
+                     f"gain x{c['scale']:.2f}")
+    return lines
 
 
 def cmd_cards(args, client) -> int:

@@ -48,15 +48,21 @@ class Layer:
 #: change it here, with the reason, when the design changes.
 LAYERS = (
     Layer("host", ("host",),
-          ("selftest", "upgrade", "report", "faultlog", "fastpath", "protocol", "shared", "base", "sim"),
+          ("selftest", "upgrade", "report", "power", "faultlog", "fastpath", "protocol", "shared",
+           "base", "sim"),
           "the laptop's command line builds and signs bundles, talks to the bus and renders reports "
           "with the board's libraries and runs the simulator for its demo, but reaches the running "
           "service only over HTTPS: never the service's modules, never a package's private module"),
     Layer("service", ("controller.service",),
-          ("video", "selftest", "upgrade", "board", "report", "faultlog", "fastpath", "protocol",
-           "shared", "base"),
+          ("picture", "video", "selftest", "upgrade", "board", "report", "power", "faultlog",
+           "fastpath", "protocol", "shared", "base"),
           "the service wires the parts together (bus owner, jobs, API); nothing below may need it, "
           "so every part runs and is tested without a service"),
+    Layer("picture", ("controller.picture",), ("upgrade", "fastpath", "faultlog", "base"),
+          "the live picture turns correction settings and per-cabinet calibration into the fast "
+          "path's inputs and keeps run-time changes on disk with the upgrade's durable steps "
+          "(controller.upgrade.steps: temp file, fsync, rename, cut points for tests); the "
+          "service hands it the frame loop and the fault log, so it needs neither"),
     Layer("video", ("controller.video",), ("fastpath", "base"),
           "video sources and sinks (files, DDP, Colorlight) feed and drain the frame loop; they "
           "turn the fast path's card buffers back into a picture with its NumPy reference and "
@@ -78,6 +84,10 @@ LAYERS = (
           "Protocols, so it imports none of them"),
     Layer("report", ("controller.report",), ("base",),
           "reports render what they are given (JSON in, HTML out) and know no bus and no service"),
+    Layer("power", ("controller.power",), ("faultlog", "base"),
+          "the power model and current limiter turn the fast path's module sums into a gain "
+          "scale and file power.limiting; the frame loop hands both in, so it needs no service "
+          "and no fast path"),
     Layer("faultlog", ("controller.faultlog",), ("base",),
           "the fault log is storage: it files what others found"),
     Layer("fastpath", ("controller.fastpath",), ("base",),

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.boardcontext import (BoardContext, BusAccess, FrameStats, JobProgress,
-                                     SelftestHistory)
+                                     LivePicture, SelftestHistory)
 from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
 from controller.faultlog import FaultLog
@@ -65,6 +65,8 @@ class Inspection:
         self.owner: BusAccess = board.bus
         self.layout, self.settings = board.layout, board.settings
         self.frame_loop: FrameStats | None = board.frame_loop
+        #: The live picture (settings and calibration the wall shows), when the board has one.
+        self.picture: LivePicture | None = board.picture
         self.faults: FaultLog | None = board.faults
         self.state_dir: Path = board.state_dir
         self.reports_dir: Path = board.reports_dir

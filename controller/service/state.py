@@ -25,6 +25,7 @@ from controller.boardcontext import BoardContext
 from controller.config import Layout
 from controller.faultlog import FaultLog
 from controller.faultlog.findings import record_selftest_faults
+from controller.power import PowerLimiter
 from controller.protocol import commands as c
 from controller.screenmap import CardSettings
 from controller.selftest.history import History
@@ -45,10 +46,13 @@ class Service:
     def __init__(self, layout: Layout, settings: CardSettings, owner: BusOwner, state_dir: Path, *,
                  screen_file: str, bus_url: str, fingerprint: str = "", frame_loop=None,
                  schedule: str = "builtin", watch_interval_s: float = 0.0,
-                 question_timeout_s: float = QUESTION_TIMEOUT_S) -> None:
+                 question_timeout_s: float = QUESTION_TIMEOUT_S, picture=None) -> None:
         self.owner = owner
         self.bus_url = bus_url
         self.fingerprint = fingerprint
+        #: The current limiter (``controller.power``), when the screen file has ``[power]``:
+        #: the watch hands it the cards' current readings (``measured``), status shows it.
+        self.power: PowerLimiter | None = None
         self.schedule = schedule          # "builtin": the service runs the quarterly inspection
         self.jobs = JobManager(question_timeout_s)
         #: Set unless this start is a controller upgrade on trial still waiting for its health
@@ -67,7 +71,7 @@ class Service:
             faults.record("faultlog.recovered", "warning", "controller", {"text": note})
         self.board = BoardContext(bus=owner, layout=layout, settings=settings, state_dir=state_dir,
                                   history=History(state_dir / "selftest.db"), faults=faults,
-                                  frame_loop=frame_loop, screen_file=screen_file,
+                                  frame_loop=frame_loop, picture=picture, screen_file=screen_file,
                                   controller_info=self.controller_info)
         owner.on_timeout = bus_timeout_recorder(faults)
         self.board_jobs = BoardJobs(self.board, owner, self.jobs, self.cards)
@@ -99,6 +103,11 @@ class Service:
     @property
     def frame_loop(self):
         return self.board.frame_loop
+
+    @property
+    def picture(self):
+        """The live picture (:mod:`controller.picture.live`), None when not wired (tests)."""
+        return self.board.picture
 
     @property
     def faults(self) -> FaultLog:
@@ -135,7 +144,7 @@ class Service:
 
     def status(self) -> dict:
         return views.status(self.board, self.jobs, bus_url=self.bus_url,
-                            baud=self.owner.bus.baud, started=self.started)
+                            baud=self.owner.bus.baud, started=self.started, power=self.power)
 
     def cards_view(self) -> dict:
         return views.cards_view(self.board, self.cards,

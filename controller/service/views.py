@@ -19,6 +19,7 @@ from typing import Any
 
 from controller.boardcontext import BoardContext
 from controller.errors import LedwardenError, NotFound
+from controller.power import PowerLimiter
 from controller.service.jobs import UNFINISHED, JobManager
 from controller.version import software_version
 
@@ -32,9 +33,9 @@ def controller_info(bus_url: str, baud: int, fingerprint: str) -> dict[str, Any]
 
 
 def status(board: BoardContext, jobs: JobManager, *, bus_url: str, baud: int,
-           started: float) -> dict[str, Any]:
-    """``GET /status``: the screen, the bus's counters, the frame loop, unfinished jobs,
-    the fault counts and the last self-test."""
+           started: float, power: PowerLimiter | None = None) -> dict[str, Any]:
+    """``GET /status``: the screen, the bus's counters, the frame loop, the current limiter,
+    unfinished jobs, the fault counts and the last self-test."""
     active = [j.as_dict(full=False) for j in jobs.jobs.values() if j.state in UNFINISHED]
     stats = board.bus.statistics()
     layout = board.layout
@@ -44,6 +45,7 @@ def status(board: BoardContext, jobs: JobManager, *, bus_url: str, baud: int,
         "bus": {"port": bus_url, "baud": baud, "operations": stats.operations,
                 "dropped_frames": stats.dropped},
         "frame_loop": board.frame_loop.stats() if board.frame_loop is not None else None,
+        "power": power.status() if power is not None else None,
         "jobs": active,
         "faults": board.faults.counts() if board.faults is not None else None,
         "last_selftest": next(iter(board.history.runs(1)), None),
