@@ -5,6 +5,7 @@ to the power limiter; cards without ``GET_OUTPUT`` keep working and are said to 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -93,7 +94,15 @@ def wall(tmp_path):
         service = Service(layout, CardSettings(), BusOwner(Bus(sim.url)), tmp_path / "state",
                           screen_file="screen.toml", bus_url=sim.url,
                           frame_loop=new_loop(layout, sim), schedule="off", watch_interval_s=30)
-        yield layout, sim, service
+        try:
+            yield layout, sim, service
+        finally:        # a test that failed before its own stop must not keep the port locked
+            service.owner.close()
+
+
+def use_loop(service, loop) -> None:
+    """Hand the service another frame loop, as a restarted sender would (the board is frozen)."""
+    service.board = dataclasses.replace(service.board, frame_loop=loop)
 
 
 def test_a_card_that_stays_black_is_found_within_seconds_and_cleared_when_it_shows(wall, capsys):
@@ -121,7 +130,7 @@ def test_a_card_that_stays_black_is_found_within_seconds_and_cleared_when_it_sho
             assert "A measured by 1 cards" in line and "1 without GET_OUTPUT" in line
             # the sender restarts: a new loop numbers its frames from 0 again
             await service.frame_loop.stop()
-            service.frame_loop = new_loop(layout, sim)
+            use_loop(service, new_loop(layout, sim))
             await service.frame_loop.start()
             assert await until(lambda: (CODE, "card:0x05") not in active(service), 10.0)
             assert (CODE, "card:0x06") not in active(service)
@@ -141,9 +150,9 @@ def test_a_card_that_stays_black_is_found_within_seconds_and_cleared_when_it_sho
 
 def test_nothing_is_judged_while_no_video_flows(wall):
     layout, sim, service = wall
-    service.frame_loop = FrameLoop(layout, fastpath.Pipeline(layout, power_lut(2.2),
-                                                             gains_from(1.0), threads=1),
-                                   frame_source("pattern:black", 128, 64), NullSink(), fps=30)
+    use_loop(service, FrameLoop(layout, fastpath.Pipeline(layout, power_lut(2.2),
+                                                          gains_from(1.0), threads=1),
+                                frame_source("pattern:black", 128, 64), NullSink(), fps=30))
     watch = OutputWatch(service, interval_s=0.1)
     sim.set_plan(FaultPlan().with_card(1, stays_black_after_s=0.0))
 
@@ -176,7 +185,7 @@ class Flowing:
 
 def test_one_silent_poll_does_not_hold_a_card_back_but_a_dead_card_is_left_alone(wall):
     layout, sim, service = wall
-    service.frame_loop = Flowing()
+    use_loop(service, Flowing())
     watch = OutputWatch(service)
 
     async def scenario() -> None:
@@ -195,7 +204,7 @@ def test_one_silent_poll_does_not_hold_a_card_back_but_a_dead_card_is_left_alone
             await watch.poll_once()
             assert service.owner.operations == before + 1   # only card 6 was asked
         finally:
-            service.frame_loop = None
+            use_loop(service, None)
             await service.stop()
     asyncio.run(scenario())
 
@@ -207,7 +216,7 @@ def test_a_limiter_that_fails_does_not_stop_the_watch(wall, caplog):
         def measured(self, address, milliamps):
             raise ValueError("limiter bug")
     service.power = Broken()
-    service.frame_loop = Flowing()
+    use_loop(service, Flowing())
     watch = OutputWatch(service)
 
     async def scenario() -> None:
@@ -216,7 +225,7 @@ def test_a_limiter_that_fails_does_not_stop_the_watch(wall, caplog):
             await watch.poll_once()
             assert watch.readings[5].supported and watch.readings[5].current_ma
         finally:
-            service.frame_loop = None
+            use_loop(service, None)
             await service.stop()
     asyncio.run(scenario())
     assert "limiter bug" in caplog.text
