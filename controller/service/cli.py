@@ -30,10 +30,11 @@ from controller.service.app import make_app
 from controller.service.auth import RateLimiter, TokenStore
 from controller.service.busowner import BusOwner
 from controller.service.connguard import HEADER_TIMEOUT_S, PER_SOURCE, TOTAL, ConnectionGuard, GuardedSite
-from controller.service.frameloop import FrameLoop, frame_sink, frame_source
+from controller.service.frameloop import FrameLoop, frame_sink
 from controller.service.jobs import QUESTION_TIMEOUT_S
 from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
+from controller.service.videosource import note_startup, open_startup
 from controller.upgrade import boardcli
 
 
@@ -115,16 +116,21 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
         settings = CardSettings.from_screen_file(load_screen_data(args.screen))
     except TypeError as exc:
         raise ConfigError(f"{args.screen}: [cards]: {exc}") from None
-    frame_loop = None
+    frame_loop = startup = None
     if not args.no_frames:
         pipeline = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=args.threads)
-        frame_loop = FrameLoop(layout, pipeline, frame_source(args.source, layout.width, layout.height),
-                               frame_sink(args.sink, layout), args.fps, args.source)
+        # the source last chosen through the API wins over --source (controller.service.videosource)
+        startup = open_startup(Path(args.state), args.source, layout.width, layout.height)
+        frame_loop = FrameLoop(layout, pipeline, startup.source, frame_sink(args.sink, layout),
+                               args.fps, startup.spec)
     bus = Bus(args.bus, args.baud, retries=args.retries, rs485=rs485_from_args(args))
-    return Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
-                   bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop,
-                   schedule=args.schedule, watch_interval_s=args.watch_interval,
-                   question_timeout_s=args.question_timeout)
+    service = Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
+                      bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop,
+                      schedule=args.schedule, watch_interval_s=args.watch_interval,
+                      question_timeout_s=args.question_timeout)
+    if startup is not None:
+        note_startup(service.faults, startup)
+    return service
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -346,6 +346,19 @@ class ColorlightSink:
         self.sock.close()
         self.replies.close()
 
+    def cards(self) -> list[dict]:
+        """The card on this interface as ``ledwarden cards`` and ``status`` show it: what its last
+        discovery reply said, how long ago, whether it matches the screen, restarts seen."""
+        card, seen = self.card, self.card_seen_at
+        entry: dict = {"sink": self.name, "interface": self.iface, "found": card is not None,
+                       "silent": self.card_silent, "restarts": self.card_restarts,
+                       "seen_s_ago": None if seen is None else round(time.monotonic() - seen, 1)}
+        if card is not None:
+            entry.update(asdict(card), doubles=card.doubles,
+                         matches_screen=(card.width, card.height) == (self.layout.width,
+                                                                       self.layout.height))
+        return [entry]
+
     def stats(self) -> dict:
         return {"sink": self.name, "frames": self.frames, "packets": self.packets,
                 "send_errors": self.send_errors, "slow_frames": self.slow_frames,
