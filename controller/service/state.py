@@ -149,7 +149,8 @@ class Service:
                         "link": stats.as_dict() if stats else None})
         extra = [{"address": a, "card": k} for a, k in self.cards.items()
                  if a not in {cab.address for cab in self.layout.cabinets}]
-        return {"cabinets": out, "unexpected": extra}
+        video = self.frame_loop.video_cards() if self.frame_loop is not None else []
+        return {"cabinets": out, "unexpected": extra, "video_cards": video}
 
     # ---------------------------------------------------------------- jobs
 
