@@ -69,6 +69,19 @@ def save_choice(state_dir: Path, spec: str, by: str) -> dict:
     return choice
 
 
+def open_source(spec: str, width: int, height: int) -> FrameSource:
+    """:func:`frame_source`, with what the operating system says about a path (a name too long,
+    a folder that may not be read) as a :class:`ConfigError` too: a spec typed into the API
+    is bad input, never a server error."""
+    try:
+        return frame_source(spec, width, height)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"--source {spec[:80]}{'…' if len(spec) > 80 else ''}: {reason}; "
+                          f"give pattern:NAME, file:PATH, ddp: or a path on the controller"
+                          ) from None
+
+
 @dataclass
 class Startup:
     """What the loop plays at start, and why it is not what was wanted (``problem``)."""
@@ -88,7 +101,7 @@ def open_startup(state_dir: Path, cli_spec: str, width: int, height: int) -> Sta
     problem = None
     for spec in candidates:
         try:
-            source = frame_source(spec, width, height)
+            source = open_source(spec, width, height)
         except ConfigError as exc:
             problem = problem or str(exc)
             log.warning("source %s cannot be opened: %s", spec, exc)
@@ -129,7 +142,7 @@ class SourceSwitch:
                 return self.show() | {"changed": False}
             layout = self.loop.layout
             try:
-                source = await asyncio.to_thread(frame_source, spec, layout.width, layout.height)
+                source = await asyncio.to_thread(open_source, spec, layout.width, layout.height)
             except ConfigError as exc:
                 raise ConfigError(f"{exc}; still playing {old}") from None
             await self.loop.set_source(source, spec)

@@ -57,6 +57,8 @@ def test_a_choice_that_cannot_be_saved_still_switches_and_says_so(tmp_path):
                 await switch.set(42, "installer-1")
             with pytest.raises(ConfigError, match="still playing pattern:red"):
                 await switch.set("pattern:plaid", "installer-1")
+            with pytest.raises(ConfigError, match="File name too long; give pattern:NAME"):
+                await switch.set("0" * 999, "installer-1")   # found by the OpenAPI fuzzer
             answer = await switch.set("pattern:blue", "installer-1")
             codes = [f.code for f in faults.list(state="all")]
         return answer, codes
