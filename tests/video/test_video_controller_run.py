@@ -121,6 +121,17 @@ def test_a_clip_onto_a_colorlight_card_through_the_controller(netns, tmp_path, c
             cards = host_json(url, token, capsys, "cards", run=netns.run)["video_cards"]
             assert len(cards) == 1 and cards[0]["firmware"] == "13.2" and cards[0]["model"] == "5A"
             assert cards[0]["uptime_s"] >= 3600 and cards[0]["matches_screen"]
+            os.environ["LEDWARDEN_TOKEN"] = token
+            try:
+                assert netns.run(main, ["--controller", url, "cards"]) == 0
+                table = capsys.readouterr().out
+                assert netns.run(main, ["--controller", url, "status"]) == 0
+                lines = capsys.readouterr().out
+            finally:
+                del os.environ["LEDWARDEN_TOKEN"]
+            assert "video receiving cards" in table and "13.2" in table and "answers" in table
+            assert "video card colorlight:clhost: 5A firmware 13.2, up" in lines
+            assert f"video      file:{clip} → colorlight:clhost: latency p50" in lines
             status = host_json(url, token, capsys, "status", run=netns.run)["frame_loop"]
             assert status["sink_stats"]["send_errors"] == 0 and status["sink_stats"]["frames"] >= 12
             assert status["latency"]["p99_ms"] is not None
