@@ -410,12 +410,14 @@ EN: dict[str, str] = {
                              "(99th percentile {p99_ms} ms)"),
     "finding.frameloop.off": "The frame loop is not running on this controller",
     "finding.video.off": "The frame loop is not running: no video output to check",
-    "finding.video.ok": "{sink} sent {frames} frames without errors (end-to-end latency, 99th percentile {latency_p99_ms} ms)",
-    "finding.video.not_sending": "{sink} sent no frame in {window_s} s: check the frame loop's error in the status",
-    "finding.video.send_errors": ("{sink}: {count} of {frames} frames met send errors: check the "
+    "finding.video.ok": ("The sink {sink} sent {frames} frames without errors (end-to-end latency, "
+                         "99th percentile {latency_p99_ms} ms)"),
+    "finding.video.not_sending": ("The sink {sink} sent no frame in {window_s} s: check the frame loop's "
+                                  "error in the status"),
+    "finding.video.send_errors": ("{count} of {frames} frames met send errors on {sink}: check the "
                                   "cable and the network interface"),
-    "finding.video.slow": ("{sink}: {count} of {frames} frames took longer than a frame period to send "
-                           "(99th percentile {send_p99_ms} ms): check the link speed"),
+    "finding.video.slow": ("{count} of {frames} frames took longer than a frame period to send on "
+                           "{sink} (99th percentile {send_p99_ms} ms): check the link speed"),
     "finding.video.card_missing": ("No receiving card answers discovery on {sink}: check its power and "
                                    "cable"),
     "finding.video.card_silent": ("The receiving card on {sink} stopped answering discovery "

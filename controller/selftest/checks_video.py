@@ -44,11 +44,11 @@ async def video_output(ix, result: CheckResult) -> None:
                          cards=cards)
     if frames == 0:
         result.add("fail", "video.not_sending", sink=sink, window_s=window)
-    for key, count in (("video.send_errors", errors), ("video.slow", slow)):
+    for key, count, extra in (("video.send_errors", errors, {}),
+                              ("video.slow", slow, {"send_p99_ms": after["send_p99_ms"]})):
         if count:
             outcome = "fail" if count > FAIL_SHARE * max(frames, 1) else "warn"
-            result.add(outcome, key, sink=sink, count=count, frames=frames,
-                       send_p99_ms=after["send_p99_ms"])
+            result.add(outcome, key, sink=sink, count=count, frames=frames, **extra)
     if not result.findings:
         result.add("pass", "video.ok", sink=sink, frames=frames, latency_p99_ms=latency["p99_ms"])
     for card in cards:
