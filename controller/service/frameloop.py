@@ -239,6 +239,7 @@ class FrameLoop:
         self.send_times: deque[float] = deque(maxlen=1000)  # seconds in sink.send
         self.sink_frames = 0
         self.sink_slow = 0
+        self.last_frame: np.ndarray | None = None
         self._new_source_counters()
         self._task: asyncio.Task | None = None
         self.error: str | None = None
@@ -250,7 +251,10 @@ class FrameLoop:
 
     async def set_source(self, source: FrameSource, name: str) -> None:
         """Play ``source`` from the next frame on and close the one it replaces (off the loop:
-        a source's thread may take a moment to stop)."""
+        a source's thread may take a moment to stop).  A live source that has nothing yet
+        shows the picture already on the wall, not black."""
+        if self.last_frame is not None and isinstance(getattr(source, "last", None), np.ndarray):
+            setattr(source, "last", self.last_frame)  # repeated until its first frame comes
         old, self.source, self.source_name = self.source, source, name
         self._new_source_counters()
         self.latencies.clear()
@@ -274,6 +278,7 @@ class FrameLoop:
         while True:
             t0 = time.monotonic()
             frame = next(self.source)
+            self.last_frame = frame
             arrived = getattr(self.source, "arrived", t0)
             self.source_frames += 1
             try:
@@ -301,7 +306,7 @@ class FrameLoop:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        close_source(self.source)
+        await asyncio.get_running_loop().run_in_executor(None, close_source, self.source)
         self.sink.close()
 
     def source_stats(self) -> dict:

@@ -100,3 +100,31 @@ def test_an_unknown_pattern_fails_when_the_source_is_made_not_at_its_first_frame
     """A live switch opens the source and then hands it over: a bad name must fail the opening."""
     with pytest.raises(ConfigError, match="patterns are bars, gradient"):
         frame_source("pattern:plaid", W, H)
+
+
+def test_a_live_source_with_nothing_yet_keeps_the_picture_on_the_wall():
+    """Switching to DDP before any sender speaks: the wall keeps red, it does not go black."""
+    layout = loads_screen(SCREEN)
+    pipeline = fastpath.Pipeline(layout, power_lut(1.0), gains_from(1.0), threads=1)
+    sink = PictureSink(layout)
+    listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listen.bind(("127.0.0.1", 0))
+    port = listen.getsockname()[1]
+    listen.close()
+
+    async def run() -> int:
+        loop = FrameLoop(layout, pipeline, frame_source("pattern:red", W, H), sink, fps=50,
+                         source_name="pattern:red")
+        await loop.start()
+        try:
+            await asyncio.sleep(0.1)
+            await loop.set_source(frame_source(f"ddp://127.0.0.1:{port}", W, H), "ddp:")
+            switched_at = len(sink.shown)
+            await asyncio.sleep(0.3)
+            return switched_at
+        finally:
+            await loop.stop()
+    switched_at = asyncio.run(run())
+    red = solid((255, 0, 0))
+    assert len(sink.shown) > switched_at + 5
+    assert all(np.array_equal(p, red) for p in sink.shown)
