@@ -25,8 +25,10 @@ from host.settings import add_target_arguments
 SUBCOMMAND_MODULES = (
     "host.demo",
     "host.remote",
+    "host.brightnesscli",
     "host.selftestcli",
     "host.faultscli",
+    "host.picturecli",
     "host.sourcecli",
     "host.buscli",
     "hw.sim.cli",

@@ -308,7 +308,8 @@ EN: dict[str, str] = {
     "check.cards.firmware.measures": "the firmware versions across all cards",
     "check.cards.firmware.limits": "warn: more than one version, or firmware on trial (not yet confirmed)",
     "check.fastpath.golden": "Frame correction",
-    "check.fastpath.golden.measures": "the live correction backend against the reference on a fixed frame",
+    "check.fastpath.golden.measures": ("the live correction backend, with the wall's own settings and "
+                                       "calibration, against the reference on a fixed frame"),
     "check.fastpath.golden.limits": "fail: any byte differs",
     "check.frameloop.budget": "Frame budget",
     "check.frameloop.budget.measures": ("frames, overruns and frame time percentiles of the running frame "
@@ -350,10 +351,10 @@ EN: dict[str, str] = {
     "finding.cards.ok.one": "The one card answers with the expected model",
     "finding.config.differs": ("Cabinet {cabinet} ({address}): the stored config differs from the screen "
                                "file in {fields}: re-run commissioning or 'ledwarden bus config set'"),
-    "finding.config.brightness": ("Cabinet {cabinet} ({address}): brightness {level}, the screen file says "
-                                  "{expected}"),
+    "finding.config.brightness": ("Cabinet {cabinet} ({address}): brightness {percent} %, the "
+                                  "wall is set to {expected} %"),
     "finding.config.unreadable": "Cabinet {cabinet} ({address}): its settings could not be read: {reason}",
-    "finding.config.ok": "All {cards} cards hold the screen file's settings",
+    "finding.config.ok": "All {cards} cards hold the screen file's settings and the wall's brightness",
     "finding.config.ok.one": "The one card holds the screen file's settings",
     "finding.env.hot": ("Cabinet {cabinet} ({address}) runs hot at {temp_c} °C (limit {limit_c} °C): "
                         "check its fan and ventilation"),
@@ -719,7 +720,7 @@ ZH: dict[str, str] = {
     "check.cards.firmware.measures": "全部接收卡的固件版本",
     "check.cards.firmware.limits": "警告：存在一个以上的版本，或固件处于试运行（尚未确认）",
     "check.fastpath.golden": "画面校正",
-    "check.fastpath.golden.measures": "用固定测试帧比对当前校正引擎与参考实现的输出",
+    "check.fastpath.golden.measures": "用固定测试帧比对当前校正引擎（使用屏体当前的校正设置与逐箱体校准）与参考实现的输出",
     "check.fastpath.golden.limits": "不合格：任一字节不一致",
     "check.frameloop.budget": "帧时间",
     "check.frameloop.budget.measures": "运行中帧循环的帧数、超时帧数和帧时间分位数",
@@ -748,9 +749,9 @@ ZH: dict[str, str] = {
     "finding.cards.ok.one": "唯一的 1 张接收卡有应答，型号正确",
     "finding.config.differs": ("{cabinet} 号箱体（{address}）：接收卡中保存的配置与屏体配置文件不一致（{fields}），"
                                "请重新调试或执行 'ledwarden bus config set'"),
-    "finding.config.brightness": "{cabinet} 号箱体（{address}）：亮度为 {level}，配置文件设定为 {expected}",
+    "finding.config.brightness": "{cabinet} 号箱体（{address}）：亮度为 {percent}%，屏体当前设定为 {expected}%",
     "finding.config.unreadable": "{cabinet} 号箱体（{address}）：无法读取接收卡参数：{reason}",
-    "finding.config.ok": "全部 {cards} 张接收卡的参数与屏体配置文件一致",
+    "finding.config.ok": "全部 {cards} 张接收卡的参数与屏体配置文件及当前亮度一致",
     "finding.config.ok.one": "唯一的 1 张接收卡的参数与屏体配置文件一致",
     "finding.env.hot": "{cabinet} 号箱体（{address}）温度过高，达 {temp_c} °C（上限 {limit_c} °C），请检查风扇和通风",
     "finding.env.warm": "{cabinet} 号箱体（{address}）温度偏高，为 {temp_c} °C（{limit_c} °C 起告警）",

@@ -22,7 +22,10 @@ from controller.cliargs import (DEFAULT_STATE, add_rs485_arguments, host_port, r
                                 state_dir)
 from controller.config import load_screen, load_screen_data
 from controller.errors import ConfigError
-from controller.fastpath.settings import gains_from, power_lut
+from controller.picture.live import Picture
+from controller.picture.settings import parse_correction
+from controller.picture.store import PictureStore
+from controller.power import PowerLimiter, parse_power
 from controller.protocol.bus import DEFAULT_BAUD, DEFAULT_RETRIES, Bus
 from controller.screenmap import CardSettings
 from controller.service import tokens_cli, trust_cli
@@ -35,7 +38,7 @@ from controller.service.jobs import QUESTION_TIMEOUT_S
 from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
 from controller.service.videosource import note_startup, open_startup
-from controller.upgrade import boardcli
+from controller.upgrade.bundles import boardcli
 
 
 
@@ -112,22 +115,37 @@ def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
 
 def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
     layout = load_screen(args.screen)
+    data = load_screen_data(args.screen)
     try:
-        settings = CardSettings.from_screen_file(load_screen_data(args.screen))
+        settings = CardSettings.from_screen_file(data)
     except TypeError as exc:
         raise ConfigError(f"{args.screen}: [cards]: {exc}") from None
-    frame_loop = startup = None
+    # The picture: the screen file's [correction] with what was changed at run time over it.
+    screen_correction = parse_correction(data, args.screen,
+                                         tuple(cab.address for cab in layout.cabinets))
+    power_model = parse_power(data, layout, args.screen)
+    picture = Picture(layout, screen_correction, PictureStore(Path(args.state)),
+                      threads=args.threads)
+    frame_loop = power = startup = None
     if not args.no_frames:
-        pipeline = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=args.threads)
+        power = PowerLimiter(power_model, layout) if power_model is not None else None
         # the source last chosen through the API wins over --source (controller.service.videosource)
         startup = open_startup(Path(args.state), args.source, layout.width, layout.height)
-        frame_loop = FrameLoop(layout, pipeline, startup.source, frame_sink(args.sink, layout),
-                               args.fps, startup.spec)
+        frame_loop = FrameLoop(layout, picture.start(), startup.source, frame_sink(args.sink, layout),
+                               args.fps, startup.spec, power=power)
+        picture.frame_loop = frame_loop
     bus = Bus(args.bus, args.baud, retries=args.retries, rs485=rs485_from_args(args))
     service = Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
                       bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop,
                       schedule=args.schedule, watch_interval_s=args.watch_interval,
-                      question_timeout_s=args.question_timeout)
+                      question_timeout_s=args.question_timeout, picture=picture)
+    picture.journal = service.faults
+    picture.file_notes()
+    if power is not None:   # the limiter files power.limiting in the service's fault log
+        power.faults = service.faults
+        # The estimate is taken at full dimming; the cards dim after the pipeline (docs/correction.md).
+        power.dimming = service.brightness.fraction
+        service.power = power
     if startup is not None:
         note_startup(service.faults, startup)
     return service

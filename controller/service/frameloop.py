@@ -42,6 +42,7 @@ from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
 from controller.percentile import percentile
+from controller.power import PowerLimiter
 from controller.timeutil import utc_now
 from controller.video.specs import video_sink, video_source
 
@@ -80,9 +81,10 @@ class FrameSink(Protocol):
 
 class FramePipeline(Protocol):
     """The fast path's part in the loop: one frame in, every card's buffer out
-    (:class:`controller.fastpath.Pipeline`, compiled or NumPy)."""
+    (:class:`controller.fastpath.Pipeline`, compiled or NumPy); ``scale`` is the current
+    limiter's per-cabinet gain scale (``uint32[cabinets]``, Q16)."""
 
-    def process(self, frame: np.ndarray) -> ScanResult: ...
+    def process(self, frame: np.ndarray, scale: np.ndarray | None = None) -> ScanResult: ...
 
 
 def _pattern_frames(name: str, width: int, height: int) -> Iterator[np.ndarray]:
@@ -175,6 +177,8 @@ class UdpSink:
 
     HEADER = struct.Struct("<4sB3xII")
     SLICE = 1400
+    #: Video goes to our own cards, whose GET_OUTPUT says what they showed (outputwatch).
+    feeds_cards = True
 
     def __init__(self, host: str, port: int) -> None:
         self.name = f"udp://{host}:{port}"
@@ -225,12 +229,15 @@ class FrameLoop:
 
     def __init__(self, layout: Layout, pipeline: FramePipeline, source: FrameSource,
                  sink: FrameSink,
-                 fps: float = 30.0, source_name: str = "") -> None:
+                 fps: float = 30.0, source_name: str = "", *,
+                 power: PowerLimiter | None = None) -> None:
         if not 0 < fps <= 240:
             raise ConfigError(f"--fps {fps}: choose a frame rate between 0 and 240")
         self.layout, self.pipeline, self.source, self.sink = layout, pipeline, source, sink
         self.fps = fps
         self.source_name = source_name
+        #: The current limiter: its scale goes into each frame, the frame's sums back to it.
+        self.power = power
         self.frames = 0
         self.overruns = 0
         self.times: deque[float] = deque(maxlen=1000)   # seconds per frame, most recent last
@@ -243,6 +250,19 @@ class FrameLoop:
         self._new_source_counters()
         self._task: asyncio.Task | None = None
         self.error: str | None = None
+        self._next_pipeline: FramePipeline | None = None
+
+    def use_pipeline(self, pipeline: FramePipeline) -> None:
+        """Compute frames with ``pipeline`` from the next frame on (a live correction change).
+
+        The swap happens on the event loop between two frames, never while a frame is
+        in the worker thread, so every frame is computed by one pipeline from start to
+        end: none mixes old and new settings.  A loop that is not running takes it at once.
+        """
+        if self._task is None or self._task.done():
+            self.pipeline = pipeline
+        else:
+            self._next_pipeline = pipeline
 
     def _new_source_counters(self) -> None:
         self.source_frames = 0      # frames taken from the current source
@@ -261,7 +281,9 @@ class FrameLoop:
         await asyncio.get_running_loop().run_in_executor(None, close_source, old)
 
     def _one(self, frame: np.ndarray, frame_no: int) -> float:
-        scan = self.pipeline.process(frame)
+        power = self.power
+        scale = None if power is None else power.scale()
+        scan = self.pipeline.process(frame) if scale is None else self.pipeline.process(frame, scale)
         t0 = time.monotonic()
         self.sink.send(scan, frame_no)
         t1 = time.monotonic()
@@ -269,6 +291,8 @@ class FrameLoop:
         self.sink_frames += 1
         if t1 - t0 > 1.0 / self.fps:
             self.sink_slow += 1
+        if power is not None:   # after the send: the limiter's work adds no latency to the video
+            power.update(scan.sums, scale)
         return t1
 
     async def _run(self) -> None:
@@ -276,6 +300,8 @@ class FrameLoop:
         loop = asyncio.get_running_loop()
         next_at = time.monotonic()
         while True:
+            if self._next_pipeline is not None:   # between two frames: see use_pipeline
+                self.pipeline, self._next_pipeline = self._next_pipeline, None
             t0 = time.monotonic()
             frame = next(self.source)
             self.last_frame = frame
