@@ -67,6 +67,11 @@ class FrameStats(Protocol):
         """The loop's counters now."""
         ...
 
+    def video_cards(self) -> list[dict[str, Any]]:
+        """The video receiving cards its sink discovered (Colorlight: model, firmware, uptime),
+        which the cards view and the ``video.output`` check show beside the bus's cards."""
+        ...
+
 
 class SelftestHistory(Protocol):
     """The stored self-test runs (``STATE/selftest.db``) as a run reads and extends them.

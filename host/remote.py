@@ -122,6 +122,10 @@ def cmd_status(args, client) -> int:
               f"{fl['backend']}, {fl['threads']} threads), p50 {fl['p50_ms']} ms, "
               f"p99 {fl['p99_ms']} ms, {fl['overruns']} overruns"
               + (f", ERROR {fl['error']}" if fl["error"] else ""))
+        if "latency" in fl:
+            print(video_line(fl))
+        for card in fl.get("video_cards", []):
+            print(f"video card {video_card_text(card)}")
     for line in power_lines(data.get("power")):
         print(line)
     output = data.get("card_output")
@@ -139,6 +143,27 @@ def cmd_status(args, client) -> int:
     for job in data["jobs"]:
         print(f"job {job['id']:<5}  {job['kind']} {job['state']}: {job['progress']['step']}")
     return 0
+
+
+def video_line(fl: dict) -> str:
+    """The frame loop's video in one line: source, sink, end-to-end latency, what went missing."""
+    src, sink, lat = fl["source_stats"], fl["sink_stats"], fl["latency"]
+    lost = [f"{src[k]} {k}" for k in ("dropped", "repeated") if src.get(k)]
+    lost += [f"{sink[k]} {k.replace('_', ' ')}" for k in ("slow_frames", "send_errors") if sink.get(k)]
+    return (f"video      {fl['source']} → {fl['sink']}: latency p50 {lat['p50_ms']} ms, "
+            f"p99 {lat['p99_ms']} ms, send p99 {sink['send_p99_ms']} ms"
+            + (f" ({', '.join(lost)})" if lost else ""))
+
+
+def video_card_text(card: dict) -> str:
+    """A receiving card the sink discovered, as ``status`` shows it."""
+    if not card["found"]:
+        return f"{card['sink']}: no card has answered discovery"
+    return (f"{card['sink']}: {card['model']} firmware {card['firmware']}, up {card['uptime_s']} s, "
+            f"{card['packet_counter']} packets, {card['restarts']} restarts"
+            + (", SILENT" if card["silent"] else "")
+            + ("" if card["matches_screen"] else
+               f", set up for {card['width']}x{card['height']}, not the screen's size"))
 
 
 def power_lines(power: dict | None) -> list[str]:
@@ -179,6 +204,15 @@ def cmd_cards(args, client) -> int:
                        "rtt_p99_ms"]))
     for extra in data["unexpected"]:
         print(f"unexpected card at {hex_address(extra['address'])}: {extra['card']}")
+    video = data.get("video_cards") or []
+    if video:
+        video_rows = [(v["sink"], "yes" if v["found"] else "not seen", v.get("model"), v.get("firmware"),
+                 None if "width" not in v else f"{v['width']}x{v['height']}", v.get("uptime_s"),
+                 v.get("packet_counter"), v["restarts"], "silent" if v["silent"] else "answers")
+                for v in video]
+        print("\nvideo receiving cards (found by the sink's discovery):")
+        print(table(video_rows, ["sink", "found", "model", "firmware", "set up for", "uptime_s",
+                           "packets", "restarts", "state"]))
     if not any(cab["found"] for cab in data["cabinets"]):
         print("(no card seen yet: 'ledwarden commission' finds and identifies them; the "
               "controller's watch also marks each card that answers its status polls)")

@@ -315,6 +315,12 @@ EN: dict[str, str] = {
     "check.frameloop.budget.measures": ("frames, overruns and frame time percentiles of the running frame "
                                         "loop"),
     "check.frameloop.budget.limits": "warn: any overrun; fail: more than 1 % of frames overran",
+    "check.video.output": "Video output",
+    "check.video.output.measures": ("frames sent by the video sink, send errors and slow sends, end-to-end "
+                                    "latency, and the receiving cards the sink discovered (Colorlight)"),
+    "check.video.output.limits": ("warn: any send error or slow send, a card restarted; fail: no frame "
+                                  "sent, errors or slow sends in more than 1 % of frames, a card missing, "
+                                  "silent or set up for another size"),
     "check.storage": "Storage",
     "check.storage.measures": "free space and writability of the state directory, fault log integrity",
     "check.storage.limits": ("warn: less than 500 MB free; fail: less than 50 MB, not writable, fault log "
@@ -404,6 +410,27 @@ EN: dict[str, str] = {
     "finding.frameloop.ok": ("{frames} frames at {fps} fps, none over the {budget_ms} ms budget "
                              "(99th percentile {p99_ms} ms)"),
     "finding.frameloop.off": "The frame loop is not running on this controller",
+    "finding.video.off": "The frame loop is not running: no video output to check",
+    "finding.video.ok": ("The sink {sink} sent {frames} frames without errors (end-to-end latency, "
+                         "99th percentile {latency_p99_ms} ms)"),
+    "finding.video.not_sending": ("The sink {sink} sent no frame in {window_s} s: check the frame loop's "
+                                  "error in the status"),
+    "finding.video.send_errors": ("{count} of {frames} frames met send errors on {sink}: check the "
+                                  "cable and the network interface"),
+    "finding.video.slow": ("{count} of {frames} frames took longer than a frame period to send on "
+                           "{sink} (99th percentile {send_p99_ms} ms): check the link speed"),
+    "finding.video.card_missing": ("No receiving card answers discovery on {sink}: check its power and "
+                                   "cable"),
+    "finding.video.card_silent": ("The receiving card on {sink} stopped answering discovery "
+                                  "({seen_s_ago} s ago): check its power and cable"),
+    "finding.video.card_restarted": ("The receiving card on {sink} restarted {count} times during the "
+                                     "check (up {uptime_s} s): check its power supply"),
+    "finding.video.card_restarted.one": ("The receiving card on {sink} restarted during the check "
+                                         "(up {uptime_s} s): check its power supply"),
+    "finding.video.card_size": ("The receiving card on {sink} is set up for {card_width}x{card_height}, "
+                                "the screen is {width}x{height}: set the card up for the screen"),
+    "finding.video.card_ok": ("The receiving card on {sink} answers: {model}, firmware {firmware}, up "
+                              "{uptime_s} s, set up for the screen's size"),
     "finding.storage.low": "{free_mb} MB free for {path} (warning below {limit_mb} MB)",
     "finding.storage.readonly": "{path} is not writable: check the storage and its permissions",
     "finding.storage.faultlog": "The fault log failed its integrity check",
@@ -698,6 +725,9 @@ ZH: dict[str, str] = {
     "check.frameloop.budget": "帧时间",
     "check.frameloop.budget.measures": "运行中帧循环的帧数、超时帧数和帧时间分位数",
     "check.frameloop.budget.limits": "警告：出现超时帧；不合格：超时帧超过 1%",
+    "check.video.output": "视频输出",
+    "check.video.output.measures": "视频输出端发送的帧数、发送错误和发送超时、端到端延迟，以及输出端发现的接收卡（Colorlight）",
+    "check.video.output.limits": "警告：出现发送错误或发送超时、接收卡重启；不合格：未发送任何帧、错误或超时超过 1% 的帧、接收卡缺失、无应答或分辨率设置与屏幕不符",
     "check.storage": "存储",
     "check.storage.measures": "状态目录的剩余空间和可写性，故障日志的完整性",
     "check.storage.limits": "警告：剩余空间不足 500 MB；不合格：不足 50 MB、不可写或故障日志损坏",
@@ -760,6 +790,17 @@ ZH: dict[str, str] = {
     "finding.frameloop.overruns": "{frames} 帧中有 {overruns} 帧超出 {budget_ms} ms 的帧时间预算（99% 分位 {p99_ms} ms）",
     "finding.frameloop.ok": "{frames} 帧，{fps} fps，均未超出 {budget_ms} ms 的帧时间预算（99% 分位 {p99_ms} ms）",
     "finding.frameloop.off": "本控制器未运行帧循环",
+    "finding.video.off": "帧循环未运行，无视频输出可检查",
+    "finding.video.ok": "{sink} 已发送 {frames} 帧，无错误（端到端延迟 99% 分位 {latency_p99_ms} ms）",
+    "finding.video.not_sending": "{sink} 在 {window_s} 秒内未发送任何帧，请查看状态中帧循环的错误信息",
+    "finding.video.send_errors": "{sink}：{frames} 帧中有 {count} 帧发送出错，请检查网线和网络接口",
+    "finding.video.slow": "{sink}：{frames} 帧中有 {count} 帧的发送时间超过一个帧周期（99% 分位 {send_p99_ms} ms），请检查链路速率",
+    "finding.video.card_missing": "{sink} 上没有接收卡应答发现请求，请检查其电源和网线",
+    "finding.video.card_silent": "{sink} 上的接收卡已停止应答发现请求（{seen_s_ago} 秒前），请检查其电源和网线",
+    "finding.video.card_restarted": "{sink} 上的接收卡在检查期间重启了 {count} 次（已运行 {uptime_s} 秒），请检查其供电",
+    "finding.video.card_restarted.one": "{sink} 上的接收卡在检查期间重启（已运行 {uptime_s} 秒），请检查其供电",
+    "finding.video.card_size": "{sink} 上的接收卡设置为 {card_width}x{card_height}，屏幕为 {width}x{height}，请按屏幕设置接收卡",
+    "finding.video.card_ok": "{sink} 上的接收卡应答正常：{model}，固件 {firmware}，已运行 {uptime_s} 秒，分辨率与屏幕一致",
     "finding.storage.low": "{path} 剩余空间 {free_mb} MB（低于 {limit_mb} MB 告警）",
     "finding.storage.readonly": "{path} 不可写，请检查存储设备及其权限",
     "finding.storage.faultlog": "故障日志完整性校验未通过",

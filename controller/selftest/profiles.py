@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from controller.errors import ConfigError
 from controller.selftest import checks_cards as cards
 from controller.selftest import checks_controller as ctl
+from controller.selftest import checks_video as video
 from controller.selftest.model import Check
 
 CHECKS = {check.id: check for check in (
@@ -33,6 +34,7 @@ CHECKS = {check.id: check for check in (
     Check("cards.firmware", cards.cards_firmware),
     Check("fastpath.golden", ctl.fastpath_golden),
     Check("frameloop.budget", ctl.frameloop_budget),
+    Check("video.output", video.video_output),
     Check("storage", ctl.storage),
     Check("clock", ctl.clock),
 )}

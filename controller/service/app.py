@@ -40,7 +40,8 @@ ROUTE_MODULES: tuple[str, ...] = ("controller.service.api_faults", "controller.s
                                   "controller.service.api_brightness",
                                   "controller.service.api_upgrade_controller",
                                   "controller.service.api_upgrade_cards",
-                                  "controller.service.api_picture")
+                                  "controller.service.api_picture",
+                                  "controller.service.api_video")
 
 
 # ------------------------------------------------------------------ handlers

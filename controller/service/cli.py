@@ -33,10 +33,11 @@ from controller.service.app import make_app
 from controller.service.auth import RateLimiter, TokenStore
 from controller.service.busowner import BusOwner
 from controller.service.connguard import HEADER_TIMEOUT_S, PER_SOURCE, TOTAL, ConnectionGuard, GuardedSite
-from controller.service.frameloop import FrameLoop, frame_sink, frame_source
+from controller.service.frameloop import FrameLoop, frame_sink
 from controller.service.jobs import QUESTION_TIMEOUT_S
 from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
+from controller.service.videosource import note_startup, open_startup
 from controller.upgrade.bundles import boardcli
 
 
@@ -125,12 +126,13 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
     power_model = parse_power(data, layout, args.screen)
     picture = Picture(layout, screen_correction, PictureStore(Path(args.state)),
                       threads=args.threads)
-    frame_loop = power = None
+    frame_loop = power = startup = None
     if not args.no_frames:
         power = PowerLimiter(power_model, layout) if power_model is not None else None
-        frame_loop = FrameLoop(layout, picture.start(),
-                               frame_source(args.source, layout.width, layout.height),
-                               frame_sink(args.sink, layout), args.fps, args.source, power=power)
+        # the source last chosen through the API wins over --source (controller.service.videosource)
+        startup = open_startup(Path(args.state), args.source, layout.width, layout.height)
+        frame_loop = FrameLoop(layout, picture.start(), startup.source, frame_sink(args.sink, layout),
+                               args.fps, startup.spec, power=power)
         picture.frame_loop = frame_loop
     bus = Bus(args.bus, args.baud, retries=args.retries, rs485=rs485_from_args(args))
     service = Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
@@ -144,6 +146,8 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
         # The estimate is taken at full dimming; the cards dim after the pipeline (docs/correction.md).
         power.dimming = service.brightness.fraction
         service.power = power
+    if startup is not None:
+        note_startup(service.faults, startup)
     return service
 
 

@@ -43,6 +43,7 @@ from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
 from controller.percentile import percentile
 from controller.power import PowerLimiter
+from controller.timeutil import utc_now
 from controller.video.specs import video_sink, video_source
 
 log = logging.getLogger("ledwarden.frames")
@@ -51,6 +52,7 @@ SOLID = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0),
          "green": (0, 255, 0), "blue": (0, 0, 255)}
 BARS = np.array([(192, 192, 192), (192, 192, 0), (0, 192, 192), (0, 192, 0),
                  (192, 0, 192), (192, 0, 0), (0, 0, 192), (16, 16, 16)], dtype=np.uint8)
+PATTERNS = ("bars", "gradient", *SOLID)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -137,7 +139,10 @@ def frame_source(spec: str, width: int, height: int) -> FrameSource:
     if live is not None:
         return live
     if spec.startswith("pattern:"):
-        return _pattern_frames(spec.split(":", 1)[1], width, height)
+        name = spec.split(":", 1)[1]
+        if name not in PATTERNS:  # now, not at the first frame: a live switch must fail here
+            raise ConfigError(f"--source pattern:{name}: patterns are {', '.join(PATTERNS)}")
+        return _pattern_frames(name, width, height)
     path = Path(spec)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | {".npy"})
@@ -212,7 +217,15 @@ def frame_sink(spec: str, layout: Layout | None = None) -> FrameSink:
 
 
 class FrameLoop:
-    """Runs source → pipeline → sink at ``fps`` and keeps frame-time statistics."""
+    """Runs source → pipeline → sink at ``fps`` and keeps frame-time statistics.
+
+    The source can be replaced while frames flow (:meth:`set_source`): ``next``
+    is called on the event loop's thread, so an assignment made there lands
+    between two frames and no frame mixes two sources.  Statistics are kept
+    per source (reset when it changes) and per sink, plus the end-to-end
+    latency from a frame's arrival (a live source's stamp, else the moment
+    it was taken) to the sink's return, i.e. its last packet sent.
+    """
 
     def __init__(self, layout: Layout, pipeline: FramePipeline, source: FrameSource,
                  sink: FrameSink,
@@ -229,6 +242,12 @@ class FrameLoop:
         self.overruns = 0
         self.times: deque[float] = deque(maxlen=1000)   # seconds per frame, most recent last
         self.stamps: deque[float] = deque(maxlen=1000)  # monotonic time each frame finished
+        self.latencies: deque[float] = deque(maxlen=1000)  # arrival → last packet sent, new frames
+        self.send_times: deque[float] = deque(maxlen=1000)  # seconds in sink.send
+        self.sink_frames = 0
+        self.sink_slow = 0
+        self.last_frame: np.ndarray | None = None
+        self._new_source_counters()
         self._task: asyncio.Task | None = None
         self.error: str | None = None
         self._next_pipeline: FramePipeline | None = None
@@ -245,13 +264,36 @@ class FrameLoop:
         else:
             self._next_pipeline = pipeline
 
-    def _one(self, frame: np.ndarray, frame_no: int) -> None:
+    def _new_source_counters(self) -> None:
+        self.source_frames = 0      # frames taken from the current source
+        self.source_new = 0         # of which it had not shown before (a live source's arrivals)
+        self.source_since = utc_now()
+
+    async def set_source(self, source: FrameSource, name: str) -> None:
+        """Play ``source`` from the next frame on and close the one it replaces (off the loop:
+        a source's thread may take a moment to stop).  A live source that has nothing yet
+        shows the picture already on the wall, not black."""
+        if self.last_frame is not None and isinstance(getattr(source, "last", None), np.ndarray):
+            setattr(source, "last", self.last_frame)  # repeated until its first frame comes
+        old, self.source, self.source_name = self.source, source, name
+        self._new_source_counters()
+        self.latencies.clear()
+        await asyncio.get_running_loop().run_in_executor(None, close_source, old)
+
+    def _one(self, frame: np.ndarray, frame_no: int) -> float:
         power = self.power
         scale = None if power is None else power.scale()
         scan = self.pipeline.process(frame) if scale is None else self.pipeline.process(frame, scale)
+        t0 = time.monotonic()
         self.sink.send(scan, frame_no)
+        t1 = time.monotonic()
+        self.send_times.append(t1 - t0)
+        self.sink_frames += 1
+        if t1 - t0 > 1.0 / self.fps:
+            self.sink_slow += 1
         if power is not None:   # after the send: the limiter's work adds no latency to the video
             power.update(scan.sums, scale)
+        return t1
 
     async def _run(self) -> None:
         period = 1.0 / self.fps
@@ -262,12 +304,18 @@ class FrameLoop:
                 self.pipeline, self._next_pipeline = self._next_pipeline, None
             t0 = time.monotonic()
             frame = next(self.source)
+            self.last_frame = frame
+            arrived = getattr(self.source, "arrived", t0)
+            self.source_frames += 1
             try:
-                await loop.run_in_executor(None, self._one, frame, self.frames)
+                sent = await loop.run_in_executor(None, self._one, frame, self.frames)
             except Exception as exc:  # keep the service up; say it in status
                 self.error = f"frame {self.frames}: {exc!r}"
                 log.error("frame loop stopped: %s", self.error)
                 raise
+            if arrived is not None:
+                self.source_new += 1
+                self.latencies.append(sent - arrived)
             t1 = time.monotonic()
             self.times.append(t1 - t0)
             self.stamps.append(t1)
@@ -284,22 +332,63 @@ class FrameLoop:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(None, close_source, self.source)
         self.sink.close()
+
+    def source_stats(self) -> dict:
+        """The current source: its name, since when, frames taken and new, and its own counters
+        (a live source's produced, dropped, repeated and error)."""
+        own = getattr(self.source, "stats", None)
+        return {**(own() if callable(own) else {}), "source": self.source_name,
+                "since": self.source_since, "frames": self.source_frames,
+                "new_frames": self.source_new}
+
+    def sink_stats(self) -> dict:
+        """The sink: frames handed to it, slow ones (longer than a frame period), send times,
+        and its own counters (send errors, packets, link …)."""
+        own = getattr(self.sink, "stats", None)
+        ordered = sorted(self.send_times)
+        return {**(own() if callable(own) else {}), "sink": self.sink.name,
+                "frames": self.sink_frames, "slow_frames": self.sink_slow,
+                "send_p50_ms": _ms(percentile(ordered, 0.50)),
+                "send_p99_ms": _ms(percentile(ordered, 0.99)),
+                "last_send_ms": _ms(self.send_times[-1] if self.send_times else None)}
+
+    def latency(self) -> dict:
+        """End to end, arrival (or decode) to the last packet sent, over the last 1 000 new frames."""
+        ordered = sorted(self.latencies)
+        return {"frames": len(ordered), "p50_ms": _ms(percentile(ordered, 0.50)),
+                "p99_ms": _ms(percentile(ordered, 0.99))}
+
+    def video_cards(self) -> list[dict]:
+        """Receiving cards the sink found on its own (Colorlight discovery); [] for other sinks."""
+        cards = getattr(self.sink, "cards", None)
+        return cards() if callable(cards) else []
 
     def stats(self) -> dict:
         now = time.monotonic()
         recent = [t for t in self.stamps if now - t <= 1.0]
         ordered = sorted(self.times)
-
-        def pct(p: float) -> float | None:
-            value = percentile(ordered, p)
-            return None if value is None else round(value * 1000, 2)
         return {
             "running": self._task is not None and not self._task.done(),
             "target_fps": self.fps, "fps": len(recent), "frames": self.frames,
-            "overruns": self.overruns, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "overruns": self.overruns, "p50_ms": _ms(percentile(ordered, 0.50)),
+            "p99_ms": _ms(percentile(ordered, 0.99)),
             "budget_ms": round(1000 / self.fps, 2), "backend": fastpath.backend,
             "threads": getattr(self.pipeline, "threads", None),
             "resolution": f"{self.layout.width}x{self.layout.height}",
             "source": self.source_name, "sink": self.sink.name, "error": self.error,
+            "latency": self.latency(), "source_stats": self.source_stats(),
+            "sink_stats": self.sink_stats(), "video_cards": self.video_cards(),
         }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+def close_source(source: FrameSource) -> None:
+    """Stop a source that holds something (a thread, a socket); plain iterators hold nothing."""
+    close = getattr(source, "close", None)
+    if callable(close):
+        close()

@@ -79,7 +79,9 @@ def cards_view(board: BoardContext, known: Mapping[int, dict[str, Any]],
                     "link": stats.as_dict() if stats else None})
     configured = set(board.addresses())
     extra = [{"address": a, "card": k} for a, k in known.items() if a not in configured]
-    return {"cabinets": out, "unexpected": extra}
+    # the video receiving cards a sink discovered (Colorlight), beside the bus's cards
+    video = board.frame_loop.video_cards() if board.frame_loop is not None else []
+    return {"cabinets": out, "unexpected": extra, "video_cards": video}
 
 
 def reports(reports_dir: Path) -> list[dict[str, Any]]:

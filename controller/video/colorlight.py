@@ -85,6 +85,8 @@ ETHTOOL_GSET = 0x00000001
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
 ORDERS = {"bgr": (2, 1, 0), "rgb": (0, 1, 2)}
+#: What sending or reading says when the link is gone or full: counted, never the loop's end.
+LINK_GONE = (errno.ENETDOWN, errno.ENXIO, errno.ENOBUFS, errno.EAGAIN)
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,10 @@ class ColorlightSink:
                 frame, address = self.replies.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:  # a pulled cable (ENETDOWN …) must not stop the loop either
+                if exc.errno in LINK_GONE:
+                    return
+                raise
             info = parse_reply(frame) if address[2] != PACKET_OUTGOING else None
             if info is None:
                 continue
@@ -316,7 +322,7 @@ class ColorlightSink:
                 self.packets += 1
             except OSError as exc:  # best effort: a pulled cable must not stop the loop
                 self.send_errors += 1
-                if exc.errno not in (errno.ENETDOWN, errno.ENXIO, errno.ENOBUFS, errno.EAGAIN):
+                if exc.errno not in LINK_GONE:
                     raise
 
     def send(self, scan: ScanResult, frame_no: int) -> None:
@@ -345,6 +351,19 @@ class ColorlightSink:
     def close(self) -> None:
         self.sock.close()
         self.replies.close()
+
+    def cards(self) -> list[dict]:
+        """The card on this interface as ``ledwarden cards`` and ``status`` show it: what its last
+        discovery reply said, how long ago, whether it matches the screen, restarts seen."""
+        card, seen = self.card, self.card_seen_at
+        entry: dict = {"sink": self.name, "interface": self.iface, "found": card is not None,
+                       "silent": self.card_silent, "restarts": self.card_restarts,
+                       "seen_s_ago": None if seen is None else round(time.monotonic() - seen, 1)}
+        if card is not None:
+            entry.update(asdict(card), doubles=card.doubles,
+                         matches_screen=(card.width, card.height) == (self.layout.width,
+                                                                       self.layout.height))
+        return [entry]
 
     def stats(self) -> dict:
         return {"sink": self.name, "frames": self.frames, "packets": self.packets,

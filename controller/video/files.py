@@ -153,6 +153,11 @@ class VideoFileSource(ThreadedSource):
                     return
                 self.offer(picture)
                 due = max(due + period, time.monotonic() - period)  # no catching up a backlog
+            # The last picture is shown for its period too, not replaced at once by the next
+            # file's (or the loop's) first picture.
+            wait = due - time.monotonic()
+            if wait > 0:
+                self.stopping.wait(wait)
         except Exception as exc:  # a broken stream: count it, play on with the next file
             self.decode_errors += 1
             self.error = f"{path.name}: {type(exc).__name__}: {exc}"

@@ -7,6 +7,9 @@ queue; ``next`` takes the newest waiting frame, or repeats the last one when
 none has come (the last good picture stays up; before the first, black).
 When the queue is full the oldest waiting frame is dropped and counted, so a
 producer faster than the loop costs memory of two frames, never a backlog.
+Each frame is queued with the monotonic time it arrived (a DDP PUSH, a decoded
+picture), which ``next`` leaves in :attr:`ThreadedSource.arrived`: the frame
+loop measures end-to-end latency from it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 import numpy as np
 
@@ -29,8 +33,10 @@ class ThreadedSource:
 
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
-        self.frames: queue.Queue[np.ndarray] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self.frames: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=QUEUE_FRAMES)
         self.last = np.zeros((height, width, 3), np.uint8)
+        #: When the frame ``next`` last returned new arrived (monotonic); None for a repeat.
+        self.arrived: float | None = None
         self.stopping = threading.Event()
         self.produced = 0
         self.dropped = 0
@@ -54,9 +60,10 @@ class ThreadedSource:
 
     def offer(self, frame: np.ndarray) -> None:
         """Queue ``frame`` for the loop; drop the oldest waiting one if the queue is full."""
+        item = (frame, time.monotonic())
         while True:
             try:
-                self.frames.put_nowait(frame)
+                self.frames.put_nowait(item)
                 self.produced += 1
                 return
             except queue.Full:
@@ -78,14 +85,15 @@ class ThreadedSource:
                 break
         if newest is None:
             self.repeated += 1
+            self.arrived = None
         else:
-            self.last = newest
+            self.last, self.arrived = newest
         return self.last
 
     def wait_frame(self, timeout: float) -> np.ndarray | None:
         """The next produced frame, waiting up to ``timeout`` s (for tests and self-tests)."""
         try:
-            self.last = self.frames.get(timeout=timeout)
+            self.last, self.arrived = self.frames.get(timeout=timeout)
         except queue.Empty:
             return None
         return self.last

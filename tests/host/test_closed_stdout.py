@@ -56,6 +56,8 @@ def samples(rig: dict) -> dict[tuple[str, ...], list[str]]:
         ("faults", "show"): R + ["faults", "show", "1"],
         ("faults", "clear"): R + ["faults", "clear", "--code", "card.offline"],
         ("faults", "export"): R + ["faults", "export", "--state", "all"],
+        ("source", "show"): R + ["source", "show"],
+        ("source", "set"): R + ["source", "set", "pattern:gradient"],
         ("bus", "discover"): ["bus", "discover", *bus, "--range", "1-4"],
         ("bus", "ping"): ["bus", "ping", *bus, "-a", "1"],
         ("bus", "status"): ["bus", "status", *bus, "-a", "1-4"],

@@ -10,7 +10,8 @@ from __future__ import annotations
 from report_cases import cabinet
 
 SPEC_CHECKS = ("bus.link", "cards.present", "cards.config", "cards.environment", "cards.leds",
-               "cards.events", "cards.firmware", "fastpath.golden", "frameloop.budget", "storage", "clock")
+               "cards.events", "cards.firmware", "fastpath.golden", "frameloop.budget", "video.output", "storage",
+               "clock")
 
 _CARD = {"cabinet": 3, "address": "0x03"}
 
@@ -57,6 +58,18 @@ SPEC_FINDINGS: dict[str, dict] = {
     "frameloop.overruns": {"overruns": 12, "frames": 3600, "budget_ms": 16.7, "p99_ms": 18.2},
     "frameloop.ok": {"frames": 3600, "fps": 60, "budget_ms": 16.7, "p99_ms": 9.75},
     "frameloop.off": {},
+    # video.output (issue 16): the sink sends, in time, to the cards it discovered
+    "video.off": {},
+    "video.ok": {"sink": "colorlight:eth1", "frames": 90, "latency_p99_ms": 21.5},
+    "video.not_sending": {"sink": "ddp://10.0.0.9:4048", "window_s": 3.0},
+    "video.send_errors": {"sink": "colorlight:eth1", "count": 7, "frames": 90},
+    "video.slow": {"sink": "colorlight:eth1", "count": 4, "frames": 90, "send_p99_ms": 41.25},
+    "video.card_missing": {"sink": "colorlight:eth1"},
+    "video.card_silent": {"sink": "colorlight:eth1", "seen_s_ago": 17.5},
+    "video.card_restarted": {"sink": "colorlight:eth1", "count": 2, "uptime_s": 14},
+    "video.card_size": {"sink": "colorlight:eth1", "card_width": 256, "card_height": 128,
+                        "width": 512, "height": 128},
+    "video.card_ok": {"sink": "colorlight:eth1", "model": "5A", "firmware": "13.2", "uptime_s": 86400},
     "storage.low": {"free_mb": 420, "path": "/var/lib/ledwarden", "limit_mb": 500},
     "storage.readonly": {"path": "/var/lib/ledwarden"},
     "storage.faultlog": {},

@@ -111,8 +111,9 @@ def netns():
 class Emulator:
     """A 5A-75 card: answers discovery, keeps rows, shows them on a display packet."""
 
-    def __init__(self, firmware=(10, 16), size=(W, H), silent=False) -> None:
+    def __init__(self, firmware=(10, 16), size=(W, H), silent=False, announce=None) -> None:
         self.firmware, self.size, self.silent = firmware, size, silent
+        self.announce = announce or size   # the resolution its reply claims (a misconfigured card)
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # Python reads slowly
         self.sock.bind(("clcard", 0))
@@ -177,8 +178,8 @@ class Emulator:
         body[0] = 0x05
         body[1] = 4                                       # model: 5A
         body[2], body[3] = self.firmware
-        body[21:23] = self.size[0].to_bytes(2, "big")     # frame offsets 34, 36
-        body[23:25] = self.size[1].to_bytes(2, "big")
+        body[21:23] = self.announce[0].to_bytes(2, "big")     # frame offsets 34, 36
+        body[23:25] = self.announce[1].to_bytes(2, "big")
         body[25:29] = self.counter.to_bytes(4, "big")     # frame offsets 38, 42 (provisional)
         body[29:33] = int(time.monotonic() - self.booted).to_bytes(4, "big")
         self.sock.send(HOST + CARD + b"\x08" + bytes(body))
