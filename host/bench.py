@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from controller.cliout import Progress, emit_json, table
+from controller.cliout import Progress, add_json_flag, emit, table, wants_json
 from controller.config import Layout, parse_screen, load_screen
 
 MODES = ("none", "gain", "matrix")
@@ -144,7 +144,7 @@ def measure(layout: Layout, mode: str, threads: int, args) -> list[dict]:
         floor_sources = [covered] + ([] if pipe.coef is None else [pipe.coef])
         floor_dst = np.empty(written, np.uint8)
         timer.add("floor", lambda: fastpath.floor_copy(floor_sources, floor_dst))
-    results = timer.run(Progress(f"bench {label}", enabled=not args.json))
+    results = timer.run(Progress(f"bench {label}", enabled=not wants_json(args)))
 
     results["numpy"] = []
     for _ in range(args.numpy_rounds):
@@ -188,7 +188,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds per batch within a round (default 0.05)")
     p.add_argument("--numpy-rounds", type=int, default=2,
                    help="frames through the NumPy reference (default 2)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json_flag(p, help="print one JSON document")
     p.set_defaults(func=run)
 
 
@@ -226,9 +226,15 @@ def run(args: argparse.Namespace) -> int:
     info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "threads": threads, "load_before": load,
             "backend": fastpath.backend, "kernel": args.kernel or kernels[0], "kernels": list(kernels),
             "build": build, "numpy": np.__version__}
-    if args.json:
-        emit_json({**info, "results": rows})
-        return 0
+
+    def show(_: object) -> None:
+        _print_bench(info, load, threads, kernels, build, layouts, rows)
+
+    return emit(args, {**info, "results": rows}, show)
+
+
+def _print_bench(info, load, threads, kernels, build, layouts, rows) -> None:
+    """The figures for a person: the machine first, then one row per variant."""
     print(f"CPU      {info['cpu']} ({info['cores']} cores; all-cores runs use {threads} threads)")
     if load is not None:
         print(f"load     {load:.2f} before the run (1-minute average): other work on these "
@@ -249,4 +255,3 @@ def run(args: argparse.Namespace) -> int:
                  "x NumPy", "x floor"]))
     print("\nms/frame is the median round, best the fastest; fps, Mpix/s and the ratios use "
           "the median.")
-    return 0

@@ -15,10 +15,11 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from controller.brightness import LEVEL_MAX
 from controller.cardaddress import hex_address
-from controller.cliout import Progress, emit_json, table
+from controller.cliout import Progress, add_json_flag, emit, table, wants_json
 from controller.errors import LedwardenError
 from controller.protocol import commands as c
 from controller.report.i18n import plural
@@ -88,10 +89,10 @@ def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool
 # ------------------------------------------------------------------ commands
 
 def cmd_status(args, client) -> int:
-    data = client.get("/api/v1/status")
-    if args.json:
-        emit_json(data)
-        return 0
+    return emit(args, client.get("/api/v1/status"), _show_status)
+
+
+def _show_status(data: dict[str, Any]) -> None:
     s, fl = data["screen"], data["frame_loop"]
     print(f"screen     {s['name']}: {s['width']}x{s['height']}, {s['cabinets']} cabinets ({s['file']})")
     print(f"software   {data['software']}, up {data['uptime_s']:.0f} s")
@@ -111,14 +112,13 @@ def cmd_status(args, client) -> int:
         print(f"self-test  {last['id']} ({last['profile']}, {last['started']}): {last['result']}")
     for job in data["jobs"]:
         print(f"job {job['id']:<5}  {job['kind']} {job['state']}: {job['progress']['step']}")
-    return 0
 
 
 def cmd_cards(args, client) -> int:
-    data = client.get("/api/v1/cards")
-    if args.json:
-        emit_json(data)
-        return 0
+    return emit(args, client.get("/api/v1/cards"), _show_cards)
+
+
+def _show_cards(data: dict[str, Any]) -> None:
     rows = []
     for cab in data["cabinets"]:
         card, link = cab["card"] or {}, cab["link"] or {}
@@ -133,20 +133,20 @@ def cmd_cards(args, client) -> int:
     if not any(cab["found"] for cab in data["cabinets"]):
         print("(no card seen yet: 'ledwarden commission' finds and identifies them; the "
               "controller's watch also marks each card that answers its status polls)")
-    return 0
 
 
-def _finish(args, job: dict) -> int:
-    if args.json:
-        emit_json(job)
-    elif job["state"] != "succeeded":
-        print(f"ledwarden: {job['kind']} {job['state']}: {job['error']}", file=sys.stderr)
+def _finish(args, job: dict[str, Any]) -> int:
+    def show(job: dict[str, Any]) -> None:
+        if job["state"] != "succeeded":
+            print(f"ledwarden: {job['kind']} {job['state']}: {job['error']}", file=sys.stderr)
+
+    emit(args, job, show)
     return 0 if job["state"] == "succeeded" else 1
 
 
 def cmd_commission(args, client) -> int:
     job = client.post("/api/v1/commission", {"unattended": args.yes, "lang": args.lang})
-    job = follow(client, job, quiet=args.json, answer_yes=args.yes)
+    job = follow(client, job, quiet=wants_json(args), answer_yes=args.yes)
     if job["state"] != "succeeded":
         return _finish(args, job)
     result = job["result"]
@@ -156,14 +156,15 @@ def cmd_commission(args, client) -> int:
                       {".json": client.get_text(f"/api/v1/reports/{names['json']}"),
                        ".html": client.get_text(f"/api/v1/reports/{names['html']}")})
     saved = {"json": str(paths[".json"].resolve()), "html": str(paths[".html"].resolve())}
-    if args.json:
-        emit_json(job | {"saved": saved})
-    else:
+
+    def show(_: object) -> None:
         verdict = {"pass": "PASS", "fail": "FAIL", "unwatched": "PASS, but nobody watched the test patterns"}
         print(f"\nCommissioning {verdict.get(result['result'], result['result'].upper())}")
         for line in result["summary"]:
             print(f"  - {line}")
         print(f"\nAcceptance report: {saved['html']}\n            (JSON): {saved['json']}")
+
+    emit(args, job | {"saved": saved}, show)
     return 0 if result["result"] in ("pass", "unwatched") else 1
 
 
@@ -171,21 +172,21 @@ def cmd_pattern(args, client) -> int:
     body = {"pattern": args.pattern, "level": args.level}
     if args.address:
         body["addresses"] = args.address
-    data = client.post("/api/v1/pattern", body)
-    if args.json:
-        emit_json(data)
-    else:
+
+    def show(data: dict[str, Any]) -> None:
         where = "every card" if data["broadcast"] else ", ".join(data["cards"])
         print(f"pattern {data['pattern']} on {where}")
-    return 0
+
+    return emit(args, client.post("/api/v1/pattern", body), show)
 
 
 def cmd_brightness(args, client) -> int:
     body = {"level": args.level} | ({"addresses": args.address} if args.address else {})
-    data = client.post("/api/v1/brightness", body)
-    if args.json:
-        emit_json(data)
-        return 0
+    return emit(args, client.post("/api/v1/brightness", body), _show_brightness)
+
+
+def _show_brightness(data: dict[str, Any]) -> int:
+    """One line per card; the exit status says whether any card refused."""
     failed = 0
     for address, value in data["cards"].items():
         if isinstance(value, dict):
@@ -198,8 +199,8 @@ def cmd_brightness(args, client) -> int:
 
 def cmd_detect(args, client) -> int:
     job = client.post("/api/v1/detect", {"addresses": args.address} if args.address else {})
-    job = follow(client, job, quiet=args.json)
-    if job["state"] != "succeeded" or args.json:
+    job = follow(client, job, quiet=wants_json(args))
+    if job["state"] != "succeeded" or wants_json(args):
         return _finish(args, job)
     rows, errors = [], []
     for address, dead in job["result"].items():
@@ -239,14 +240,11 @@ def cmd_jobs(args, client) -> int:
     action, job_id = _job_target(args)
     if action == "cancel":
         job = client.post(f"/api/v1/jobs/{job_id}/cancel")
-        if args.json:
-            emit_json(job)
-        else:
-            print(f"job {job['id']} {job['kind']}: {job['state']}")
+        emit(args, job, lambda job: print(f"job {job['id']} {job['kind']}: {job['state']}"))
         return 0 if job["state"] == "cancelled" else 1
     if action == "attach":
-        job = follow(client, client.get(f"/api/v1/jobs/{job_id}"), quiet=args.json)
-        if args.json or job["state"] != "succeeded":
+        job = follow(client, client.get(f"/api/v1/jobs/{job_id}"), quiet=wants_json(args))
+        if wants_json(args) or job["state"] != "succeeded":
             return _finish(args, job)
         result = job["result"] if isinstance(job["result"], dict) else {}
         print(f"job {job['id']} {job['kind']}: succeeded"
@@ -255,29 +253,27 @@ def cmd_jobs(args, client) -> int:
             print(f"  - {line}")
         return 0
     if action == "show":
-        job = client.get(f"/api/v1/jobs/{job_id}")
-        if args.json:
-            emit_json(job)
-        else:
-            print(f"job {job['id']} {job['kind']}: {job['state']}"
-                  + (f" ({job['error']})" if job["error"] else ""))
-            print("\n".join(job["log"]))
-        return 0
-    data = client.get("/api/v1/jobs")
-    if args.json:
-        emit_json(data)
-        return 0
+        return emit(args, client.get(f"/api/v1/jobs/{job_id}"), _show_job)
+    return emit(args, client.get("/api/v1/jobs"), _show_jobs)
+
+
+def _show_job(job: dict[str, Any]) -> None:
+    print(f"job {job['id']} {job['kind']}: {job['state']}"
+          + (f" ({job['error']})" if job["error"] else ""))
+    print("\n".join(job["log"]))
+
+
+def _show_jobs(data: dict[str, Any]) -> None:
     rows = [(j["id"], j["kind"], j["state"], j["started_by"], j["created"], j["progress"]["step"])
             for j in data["jobs"]]
     print(table(rows, ["id", "kind", "state", "by", "created", "step"]))
-    return 0
 
 
 # ------------------------------------------------------------------ parser
 
 def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(common)
 
     def add(name, fn, help):
         p = sub.add_parser(name, help=help, description=help, parents=[common])

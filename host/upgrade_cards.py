@@ -22,9 +22,10 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from controller.cardaddress import hex_address
-from controller.cliout import Progress, emit_json, table
+from controller.cliout import Progress, add_json_flag, emit, notice, table, wants_json
 from controller.errors import LedwardenError, UpgradeRejected
 from controller.upgrade import firmware, package, signing
 from host.buscli import parse_addresses
@@ -153,30 +154,29 @@ def summary(job: dict) -> str:
     return "\n".join(lines)
 
 
+def _show_last(doc: dict[str, Any]) -> None:
+    """The last card upgrade this controller ran, and its job if one is kept."""
+    plan = doc["plan"]
+    if plan is None:
+        print("no card firmware upgrade has run on this controller")
+    else:
+        pkg = plan["package"]
+        print(f"last upgrade: card firmware {pkg['version']} for hw_model "
+              f"{pkg['hw_model_hex']} to {len(plan['addresses'])} cards, {plan['state']} "
+              f"(phase {plan['phase']}, job {plan['job']}, by {plan['started_by']})")
+        if plan.get("failure"):
+            print(f"  {plan['failure']}")
+    if doc["job"]:
+        print(summary(doc["job"]))
+
+
 def cmd_cards(args: argparse.Namespace) -> int:
     client = client_for(args)
     if args.package is None:
-        doc = client.get(API)
-        if args.json:
-            emit_json(doc)
-            return 0
-        plan = doc["plan"]
-        if plan is None:
-            print("no card firmware upgrade has run on this controller")
-        else:
-            pkg = plan["package"]
-            print(f"last upgrade: card firmware {pkg['version']} for hw_model "
-                  f"{pkg['hw_model_hex']} to {len(plan['addresses'])} cards, {plan['state']} "
-                  f"(phase {plan['phase']}, job {plan['job']}, by {plan['started_by']})")
-            if plan.get("failure"):
-                print(f"  {plan['failure']}")
-        if doc["job"]:
-            print(summary(doc["job"]))
-        return 0
+        return emit(args, client.get(API), _show_last)
 
     def say(text: str) -> None:
-        if not args.json:
-            print(text, file=sys.stderr)
+        notice(args, text)
 
     path = Path(args.package)
     if not path.is_file():
@@ -185,7 +185,7 @@ def cmd_cards(args: argparse.Namespace) -> int:
     say(f"{path.name}: card firmware {manifest.get('version')} for hw_model "
         f"0x{manifest.get('hw_model', 0):04X}, {manifest.get('size')} bytes"
         f"{' (verified)' if manifest['verified'] else ''}")
-    upload_id = upload_file(client, path, progress=Progress("upload", enabled=not args.json),
+    upload_id = upload_file(client, path, progress=Progress("upload", enabled=not wants_json(args)),
                             resumed=lambda n: say(f"the controller already holds {n} bytes of it"))
     body = {"upload": upload_id, "canary": args.canary, "force": args.force}
     if args.cards:
@@ -193,15 +193,16 @@ def cmd_cards(args: argparse.Namespace) -> int:
     job = client.post(API, body)
     say(f"job {job['id']}: upgrading {len(job['params']['addresses'])} cards, canary "
         f"{job['params']['canary']} first")
-    job = follow_upgrade(client, job, CardBoard(quiet=args.json))
+    job = follow_upgrade(client, job, CardBoard(quiet=wants_json(args)))
     result = job.get("result") or {}
     outcome = result.get("result") or job["state"]
-    if args.json:
-        emit_json({"outcome": outcome, "job": job})
-    else:
+
+    def show(_: object) -> None:
         print(summary(job))
         if job["state"] != "succeeded":
             print(f"ledwarden: card upgrade {job['state']}: {job['error']}", file=sys.stderr)
+
+    emit(args, {"outcome": outcome, "job": job}, show)
     return 0 if job["state"] == "succeeded" else 1
 
 
@@ -224,5 +225,5 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
                    help="also upgrade cards already running this version")
     p.add_argument("--key", action="append", metavar="KEY.pub",
                    help="verify the package locally with this public key before uploading")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(p)
     p.set_defaults(func=cmd_cards)
