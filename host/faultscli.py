@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from controller.cliout import add_json_flag, emit, table
 from controller.errors import PayloadError
 from controller.faultlog.model import SEVERITIES, parse_time
+from controller.timeutil import utc_clock, utc_text
 from host.remote import client_for
 
 _AGE = re.compile(r"(\d+)\s*([mhdw])")
@@ -31,9 +32,8 @@ def parse_since(text: str, now: dt.datetime | None = None) -> str:
     """A relative age (``24h``) or a date/time, as the UTC timestamp the API takes."""
     match = _AGE.fullmatch(text.strip().lower())
     if match:
-        now = now or dt.datetime.now(dt.timezone.utc)
-        then = now - dt.timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
-        return then.strftime("%Y-%m-%dT%H:%M:%SZ")
+        then = (now or utc_clock()) - dt.timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
+        return utc_text(then)
     return parse_time(text)
 
 

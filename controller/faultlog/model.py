@@ -17,6 +17,7 @@ from typing import Any
 
 from controller.cardaddress import hex_address
 from controller.errors import PayloadError
+from controller.timeutil import utc_text
 
 SEVERITIES = ("info", "warning", "error", "critical")
 STATES = ("active", "cleared")
@@ -27,13 +28,7 @@ MAX_NAME = 96
 #: into one fault must not grow a row without bound on an SD card.
 MAX_DETAILS = 4096
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def iso(epoch: float) -> str:
-    """Seconds since the epoch as the log's UTC timestamp."""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime(_TIME_FORMAT)
 
 
 def parse_time(text: str) -> str:
@@ -52,7 +47,7 @@ def parse_time(text: str) -> str:
             when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
-        return when.astimezone(dt.timezone.utc).strftime(_TIME_FORMAT)
+        return utc_text(when)
     except (ValueError, OverflowError):     # OverflowError: 0001-01-01T00:00+01:00 is before year 1
         raise PayloadError(f"{text!r} is not a date or time: use e.g. 2026-11-22 or "
                            "2026-11-22T10:00:00Z") from None

@@ -48,13 +48,13 @@ from controller.faultlog.model import (
     check_name,
     check_severity,
     details_json,
-    iso,
     parse_time,
     severities_from,
     source_matches,
     worse,
 )
 from controller.faultlog.schema import FaultLogUnusable
+from controller.timeutil import utc_text
 
 log = logging.getLogger("ledwarden.faults")
 
@@ -150,7 +150,7 @@ class FaultLog:
         check_name("source", source)
         check_severity(severity)
         details_text = details_json(details)
-        when = iso(time.time() if at is None else at)
+        when = utc_text(at)
         with self._lock:
             self._check_open()
             card = causes.card_of(source)
@@ -325,7 +325,7 @@ class FaultLog:
         by later rows rather than returned with a VACUUM, which would
         rewrite the whole file.
         """
-        cutoff = iso((time.time() if now is None else now) - self.retention_days * DAY_S)
+        cutoff = utc_text((time.time() if now is None else now) - self.retention_days * DAY_S)
         with self._lock:
             self._check_open()
             with self._sql():
@@ -425,7 +425,7 @@ class FaultLog:
     def _close_episodes(self, faults: builtins.list[Fault], by: str,
                         at: float | None = None) -> builtins.list[Fault]:
         """Clear active faults in one commit, folded counts included, then forget them."""
-        when = iso(time.time() if at is None else at)
+        when = utc_text(at)
         closed = [replace(f, state="cleared", cleared_at=when, cleared_by=by) for f in faults]
         with self._transaction():
             for fault in closed:

@@ -16,11 +16,12 @@ as given; the job writes them in the report's language.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from controller.errors import ReportError
 from controller.limits import HOT_C, SUPPLY_MIN_MV, WARM_C
+from controller.timeutil import readable
 
 EN: dict[str, str] = {
     "report.acceptance": "Acceptance report",
@@ -853,6 +854,4 @@ def fmt_time(stamp: str | None) -> str:
         when = datetime.fromisoformat(stamp)
     except (TypeError, ValueError):
         return str(stamp)
-    if when.tzinfo is None:
-        return when.strftime("%Y-%m-%d %H:%M:%S")
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return readable(when)

@@ -16,7 +16,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from string import Template
 
@@ -24,6 +24,7 @@ from controller.errors import ReportError
 from controller.report.html import Markup, css_string, el, esc, join
 from controller.report.i18n import FONTS, MONO_FONT, fmt_duration, fmt_time, label, plural, t
 from controller.report.wall import FILLS
+from controller.timeutil import utc_compact
 
 #: A header field: (i18n key of its label, value, monospace, spans the whole row).
 Field = tuple[str, object, bool, bool]
@@ -53,7 +54,7 @@ def report_stem(kind: str, screen_name: str | None, started: str | None, run: in
     """
     slug = re.sub(r"[^a-z0-9]+", "-", (screen_name or "").lower()).strip("-")[:40] or "screen"
     try:
-        when = datetime.fromisoformat(started or "").astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        when = utc_compact(datetime.fromisoformat(started or ""))
     except (TypeError, ValueError):
         when = "undated"
     return f"{kind}-{slug}-{when}" + (f"-run{run}" if run is not None else "")

@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from controller import fastpath
 from controller.fastpath import reference
 from controller.fastpath.settings import gains_from, power_lut
 from controller.selftest.model import CheckResult
+from controller.timeutil import utc_text
 
 FREE_WARN_MB = 500
 FREE_FAIL_MB = 50
@@ -100,18 +100,14 @@ async def storage(ix, result: CheckResult) -> None:
         result.add("pass", "storage.ok", free_mb=free_mb)
 
 
-def _stamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 async def clock(ix, result: CheckResult) -> None:
     now = time.time()
     built = BUILD_STAMP.stat().st_mtime
     last = ix.history.last_started()
-    result.values.update(now=_stamp(now), built=_stamp(built), last_run=last)
+    result.values.update(now=utc_text(now), built=utc_text(built), last_run=last)
     if now < built:
-        result.add("fail", "clock.before_build", now=_stamp(now), built=_stamp(built))
-    if last and _stamp(now) < last:
-        result.add("fail", "clock.backwards", now=_stamp(now), last=last)
+        result.add("fail", "clock.before_build", now=utc_text(now), built=utc_text(built))
+    if last and utc_text(now) < last:
+        result.add("fail", "clock.backwards", now=utc_text(now), last=last)
     if not result.findings:
-        result.add("pass", "clock.ok", now=_stamp(now))
+        result.add("pass", "clock.ok", now=utc_text(now))

@@ -23,6 +23,7 @@ import logging
 from datetime import datetime
 
 from controller.errors import LedwardenError
+from controller.timeutil import local_now, local_text
 
 log = logging.getLogger("ledwarden.schedule")
 
@@ -53,7 +54,7 @@ def due(last: datetime, now: datetime) -> datetime:
 class Scheduler:
     """Starts the quarterly profile when due; the stamp lives in the self-test history."""
 
-    def __init__(self, history, start_run, *, clock=datetime.now) -> None:
+    def __init__(self, history, start_run, *, clock=local_now) -> None:
         self.history = history
         self.start_run = start_run          # async () -> job; raises LedwardenError when busy
         self.clock = clock
@@ -62,15 +63,15 @@ class Scheduler:
     def last(self) -> datetime:
         stamp = self.history.setting(STAMP_KEY)
         if stamp is None:
-            stamp = self.clock().isoformat(timespec="seconds")
+            stamp = local_text(self.clock())
             self.history.set_setting(STAMP_KEY, stamp)
         return datetime.fromisoformat(stamp)
 
     def status(self) -> dict:
         last = self.last()
         return {"mode": "builtin", "calendar": "quarterly", "persistent": True,
-                "last": last.isoformat(timespec="seconds"),
-                "next": due(last, self.clock()).isoformat(timespec="seconds")}
+                "last": local_text(last),
+                "next": local_text(due(last, self.clock()))}
 
     async def run_forever(self) -> None:
         while True:
@@ -87,7 +88,7 @@ class Scheduler:
                 continue
             # Stamp when the run starts: a run killed by a power cut is not repeated in a loop
             # at every boot; its absence from the history shows what happened.
-            self.history.set_setting(STAMP_KEY, self.clock().isoformat(timespec="seconds"))
+            self.history.set_setting(STAMP_KEY, local_text(self.clock()))
             log.info("scheduled quarterly inspection started as job %s", job.id)
 
     def start(self) -> None:
