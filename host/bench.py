@@ -31,6 +31,7 @@ import numpy as np
 
 from controller.cliout import Progress, add_json_flag, emit, table, wants_json
 from controller.config import Layout, parse_screen, load_screen
+from controller.jsonin import JsonObject
 
 MODES = ("none", "gain", "matrix")
 #: The cabinet of the generated walls: 3 × 3 modules of 160 × 90 pixels at
@@ -120,7 +121,7 @@ class _Timer:
         return times
 
 
-def measure(layout: Layout, mode: str, threads: int, args) -> list[dict]:
+def measure(layout: Layout, mode: str, threads: int, args) -> list[JsonObject]:
     """Every variant on one screen and calibration mode, as result rows."""
     from controller import fastpath
     from controller.fastpath import reference

@@ -19,6 +19,7 @@ from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD, hex_address
 from controller.cliargs import add_rs485_arguments, rs485_from_args
 from controller.cliout import Progress, add_json_flag, emit, table, wants_json
 from controller.errors import BusTimeout, LedwardenError
+from controller.jsonin import JsonObject
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import (
@@ -101,7 +102,7 @@ def _each(args, bus, fn):
     return results, failed
 
 
-def _per_card_json(results: dict[int, Any], encode: Callable[[Any], Any] = lambda v: v) -> dict[str, Any]:
+def _per_card_json(results: dict[int, Any], encode: Callable[[Any], Any] = lambda v: v) -> JsonObject:
     """The JSON shape of per-card results: ``{"0x03": answer}``, a failed card as ``{"error": sentence}``."""
     return {hex_address(a): ({"error": str(v)} if isinstance(v, Exception) else encode(v))
             for a, v in results.items()}
@@ -325,7 +326,7 @@ def cmd_soak(args, bus: Bus) -> int:
                       progress=Progress(f"soak {hex_address(address)}", not wants_json(args)))
     data = result.as_dict() | {"address": hex_address(address), "link": bus.stats_for(address).as_dict()}
 
-    def show(data: dict[str, Any]) -> None:
+    def show(data: JsonObject) -> None:
         rtt = data["link"]["rtt_ms"] or {}
         print(table([(hex_address(address), result.transactions, result.completed, result.failed,
                       result.retries, result.timeouts, result.bad_frames, result.wrong_answers,

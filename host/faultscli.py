@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from controller.cliout import add_json_flag, emit, table
 from controller.errors import PayloadError
 from controller.faultlog.model import SEVERITIES, parse_time
+from controller.jsonin import JsonObject
 from controller.timeutil import utc_clock, utc_text
 from host.remote import client_for
 
@@ -45,7 +46,7 @@ def _since_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{exc}, or an age such as 24h or 7d") from None
 
 
-def _query(args: argparse.Namespace, **extra) -> dict:
+def _query(args: argparse.Namespace, **extra: Any) -> JsonObject:
     """The filters as query parameters; the controller checks them and says what is wrong."""
     query = {"state": args.state, "severity": args.severity, "source": args.source,
              "since": args.since, **extra}
@@ -56,7 +57,7 @@ def _query(args: argparse.Namespace, **extra) -> dict:
 
 def cmd_list(args, client) -> int:
     """A table, then the active counts: the line an engineer reads first on arrival."""
-    def show(data: dict[str, Any]) -> None:
+    def show(data: JsonObject) -> None:
         faults = data["faults"]
         if faults:
             rows = [(f["id"], f["severity"], f["code"], f["source"], f["count"], f["first_seen"],
@@ -77,7 +78,7 @@ def cmd_show(args, client) -> int:
     return emit(args, client.get(f"/api/v1/faults/{args.id}"), _show_fault)
 
 
-def _show_fault(fault: dict[str, Any]) -> None:
+def _show_fault(fault: JsonObject) -> None:
     print(f"fault {fault['id']}: {fault['code']} ({fault['severity']}, {fault['state']})")
     print(f"  source      {fault['source']}")
     print(f"  first seen  {fault['first_seen']}")
@@ -101,7 +102,7 @@ def cmd_clear(args, client) -> int:
     if args.id is not None:
         if args.code or args.source:
             raise PayloadError("clear either one fault by id, or by --code / --all-of-source")
-        def show_one(data: dict[str, Any]) -> None:
+        def show_one(data: JsonObject) -> None:
             if data["cleared"]:
                 f = data["fault"]
                 print(f"cleared fault {f['id']} ({f['code']} on {f['source']})")

@@ -21,6 +21,7 @@ from controller.brightness import LEVEL_MAX
 from controller.cardaddress import hex_address
 from controller.cliout import Progress, add_json_flag, emit, table, wants_json
 from controller.errors import LedwardenError
+from controller.jsonin import JsonObject
 from controller.protocol import commands as c
 from controller.report.i18n import plural
 from controller.report.page import write_new
@@ -36,7 +37,7 @@ def client_for(args: argparse.Namespace) -> ControllerClient:
     return client_from_args(args)
 
 
-def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool = False) -> dict:
+def follow(client: ControllerClient, job: JsonObject, *, quiet: bool, answer_yes: bool = False) -> JsonObject:
     """Poll a job until it ends, drawing progress and asking its questions.
 
     Ctrl-C at a question cancels the job on the controller (nobody is there
@@ -92,7 +93,7 @@ def cmd_status(args, client) -> int:
     return emit(args, client.get("/api/v1/status"), _show_status)
 
 
-def _show_status(data: dict[str, Any]) -> None:
+def _show_status(data: JsonObject) -> None:
     s, fl = data["screen"], data["frame_loop"]
     print(f"screen     {s['name']}: {s['width']}x{s['height']}, {s['cabinets']} cabinets ({s['file']})")
     print(f"software   {data['software']}, up {data['uptime_s']:.0f} s")
@@ -118,7 +119,7 @@ def cmd_cards(args, client) -> int:
     return emit(args, client.get("/api/v1/cards"), _show_cards)
 
 
-def _show_cards(data: dict[str, Any]) -> None:
+def _show_cards(data: JsonObject) -> None:
     rows = []
     for cab in data["cabinets"]:
         card, link = cab["card"] or {}, cab["link"] or {}
@@ -135,8 +136,8 @@ def _show_cards(data: dict[str, Any]) -> None:
               "controller's watch also marks each card that answers its status polls)")
 
 
-def _finish(args, job: dict[str, Any]) -> int:
-    def show(job: dict[str, Any]) -> None:
+def _finish(args, job: JsonObject) -> int:
+    def show(job: JsonObject) -> None:
         if job["state"] != "succeeded":
             print(f"ledwarden: {job['kind']} {job['state']}: {job['error']}", file=sys.stderr)
 
@@ -173,7 +174,7 @@ def cmd_pattern(args, client) -> int:
     if args.address:
         body["addresses"] = args.address
 
-    def show(data: dict[str, Any]) -> None:
+    def show(data: JsonObject) -> None:
         where = "every card" if data["broadcast"] else ", ".join(data["cards"])
         print(f"pattern {data['pattern']} on {where}")
 
@@ -185,7 +186,7 @@ def cmd_brightness(args, client) -> int:
     return emit(args, client.post("/api/v1/brightness", body), _show_brightness)
 
 
-def _show_brightness(data: dict[str, Any]) -> int:
+def _show_brightness(data: JsonObject) -> int:
     """One line per card; the exit status says whether any card refused."""
     failed = 0
     for address, value in data["cards"].items():
@@ -257,13 +258,13 @@ def cmd_jobs(args, client) -> int:
     return emit(args, client.get("/api/v1/jobs"), _show_jobs)
 
 
-def _show_job(job: dict[str, Any]) -> None:
+def _show_job(job: JsonObject) -> None:
     print(f"job {job['id']} {job['kind']}: {job['state']}"
           + (f" ({job['error']})" if job["error"] else ""))
     print("\n".join(job["log"]))
 
 
-def _show_jobs(data: dict[str, Any]) -> None:
+def _show_jobs(data: JsonObject) -> None:
     rows = [(j["id"], j["kind"], j["state"], j["started_by"], j["created"], j["progress"]["step"])
             for j in data["jobs"]]
     print(table(rows, ["id", "kind", "state", "by", "created", "step"]))

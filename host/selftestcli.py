@@ -18,13 +18,14 @@ from typing import Any
 from controller.cardaddress import hex_address
 from controller.cliout import add_json_flag, emit, table, wants_json
 from controller.errors import LedwardenError
+from controller.jsonin import JsonObject
 from controller.report.page import report_stem, write_new
 from host.remote import client_for, follow
 
 MARK = {"pass": "ok  ", "warn": "WARN", "fail": "FAIL", "error": "ERR "}
 
 
-def _save(client, report: dict, out: Path, lang: str) -> dict:
+def _save(client, report: JsonObject, out: Path, lang: str) -> JsonObject:
     """Save the run's JSON and its page in ``lang`` under a name of their own (screen, start time,
     run number), never over an earlier file: two walls or two demos fill one folder side by side."""
     run_id = report["id"]
@@ -36,7 +37,7 @@ def _save(client, report: dict, out: Path, lang: str) -> dict:
     return {"html": str(paths[html_suffix].resolve()), "json": str(paths[".json"].resolve())}
 
 
-def _print_report(report: dict) -> None:
+def _print_report(report: JsonObject) -> None:
     counts = report["counts"]
     print(f"\nSelf-test {report['id']} ({report['profile']}): {report['result'].upper()} in "
           f"{report['duration_s']} s — " + ", ".join(f"{n} {o}" for o, n in counts.items() if n))
@@ -90,7 +91,7 @@ def cmd_list(args, client) -> int:
     return emit(args, client.get("/api/v1/selftest/checks", lang=args.lang), _show_checks)
 
 
-def _show_checks(data: dict[str, Any]) -> None:
+def _show_checks(data: JsonObject) -> None:
     for check in data["checks"]:
         used = [p for p, spec in data["profiles"].items() if check["id"] in spec["checks"]]
         print(f"{check['id']:<18} {check['title']}  [{', '.join(used)}]")
@@ -102,7 +103,7 @@ def cmd_history(args, client) -> int:
     data = client.get("/api/v1/selftest/runs", limit=args.limit,
                       **({"profile": args.selftest_profile} if args.selftest_profile else {}))
 
-    def show(data: dict[str, Any]) -> None:
+    def show(data: JsonObject) -> None:
         print(table([(r["id"], r["profile"], r["trigger"], r["started"], r["result"])
                      for r in data["runs"]], ["id", "profile", "trigger", "started", "result"]))
         schedule = client.get("/api/v1/selftest/schedule")

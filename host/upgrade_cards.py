@@ -27,6 +27,7 @@ from typing import Any
 from controller.cardaddress import hex_address
 from controller.cliout import Progress, add_json_flag, emit, notice, table, wants_json
 from controller.errors import LedwardenError, UpgradeRejected
+from controller.jsonin import JsonObject
 from controller.upgrade import firmware, package, signing
 from host.buscli import parse_addresses
 from host.client import ApiError, ControllerTimeout, ControllerUnreachable
@@ -43,7 +44,7 @@ SHORT = {"pending": "pending", "receiving": "receiving", "received": "received",
          "not-started": "not started"}
 
 
-def read_manifest(path: Path, keys: list[Path]) -> dict:
+def read_manifest(path: Path, keys: list[Path]) -> JsonObject:
     """What the package says it is: verified with ``keys`` when given, else only read."""
     if keys:
         trusted = signing.TrustedKeys.of(*[signing.load_public(k) for k in keys])
@@ -69,7 +70,7 @@ class CardBoard:
         self.last: dict[int, str] = {}
         self.phase = None
 
-    def __call__(self, job: dict) -> None:
+    def __call__(self, job: JsonObject) -> None:
         if self.quiet:
             return
         progress = job.get("progress") or {}
@@ -87,7 +88,7 @@ class CardBoard:
                     "failed", "rolled-back", "skipped") else ""
                 print(f"card {hex_address(card['address'])} {card['state']}{extra}", file=sys.stderr)
 
-    def _redraw(self, progress: dict, cards: list[dict]) -> None:
+    def _redraw(self, progress: JsonObject, cards: list[JsonObject]) -> None:
         width = shutil.get_terminal_size((100, 24)).columns
         out = [f"{progress.get('step', '')[:width - 1]}"]
         chunks = max(progress.get("chunks") or 1, 1)
@@ -102,7 +103,7 @@ class CardBoard:
         self.lines = len(out)
 
 
-def follow_upgrade(client, job: dict, board: CardBoard) -> dict:
+def follow_upgrade(client, job: JsonObject, board: CardBoard) -> JsonObject:
     """Poll the job to its end.  Across a controller restart, follow the job that resumed the
     upgrade: job ids start again at 1 in a new process, so it is found through the plan."""
     upload = job["params"]["upload"]
@@ -135,7 +136,7 @@ def follow_upgrade(client, job: dict, board: CardBoard) -> dict:
         time.sleep(POLL_S)
 
 
-def summary(job: dict) -> str:
+def summary(job: JsonObject) -> str:
     result = job.get("result") or {}
     cards = result.get("cards") or (job.get("progress") or {}).get("cards") or []
     rows = [(hex_address(k['address']), k["version_before"], k["version_after"] or "",
@@ -154,7 +155,7 @@ def summary(job: dict) -> str:
     return "\n".join(lines)
 
 
-def _show_last(doc: dict[str, Any]) -> None:
+def _show_last(doc: JsonObject) -> None:
     """The last card upgrade this controller ran, and its job if one is kept."""
     plan = doc["plan"]
     if plan is None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from controller.cliout import Progress, add_json_flag, emit, notice, wants_json
 from controller.errors import LedwardenError, UpgradeRejected
+from controller.jsonin import JsonObject
 from controller.upgrade import package, signing
 from controller.upgrade.boardcli import show_slots
 from controller.upgrade.bundle import KIND, check_contents
@@ -38,7 +39,7 @@ STATUS = "/api/v1/upgrade/controller"
 POLL_S = 1.0
 
 
-def read_manifest(path: Path, keys: list[Path]) -> dict:
+def read_manifest(path: Path, keys: list[Path]) -> JsonObject:
     """The bundle's manifest: verified with every payload file when ``keys`` are given, else
     only read (for what to print; the board verifies it regardless)."""
     if keys:
@@ -54,7 +55,7 @@ def read_manifest(path: Path, keys: list[Path]) -> dict:
                              f"'ledwarden bundle build'") from None
 
 
-def wait_for_outcome(client, transaction: str, timeout: float, say) -> dict:
+def wait_for_outcome(client, transaction: str, timeout: float, say) -> JsonObject:
     """Poll through the restart until the guard has judged ``transaction``; return the status."""
     deadline = time.monotonic() + timeout
     seen_down = False
@@ -92,7 +93,7 @@ def wait_for_outcome(client, transaction: str, timeout: float, say) -> dict:
                          f"controller' (without a bundle) for its slots, and its log")
 
 
-def _show_running(doc: dict[str, Any]) -> None:
+def _show_running(doc: JsonObject) -> None:
     """Which version runs from where, then the slots."""
     r = doc["running"]
     print(f"running {r['version']} from {'slot ' + r['slot'] if r['slot'] not in (None, 'base') else 'the base installation'}"

@@ -16,6 +16,8 @@ applies it on every ``record``:
 
 from __future__ import annotations
 
+from controller.jsonin import JsonObject
+
 #: symptom code → the code of the fault that explains it on the same card
 EXPLAINED_BY: dict[str, str] = {
     "bus.timeout": "card.offline",
@@ -37,7 +39,7 @@ def explains(cause: str, code: str) -> bool:
     return EXPLAINED_BY.get(code) == cause
 
 
-def with_evidence(details: dict, code: str, source: str, evidence: dict, when: str) -> dict:
+def with_evidence(details: JsonObject, code: str, source: str, evidence: JsonObject, when: str) -> JsonObject:
     """The cause's details with one more piece of evidence (bounded)."""
     items = list(details.get("evidence", []))
     items.append({"code": code, "source": source, "at": when, **evidence})

@@ -17,6 +17,7 @@ from typing import Any
 
 from controller.cardaddress import hex_address
 from controller.errors import PayloadError
+from controller.jsonin import JsonObject
 from controller.timeutil import utc_text
 
 SEVERITIES = ("info", "warning", "error", "critical")
@@ -101,7 +102,7 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
-def details_json(details: dict | None) -> str:
+def details_json(details: JsonObject | None) -> str:
     """``details`` as stored: sorted JSON, anything unserialisable as text, capped in size.
 
     ``default=str`` because details come from many feeds (bytes from a card,

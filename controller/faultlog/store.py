@@ -54,6 +54,7 @@ from controller.faultlog.model import (
     worse,
 )
 from controller.faultlog.schema import FaultLogUnusable
+from controller.jsonin import JsonObject
 from controller.timeutil import utc_text
 
 log = logging.getLogger("ledwarden.faults")
@@ -134,7 +135,7 @@ class FaultLog:
 
     # ---------------------------------------------------------------- feeding
 
-    def record(self, code: str, severity: str, source: str, details: dict | None = None, *,
+    def record(self, code: str, severity: str, source: str, details: JsonObject | None = None, *,
                at: float | None = None) -> Fault:
         """Raise a fault (``at`` in epoch seconds, default now); returns it as it now stands.
 
@@ -192,7 +193,7 @@ class FaultLog:
             self._flush_quietly()
             return fault
 
-    def _add_evidence(self, cause: Fault, code: str, source: str, details: dict,
+    def _add_evidence(self, cause: Fault, code: str, source: str, details: JsonObject,
                       when: str) -> Fault:
         """Fold a symptom into its active cause (in memory; written like a repeat)."""
         fault = replace(cause, last_seen=max(cause.last_seen, when),
@@ -291,7 +292,7 @@ class FaultLog:
         """Every active fault, most recently seen first."""
         return self.list(state="active", limit=None)
 
-    def counts(self) -> dict:
+    def counts(self) -> JsonObject:
         """Active faults in total and by severity (every severity present), for status views."""
         with self._lock:
             self._check_open()

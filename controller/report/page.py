@@ -21,6 +21,7 @@ from pathlib import Path
 from string import Template
 
 from controller.errors import ReportError
+from controller.jsonin import JsonObject
 from controller.report.html import Markup, css_string, el, esc, join
 from controller.report.i18n import FONTS, MONO_FONT, fmt_duration, fmt_time, label, plural, t
 from controller.report.wall import FILLS
@@ -88,7 +89,7 @@ def write_new(directory: Path, stem: str, texts: dict[str, str]) -> dict[str, Pa
     raise ReportError(f"{directory} holds 9999 reports named {stem}: move some elsewhere")
 
 
-def write_report(report: dict, html: str, directory: Path, stem: str) -> tuple[Path, Path]:
+def write_report(report: JsonObject, html: str, directory: Path, stem: str) -> tuple[Path, Path]:
     """Write ``stem.json`` and ``stem.html`` into ``directory`` (``stem-2.*`` if taken); returns both.
 
     Callers render ``html`` before calling, so a report that cannot be
@@ -133,7 +134,7 @@ def check_report(report: object, kind: str, version: int, made_by: str) -> None:
         raise ReportError(f"{kind} report has no 'screen' table: {made_by} did not finish it")
 
 
-def screen_fields(report: dict, lang: str) -> list[Field]:
+def screen_fields(report: JsonObject, lang: str) -> list[Field]:
     """The header fields that say which screen: its file, its size and cabinet count."""
     screen = report["screen"]
     n = len(report.get("cabinets") or [])
@@ -143,7 +144,7 @@ def screen_fields(report: dict, lang: str) -> list[Field]:
             ("field.size", f"{size} · {count}", False, False)]
 
 
-def run_fields(report: dict, lang: str) -> list[Field]:
+def run_fields(report: JsonObject, lang: str) -> list[Field]:
     """The header fields that say when and on which controller the report was made."""
     ctl = report.get("controller") or {}
     bus, baud = ctl.get("bus"), ctl.get("baud")
@@ -228,7 +229,7 @@ def signatures(roles: list[str], statement_key: str, lang: str) -> Markup:
                  el("div", {"class": "sigs"}, *blocks)])
 
 
-def footer(report: dict, kind: str, lang: str) -> Markup:
+def footer(report: JsonObject, kind: str, lang: str) -> Markup:
     ctl = report.get("controller") or {}
     return el("footer", {"class": "foot"},
               el("span", None, t("fmt.footer", lang, version=ctl.get("software") or "?",

@@ -16,6 +16,7 @@ from dataclasses import fields as dc_fields
 
 from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
+from controller.jsonin import JsonObject
 from controller.limits import HOT_C, SUPPLY_MIN_MV, WARM_C
 from controller.percentile import percentile
 from controller.protocol import cards as ops
@@ -39,7 +40,7 @@ EVENT_OUTCOMES = {
 }
 
 
-def _ping_many(bus: Bus, address: int, count: int) -> dict:
+def _ping_many(bus: Bus, address: int, count: int) -> JsonObject:
     """``count`` PINGs timed in the bus thread, with what the link cost meanwhile."""
     stats = bus.stats_for(address)
     before = (stats.retries, stats.bad_frames)

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from controller.errors import LedwardenError, NotFound
+from controller.jsonin import JsonObject
 from controller.report.findings import led_detection_ran as detected
 
 SCHEMA_VERSION = 1
@@ -60,7 +61,7 @@ class History:
 
     # ------------------------------------------------------------ runs
 
-    def save(self, report: dict, cursors: dict[str, int], finish=None) -> int:
+    def save(self, report: JsonObject, cursors: dict[str, int], finish=None) -> int:
         """Store a finished run and the event cursors it advanced, atomically; returns its id.
 
         ``finish(report)``, if given, is called once the run has its id and before
@@ -89,7 +90,7 @@ class History:
                 raise
         return run_id
 
-    def runs(self, limit: int = 50, profile: str | None = None) -> list[dict]:
+    def runs(self, limit: int = 50, profile: str | None = None) -> list[JsonObject]:
         """Newest first: id, profile, trigger, started, result (no report bodies)."""
         sql = "SELECT id, profile, trigger, started, result FROM runs"
         args: tuple = ()
@@ -99,7 +100,7 @@ class History:
             rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [dict(zip(("id", "profile", "trigger", "started", "result"), r)) for r in rows]
 
-    def report(self, run_id: int) -> dict:
+    def report(self, run_id: int) -> JsonObject:
         with self._lock:
             row = self._db.execute("SELECT report FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
@@ -107,7 +108,7 @@ class History:
         return json.loads(row[0])
 
     def previous(self, before_id: int | None = None, *, profiles: tuple[str, ...] = (),
-                 where_detected: bool = False) -> dict | None:
+                 where_detected: bool = False) -> JsonObject | None:
         """The newest stored report (before ``before_id``), optionally of given profiles, or
         one whose LED check ran detection."""
         sql = "SELECT report FROM runs WHERE id < ?"

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.jsonin import JsonObject
 from controller.report.findings import finding_text
 from controller.report.i18n import t
 
@@ -34,7 +35,7 @@ class Finding:
     def text(self, lang: str = "en") -> str:
         return finding_text({"key": self.key, "fields": self.fields}, lang)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> JsonObject:
         return {"outcome": self.outcome, "subject": self.subject, "key": self.key,
                 "fields": self.fields, "text": self.text()}
 
@@ -66,7 +67,7 @@ class Check:
     id: str
     run: CheckFunction
 
-    def describe(self, lang: str = "en") -> dict:
+    def describe(self, lang: str = "en") -> JsonObject:
         return {"id": self.id, "title": t(f"check.{self.id}", lang),
                 "measures": t(f"check.{self.id}.measures", lang),
                 "limits": t(f"check.{self.id}.limits", lang)}

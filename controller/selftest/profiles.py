@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controller.errors import ConfigError
+from controller.jsonin import JsonObject
 from controller.selftest import checks_cards as cards
 from controller.selftest import checks_controller as ctl
 from controller.selftest.model import Check
@@ -47,7 +48,7 @@ class Profile:
     detect: bool               # run LED detection (lights the LEDs briefly)
     frame_window_s: float      # how long to watch the frame loop
 
-    def params(self) -> dict:
+    def params(self) -> JsonObject:
         return {"pings": self.pings, "discover": self.discover, "detect": self.detect,
                 "frame_window_s": self.frame_window_s}
 

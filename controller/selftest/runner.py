@@ -23,8 +23,9 @@ from typing import Any
 
 from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
+from controller.jsonin import JsonObject
 from controller.report.findings import error_fields
-from controller.screenmap import cabinet_entry, card_where
+from controller.screenmap import CardWhere, cabinet_entry, card_where
 from controller.selftest.history import History, detected
 from controller.selftest.model import OUTCOMES, RANK, CheckResult, worst
 from controller.selftest.profiles import CHECKS
@@ -58,20 +59,20 @@ class Inspection:
         self.state_dir: Path = service.state_dir
         self.reports_dir: Path = service.reports_dir
         self.history = history
-        self.cards: dict = {}
-        self.status: dict = {}
+        self.cards: JsonObject = {}
+        self.status: JsonObject = {}
         self.next_cursors: dict[str, int] = {}
-        self.baseline_source: dict | None = None
+        self.baseline_source: JsonObject | None = None
         self.baseline: dict[tuple, dict] | None = None
         self._cabinets = {cab.address: cabinet_entry(cab) for cab in self.layout.cabinets}
 
     # ---- helpers for checks
 
-    def where(self, address: int) -> dict:
+    def where(self, address: int) -> CardWhere:
         """The fields and subject every card finding carries."""
         return card_where(self.layout, address)
 
-    def cabinet(self, address: int) -> dict:
+    def cabinet(self, address: int) -> JsonObject:
         return self._cabinets[address]
 
     def present(self) -> list[int]:
@@ -97,12 +98,12 @@ class Inspection:
             self.baseline = _dead(acceptance)
         return self.baseline
 
-    def cabinets(self) -> list[dict]:
+    def cabinets(self) -> list[JsonObject]:
         return [self._cabinets[cab.address] for cab in self.layout.cabinets]
 
 
 async def run_profile(service, history: History, profile_name: str, *, trigger: str, who: str,
-                      job=None) -> dict:
+                      job=None) -> JsonObject:
     """Run every check of a profile and store the report; returns it (with its ``id``)."""
     ix = Inspection(service, history, profile_name)
     t0 = time.monotonic()
@@ -154,7 +155,7 @@ async def run_profile(service, history: History, profile_name: str, *, trigger: 
     return report
 
 
-def last_acceptance(reports_dir: Path, screen_name: str) -> dict | None:
+def last_acceptance(reports_dir: Path, screen_name: str) -> JsonObject | None:
     """The newest acceptance report of this screen in ``reports_dir`` (by its start time), or None."""
     best = None
     for path in reports_dir.glob("acceptance-*.json"):
@@ -169,24 +170,24 @@ def last_acceptance(reports_dir: Path, screen_name: str) -> dict | None:
     return best
 
 
-def _finding_ids(report: dict, checks: set[str]) -> dict[tuple, dict]:
+def _finding_ids(report: JsonObject, checks: set[str]) -> dict[tuple, dict]:
     return {(ch["id"], SAME_CONDITION.get(f["key"], f["key"]), f["subject"]): {**f, "check": ch["id"]}
             for ch in report.get("checks", []) if ch["id"] in checks for f in ch["findings"]
             if f["outcome"] in ("warn", "fail", "error")}
 
 
-def _dead(report: dict) -> dict[tuple, dict]:
+def _dead(report: JsonObject) -> dict[tuple, dict]:
     return {(cab["address"], d["module"], d["x"], d["y"], d["channel"]): {"address": cab["address"], **d}
             for cab in report.get("cabinets", []) for d in cab.get("dead_leds") or []}
 
 
-def _max_temperature(report: dict) -> float | None:
+def _max_temperature(report: JsonObject) -> float | None:
     temps = [cab["status"]["temperature_c"] for cab in report.get("cabinets", []) if cab.get("status")]
     return max(temps) if temps else None
 
 
-def compare(now: dict, before: dict, baseline: dict[tuple, dict] | None = None,
-            baseline_source: dict | None = None) -> dict:
+def compare(now: JsonObject, before: JsonObject, baseline: dict[tuple, dict] | None = None,
+            baseline_source: JsonObject | None = None) -> JsonObject:
     """What changed since ``before``: findings new and fixed, dead LEDs, temperatures.
 
     Findings are compared only for checks both runs made: LEDs not looked at
@@ -228,7 +229,7 @@ def compare(now: dict, before: dict, baseline: dict[tuple, dict] | None = None,
     return out
 
 
-def trend(history: History, report: dict) -> list[dict]:
+def trend(history: History, report: JsonObject) -> list[JsonObject]:
     """This run and the comparable runs before it, oldest first: the trend table's rows."""
     rows = []
     for run in history.runs(limit=HISTORY_RUNS * 4):

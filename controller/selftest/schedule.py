@@ -23,6 +23,7 @@ import logging
 from datetime import datetime
 
 from controller.errors import LedwardenError
+from controller.jsonin import JsonObject
 from controller.timeutil import local_now, local_text
 
 log = logging.getLogger("ledwarden.schedule")
@@ -67,7 +68,7 @@ class Scheduler:
             self.history.set_setting(STAMP_KEY, stamp)
         return datetime.fromisoformat(stamp)
 
-    def status(self) -> dict:
+    def status(self) -> JsonObject:
         last = self.last()
         return {"mode": "builtin", "calendar": "quarterly", "persistent": True,
                 "last": local_text(last),

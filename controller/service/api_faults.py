@@ -29,7 +29,7 @@ OPENAPI = Path(__file__).with_name("openapi.d") / "faults.json"
 MAX_LIMIT = 10000
 
 
-def _filters(request: web.Request, default_state: str) -> dict:
+def _filters(request: web.Request, default_state: str) -> dict[str, str | None]:
     """The list filters from the query string, in the fault log's terms (it checks them)."""
     q = request.query
     return {"state": q.get("state", default_state), "severity": q.get("severity"),

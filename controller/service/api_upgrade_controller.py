@@ -28,6 +28,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.errors import LedwardenError, PayloadError, UpgradeRejected
+from controller.jsonin import JsonObject
 from controller.service.apikit import body_of, int_query, upload_in, who
 from controller.service.auth import requires
 from controller.service.jobs import UNFINISHED, Job
@@ -58,7 +59,7 @@ class ControllerUpgrades:
         self.store = SlotStore(service.state_dir)
         self.confirmation = Confirmation(service.state_dir)
 
-    def status(self) -> dict:
+    def status(self) -> JsonObject:
         recent = events.read(self.service.state_dir)[-RECENT_EVENTS:]
         return {"running": {"slot": self.confirmation.slot, "version": software_version(),
                             "guarded": self.confirmation.guarded},
@@ -83,7 +84,7 @@ class ControllerUpgrades:
         stop = threading.Event()
         service = self.service
 
-        async def body(job: Job) -> dict:
+        async def body(job: Job) -> JsonObject:
             loop = asyncio.get_running_loop()
 
             def progress(step: str, done: int, total: int) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from controller.cliargs import board_admin_parent, existing_state
 from controller.cliout import emit, table
 from controller.errors import ConfigError, NotFound
+from controller.jsonin import JsonObject
 from controller.upgrade import signing
 from controller.upgrade.steps import Steps
 
@@ -75,7 +76,7 @@ def _list(args: argparse.Namespace) -> int:
     return emit(args, keys, _show_keys)
 
 
-def _show_keys(keys: list[dict[str, Any]]) -> None:
+def _show_keys(keys: list[JsonObject]) -> None:
     if not keys:
         print("this board trusts no key yet, so it accepts no bundle: add the service centre's "
               "public key with 'ledwarden controller trust add KEY.pub'")

@@ -55,6 +55,7 @@ import numpy as np
 from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
+from controller.jsonin import JsonObject
 from controller.video.picture import ScreenPicture
 
 log = logging.getLogger("ledwarden.video")
@@ -182,7 +183,7 @@ def row_frames(picture: np.ndarray, order: str = "bgr") -> list[bytes]:
     return [bytes(frame) for frame in packets.frames()]
 
 
-def link_state(sock: socket.socket, iface: str) -> dict:
+def link_state(sock: socket.socket, iface: str) -> JsonObject:
     """Carrier and speed of ``iface``, asked through ``sock`` (so right inside a network namespace,
     where ``/sys/class/net`` may show another namespace's devices)."""
     name = iface.encode()[:15]
@@ -346,7 +347,7 @@ class ColorlightSink:
         self.sock.close()
         self.replies.close()
 
-    def stats(self) -> dict:
+    def stats(self) -> JsonObject:
         return {"sink": self.name, "frames": self.frames, "packets": self.packets,
                 "send_errors": self.send_errors, "slow_frames": self.slow_frames,
                 "last_send_ms": round(self.last_send_s * 1000, 3), "link": self.link,

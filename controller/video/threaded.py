@@ -17,6 +17,8 @@ import threading
 
 import numpy as np
 
+from controller.jsonin import JsonObject
+
 log = logging.getLogger("ledwarden.video")
 
 QUEUE_FRAMES = 2
@@ -95,6 +97,6 @@ class ThreadedSource:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def stats(self) -> dict:
+    def stats(self) -> JsonObject:
         return {"source": self.name, "produced": self.produced, "dropped": self.dropped,
                 "repeated": self.repeated, "error": self.error}
