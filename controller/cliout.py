@@ -23,7 +23,7 @@ def emit_json(data: Any) -> None:
 
 
 def add_json_flag(parser: argparse._ActionsContainer, help: str = "print JSON") -> None:
-    """Give ``parser`` the ``--json`` switch every command has, under one name, so :func:`emit` finds it."""
+    """Give ``parser`` the ``--json`` switch every command has, under the name :func:`emit` reads."""
     parser.add_argument("--json", action="store_true", help=help)
 
 
@@ -47,7 +47,7 @@ def emit(args: argparse.Namespace, data: T, show: Callable[[T], int | None]) -> 
 
 
 def notice(args: argparse.Namespace, text: str) -> None:
-    """A line for the person watching, on stderr, and nothing under ``--json``, so the document stays alone."""
+    """A line for the person watching, on stderr; nothing under ``--json``, so the document stays alone."""
     if not wants_json(args):
         print(text, file=sys.stderr)
 

@@ -80,6 +80,8 @@ def source_matches(source: str, wanted: str) -> bool:
 
 
 def check_severity(severity: str) -> str:
+    """``severity`` if it is one the log knows, else a :class:`PayloadError` listing them: a feed
+    with a typo is refused, not filed under a level no filter finds."""
     if severity not in SEVERITIES:
         raise PayloadError(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
     return severity
@@ -96,6 +98,8 @@ def worse(a: str, b: str) -> str:
 
 
 def check_name(kind: str, value: str) -> str:
+    """A code or source as filed: a non-empty string of bounded length, so one feed cannot bloat
+    every row."""
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
         raise PayloadError(f"a fault {kind} must be a non-empty string of at most {MAX_NAME} "
                            f"characters, not {value!r}")
@@ -141,4 +145,5 @@ class Fault:
     cleared_by: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        """The fault as the API and the exports show it, every field by name."""
         return asdict(self)

@@ -815,10 +815,13 @@ def fmt_number(x: float, digits: int = 1) -> str:
 
 
 def fmt_temperature(c: float | None) -> str:
+    """A card's temperature for a table cell, a dash when it was not read."""
     return "—" if c is None else f"{fmt_number(c)} °C"
 
 
 def fmt_supply(mv: int | None) -> str:
+    """A card's supply in volts to two places, as a multimeter shows it; a dash when it was not
+    read."""
     return "—" if mv is None else f"{mv / 1000:.2f} V"
 
 

@@ -180,6 +180,8 @@ def badge(result: str | None, known: tuple[str, ...], lang: str) -> Markup:
 
 
 def section(ident: str, heading: str, content: Markup) -> Markup:
+    """A report section with its heading; ``ident`` is its class, which the print stylesheet and the
+    tests find it by."""
     return el("section", {"class": ident}, el("h2", None, heading), content)
 
 
@@ -189,6 +191,7 @@ def empty(key: str, lang: str) -> Markup:
 
 
 def status(ok: bool | None, lang: str, yes: str = "value.ok", no: str = "value.failed") -> Markup:
+    """An ok/failed mark in the report's colours; None (not checked) is a dash, never a pass."""
     if ok is None:
         return esc("—")
     return el("span", {"class": "st ok" if ok else "st bad"}, t(yes if ok else no, lang))
@@ -230,6 +233,8 @@ def signatures(roles: list[str], statement_key: str, lang: str) -> Markup:
 
 
 def footer(report: JsonObject, kind: str, lang: str) -> Markup:
+    """The software version and report format under every page, so a printed report says what made
+    it."""
     ctl = report.get("controller") or {}
     return el("footer", {"class": "foot"},
               el("span", None, t("fmt.footer", lang, version=ctl.get("software") or "?",

@@ -37,6 +37,8 @@ def grid_positions(cabinets: list[JsonObject]) -> dict[int, tuple[int, int]]:
 
 
 def cabinet_table(cabinets: list[JsonObject], lang: str) -> Markup:
+    """One row per cabinet (address, position, card, config, readings, dead LEDs), in the wall's row
+    and column order so the table reads like the wall."""
     cols = [("col.address", None), ("col.position", None), ("col.modules", None), ("col.card", None),
             ("col.config", None), ("col.temperature", "num"), ("col.supply", "num"), ("col.fan", "num"),
             ("col.flags", None), ("col.dead_leds", "num")]

@@ -44,6 +44,8 @@ def _compare_with_reference(layout) -> tuple[int, str]:
 
 
 async def fastpath_golden(ix, result: CheckResult) -> None:
+    """The live correction kernel against the NumPy reference on this screen's layout, byte for
+    byte: a miscompiled or wrong-CPU kernel shows as a mismatch."""
     differ, _ = await asyncio.get_running_loop().run_in_executor(None, _compare_with_reference,
                                                                  ix.layout)
     result.values.update(backend=fastpath.backend, bytes_differing=differ)
@@ -54,6 +56,8 @@ async def fastpath_golden(ix, result: CheckResult) -> None:
 
 
 async def frameloop_budget(ix, result: CheckResult) -> None:
+    """Watch the running frame loop for a window and count overruns of its frame budget; a loop that
+    is off passes, as nothing is being shown."""
     loop = ix.frame_loop
     if loop is None or not loop.stats()["running"]:
         result.add("pass", "frameloop.off")
@@ -74,6 +78,8 @@ async def frameloop_budget(ix, result: CheckResult) -> None:
 
 
 async def storage(ix, result: CheckResult) -> None:
+    """Free space, a write that reaches the disk, and the fault log's integrity: a full or read-only
+    SD card loses the records every other check writes."""
     state = ix.state_dir
     usage = shutil.disk_usage(state)
     free_mb = usage.free // (1024 * 1024)
@@ -101,6 +107,8 @@ async def storage(ix, result: CheckResult) -> None:
 
 
 async def clock(ix, result: CheckResult) -> None:
+    """The clock must be after the software's build and not behind the last run: a board without a
+    working RTC stamps reports and faults in the past."""
     now = time.time()
     built = BUILD_STAMP.stat().st_mtime
     last = ix.history.last_started()

@@ -22,20 +22,28 @@ RANK = {"pass": 0, "warn": 1, "error": 2, "fail": 3}
 
 
 def worst(outcomes) -> str:
+    """The worst of some outcomes (pass < warn < error < fail); none at all is a pass."""
     return max(outcomes, key=RANK.__getitem__, default="pass")
 
 
 @dataclass
 class Finding:
+    """One sentence a check found: outcome, i18n key with its fields, and the subject it is about,
+    so it can be rendered in either language and filed as a fault."""
+
     outcome: str
     key: str
     fields: dict[str, Any]
     subject: str = "controller"
 
     def text(self, lang: str = "en") -> str:
+        """The sentence in ``lang``, rendered from the key and fields, never stored, so a report can
+        be re-read in the other language."""
         return finding_text({"key": self.key, "fields": self.fields}, lang)
 
     def as_dict(self) -> JsonObject:
+        """The finding as the stored report keeps it, with its English text for readers of the raw
+        JSON."""
         return {"outcome": self.outcome, "subject": self.subject, "key": self.key,
                 "fields": self.fields, "text": self.text()}
 
@@ -48,12 +56,14 @@ class CheckResult:
     values: dict[str, Any] = field(default_factory=dict)
 
     def add(self, outcome: str, key: str, subject: str = "controller", **fields) -> Finding:
+        """Record a finding; ``fields`` fill the sentence's placeholders and travel into the report."""
         finding = Finding(outcome, key, fields, subject)
         self.findings.append(finding)
         return finding
 
     @property
     def outcome(self) -> str:
+        """The check's outcome is its worst finding."""
         return worst(f.outcome for f in self.findings)
 
 
@@ -68,6 +78,7 @@ class Check:
     run: CheckFunction
 
     def describe(self, lang: str = "en") -> JsonObject:
+        """What the check measures and its limits, as ``selftest list`` and the API show them."""
         return {"id": self.id, "title": t(f"check.{self.id}", lang),
                 "measures": t(f"check.{self.id}.measures", lang),
                 "limits": t(f"check.{self.id}.limits", lang)}

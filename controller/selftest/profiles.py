@@ -41,6 +41,9 @@ CHECKS = {check.id: check for check in (
 
 @dataclass(frozen=True)
 class Profile:
+    """A named set of checks with their depth: the quick profile is seconds and lights nothing, the
+    quarterly one pings more, scans every address and lights the LEDs."""
+
     name: str
     checks: tuple[str, ...]
     pings: int                 # per card, for bus.link
@@ -49,6 +52,7 @@ class Profile:
     frame_window_s: float      # how long to watch the frame loop
 
     def params(self) -> JsonObject:
+        """The profile's knobs as the checks read them (``ix.params``) and the API shows them."""
         return {"pings": self.pings, "discover": self.discover, "detect": self.detect,
                 "frame_window_s": self.frame_window_s}
 
@@ -63,6 +67,7 @@ PROFILES = {p.name: p for p in (
 
 
 def profile(name: str) -> Profile:
+    """The profile of this name, or a :class:`ConfigError` naming the ones there are."""
     try:
         return PROFILES[name]
     except KeyError:

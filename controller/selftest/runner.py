@@ -24,6 +24,8 @@ from typing import Any
 from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
 from controller.jsonin import JsonObject
+from controller.protocol import cards as ops
+from controller.protocol import commands as c
 from controller.report.findings import error_fields
 from controller.screenmap import CardWhere, cabinet_entry, card_where
 from controller.selftest.history import History, detected
@@ -59,8 +61,8 @@ class Inspection:
         self.state_dir: Path = service.state_dir
         self.reports_dir: Path = service.reports_dir
         self.history = history
-        self.cards: JsonObject = {}
-        self.status: JsonObject = {}
+        self.cards: dict[int, ops.CardInfo] = {}          # found by cards.present
+        self.status: dict[int, c.StatusReply] = {}        # read by cards.environment
         self.next_cursors: dict[str, int] = {}
         self.baseline_source: JsonObject | None = None
         self.baseline: dict[tuple, dict] | None = None
@@ -73,9 +75,13 @@ class Inspection:
         return card_where(self.layout, address)
 
     def cabinet(self, address: int) -> JsonObject:
+        """The cabinet's entry in the report being built; checks fill in what they learn of its
+        card."""
         return self._cabinets[address]
 
     def present(self) -> list[int]:
+        """Addresses of the cards that answered, in screen-file order: the later checks ask only
+        these."""
         return [cab.address for cab in self.layout.cabinets if cab.address in self.cards]
 
     def dead_led_baseline(self) -> dict[tuple, dict] | None:
@@ -99,6 +105,7 @@ class Inspection:
         return self.baseline
 
     def cabinets(self) -> list[JsonObject]:
+        """The cabinets in screen-file order, as the report and its wall drawing want them."""
         return [self._cabinets[cab.address] for cab in self.layout.cabinets]
 
 

@@ -62,6 +62,8 @@ class Scheduler:
         self._task: asyncio.Task | None = None
 
     def last(self) -> datetime:
+        """When the last quarterly run started; the first call stamps now, so a new board waits a
+        quarter rather than inspecting at first boot."""
         stamp = self.history.setting(STAMP_KEY)
         if stamp is None:
             stamp = local_text(self.clock())
@@ -69,12 +71,15 @@ class Scheduler:
         return datetime.fromisoformat(stamp)
 
     def status(self) -> JsonObject:
+        """The last and next run, as ``/api/v1/selftest/schedule`` answers."""
         last = self.last()
         return {"mode": "builtin", "calendar": "quarterly", "persistent": True,
                 "last": local_text(last),
                 "next": local_text(due(last, self.clock()))}
 
     async def run_forever(self) -> None:
+        """Sleep until the next run is due, start it, stamp it; a busy bus postpones it by a retry
+        interval rather than skipping the quarter."""
         while True:
             now = self.clock()
             when = due(self.last(), now)
@@ -93,9 +98,11 @@ class Scheduler:
             log.info("scheduled quarterly inspection started as job %s", job.id)
 
     def start(self) -> None:
+        """Run the schedule as a task on the service's event loop."""
         self._task = asyncio.get_running_loop().create_task(self.run_forever(), name="schedule")
 
     async def stop(self) -> None:
+        """Cancel the schedule's task and wait for it, so shutdown leaves no task behind."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
