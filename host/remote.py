@@ -15,7 +15,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from controller.brightness import LEVEL_MAX
 from controller.cardaddress import hex_address

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from controller.cardaddress import hex_address
 from controller.cliout import add_json_flag, emit, table, wants_json

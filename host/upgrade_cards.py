@@ -22,7 +22,6 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from controller.cardaddress import hex_address
 from controller.cliout import Progress, add_json_flag, emit, notice, table, wants_json

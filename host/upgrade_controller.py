@@ -23,7 +23,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from controller.cliout import Progress, add_json_flag, emit, notice, wants_json
 from controller.errors import LedwardenError, UpgradeRejected

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
-from controller.jsonin import JsonObject
 from controller.report.findings import finding_text
 from controller.report.i18n import t
 
@@ -24,6 +23,25 @@ RANK = {"pass": 0, "warn": 1, "error": 2, "fail": 3}
 def worst(outcomes) -> str:
     """The worst of some outcomes (pass < warn < error < fail); none at all is a pass."""
     return max(outcomes, key=RANK.__getitem__, default="pass")
+
+
+class FindingView(TypedDict):
+    """A finding as a stored report and the API hold it."""
+
+    outcome: str
+    subject: str
+    key: str
+    fields: dict[str, Any]
+    text: str
+
+
+class CheckDescription(TypedDict):
+    """A check as ``/api/v1/selftest/checks`` lists it, in the language asked for."""
+
+    id: str
+    title: str
+    measures: str
+    limits: str
 
 
 @dataclass
@@ -41,7 +59,7 @@ class Finding:
         be re-read in the other language."""
         return finding_text({"key": self.key, "fields": self.fields}, lang)
 
-    def as_dict(self) -> JsonObject:
+    def as_dict(self) -> FindingView:
         """The finding as the stored report keeps it, with its English text for readers of the raw
         JSON."""
         return {"outcome": self.outcome, "subject": self.subject, "key": self.key,
@@ -77,7 +95,7 @@ class Check:
     id: str
     run: CheckFunction
 
-    def describe(self, lang: str = "en") -> JsonObject:
+    def describe(self, lang: str = "en") -> CheckDescription:
         """What the check measures and its limits, as ``selftest list`` and the API show them."""
         return {"id": self.id, "title": t(f"check.{self.id}", lang),
                 "measures": t(f"check.{self.id}.measures", lang),

@@ -17,9 +17,9 @@ run, and the checks after it ask only those.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from controller.errors import ConfigError
-from controller.jsonin import JsonObject
 from controller.selftest import checks_cards as cards
 from controller.selftest import checks_controller as ctl
 from controller.selftest.model import Check
@@ -39,6 +39,15 @@ CHECKS = {check.id: check for check in (
 )}
 
 
+class ProfileParams(TypedDict):
+    """A profile's knobs, as the checks read them and the API shows them."""
+
+    pings: int
+    discover: bool
+    detect: bool
+    frame_window_s: float
+
+
 @dataclass(frozen=True)
 class Profile:
     """A named set of checks with their depth: the quick profile is seconds and lights nothing, the
@@ -51,7 +60,7 @@ class Profile:
     detect: bool               # run LED detection (lights the LEDs briefly)
     frame_window_s: float      # how long to watch the frame loop
 
-    def params(self) -> JsonObject:
+    def params(self) -> ProfileParams:
         """The profile's knobs as the checks read them (``ix.params``) and the API shows them."""
         return {"pings": self.pings, "discover": self.discover, "detect": self.detect,
                 "frame_window_s": self.frame_window_s}

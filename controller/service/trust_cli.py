@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
 
 from controller.cliargs import board_admin_parent, existing_state
 from controller.cliout import emit, table
