@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = (
     "host.remote",
     "host.selftestcli",
     "host.faultscli",
+    "host.picturecli",
     "host.buscli",
     "hw.sim.cli",
     "controller.service.cli",

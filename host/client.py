@@ -145,6 +145,11 @@ class ControllerClient:
         charset = resp.headers.get_content_charset() or "utf-8"
         return body.decode(charset, errors="replace")
 
+    def post_bytes(self, path: str, data: bytes, **params: Any) -> Any:
+        """POST a file as the raw body (a calibration import), with query ``params``."""
+        return self._json(self._request("POST", self._with_query(path, params), data,
+                                        {"Content-Type": "application/octet-stream"}))
+
     def put_bytes(self, path: str, data: bytes, headers: dict[str, str]) -> Any:
         return self._json(self._request("PUT", path, data,
                                         {"Content-Type": "application/octet-stream", **headers}))

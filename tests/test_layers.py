@@ -53,10 +53,15 @@ LAYERS = (
           "with the board's libraries and runs the simulator for its demo, but reaches the running "
           "service only over HTTPS: never the service's modules, never a package's private module"),
     Layer("service", ("controller.service",),
-          ("video", "selftest", "upgrade", "report", "faultlog", "fastpath", "protocol", "shared",
-           "base"),
+          ("picture", "video", "selftest", "upgrade", "report", "faultlog", "fastpath", "protocol",
+           "shared", "base"),
           "the service wires the parts together (bus owner, jobs, API); nothing below may need it, "
           "so every part runs and is tested without a service"),
+    Layer("picture", ("controller.picture",), ("upgrade", "fastpath", "faultlog", "base"),
+          "the live picture turns correction settings and per-cabinet calibration into the fast "
+          "path's inputs and keeps run-time changes on disk with the upgrade's durable steps "
+          "(controller.upgrade.steps: temp file, fsync, rename, cut points for tests); the "
+          "service hands it the frame loop and the fault log, so it needs neither"),
     Layer("video", ("controller.video",), ("fastpath", "base"),
           "video sources and sinks (files, DDP, Colorlight) feed and drain the frame loop; they "
           "turn the fast path's card buffers back into a picture with its NumPy reference and "

@@ -309,7 +309,8 @@ EN: dict[str, str] = {
     "check.cards.firmware.measures": "the firmware versions across all cards",
     "check.cards.firmware.limits": "warn: more than one version, or firmware on trial (not yet confirmed)",
     "check.fastpath.golden": "Frame correction",
-    "check.fastpath.golden.measures": "the live correction backend against the reference on a fixed frame",
+    "check.fastpath.golden.measures": ("the live correction backend, with the wall's own settings and "
+                                       "calibration, against the reference on a fixed frame"),
     "check.fastpath.golden.limits": "fail: any byte differs",
     "check.frameloop.budget": "Frame budget",
     "check.frameloop.budget.measures": ("frames, overruns and frame time percentiles of the running frame "
@@ -693,7 +694,7 @@ ZH: dict[str, str] = {
     "check.cards.firmware.measures": "全部接收卡的固件版本",
     "check.cards.firmware.limits": "警告：存在一个以上的版本，或固件处于试运行（尚未确认）",
     "check.fastpath.golden": "画面校正",
-    "check.fastpath.golden.measures": "用固定测试帧比对当前校正引擎与参考实现的输出",
+    "check.fastpath.golden.measures": "用固定测试帧比对当前校正引擎（使用屏体当前的校正设置与逐箱体校准）与参考实现的输出",
     "check.fastpath.golden.limits": "不合格：任一字节不一致",
     "check.frameloop.budget": "帧时间",
     "check.frameloop.budget.measures": "运行中帧循环的帧数、超时帧数和帧时间分位数",

@@ -29,11 +29,23 @@ def golden_frame(height: int, width: int) -> np.ndarray:
     return rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
 
 
-def _compare_with_reference(layout) -> tuple[int, str]:
-    lut, gains = power_lut(2.2), gains_from(1.0)
+def _compare_with_reference(layout, picture=None) -> tuple[int, str]:
+    """Bytes in which the live kind of pipeline and the NumPy reference differ on the golden frame.
+
+    With a live picture, both are built from the inputs the wall is showing (its curve, white
+    balance and every cabinet's calibration), on the same kernel as the frame loop's; a new
+    pipeline of that kind, not the frame loop's own, whose buffers are the sink's to read.
+    """
+    if picture is not None:
+        inputs = picture.inputs
+        lut, gains, calib = inputs.lut(), inputs.gains(), inputs.calib(layout)
+        kernel = getattr(picture.pipeline, "kernel", None)
+    else:
+        lut, gains, calib, kernel = power_lut(2.2), gains_from(1.0), None, None
     frame = golden_frame(layout.height, layout.width)
-    live = fastpath.Pipeline(layout, lut, gains, threads=1).process(frame)
-    ref = reference.Pipeline(layout, lut, gains).process(frame)
+    options = {"kernel": kernel} if kernel and fastpath.backend == "cffi" else {}
+    live = fastpath.Pipeline(layout, lut, gains, calib, threads=1, **options).process(frame)
+    ref = reference.Pipeline(layout, lut, gains, calib).process(frame)
     differ = 0
     for part in ("buffers", "sums", "peaks"):
         for address, want in getattr(ref, part).items():
@@ -44,11 +56,16 @@ def _compare_with_reference(layout) -> tuple[int, str]:
 
 
 async def fastpath_golden(ix, result: CheckResult) -> None:
-    """The live correction kernel against the NumPy reference on this screen's layout, byte for
-    byte: a miscompiled or wrong-CPU kernel shows as a mismatch."""
-    differ, _ = await asyncio.get_running_loop().run_in_executor(None, _compare_with_reference,
-                                                                 ix.layout)
+    """The live correction kernel against the NumPy reference on this screen's layout, with the
+    wall's own settings and calibration, byte for byte: a miscompiled or wrong-CPU kernel, or
+    calibration that did not reach it, shows as a mismatch."""
+    differ, _ = await asyncio.get_running_loop().run_in_executor(
+        None, _compare_with_reference, ix.layout, getattr(ix, "picture", None))
     result.values.update(backend=fastpath.backend, bytes_differing=differ)
+    picture = getattr(ix, "picture", None)
+    if picture is not None:      # what was checked: the settings and calibration on the wall
+        result.values.update(settings=picture.inputs.settings.as_dict(),
+                             calibrated_cabinets=sorted(picture.inputs.arrays))
     if differ:
         result.add("fail", "fastpath.mismatch", backend=fastpath.backend, count=differ)
     else:

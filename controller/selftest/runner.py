@@ -57,6 +57,8 @@ class Inspection:
         self.params = self.profile.params()
         self.owner, self.layout, self.settings = service.owner, service.layout, service.settings
         self.frame_loop = service.frame_loop
+        #: The live picture (settings and calibration the wall shows), when the service has one.
+        self.picture = getattr(service, "picture", None)
         self.faults = getattr(service, "faults", None)
         self.state_dir: Path = service.state_dir
         self.reports_dir: Path = service.reports_dir

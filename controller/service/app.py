@@ -39,7 +39,8 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 #: OpenAPI fragment) and optionally ``setup(app, service)`` to attach its own state.
 ROUTE_MODULES: tuple[str, ...] = ("controller.service.api_faults", "controller.service.api_selftest",
                                   "controller.service.api_upgrade_controller",
-                                  "controller.service.api_upgrade_cards")
+                                  "controller.service.api_upgrade_cards",
+                                  "controller.service.api_picture")
 
 
 # ------------------------------------------------------------------ handlers

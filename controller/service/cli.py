@@ -22,7 +22,9 @@ from controller.cliargs import (DEFAULT_STATE, add_rs485_arguments, host_port, r
                                 state_dir)
 from controller.config import load_screen, load_screen_data
 from controller.errors import ConfigError
-from controller.fastpath.settings import gains_from, power_lut
+from controller.picture.live import Picture
+from controller.picture.settings import parse_correction
+from controller.picture.store import PictureStore
 from controller.protocol.bus import DEFAULT_BAUD, DEFAULT_RETRIES, Bus
 from controller.screenmap import CardSettings
 from controller.service import tokens_cli, trust_cli
@@ -111,20 +113,30 @@ def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
 
 def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
     layout = load_screen(args.screen)
+    data = load_screen_data(args.screen)
     try:
-        settings = CardSettings.from_screen_file(load_screen_data(args.screen))
+        settings = CardSettings.from_screen_file(data)
     except TypeError as exc:
         raise ConfigError(f"{args.screen}: [cards]: {exc}") from None
+    # The picture: the screen file's [correction] with what was changed at run time over it.
+    screen_correction = parse_correction(data, args.screen,
+                                         tuple(cab.address for cab in layout.cabinets))
+    picture = Picture(layout, screen_correction, PictureStore(Path(args.state)),
+                      threads=args.threads)
     frame_loop = None
     if not args.no_frames:
-        pipeline = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=args.threads)
-        frame_loop = FrameLoop(layout, pipeline, frame_source(args.source, layout.width, layout.height),
+        frame_loop = FrameLoop(layout, picture.start(),
+                               frame_source(args.source, layout.width, layout.height),
                                frame_sink(args.sink, layout), args.fps, args.source)
+        picture.frame_loop = frame_loop
     bus = Bus(args.bus, args.baud, retries=args.retries, rs485=rs485_from_args(args))
-    return Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
-                   bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop,
-                   schedule=args.schedule, watch_interval_s=args.watch_interval,
-                   question_timeout_s=args.question_timeout)
+    service = Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
+                      bus_url=args.bus, fingerprint=fingerprint, frame_loop=frame_loop,
+                      schedule=args.schedule, watch_interval_s=args.watch_interval,
+                      question_timeout_s=args.question_timeout, picture=picture)
+    picture.journal = service.faults
+    picture.file_notes()
+    return service
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -224,6 +224,19 @@ class FrameLoop:
         self.stamps: deque[float] = deque(maxlen=1000)  # monotonic time each frame finished
         self._task: asyncio.Task | None = None
         self.error: str | None = None
+        self._next_pipeline: FramePipeline | None = None
+
+    def use_pipeline(self, pipeline: FramePipeline) -> None:
+        """Compute frames with ``pipeline`` from the next frame on (a live correction change).
+
+        The swap happens on the event loop between two frames, never while a frame is
+        in the worker thread, so every frame is computed by one pipeline from start to
+        end: none mixes old and new settings.  A loop that is not running takes it at once.
+        """
+        if self._task is None or self._task.done():
+            self.pipeline = pipeline
+        else:
+            self._next_pipeline = pipeline
 
     def _one(self, frame: np.ndarray, frame_no: int) -> None:
         scan = self.pipeline.process(frame)
@@ -234,6 +247,8 @@ class FrameLoop:
         loop = asyncio.get_running_loop()
         next_at = time.monotonic()
         while True:
+            if self._next_pipeline is not None:   # between two frames: see use_pipeline
+                self.pipeline, self._next_pipeline = self._next_pipeline, None
             t0 = time.monotonic()
             frame = next(self.source)
             try:

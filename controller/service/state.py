@@ -66,7 +66,7 @@ class Service:
     def __init__(self, layout: Layout, settings: CardSettings, owner: BusOwner, state_dir: Path, *,
                  screen_file: str, bus_url: str, fingerprint: str = "", frame_loop=None,
                  schedule: str = "builtin", watch_interval_s: float = 0.0,
-                 question_timeout_s: float = QUESTION_TIMEOUT_S) -> None:
+                 question_timeout_s: float = QUESTION_TIMEOUT_S, picture=None) -> None:
         self.layout = layout
         self.settings = settings
         self.owner = owner
@@ -77,6 +77,8 @@ class Service:
         self.bus_url = bus_url
         self.fingerprint = fingerprint
         self.frame_loop = frame_loop
+        #: The live picture (controller.picture.live.Picture), None when not wired (tests).
+        self.picture = picture
         self.schedule = schedule          # "builtin": the service runs the quarterly inspection
         self.jobs = JobManager(question_timeout_s)
         #: Set unless this start is a controller upgrade on trial still waiting for its health

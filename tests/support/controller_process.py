@@ -23,11 +23,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(state: Path, bus: str, *options: str, port: int = 0) -> tuple[subprocess.Popen, str]:
-    """Start the controller on the demo screen; returns the process and its URL, read from the
-    first line it prints (which it prints once it serves)."""
+def start(state: Path, bus: str, *options: str, port: int = 0,
+          screen: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start the controller on ``screen`` (default the demo screen); returns the process and its
+    URL, read from the first line it prints (which it prints once it serves)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "host.cli", "controller", "run", "--screen", str(SCREEN), "--bus", bus,
+        [sys.executable, "-m", "host.cli", "controller", "run", "--screen", str(screen or SCREEN),
+         "--bus", bus,
          "--listen", f"127.0.0.1:{port}", "--state", str(state), *options],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline().split()
@@ -54,7 +56,8 @@ class Running:
 
 
 @contextmanager
-def running(tmp: Path, bus: str, role: str, *options: str, name: str | None = None) -> Iterator[Running]:
+def running(tmp: Path, bus: str, role: str, *options: str, name: str | None = None,
+            screen: Path | None = None) -> Iterator[Running]:
     """A controller on ``bus`` with a new state directory under ``tmp`` and a token of ``role``;
     the host tool keeps its configuration under ``tmp`` too.  Stopped cleanly at the end, unless
     the test stopped it itself."""
@@ -63,7 +66,7 @@ def running(tmp: Path, bus: str, role: str, *options: str, name: str | None = No
     token = TokenStore(state / "tokens.db").create(name or f"{role}-1", role)
     saved = os.environ.get("LEDWARDEN_CONFIG_DIR")
     os.environ["LEDWARDEN_CONFIG_DIR"] = str(tmp / "host-config")
-    proc, url = start(state, bus, *options)
+    proc, url = start(state, bus, *options, screen=screen)
     try:
         yield Running(url, token, state, proc)
     finally:
