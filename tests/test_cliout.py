@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,13 @@ def test_notice_goes_to_stderr_and_is_silent_under_json(capsys, argv, expected):
     cliout.notice(_args(*argv), "working…")
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("", expected)
+
+
+def test_no_command_chooses_between_json_and_a_table_itself():
+    """A new ``if args.json`` fails here: use emit/notice/wants_json. upgrade/ is being moved."""
+    root = Path(__file__).resolve().parents[1]
+    found = subprocess.run(["grep", "-rn", "--include=*.py", r"args\.json\|add_argument(\"--json\"",
+                            "host", "controller", "hw"],
+                           cwd=root, capture_output=True, text=True).stdout.splitlines()
+    stray = [line for line in found if not line.startswith(("controller/upgrade/", "controller/cliout.py"))]
+    assert not stray, "print through controller.cliout.emit:\n" + "\n".join(stray)
