@@ -320,6 +320,26 @@ def cmd_events(args, bus: Bus) -> int:
     return int(failed)
 
 
+def cmd_output(args, bus: Bus) -> int:
+    """``GET_OUTPUT`` of each card; a card without the command is said to lack it, not failed."""
+    def output(a):
+        reply = ops.read_output(bus, a)
+        if reply is None:
+            return {"supported": False, "current_ma": None, "frames_shown": None,
+                    "frames_dropped": None}
+        return {"supported": True, "current_ma": reply.milliamps,
+                "frames_shown": reply.frames_shown, "frames_dropped": reply.frames_dropped}
+    results, failed = _each(args, bus, output)
+
+    def row(a, v):
+        if not v["supported"]:
+            return (hex_address(a), "not supported (firmware without GET_OUTPUT)", "", "")
+        current = "no sensor" if v["current_ma"] is None else v["current_ma"]
+        return (hex_address(a), current, v["frames_shown"], v["frames_dropped"])
+    _report(args, results, ["address", "current_mA", "frames_shown", "frames_dropped"], row)
+    return int(failed)
+
+
 def cmd_soak(args, bus: Bus) -> int:
     address = args.address[0] if args.address else 1
     result = ops.soak(bus, address, args.count, seed=args.seed,
@@ -412,6 +432,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--level", type=parse_level, default=LEVEL_MAX, help="pattern level (default 100%%)")
     add("detect", cmd_detect, "run open/short LED detection and list dead LEDs per module")
     add("pixel-scan", cmd_pixel_scan, "list dead LEDs found by the last detection")
+    add("output", cmd_output, "LED current measured by each card and the video frames it has "
+                              "shown and dropped since boot (GET_OUTPUT)")
     p = add("events", cmd_events, "read the cards' event logs")
     p.add_argument("--since", type=int, default=0, help="first event index wanted")
     p = add("soak", cmd_soak, "measure link quality with N verified transactions against one card")

@@ -12,6 +12,7 @@ each test pattern unless ``--yes``.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -88,6 +89,23 @@ def follow(client: ControllerClient, job: JsonObject, *, quiet: bool, answer_yes
 
 # ------------------------------------------------------------------ commands
 
+def output_summary(readings: JsonObject) -> str:
+    """One line of the cards' GET_OUTPUT readings in ``status`` (outputwatch)."""
+    values = list(readings.values())
+    showing = sum(1 for r in values if r["showing"] is True)
+    black = [a for a, r in readings.items() if r["showing"] is False]
+    lacking = sum(1 for r in values if not r["supported"])
+    measured = [r["current_ma"] for r in values if r["current_ma"] is not None]
+    parts = [f"{showing} of {len(values)} cards showing video"]
+    if black:
+        parts.append(f"NOT showing: {', '.join(black)}")
+    if measured:
+        parts.append(f"{sum(measured) / 1000:.2f} A measured by {len(measured)} cards")
+    if lacking:
+        parts.append(f"{lacking} without GET_OUTPUT (current estimated only)")
+    return "; ".join(parts)
+
+
 def cmd_status(args, client) -> int:
     return emit(args, client.get("/api/v1/status"), _show_status)
 
@@ -103,6 +121,11 @@ def _show_status(data: JsonObject) -> None:
               f"{fl['backend']}, {fl['threads']} threads), p50 {fl['p50_ms']} ms, "
               f"p99 {fl['p99_ms']} ms, {fl['overruns']} overruns"
               + (f", ERROR {fl['error']}" if fl["error"] else ""))
+    for line in power_lines(data.get("power")):
+        print(line)
+    output = data.get("card_output")
+    if output:
+        print(f"output     {output_summary(output)}")
     faults, last = data.get("faults"), data.get("last_selftest")
     if faults is not None:
         by = ", ".join(f"{n} {sev}" for sev, n in faults.get("by_severity", {}).items() if n)
@@ -112,6 +135,28 @@ def _show_status(data: JsonObject) -> None:
         print(f"self-test  {last['id']} ({last['profile']}, {last['started']}): {last['result']}")
     for job in data["jobs"]:
         print(f"job {job['id']:<5}  {job['kind']} {job['state']}: {job['progress']['step']}")
+
+
+def power_lines(power: JsonObject | None) -> list[str]:
+    """The current limiter in ``status``: a summary, then each cabinet it is limiting."""
+    if not power:
+        return []
+    cabs = power["cabinets"]
+    limited = [c for c in cabs if c["limiting"]]
+    top = max(cabs, key=lambda c: c["estimate_a"] / (c["budget_a"] or math.inf), default=None)
+    parts = [f"{len(limited)} of {len(cabs)} cabinets limited"]
+    if top is not None and top["budget_a"]:
+        parts.append(f"highest {top['estimate_a']:g} A of {top['budget_a']:g} A (cabinet "
+                     f"{top['address']})")
+    if power["wall_budget_a"]:
+        parts.append(f"wall {power['wall_estimate_a']:g} A of {power['wall_budget_a']:g} A")
+    lines = [f"power      {'; '.join(parts)}; {power['note']}"]
+    for c in limited:
+        card = "" if c["measured_a"] is None else f", card reads {c['measured_a']:g} A"
+        budget = f"of {c['budget_a']:g} A" if c["budget_a"] else "(the wall's budget)"
+        lines.append(f"  cabinet {c['address']}: {c['estimate_a']:g} A {budget}{card}, "
+                     f"gain x{c['scale']:.2f}")
+    return lines
 
 
 def cmd_cards(args, client) -> int:

@@ -48,13 +48,14 @@ class Layer:
 #: change it here, with the reason, when the design changes.
 LAYERS = (
     Layer("host", ("host",),
-          ("selftest", "upgrade", "report", "faultlog", "fastpath", "protocol", "shared", "base", "sim"),
+          ("selftest", "upgrade", "report", "power", "faultlog", "fastpath", "protocol", "shared",
+           "base", "sim"),
           "the laptop's command line builds and signs bundles, talks to the bus and renders reports "
           "with the board's libraries and runs the simulator for its demo, but reaches the running "
           "service only over HTTPS: never the service's modules, never a package's private module"),
     Layer("service", ("controller.service",),
-          ("picture", "video", "selftest", "upgrade", "report", "faultlog", "fastpath", "protocol",
-           "shared", "base"),
+          ("picture", "video", "selftest", "upgrade", "report", "power", "faultlog", "fastpath",
+           "protocol", "shared", "base"),
           "the service wires the parts together (bus owner, jobs, API); nothing below may need it, "
           "so every part runs and is tested without a service"),
     Layer("picture", ("controller.picture",), ("upgrade", "fastpath", "faultlog", "base"),
@@ -76,6 +77,10 @@ LAYERS = (
           "them as jobs and serves their uploads"),
     Layer("report", ("controller.report",), ("base",),
           "reports render what they are given (JSON in, HTML out) and know no bus and no service"),
+    Layer("power", ("controller.power",), ("faultlog", "base"),
+          "the power model and current limiter turn the fast path's module sums into a gain "
+          "scale and file power.limiting; the frame loop hands both in, so it needs no service "
+          "and no fast path"),
     Layer("faultlog", ("controller.faultlog",), ("base",),
           "the fault log is storage: it files what others found"),
     Layer("fastpath", ("controller.fastpath",), ("base",),

@@ -19,6 +19,7 @@ from controller.cardaddress import hex_address
 from controller.config import Layout
 from controller.errors import LedwardenError, NotFound
 from controller.faultlog import FaultLog
+from controller.power import PowerLimiter
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.acceptance import write_acceptance
@@ -32,6 +33,7 @@ from controller.selftest.runner import run_profile
 from controller.service.busowner import BusOwner
 from controller.service.commission import Commissioning, add_findings, discover_all
 from controller.service.jobs import QUESTION_TIMEOUT_S, UNFINISHED, Job, JobManager, JobState
+from controller.service.outputwatch import OutputWatch
 from controller.service.watch import CardWatch, bus_timeout_recorder
 from controller.version import software_version
 
@@ -79,6 +81,9 @@ class Service:
         self.frame_loop = frame_loop
         #: The live picture (controller.picture.live.Picture), None when not wired (tests).
         self.picture = picture
+        #: The current limiter (``controller.power``), when the screen file has ``[power]``:
+        #: the watch hands it the cards' current readings (``measured``), status shows it.
+        self.power: PowerLimiter | None = None
         self.schedule = schedule          # "builtin": the service runs the quarterly inspection
         self.jobs = JobManager(question_timeout_s)
         #: Set unless this start is a controller upgrade on trial still waiting for its health
@@ -95,16 +100,22 @@ class Service:
         self.history = History(self.state_dir / "selftest.db")
         self.owner.on_timeout = bus_timeout_recorder(self.faults)
         self.watch = CardWatch(self, watch_interval_s) if watch_interval_s else None
+        #: GET_OUTPUT every ~2 s while video flows to the cards: card.no_video, measured current.
+        self.output_watch = OutputWatch(self) if frame_loop is not None and watch_interval_s else None
 
     async def start(self) -> None:
         if self.frame_loop is not None:
             await self.frame_loop.start()
         if self.watch is not None:
             self.watch.start()
+        if self.output_watch is not None:
+            self.output_watch.start()
 
     async def stop(self) -> None:
         if self.watch is not None:
             await self.watch.stop()
+        if self.output_watch is not None:
+            await self.output_watch.stop()
         await self.jobs.shutdown()
         if self.frame_loop is not None:
             await self.frame_loop.stop()
@@ -129,6 +140,9 @@ class Service:
                     "operations": self.owner.operations,
                     "dropped_frames": dict(self.owner.bus.deframer.dropped)},
             "frame_loop": self.frame_loop.stats() if self.frame_loop is not None else None,
+            "power": self.power.status() if self.power is not None else None,
+            "card_output": (self.output_watch.status() if self.output_watch is not None
+                            else None),
             "jobs": active,
             "faults": self.faults.counts(),
             "last_selftest": next(iter(self.history.runs(1)), None),
