@@ -14,7 +14,7 @@ site's calendar and so keeps local wall-clock time (:func:`local_now`,
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 _COMPACT = "%Y%m%dT%H%M%SZ"
@@ -63,6 +63,12 @@ def readable(when: datetime) -> str:
 def local_now() -> datetime:
     """Now as naive local wall-clock time: the quarterly schedule is kept in the site's calendar."""
     return datetime.now()
+
+
+def zone_time(epoch: float, tz: tzinfo | None) -> datetime:
+    """``epoch`` as wall-clock time in the site's zone ``tz`` (None: the board's own zone), aware:
+    a brightness schedule follows the site's day."""
+    return datetime.fromtimestamp(epoch, tz)
 
 
 def local_text(when: datetime) -> str:

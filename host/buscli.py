@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from controller.brightness import LEVEL_MAX, is_level, level_of_fraction
+from controller.brightness import LEVEL_MAX, is_level, level_of_fraction, percent_of_level
 from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD, hex_address
 from controller.cliargs import add_rs485_arguments, rs485_from_args
 from controller.cliout import Progress, add_json_flag, emit, table, wants_json
@@ -250,14 +250,14 @@ def cmd_config_set(args, bus: Bus) -> int:
 def cmd_brightness_get(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: bus.call(a, c.Cmd.GET_BRIGHTNESS).level)
     _report(args, results, ["address", "level", "percent"],
-            lambda a, v: (hex_address(a), v, round(v / LEVEL_MAX * 100, 1)))
+            lambda a, v: (hex_address(a), v, percent_of_level(v)))
     return int(failed)
 
 
 def cmd_brightness_set(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: ops.write_brightness(bus, a, args.level))
     _report(args, results, ["address", "level", "percent"],
-            lambda a, v: (hex_address(a), v, round(v / LEVEL_MAX * 100, 1)))
+            lambda a, v: (hex_address(a), v, percent_of_level(v)))
     return int(failed)
 
 

@@ -1,5 +1,5 @@
 """Host commands that work through a controller's API: ``status``, ``cards``, ``commission``,
-``pattern``, ``brightness``, ``detect``, ``jobs``.
+``pattern``, ``detect``, ``jobs`` (``brightness`` is :mod:`host.brightnesscli`).
 
 The controller is named with the global ``--controller https://HOST:PORT`` or
 ``--profile NAME``; the token comes from ``--token-file``, the
@@ -25,6 +25,7 @@ from controller.jsonin import JsonObject
 from controller.protocol import commands as c
 from controller.report.i18n import plural
 from controller.report.page import write_new
+from host.brightnesscli import describe
 from host.buscli import parse_addresses, parse_level
 from host.client import ControllerClient, client_from_args
 
@@ -131,6 +132,8 @@ def _show_status(data: JsonObject) -> None:
         by = ", ".join(f"{n} {sev}" for sev, n in faults.get("by_severity", {}).items() if n)
         print(f"faults     {faults['active']} active" + (f" ({by})" if by else "")
               + "  ('ledwarden faults list')")
+    if data.get("brightness"):
+        print("\n".join(describe(data["brightness"])))
     if last:
         print(f"self-test  {last['id']} ({last['profile']}, {last['started']}): {last['result']}")
     for job in data["jobs"]:
@@ -223,23 +226,6 @@ def cmd_pattern(args, client) -> int:
         print(f"pattern {data['pattern']} on {where}")
 
     return emit(args, client.post("/api/v1/pattern", body), show)
-
-
-def cmd_brightness(args, client) -> int:
-    body = {"level": args.level} | ({"addresses": args.address} if args.address else {})
-    return emit(args, client.post("/api/v1/brightness", body), _show_brightness)
-
-
-def _show_brightness(data: JsonObject) -> int:
-    """One line per card; the exit status says whether any card refused."""
-    failed = 0
-    for address, value in data["cards"].items():
-        if isinstance(value, dict):
-            failed += 1
-            print(f"ledwarden: error: {value['error']}", file=sys.stderr)
-        else:
-            print(f"{address}: brightness {value} ({value / LEVEL_MAX:.0%}), read back")
-    return int(bool(failed))
 
 
 def cmd_detect(args, client) -> int:
@@ -337,9 +323,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add("pattern", cmd_pattern, "show a test pattern on the wall")
     p.add_argument("pattern", choices=[x.name.lower().replace("_", "-") for x in c.Pattern])
     p.add_argument("--level", type=parse_level, default=LEVEL_MAX)
-    p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")
-    p = add("brightness", cmd_brightness, "set the brightness of the cards (read back)")
-    p.add_argument("level", type=parse_level, help="0..65535 or a percentage such as 40%%")
     p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")
     p = add("detect", cmd_detect, "run LED-fault detection and list dead LEDs")
     p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")

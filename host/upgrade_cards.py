@@ -27,7 +27,8 @@ from controller.cardaddress import hex_address
 from controller.cliout import Progress, add_json_flag, emit, notice, table, wants_json
 from controller.errors import LedwardenError, UpgradeRejected
 from controller.jsonin import JsonObject
-from controller.upgrade import firmware, package, signing
+from controller.upgrade import package, signing
+from controller.upgrade.cards import firmware
 from host.buscli import parse_addresses
 from host.client import ApiError, ControllerTimeout, ControllerUnreachable
 from host.remote import client_for

@@ -37,7 +37,7 @@ from controller.service.frameloop import FrameLoop, frame_sink, frame_source
 from controller.service.jobs import QUESTION_TIMEOUT_S
 from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
-from controller.upgrade import boardcli
+from controller.upgrade.bundles import boardcli
 
 
 
@@ -141,6 +141,8 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
     picture.file_notes()
     if power is not None:   # the limiter files power.limiting in the service's fault log
         power.faults = service.faults
+        # The estimate is taken at full dimming; the cards dim after the pipeline (docs/correction.md).
+        power.dimming = service.brightness.fraction
         service.power = power
     return service
 

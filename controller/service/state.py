@@ -30,6 +30,7 @@ from controller.screenmap import CardSettings, card_summary
 from controller.selftest.history import History
 from controller.selftest.profiles import profile as get_profile
 from controller.selftest.runner import run_profile
+from controller.service.brightness import CardFailure, WallBrightness
 from controller.service.busowner import BusOwner
 from controller.service.commission import Commissioning, add_findings, discover_all
 from controller.service.jobs import QUESTION_TIMEOUT_S, UNFINISHED, Job, JobManager, JobState
@@ -42,26 +43,12 @@ SEVERITY = {"warn": "warning", "fail": "error", "error": "warning"}
 REPORT_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(json|html)$")
 
 
-class CardFailure(TypedDict):
-    """A card that did not take a request: one card's failure never stops the rest of the wall,
-    so it is reported in that card's place (``"0x05": {"error": "…"}``)."""
-
-    error: str
-
-
 class PatternShown(TypedDict):
     """The answer to ``POST /pattern``: a broadcast has no per-card answers to report."""
 
     broadcast: bool
     pattern: str
     cards: NotRequired[dict[str, Literal["ok"] | CardFailure]]
-
-
-class BrightnessSet(TypedDict):
-    """The answer to ``POST /brightness``: each card's read-back level, or why it failed."""
-
-    level: int
-    cards: dict[str, int | CardFailure]
 
 
 class Service:
@@ -102,6 +89,9 @@ class Service:
         self.watch = CardWatch(self, watch_interval_s) if watch_interval_s else None
         #: GET_OUTPUT every ~2 s while video flows to the cards: card.no_video, measured current.
         self.output_watch = OutputWatch(self) if frame_loop is not None and watch_interval_s else None
+        #: The wall's current brightness (hand or schedule); the checks compare cards with it.
+        self.brightness = WallBrightness(owner, [cab.address for cab in layout.cabinets],
+                                         settings.default_level, self.state_dir, self.faults)
 
     async def start(self) -> None:
         if self.frame_loop is not None:
@@ -110,8 +100,10 @@ class Service:
             self.watch.start()
         if self.output_watch is not None:
             self.output_watch.start()
+        self.brightness.start()
 
     async def stop(self) -> None:
+        await self.brightness.stop()
         if self.watch is not None:
             await self.watch.stop()
         if self.output_watch is not None:
@@ -144,6 +136,7 @@ class Service:
             "card_output": (self.output_watch.status() if self.output_watch is not None
                             else None),
             "jobs": active,
+            "brightness": self.brightness.view(),
             "faults": self.faults.counts(),
             "last_selftest": next(iter(self.history.runs(1)), None),
             "uptime_s": round(time.time() - self.started, 1),
@@ -186,7 +179,8 @@ class Service:
         check_lang(lang)             # an unknown language is refused before a job exists
 
         async def body(job: Job) -> dict:
-            run = Commissioning(job, self.owner, self.layout, self.settings, unattended=unattended,
+            run = Commissioning(job, self.owner, self.layout, self.settings, self.brightness.level,
+                                unattended=unattended,
                                 screen_file=self.screen_file, controller_info=self.controller_info(),
                                 lang=lang)
             report = await run.run()
@@ -318,16 +312,6 @@ class Service:
             except LedwardenError as exc:
                 results[hex_address(address)] = {"error": str(exc)}
         return {"broadcast": False, "pattern": name, "cards": results}
-
-    async def set_brightness(self, level: int, addresses: list[int] | None) -> BrightnessSet:
-        """Set and read back the brightness of the given cards (default: every card)."""
-        results: dict[str, int | CardFailure] = {}
-        for address in addresses or [cab.address for cab in self.layout.cabinets]:
-            try:
-                results[hex_address(address)] = await self.owner.run(ops.write_brightness, address, level)
-            except LedwardenError as exc:
-                results[hex_address(address)] = {"error": str(exc)}
-        return {"level": level, "cards": results}
 
     # ---------------------------------------------------------------- reports
 

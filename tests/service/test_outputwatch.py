@@ -61,6 +61,10 @@ class PowerLimiterInput:
     def measured(self, address: int, milliamps: int | None) -> None:
         self.readings.append((address, milliamps))
 
+    def status(self) -> None:
+        """``status`` asks every limiter for its view; this stand-in has none to give."""
+        return None
+
 
 def new_loop(layout, sim) -> FrameLoop:
     pipeline = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=1)
