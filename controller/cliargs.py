@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from controller.cliout import add_json_flag
 from controller.errors import NotFound
 
 #: Where the board keeps its state unless told otherwise (docs/deployment.md).
@@ -35,7 +36,7 @@ def board_admin_parent() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--state", metavar="DIR", default=DEFAULT_STATE, type=state_dir,
                         help=f"the controller's state directory (default {DEFAULT_STATE})")
-    common.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(common)
     return common
 
 

@@ -6,15 +6,50 @@ print alike, so this lives below both, beside :mod:`controller.cliargs`."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
-def emit_json(data) -> None:
+def emit_json(data: Any) -> None:
+    """One indented JSON document on stdout; ``default=str`` so paths and dates need no care."""
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def add_json_flag(parser: argparse._ActionsContainer, help: str = "print JSON") -> None:
+    """Give ``parser`` the ``--json`` switch every command has, under the name :func:`emit` reads."""
+    parser.add_argument("--json", action="store_true", help=help)
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    """Whether this run prints for a program; commands without the flag always print for people."""
+    return bool(getattr(args, "json", False))
+
+
+def emit(args: argparse.Namespace, data: T, show: Callable[[T], int | None]) -> int:
+    """Print ``data`` as JSON under ``--json``, else let ``show`` draw it for a person.
+
+    The one place that chooses between the two, so no command can print a
+    table into a pipe that asked for JSON.  Returns ``show``'s exit status
+    (None counts as 0); the JSON branch returns 0, because a program reads
+    the outcome from the document itself.
+    """
+    if wants_json(args):
+        emit_json(data)
+        return 0
+    return show(data) or 0
+
+
+def notice(args: argparse.Namespace, text: str) -> None:
+    """A line for the person watching, on stderr; nothing under ``--json``, so the document stays alone."""
+    if not wants_json(args):
+        print(text, file=sys.stderr)
 
 
 def table(rows: Sequence[Sequence], headers: Sequence[str]) -> str:

@@ -18,6 +18,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from typing import Any
+
+#: A JSON object whose shape is genuinely free-form or owned elsewhere (a report,
+#: an API body before it is checked, a stats block): named so a reader can tell
+#: "JSON, any keys" from a dict with a fixed shape, which gets a TypedDict.
+JsonObject = dict[str, Any]
 
 #: Deeper than anything ledwarden writes or reads (a manifest nests 3 levels, an API body 2).
 MAX_DEPTH = 32

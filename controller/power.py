@@ -49,6 +49,7 @@ import numpy as np
 from controller.config import Layout
 from controller.errors import ConfigError
 from controller.faultlog.model import card_source
+from controller.jsonin import JsonObject
 
 #: Envelope of the limiter, seconds (attack is one frame: the next one).
 HOLD_S = 0.5
@@ -252,7 +253,7 @@ def _overrides(raw: Any, layout: Layout, problems: list[str]) -> dict[int, float
 class FaultSink(Protocol):
     """What the limiter files faults into (:class:`controller.faultlog.FaultLog` is one)."""
 
-    def record(self, code: str, severity: str, source: str, details: dict | None = None) -> Any: ...
+    def record(self, code: str, severity: str, source: str, details: JsonObject | None = None) -> Any: ...
 
     def resolve(self, code: str, source: str) -> Any: ...
 

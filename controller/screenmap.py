@@ -12,11 +12,13 @@ it, so the acceptance report and the inspection describe a wall alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from controller.brightness import LEVEL_MAX, screen_file_level
 from controller.cardaddress import hex_address
 from controller.config import Cabinet, Layout
 from controller.errors import ConfigError
+from controller.jsonin import JsonObject
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 
@@ -34,7 +36,7 @@ class CardSettings:
     default_level: int = LEVEL_MAX
 
     @classmethod
-    def from_screen_file(cls, data: dict) -> CardSettings:
+    def from_screen_file(cls, data: JsonObject) -> CardSettings:
         table = data.get("cards", {})
         if not isinstance(table, dict):
             raise ConfigError("[cards] must be a table")
@@ -56,13 +58,21 @@ def card_config(cab: Cabinet, settings: CardSettings) -> c.CardConfig:
                         rotation=0 if cab.rotation == 0 else 2, refresh_hz=settings.refresh_hz)
 
 
-def card_summary(info: ops.CardInfo) -> dict:
+class CardWhere(TypedDict):
+    """Where a sentence about a card points: its subject id, cabinet number and address."""
+
+    subject: str
+    cabinet: int
+    address: str
+
+
+def card_summary(info: ops.CardInfo) -> JsonObject:
     """How a found card is shown in reports and the API: serial and model in hex."""
     return {"serial": f"{info.serial:016X}", "model": f"0x{info.hw_model:04X}",
             "firmware": info.version, "bank": info.bank}
 
 
-def cabinet_entry(cab: Cabinet) -> dict:
+def cabinet_entry(cab: Cabinet) -> JsonObject:
     """A cabinet as the reports hold it (acceptance and inspection alike, so ``wall_svg`` draws
     both), before anything is known of its card."""
     return {"address": cab.address, "x": cab.x, "y": cab.y, "width": cab.width,
@@ -75,7 +85,7 @@ def cabinet_entry(cab: Cabinet) -> dict:
             "status": None, "dead_leds": [], "problems": []}
 
 
-def card_where(layout: Layout, address: int) -> dict:
+def card_where(layout: Layout, address: int) -> CardWhere:
     """The subject and fields every sentence about a card carries: its cabinet number (screen
     file order, from 1) and address; the self-test's findings carry the same."""
     index = [cab.address for cab in layout.cabinets].index(address) + 1

@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from controller.cliout import Progress, emit_json, table
+from controller.cliout import Progress, add_json_flag, emit, table, wants_json
 from controller.config import Layout, parse_screen, load_screen
+from controller.jsonin import JsonObject
 
 MODES = ("none", "gain", "matrix")
 #: The cabinet of the generated walls: 3 × 3 modules of 160 × 90 pixels at
@@ -122,7 +123,7 @@ class _Timer:
         return times
 
 
-def measure(layout: Layout, mode: str, threads: int, args) -> list[dict]:
+def measure(layout: Layout, mode: str, threads: int, args) -> list[JsonObject]:
     """Every variant on one screen and calibration mode, as result rows."""
     from controller import fastpath
     from controller.fastpath import reference
@@ -146,7 +147,7 @@ def measure(layout: Layout, mode: str, threads: int, args) -> list[dict]:
         floor_sources = [covered] + ([] if pipe.coef is None else [pipe.coef])
         floor_dst = np.empty(written, np.uint8)
         timer.add("floor", lambda: fastpath.floor_copy(floor_sources, floor_dst))
-    results = timer.run(Progress(f"bench {label}", enabled=not args.json))
+    results = timer.run(Progress(f"bench {label}", enabled=not wants_json(args)))
 
     results["numpy"] = []
     for _ in range(args.numpy_rounds):
@@ -197,7 +198,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --limiting: time CPU used rather than wall time, so other jobs on "
                         "a shared machine do not blur the ratios (all-cores rows then count "
                         "every thread's CPU)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json_flag(p, help="print one JSON document")
     p.set_defaults(func=run)
 
 
@@ -241,9 +242,15 @@ def run(args: argparse.Namespace) -> int:
     info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "threads": threads, "load_before": load,
             "backend": fastpath.backend, "kernel": args.kernel or kernels[0], "kernels": list(kernels),
             "build": build, "numpy": np.__version__}
-    if args.json:
-        emit_json({**info, "results": rows})
-        return 0
+
+    def show(_: object) -> None:
+        _print_bench(info, load, threads, kernels, build, layouts, rows, args.limiting)
+
+    return emit(args, {**info, "results": rows}, show)
+
+
+def _print_bench(info, load, threads, kernels, build, layouts, rows, limiting: bool) -> None:
+    """The figures for a person: the machine first, then one row per variant."""
     print(f"CPU      {info['cpu']} ({info['cores']} cores; all-cores runs use {threads} threads)")
     if load is not None:
         print(f"load     {load:.2f} before the run (1-minute average): other work on these "
@@ -254,10 +261,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"screen   {layout.width}x{layout.height} {layout.name!r}: {len(layout.cabinets)} "
               f"cabinets, {sum(c.module_count for c in layout.cabinets)} modules")
     print()
-    if args.limiting:
+    if limiting:
         from host.benchlimit import print_limiting
         print_limiting(rows)
-        return 0
+        return
     print(table([(r["resolution"], r["calibration"], r["variant"], r["threads"],
                   round(r["ms_per_frame"], 2), round(r["best_ms"], 2), round(r["fps"], 1),
                   round(r["mpix_per_s"], 1),
@@ -268,4 +275,3 @@ def run(args: argparse.Namespace) -> int:
                  "x NumPy", "x floor"]))
     print("\nms/frame is the median round, best the fastest; fps, Mpix/s and the ratios use "
           "the median.")
-    return 0

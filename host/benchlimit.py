@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from controller.cliout import Progress, table
+from controller.cliout import Progress, table, wants_json
 from controller.config import Layout
 from controller.power import PowerLimiter, parse_power
 
@@ -61,7 +61,7 @@ def measure_limiting(layout: Layout, mode: str, inputs: tuple, threads: int, arg
     alone = bench_power(layout)
     timer.add("update", lambda: alone.update(sums, scale), _clock(args, 1))
     results = timer.run(Progress(f"bench --limiting {layout.width}x{layout.height} {mode}",
-                                 enabled=not args.json))
+                                 enabled=not wants_json(args)))
     median = {k: statistics.median(v) for k, v in results.items()}
     rows: list[dict[str, Any]] = []
     base = {"resolution": f"{layout.width}x{layout.height}", "screen": layout.name,

@@ -22,7 +22,8 @@ from controller.brightness import LEVEL_MAX
 from controller.brightness_schedule import Schedule
 from controller.cardaddress import hex_address
 from controller.cardresults import from_json
-from controller.cliout import emit_json
+from controller.cliout import add_json_flag, emit
+from controller.jsonin import JsonObject
 from controller.errors import ConfigError, LedwardenError
 from host.buscli import parse_addresses
 from host.client import client_from_args
@@ -91,30 +92,25 @@ def cmd_brightness(args) -> int:
     if not words:
         if args.address:
             raise LedwardenError("-a chooses the cards to set: give a brightness too, such as 40%")
-        view = client.get("/api/v1/brightness")
-        if args.json:
-            emit_json(view)
-        else:
-            print("\n".join(describe(view)))
-        return 0
-    body: dict = {"percent": parse_percent(words[0])}
+        return emit(args, client.get("/api/v1/brightness"), lambda view: print("\n".join(describe(view))))
+    body: JsonObject = {"percent": parse_percent(words[0])}
     if args.address:
         body["addresses"] = args.address
     data = client.post("/api/v1/brightness", body)
-    if args.json:
-        emit_json(data)
-        return int(any(card.error is not None for card in from_json(data["cards"], int)))
-    failed = 0
-    for card in from_json(data["cards"], int):
-        if card.error is not None:
-            failed += 1
-            print(f"ledwarden: error: {card.error}", file=sys.stderr)
-        else:
-            print(f"{hex_address(card.address)}: brightness "
-                  f"{(card.value or 0) * 100 / LEVEL_MAX:.1f} %, read back")
-    if data["until"]:
-        print(f"holds until the schedule's next entry ({data['until']})")
-    return int(bool(failed))
+
+    def show(data: JsonObject) -> None:
+        for card in from_json(data["cards"], int):
+            if card.error is not None:
+                print(f"ledwarden: error: {card.error}", file=sys.stderr)
+            else:
+                print(f"{hex_address(card.address)}: brightness "
+                      f"{(card.value or 0) * 100 / LEVEL_MAX:.1f} %, read back")
+        if data["until"]:
+            print(f"holds until the schedule's next entry ({data['until']})")
+
+    emit(args, data, show)
+    # a refusal, either way
+    return int(any(card.error is not None for card in from_json(data["cards"], int)))
 
 
 def cmd_schedule(args, words: list[str]) -> int:
@@ -138,11 +134,7 @@ def cmd_schedule(args, words: list[str]) -> int:
         view = client.delete("/api/v1/brightness/schedule")
     else:
         view = client.post("/api/v1/brightness/schedule", schedule.as_dict())
-    if args.json:
-        emit_json(view)
-    else:
-        print("\n".join(_schedule_lines(view)))
-    return 0
+    return emit(args, view, lambda view: print("\n".join(_schedule_lines(view))))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -158,5 +150,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="set only these cards (default: every cabinet)")
     p.add_argument("--fade", type=float, metavar="S",
                    help="with 'schedule set': seconds each entry fades in over (default 0)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(p)
     p.set_defaults(func=cmd_brightness)

@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from controller.cliout import emit_json
+from controller.cliout import add_json_flag, emit, wants_json
 from controller.errors import UpgradeRejected
 from controller.upgrade import package, signing
 from controller.upgrade.bundles import bundle
@@ -27,7 +27,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     platform = args.platform or bundle.board_platform()
     out = Path(args.out or f"ledwarden-{version}-{platform}.lwb")
     t0 = time.monotonic()
-    if not args.json:
+    if not wants_json(args):   # on stdout, before the summary: the build is the command's output
         print(f"building ledwarden {version} for {platform} (pip wheel: a few seconds with a warm "
               f"pip cache, minutes without) …")
     manifest = bundle.build_bundle(out, version, key, min_version=args.min_version,
@@ -40,14 +40,11 @@ def cmd_build(args: argparse.Namespace) -> int:
                "min_version": manifest["min_version"], "platform": manifest["platform"],
                "key_id": signing.key_id(key.public_key()), "files": len(manifest["files"]),
                "seconds": round(time.monotonic() - t0, 1)}
-    if args.json:
-        emit_json(summary)
-    else:
-        print(f"{out}: ledwarden {summary['version']} (replaces {summary['min_version']} or newer) "
-              f"for {summary['platform']}, {summary['files']} wheels, "
-              f"{summary['size'] / 2**20:.1f} MiB, signed by key {summary['key_id']}, "
-              f"in {summary['seconds']} s")
-    return 0
+    return emit(args, summary, lambda summary: print(
+        f"{out}: ledwarden {summary['version']} (replaces {summary['min_version']} or newer) "
+        f"for {summary['platform']}, {summary['files']} wheels, "
+        f"{summary['size'] / 2**20:.1f} MiB, signed by key {summary['key_id']}, "
+        f"in {summary['seconds']} s"))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -63,13 +60,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
                "min_version": str(min_version), "platform": manifest["platform"],
                "files": len(manifest["files"]), "payload_bytes": total,
                "project": manifest["wheels"]["project"]}
-    if args.json:
-        emit_json(summary)
-    else:
-        print(f"{args.bundle}: good signature by key {kid}; ledwarden {version} (replaces "
-              f"{min_version} or newer) for {manifest['platform']}; all {summary['files']} "
-              f"wheels match the manifest")
-    return 0
+    return emit(args, summary, lambda summary: print(
+        f"{args.bundle}: good signature by key {kid}; ledwarden {version} (replaces "
+        f"{min_version} or newer) for {manifest['platform']}; all {summary['files']} "
+        f"wheels match the manifest"))
 
 
 def register_actions(actions: argparse._SubParsersAction) -> None:
@@ -95,7 +89,7 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
                    help="for another platform: the ledwarden wheel built on such a machine")
     b.add_argument("--find-links", action="append", metavar="DIR",
                    help="also take wheels from DIR (e.g. ones built for the board's platform)")
-    b.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(b)
     b.set_defaults(func=cmd_build)
 
     v = actions.add_parser("verify", help="check a bundle's signature, manifest and every file",
@@ -104,5 +98,5 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
     v.add_argument("bundle", metavar="BUNDLE")
     add_verify_key_arguments(v)
     v.add_argument("--platform", help="also require this platform")
-    v.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(v)
     v.set_defaults(func=cmd_verify)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 from controller.brightness import LEVEL_MAX, is_level, level_of_fraction, percent_of_level
 from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD, hex_address
 from controller.cliargs import add_rs485_arguments, rs485_from_args
-from controller.cliout import Progress, emit_json, table
+from controller.cliout import Progress, add_json_flag, emit, table, wants_json
 from controller.errors import BusTimeout, LedwardenError
+from controller.jsonin import JsonObject
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import (
@@ -80,7 +83,7 @@ def targets(args: argparse.Namespace, bus: Bus) -> list[int]:
     """The addresses given with ``-a``, or every card discovery finds."""
     if args.address:
         return args.address
-    found = ops.discover(bus, progress=Progress("discovering", not args.json)).cards
+    found = ops.discover(bus, progress=Progress("discovering", not wants_json(args))).cards
     if not found:
         raise LedwardenError("no card answered on the bus: check the port, the baud rate and "
                              "the cable (A/B swapped?)")
@@ -99,33 +102,39 @@ def _each(args, bus, fn):
     return results, failed
 
 
-def _report(args, results: dict, headers: list[str], row) -> None:
+def _per_card_json(results: dict[int, Any], encode: Callable[[Any], Any] = lambda v: v) -> JsonObject:
+    """The JSON shape of per-card results: ``{"0x03": answer}``, a failed card as ``{"error": sentence}``."""
+    return {hex_address(a): ({"error": str(v)} if isinstance(v, Exception) else encode(v))
+            for a, v in results.items()}
+
+
+def _report(args, results: dict[int, Any], headers: list[str], row) -> None:
     """Print per-card results as a table (errors as sentences) or as JSON."""
-    if args.json:
-        emit_json({hex_address(a): ({"error": str(v)} if isinstance(v, Exception) else v)
-                   for a, v in results.items()})
-        return
-    rows = [row(a, v) for a, v in results.items() if not isinstance(v, Exception)]
-    if rows:
-        print(table(rows, headers))
-    for v in results.values():
-        if isinstance(v, Exception):
-            print(f"ledwarden: error: {v}", file=sys.stderr)
+    def show(_: object) -> None:
+        rows = [row(a, v) for a, v in results.items() if not isinstance(v, Exception)]
+        if rows:
+            print(table(rows, headers))
+        for v in results.values():
+            if isinstance(v, Exception):
+                print(f"ledwarden: error: {v}", file=sys.stderr)
+
+    emit(args, _per_card_json(results), show)
 
 
 # ------------------------------------------------------------------ subcommands
 
 def cmd_discover(args, bus: Bus) -> int:
     result = ops.discover(bus, args.range or ops.ALL_ADDRESSES, retries=args.retries_scan,
-                          progress=Progress("discovering", not args.json))
-    if args.json:
-        emit_json({"cards": [card.as_dict() for card in result.cards],
-                   "garbled": [hex_address(a) for a in result.garbled]})
-    else:
+                          progress=Progress("discovering", not wants_json(args)))
+
+    def show(_: object) -> None:
         rows = [(hex_address(k.address), f"0x{k.hw_model:04X}", k.version, f"{k.serial:016X}", k.bank,
                  k.uptime_s) for k in result.cards]
         print(table(rows, ["address", "model", "firmware", "serial", "bank", "uptime_s"]))
         print(f"{len(result.cards)} card(s) found")
+
+    emit(args, {"cards": [card.as_dict() for card in result.cards],
+                "garbled": [hex_address(a) for a in result.garbled]}, show)
     for a in result.garbled:
         print(f"ledwarden: warning: garbled answers at {hex_address(a)}: several cards may share this "
               f"address; give each its own with 'ledwarden bus set-address --serial S --to A'",
@@ -200,11 +209,7 @@ def cmd_set_address(args, bus: Bus) -> int:
 
 def _moved(args, ping: c.PingReply) -> int:
     info = ops.CardInfo.from_ping(args.to, ping).as_dict()
-    if args.json:
-        emit_json(info)
-    else:
-        print(f"card {args.serial:016X} now answers at {hex_address(args.to)}")
-    return 0
+    return emit(args, info, lambda _: print(f"card {args.serial:016X} now answers at {hex_address(args.to)}"))
 
 
 CONFIG_HEADERS = ["address", "module", "scan", "modules", "chain", "rotation", "refresh_hz"]
@@ -261,44 +266,40 @@ def cmd_pattern(args, bus: Bus) -> int:
     if not args.address:
         bus.broadcast(c.Cmd.TEST_PATTERN, request)
         bus.wait_idle()
-        if args.json:
-            emit_json({"broadcast": True, "pattern": args.pattern, "level": args.level})
-        else:
-            print(f"pattern {args.pattern} sent to every card (broadcast)")
-        return 0
+        return emit(args, {"broadcast": True, "pattern": args.pattern, "level": args.level},
+                    lambda _: print(f"pattern {args.pattern} sent to every card (broadcast)"))
     results, failed = _each(args, bus, lambda a: bus.call(a, c.Cmd.TEST_PATTERN, request) or "ok")
     _report(args, results, ["address", "pattern"], lambda a, v: (hex_address(a), args.pattern))
     return int(failed)
 
 
 def _dead_led_report(args, results) -> None:
-    if args.json:
-        emit_json({hex_address(a): ({"error": str(v)} if isinstance(v, Exception)
-                                else [asdict(d) for d in v]) for a, v in results.items()})
-        return
-    rows = [(hex_address(a), d.module, d.x, d.y, d.channel) for a, v in results.items()
-            if not isinstance(v, Exception) for d in v]
-    if rows:
-        print(table(rows, ["address", "module", "x", "y", "channel"]))
-    for a, v in results.items():
-        if isinstance(v, Exception):
-            print(f"ledwarden: error: {v}", file=sys.stderr)
-        elif not v:
-            print(f"{hex_address(a)}: no dead LEDs")
-        else:
-            print(f"{hex_address(a)}: {len(v)} dead LED(s)")
+    def show(_: object) -> None:
+        rows = [(hex_address(a), d.module, d.x, d.y, d.channel) for a, v in results.items()
+                if not isinstance(v, Exception) for d in v]
+        if rows:
+            print(table(rows, ["address", "module", "x", "y", "channel"]))
+        for a, v in results.items():
+            if isinstance(v, Exception):
+                print(f"ledwarden: error: {v}", file=sys.stderr)
+            elif not v:
+                print(f"{hex_address(a)}: no dead LEDs")
+            else:
+                print(f"{hex_address(a)}: {len(v)} dead LED(s)")
+
+    emit(args, _per_card_json(results, lambda v: [asdict(d) for d in v]), show)
 
 
 def cmd_detect(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: ops.detect(
-        bus, a, progress=Progress(f"scanning {hex_address(a)}", not args.json)))
+        bus, a, progress=Progress(f"scanning {hex_address(a)}", not wants_json(args))))
     _dead_led_report(args, results)
     return int(failed)
 
 
 def cmd_pixel_scan(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: ops.pixel_scan(
-        bus, a, progress=Progress(f"scanning {hex_address(a)}", not args.json)))
+        bus, a, progress=Progress(f"scanning {hex_address(a)}", not wants_json(args))))
     _dead_led_report(args, results)
     return int(failed)
 
@@ -306,16 +307,16 @@ def cmd_pixel_scan(args, bus: Bus) -> int:
 def cmd_events(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: [asdict(e) | {"name": e.name}
                                                   for e in ops.read_events(bus, a, args.since)])
-    if args.json:
-        emit_json({hex_address(a): ({"error": str(v)} if isinstance(v, Exception) else v)
-                   for a, v in results.items()})
-    else:
+
+    def show(_: object) -> None:
         rows = [(hex_address(a), e["index"], e["uptime_s"], e["name"], e["argument"])
                 for a, v in results.items() if not isinstance(v, Exception) for e in v]
         print(table(rows, ["address", "index", "uptime_s", "event", "argument"]))
         for v in results.values():
             if isinstance(v, Exception):
                 print(f"ledwarden: error: {v}", file=sys.stderr)
+
+    emit(args, _per_card_json(results), show)
     return int(failed)
 
 
@@ -342,11 +343,10 @@ def cmd_output(args, bus: Bus) -> int:
 def cmd_soak(args, bus: Bus) -> int:
     address = args.address[0] if args.address else 1
     result = ops.soak(bus, address, args.count, seed=args.seed,
-                      progress=Progress(f"soak {hex_address(address)}", not args.json))
+                      progress=Progress(f"soak {hex_address(address)}", not wants_json(args)))
     data = result.as_dict() | {"address": hex_address(address), "link": bus.stats_for(address).as_dict()}
-    if args.json:
-        emit_json(data)
-    else:
+
+    def show(data: JsonObject) -> None:
         rtt = data["link"]["rtt_ms"] or {}
         print(table([(hex_address(address), result.transactions, result.completed, result.failed,
                       result.retries, result.timeouts, result.bad_frames, result.wrong_answers,
@@ -354,6 +354,8 @@ def cmd_soak(args, bus: Bus) -> int:
                     ["address", "transactions", "completed", "failed", "retries", "timeouts",
                      "bad_frames", "wrong", "goodput", "rtt_p99_ms"]))
         print(f"{result.seconds:.1f} s at {result.baud} baud")
+
+    emit(args, data, show)
     return 0 if result.wrong_answers == 0 and result.failed == 0 else 1
 
 
@@ -372,7 +374,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="allowance for the adapter's own delay, in ms (default: 20 for USB "
                         "adapters, 5 otherwise)")
     add_rs485_arguments(g)
-    g.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json_flag(g, help="print JSON instead of a table")
     targeted = argparse.ArgumentParser(add_help=False)
     targeted.add_argument("-a", "--address", type=parse_addresses, metavar="ADDRS",
                           help="card addresses, e.g. 3 or 1-8,12 (default: every card found)")

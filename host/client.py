@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from controller.errors import LedwardenError
+from controller.jsonin import JsonObject
 from controller.tlsfp import fingerprint_of_der
 from host.pinning import KnownControllers
 from host.settings import hostport_of, normalise_url, resolve_target
@@ -131,7 +132,7 @@ class ControllerClient:
     def get(self, path: str, **params: Any) -> Any:
         return self._json(self._request("GET", self._with_query(path, params)))
 
-    def post(self, path: str, body: dict | None = None) -> Any:
+    def post(self, path: str, body: JsonObject | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode("utf-8")
         headers = {} if body is None else {"Content-Type": "application/json"}
         return self._json(self._request("POST", path, data, headers))
@@ -149,7 +150,7 @@ class ControllerClient:
         return self._json(self._request("POST", self._with_query(path, params), data,
                                         {"Content-Type": "application/octet-stream"}))
 
-    def put_bytes(self, path: str, data: bytes, headers: dict) -> Any:
+    def put_bytes(self, path: str, data: bytes, headers: dict[str, str]) -> Any:
         return self._json(self._request("PUT", path, data,
                                         {"Content-Type": "application/octet-stream", **headers}))
 
@@ -169,7 +170,7 @@ class ControllerClient:
             self.on_new_pin(self.hostport, fingerprint)
 
     def _request(self, method: str, path: str, body: bytes | None = None,
-                 headers: dict | None = None, accept: str = "application/json",
+                 headers: dict[str, str] | None = None, accept: str = "application/json",
                  ) -> tuple[http.client.HTTPResponse, bytes]:
         if not path.startswith("/"):
             raise ValueError(f"API paths start with '/': {path!r}")

@@ -37,6 +37,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 from controller.errors import ConfigError, LedwardenError
+from controller.jsonin import JsonObject
 from controller.upgrade.bundles.bundle import copy_source, default_source
 from host.client import ApiError, ControllerClient, ControllerTimeout, ControllerUnreachable
 from hw.sim.server import Simulator
@@ -90,7 +91,7 @@ def stop_controller(proc: subprocess.Popen) -> int:
         return proc.wait()
 
 
-def wait_settled(client: ControllerClient, timeout: float = 90.0) -> dict:
+def wait_settled(client: ControllerClient, timeout: float = 90.0) -> JsonObject:
     """Poll until the controller answers with no trial pending and runs what state.json says."""
     deadline = time.monotonic() + timeout
     doc = None

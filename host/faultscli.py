@@ -15,11 +15,14 @@ import datetime as dt
 import re
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
-from controller.cliout import emit_json, table
+from controller.cliout import add_json_flag, emit, table
 from controller.errors import PayloadError
 from controller.faultlog.model import SEVERITIES, parse_time
+from controller.jsonin import JsonObject
+from controller.timeutil import utc_clock, utc_text
 from host.remote import client_for
 
 _AGE = re.compile(r"(\d+)\s*([mhdw])")
@@ -30,9 +33,8 @@ def parse_since(text: str, now: dt.datetime | None = None) -> str:
     """A relative age (``24h``) or a date/time, as the UTC timestamp the API takes."""
     match = _AGE.fullmatch(text.strip().lower())
     if match:
-        now = now or dt.datetime.now(dt.timezone.utc)
-        then = now - dt.timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
-        return then.strftime("%Y-%m-%dT%H:%M:%SZ")
+        then = (now or utc_clock()) - dt.timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
+        return utc_text(then)
     return parse_time(text)
 
 
@@ -44,7 +46,7 @@ def _since_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{exc}, or an age such as 24h or 7d") from None
 
 
-def _query(args: argparse.Namespace, **extra) -> dict:
+def _query(args: argparse.Namespace, **extra: Any) -> JsonObject:
     """The filters as query parameters; the controller checks them and says what is wrong."""
     query = {"state": args.state, "severity": args.severity, "source": args.source,
              "since": args.since, **extra}
@@ -55,30 +57,28 @@ def _query(args: argparse.Namespace, **extra) -> dict:
 
 def cmd_list(args, client) -> int:
     """A table, then the active counts: the line an engineer reads first on arrival."""
-    data = client.get("/api/v1/faults", **_query(args, limit=args.limit))
-    if args.json:
-        emit_json(data)
-        return 0
-    faults = data["faults"]
-    if faults:
-        rows = [(f["id"], f["severity"], f["code"], f["source"], f["count"], f["first_seen"],
-                 f["last_seen"], f["state"]) for f in faults]
-        print(table(rows, ["id", "severity", "code", "source", "count", "first seen",
-                           "last seen", "state"]))
-    else:
-        print(f"no {'' if args.state == 'all' else args.state + ' '}faults match")
-    counts = data["counts"]
-    worst = ", ".join(f"{n} {s}" for s, n in reversed(counts["by_severity"].items()) if n)
-    print(f"{counts['active']} active on the controller" + (f" ({worst})" if worst else ""))
-    return 0
+    def show(data: JsonObject) -> None:
+        faults = data["faults"]
+        if faults:
+            rows = [(f["id"], f["severity"], f["code"], f["source"], f["count"], f["first_seen"],
+                     f["last_seen"], f["state"]) for f in faults]
+            print(table(rows, ["id", "severity", "code", "source", "count", "first seen",
+                               "last seen", "state"]))
+        else:
+            print(f"no {'' if args.state == 'all' else args.state + ' '}faults match")
+        counts = data["counts"]
+        worst = ", ".join(f"{n} {s}" for s, n in reversed(counts["by_severity"].items()) if n)
+        print(f"{counts['active']} active on the controller" + (f" ({worst})" if worst else ""))
+
+    return emit(args, client.get("/api/v1/faults", **_query(args, limit=args.limit)), show)
 
 
 def cmd_show(args, client) -> int:
     """One fault with every field and its details, one per line."""
-    fault = client.get(f"/api/v1/faults/{args.id}")
-    if args.json:
-        emit_json(fault)
-        return 0
+    return emit(args, client.get(f"/api/v1/faults/{args.id}"), _show_fault)
+
+
+def _show_fault(fault: JsonObject) -> None:
     print(f"fault {fault['id']}: {fault['code']} ({fault['severity']}, {fault['state']})")
     print(f"  source      {fault['source']}")
     print(f"  first seen  {fault['first_seen']}")
@@ -90,7 +90,6 @@ def cmd_show(args, client) -> int:
         print("  details")
         for key, value in fault["details"].items():
             print(f"    {key}: {value}")
-    return 0
 
 
 def cmd_clear(args, client) -> int:
@@ -103,24 +102,19 @@ def cmd_clear(args, client) -> int:
     if args.id is not None:
         if args.code or args.source:
             raise PayloadError("clear either one fault by id, or by --code / --all-of-source")
-        data = client.post(f"/api/v1/faults/{args.id}/clear")
-        if args.json:
-            emit_json(data)
-        elif data["cleared"]:
-            f = data["fault"]
-            print(f"cleared fault {f['id']} ({f['code']} on {f['source']})")
-        else:
-            print(f"fault {args.id} was already cleared")
-        return 0
+        def show_one(data: JsonObject) -> None:
+            if data["cleared"]:
+                f = data["fault"]
+                print(f"cleared fault {f['id']} ({f['code']} on {f['source']})")
+            else:
+                print(f"fault {args.id} was already cleared")
+
+        return emit(args, client.post(f"/api/v1/faults/{args.id}/clear"), show_one)
     if not (args.code or args.source):
         raise PayloadError("say what to clear: a fault id, --code CODE or --all-of-source SOURCE")
     body = {k: v for k, v in (("code", args.code), ("source", args.source)) if v}
-    data = client.post("/api/v1/faults/clear", body)
-    if args.json:
-        emit_json(data)
-    else:
-        print(f"cleared {data['cleared']} fault{'' if data['cleared'] == 1 else 's'}")
-    return 0
+    return emit(args, client.post("/api/v1/faults/clear", body),
+                lambda data: print(f"cleared {data['cleared']} fault{'' if data['cleared'] == 1 else 's'}"))
 
 
 def cmd_export(args, client) -> int:
@@ -154,7 +148,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     faults = sub.add_parser("faults", help=summary, description=summary[0].upper() + summary[1:] + ".")
     actions = faults.add_subparsers(dest="faults_action", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(common)
 
     def add(name, fn, help, json_output=True):
         p = actions.add_parser(name, help=help, description=help,

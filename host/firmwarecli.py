@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from controller.cliout import emit_json
+from controller.cliout import add_json_flag, emit
 from controller.errors import ConfigError
 from controller.upgrade import package, signing
 from controller.upgrade.cards import firmware
@@ -41,26 +41,20 @@ def cmd_build(args: argparse.Namespace) -> int:
                "hw_model": manifest["hw_model"], "version": manifest["version"],
                "size": manifest["size"], "sha256": manifest["sha256"],
                "key_id": signing.key_id(key.public_key())}
-    if args.json:
-        emit_json(summary)
-    else:
-        print(f"{out}: card firmware {version} for hw_model 0x{args.hw_model:04X}, "
-              f"{manifest['size']} bytes, SHA-256 {manifest['sha256'][:16]}…, signed by key "
-              f"{summary['key_id']}")
-    return 0
+    return emit(args, summary, lambda summary: print(
+        f"{out}: card firmware {version} for hw_model 0x{args.hw_model:04X}, "
+        f"{manifest['size']} bytes, SHA-256 {manifest['sha256'][:16]}…, signed by key "
+        f"{summary['key_id']}"))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     trusted = verifying_keys(args)
     fw = firmware.open_firmware(Path(args.package), trusted)
     summary = {"package": args.package, "ok": True, **fw.describe()}
-    if args.json:
-        emit_json(summary)
-    else:
-        print(f"{args.package}: good signature by key {fw.key_id}; card firmware "
-              f"{fw.version_text} for hw_model 0x{fw.hw_model:04X}, {fw.size} bytes whose "
-              f"SHA-256 matches the manifest")
-    return 0
+    return emit(args, summary, lambda _: print(
+        f"{args.package}: good signature by key {fw.key_id}; card firmware "
+        f"{fw.version_text} for hw_model 0x{fw.hw_model:04X}, {fw.size} bytes whose "
+        f"SHA-256 matches the manifest"))
 
 
 def register_actions(actions: argparse._SubParsersAction) -> None:
@@ -77,7 +71,7 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
                    help="the private key to sign with (NAME.key from 'ledwarden keys generate')")
     b.add_argument("--notes", help="release notes kept in the manifest")
     b.add_argument("--out", metavar="FILE", help="where to write it (default ./card-MODEL-VERSION.lwf)")
-    b.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(b)
     b.set_defaults(func=cmd_build)
 
     v = actions.add_parser("verify-firmware",
@@ -86,5 +80,5 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
                                        "signature first, then the manifest, then the image.")
     v.add_argument("package", metavar="PACKAGE")
     add_verify_key_arguments(v)
-    v.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(v)
     v.set_defaults(func=cmd_verify)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from controller.cliout import emit_json
+from controller.cliout import add_json_flag, emit
 from controller.errors import ConfigError
 from controller.upgrade import signing
 from host.settings import config_dir
@@ -42,12 +42,9 @@ def verifying_keys(args: argparse.Namespace) -> signing.TrustedKeys:
 def cmd_generate(args: argparse.Namespace) -> int:
     private, public = signing.generate(_keys_dir(args), args.name)
     kid = signing.key_id(signing.load_public(public))
-    if args.json:
-        emit_json({"key_id": kid, "private": str(private), "public": str(public)})
-    else:
-        print(f"key {kid}\n  private (keep it off the boards, back it up): {private}\n"
-              f"  public (install on each board): {public}")
-    return 0
+    return emit(args, {"key_id": kid, "private": str(private), "public": str(public)}, lambda _: print(
+        f"key {kid}\n  private (keep it off the boards, back it up): {private}\n"
+        f"  public (install on each board): {public}"))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -55,11 +52,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     key = (signing.load_private(path).public_key() if path.suffix == ".key"
            else signing.load_public(path))
     kid = signing.key_id(key)
-    if args.json:
-        emit_json({"key_id": kid, "public_pem": signing.public_pem(key).decode()})
-    else:
-        print(f"key {kid}\n{signing.public_pem(key).decode().rstrip()}")
-    return 0
+    return emit(args, {"key_id": kid, "public_pem": signing.public_pem(key).decode()},
+                lambda doc: print(f"key {kid}\n{doc['public_pem'].rstrip()}"))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,9 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = actions.add_parser("generate", help="make a new key pair NAME.key and NAME.pub")
     g.add_argument("--name", required=True, help="file name stem, for example service-centre-2026")
     g.add_argument("--dir", help="where to write them (default: the config directory's keys/)")
-    g.add_argument("--json", action="store_true")
+    add_json_flag(g)
     g.set_defaults(func=cmd_generate)
     s = actions.add_parser("show", help="print a key's id and public key (from .key or .pub)")
     s.add_argument("key", help="a .key or .pub file")
-    s.add_argument("--json", action="store_true")
+    add_json_flag(s)
     s.set_defaults(func=cmd_show)

@@ -14,7 +14,8 @@ import math
 from pathlib import Path
 
 from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD
-from controller.cliout import emit_json, table
+from controller.cliout import add_json_flag, emit, table
+from controller.jsonin import JsonObject
 from controller.errors import PayloadError
 from host.remote import client_for
 
@@ -44,7 +45,7 @@ def _cabinet(text: str) -> int:
 
 # ------------------------------------------------------------------ correction
 
-def _print_correction(data: dict) -> None:
+def _print_correction(data: JsonObject) -> None:
     curve = data["curve"] + (f", gamma {data['gamma']:g}" if data["gamma"] is not None else "")
     print(f"curve        {curve}")
     print(f"white        {', '.join(f'{w:g}' for w in data['white'])}")
@@ -63,13 +64,11 @@ def _print_correction(data: dict) -> None:
 
 
 def cmd_correction_show(args, client) -> int:
-    data = client.get("/api/v1/correction")
-    emit_json(data) if args.json else _print_correction(data)
-    return 0
+    return emit(args, client.get("/api/v1/correction"), _print_correction)
 
 
 def cmd_correction_set(args, client) -> int:
-    body: dict = {}
+    body: JsonObject = {}
     if args.curve is not None:
         body["curve"] = args.curve
     if args.gamma is not None:
@@ -78,28 +77,26 @@ def cmd_correction_set(args, client) -> int:
         body["white"] = args.white
     if not body:
         raise PayloadError("say what to change: --gamma G, --curve power|cie1931 or --white R,G,B")
-    data = client.post("/api/v1/correction", body)
-    if args.json:
-        emit_json(data)
-    else:
+
+    def show(data: JsonObject) -> None:
         print("changed; the wall shows it from the next frame on")
         _print_correction(data)
-    return 0
+
+    return emit(args, client.post("/api/v1/correction", body), show)
 
 
 def cmd_correction_reset(args, client) -> int:
-    data = client.post("/api/v1/correction", {"reset": True})
-    if args.json:
-        emit_json(data)
-    else:
+
+    def show(data: JsonObject) -> None:
         print("back to the screen file's settings")
         _print_correction(data)
-    return 0
+
+    return emit(args, client.post("/api/v1/correction", {"reset": True}), show)
 
 
 # ------------------------------------------------------------------ calibration
 
-def _in_use(cab: dict) -> str:
+def _in_use(cab: JsonObject) -> str:
     use = cab["in_use"]
     if use is None:
         return "none"
@@ -107,18 +104,17 @@ def _in_use(cab: dict) -> str:
 
 
 def cmd_calibration_list(args, client) -> int:
-    data = client.get("/api/v1/calibration")
-    if args.json:
-        emit_json(data)
-        return 0
+    return emit(args, client.get("/api/v1/calibration"), _show_calibration)
+
+
+def _show_calibration(data: JsonObject) -> None:
     rows = [(c["cabinet"], f"{c['width']}x{c['height']}", _in_use(c), c["form"] or "",
              ", ".join(f"v{v['version']} ({v['imported_by'] or '?'}, {v['imported_at']})"
                        for v in c["versions"]) or "-") for c in data["cabinets"]]
     print(table(rows, ["cabinet", "size", "in use", "form", "stored versions"]))
-    return 0
 
 
-def _print_index(data: dict, what: str) -> None:
+def _print_index(data: JsonObject, what: str) -> None:
     active = f"v{data['active']}" if data["active"] is not None else "the screen file's (or none)"
     print(f"cabinet {data['cabinet']}: {what}; in use: {active}; kept: "
           f"{', '.join('v' + str(v['version']) for v in data['versions']) or 'none'}")
@@ -132,35 +128,33 @@ def cmd_calibration_import(args, client) -> int:
     data = client.post_bytes("/api/v1/calibration/import", path.read_bytes(),
                              cabinet=args.cabinet, format=fmt, activate=args.activate,
                              name=path.name)
-    if args.json:
-        emit_json(data)
-    else:
+
+    def show(data: JsonObject) -> None:
         newest = data["versions"][-1]["version"]
         _print_index(data, f"imported {path.name} as v{newest}"
                      + ("" if args.activate else
                         f" (not shown yet: `ledwarden calibration activate --cabinet "
                         f"{args.cabinet} --version {newest}`)"))
-    return 0
+
+    return emit(args, data, show)
 
 
 def cmd_calibration_activate(args, client) -> int:
     data = client.post("/api/v1/calibration/activate",
                        {"cabinet": args.cabinet, "version": args.version})
-    emit_json(data) if args.json else _print_index(data, f"v{args.version} activated")
-    return 0
+    return emit(args, data, lambda data: _print_index(data, f"v{args.version} activated"))
 
 
 def cmd_calibration_rollback(args, client) -> int:
     data = client.post("/api/v1/calibration/rollback", {"cabinet": args.cabinet})
-    emit_json(data) if args.json else _print_index(data, "rolled back")
-    return 0
+    return emit(args, data, lambda data: _print_index(data, "rolled back"))
 
 
 # ------------------------------------------------------------------ parser
 
 def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(common)
 
     def group(name: str, summary: str):
         p = sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")

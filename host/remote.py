@@ -20,8 +20,9 @@ from pathlib import Path
 from controller.brightness import LEVEL_MAX
 from controller.cardresults import from_json
 from controller.cardaddress import hex_address
-from controller.cliout import Progress, emit_json, table
+from controller.cliout import Progress, add_json_flag, emit, table, wants_json
 from controller.errors import LedwardenError
+from controller.jsonin import JsonObject
 from controller.protocol import commands as c
 from controller.report.i18n import plural
 from controller.report.page import write_new
@@ -38,7 +39,7 @@ def client_for(args: argparse.Namespace) -> ControllerClient:
     return client_from_args(args)
 
 
-def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool = False) -> dict:
+def follow(client: ControllerClient, job: JsonObject, *, quiet: bool, answer_yes: bool = False) -> JsonObject:
     """Poll a job until it ends, drawing progress and asking its questions.
 
     Ctrl-C at a question cancels the job on the controller (nobody is there
@@ -90,7 +91,7 @@ def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool
 
 # ------------------------------------------------------------------ commands
 
-def output_summary(readings: dict) -> str:
+def output_summary(readings: JsonObject) -> str:
     """One line of the cards' GET_OUTPUT readings in ``status`` (outputwatch)."""
     values = list(readings.values())
     showing = sum(1 for r in values if r["showing"] is True)
@@ -108,10 +109,10 @@ def output_summary(readings: dict) -> str:
 
 
 def cmd_status(args, client) -> int:
-    data = client.get("/api/v1/status")
-    if args.json:
-        emit_json(data)
-        return 0
+    return emit(args, client.get("/api/v1/status"), _show_status)
+
+
+def _show_status(data: JsonObject) -> None:
     s, fl = data["screen"], data["frame_loop"]
     print(f"screen     {s['name']}: {s['width']}x{s['height']}, {s['cabinets']} cabinets ({s['file']})")
     print(f"software   {data['software']}, up {data['uptime_s']:.0f} s")
@@ -142,10 +143,9 @@ def cmd_status(args, client) -> int:
         print(f"self-test  {last['id']} ({last['profile']}, {last['started']}): {last['result']}")
     for job in data["jobs"]:
         print(f"job {job['id']:<5}  {job['kind']} {job['state']}: {job['progress']['step']}")
-    return 0
 
 
-def video_line(fl: dict) -> str:
+def video_line(fl: JsonObject) -> str:
     """The frame loop's video in one line: source, sink, end-to-end latency, what went missing."""
     src, sink, lat = fl["source_stats"], fl["sink_stats"], fl["latency"]
     lost = [f"{src[k]} {k}" for k in ("dropped", "repeated") if src.get(k)]
@@ -155,7 +155,7 @@ def video_line(fl: dict) -> str:
             + (f" ({', '.join(lost)})" if lost else ""))
 
 
-def video_card_text(card: dict) -> str:
+def video_card_text(card: JsonObject) -> str:
     """A receiving card the sink discovered, as ``status`` shows it."""
     if not card["found"]:
         return f"{card['sink']}: no card has answered discovery"
@@ -166,7 +166,7 @@ def video_card_text(card: dict) -> str:
                f", set up for {card['width']}x{card['height']}, not the screen's size"))
 
 
-def power_lines(power: dict | None) -> list[str]:
+def power_lines(power: JsonObject | None) -> list[str]:
     """The current limiter in ``status``: a summary, then each cabinet it is limiting."""
     if not power:
         return []
@@ -189,10 +189,10 @@ def power_lines(power: dict | None) -> list[str]:
 
 
 def cmd_cards(args, client) -> int:
-    data = client.get("/api/v1/cards")
-    if args.json:
-        emit_json(data)
-        return 0
+    return emit(args, client.get("/api/v1/cards"), _show_cards)
+
+
+def _show_cards(data: JsonObject) -> None:
     rows = []
     for cab in data["cabinets"]:
         card, link = cab["card"] or {}, cab["link"] or {}
@@ -216,20 +216,20 @@ def cmd_cards(args, client) -> int:
     if not any(cab["found"] for cab in data["cabinets"]):
         print("(no card seen yet: 'ledwarden commission' finds and identifies them; the "
               "controller's watch also marks each card that answers its status polls)")
-    return 0
 
 
-def _finish(args, job: dict) -> int:
-    if args.json:
-        emit_json(job)
-    elif job["state"] != "succeeded":
-        print(f"ledwarden: {job['kind']} {job['state']}: {job['error']}", file=sys.stderr)
+def _finish(args, job: JsonObject) -> int:
+    def show(job: JsonObject) -> None:
+        if job["state"] != "succeeded":
+            print(f"ledwarden: {job['kind']} {job['state']}: {job['error']}", file=sys.stderr)
+
+    emit(args, job, show)
     return 0 if job["state"] == "succeeded" else 1
 
 
 def cmd_commission(args, client) -> int:
     job = client.post("/api/v1/commission", {"unattended": args.yes, "lang": args.lang})
-    job = follow(client, job, quiet=args.json, answer_yes=args.yes)
+    job = follow(client, job, quiet=wants_json(args), answer_yes=args.yes)
     if job["state"] != "succeeded":
         return _finish(args, job)
     result = job["result"]
@@ -239,14 +239,15 @@ def cmd_commission(args, client) -> int:
                       {".json": client.get_text(f"/api/v1/reports/{names['json']}"),
                        ".html": client.get_text(f"/api/v1/reports/{names['html']}")})
     saved = {"json": str(paths[".json"].resolve()), "html": str(paths[".html"].resolve())}
-    if args.json:
-        emit_json(job | {"saved": saved})
-    else:
+
+    def show(_: object) -> None:
         verdict = {"pass": "PASS", "fail": "FAIL", "unwatched": "PASS, but nobody watched the test patterns"}
         print(f"\nCommissioning {verdict.get(result['result'], result['result'].upper())}")
         for line in result["summary"]:
             print(f"  - {line}")
         print(f"\nAcceptance report: {saved['html']}\n            (JSON): {saved['json']}")
+
+    emit(args, job | {"saved": saved}, show)
     return 0 if result["result"] in ("pass", "unwatched") else 1
 
 
@@ -254,19 +255,18 @@ def cmd_pattern(args, client) -> int:
     body = {"pattern": args.pattern, "level": args.level}
     if args.address:
         body["addresses"] = args.address
-    data = client.post("/api/v1/pattern", body)
-    if args.json:
-        emit_json(data)
-    else:
+
+    def show(data: JsonObject) -> None:
         where = "every card" if data["broadcast"] else ", ".join(data["cards"])
         print(f"pattern {data['pattern']} on {where}")
-    return 0
+
+    return emit(args, client.post("/api/v1/pattern", body), show)
 
 
 def cmd_detect(args, client) -> int:
     job = client.post("/api/v1/detect", {"addresses": args.address} if args.address else {})
-    job = follow(client, job, quiet=args.json)
-    if job["state"] != "succeeded" or args.json:
+    job = follow(client, job, quiet=wants_json(args))
+    if job["state"] != "succeeded" or wants_json(args):
         return _finish(args, job)
     rows, errors = [], []
     for card in from_json(job["result"], list):
@@ -307,14 +307,11 @@ def cmd_jobs(args, client) -> int:
     action, job_id = _job_target(args)
     if action == "cancel":
         job = client.post(f"/api/v1/jobs/{job_id}/cancel")
-        if args.json:
-            emit_json(job)
-        else:
-            print(f"job {job['id']} {job['kind']}: {job['state']}")
+        emit(args, job, lambda job: print(f"job {job['id']} {job['kind']}: {job['state']}"))
         return 0 if job["state"] == "cancelled" else 1
     if action == "attach":
-        job = follow(client, client.get(f"/api/v1/jobs/{job_id}"), quiet=args.json)
-        if args.json or job["state"] != "succeeded":
+        job = follow(client, client.get(f"/api/v1/jobs/{job_id}"), quiet=wants_json(args))
+        if wants_json(args) or job["state"] != "succeeded":
             return _finish(args, job)
         result = job["result"] if isinstance(job["result"], dict) else {}
         print(f"job {job['id']} {job['kind']}: succeeded"
@@ -323,29 +320,27 @@ def cmd_jobs(args, client) -> int:
             print(f"  - {line}")
         return 0
     if action == "show":
-        job = client.get(f"/api/v1/jobs/{job_id}")
-        if args.json:
-            emit_json(job)
-        else:
-            print(f"job {job['id']} {job['kind']}: {job['state']}"
-                  + (f" ({job['error']})" if job["error"] else ""))
-            print("\n".join(job["log"]))
-        return 0
-    data = client.get("/api/v1/jobs")
-    if args.json:
-        emit_json(data)
-        return 0
+        return emit(args, client.get(f"/api/v1/jobs/{job_id}"), _show_job)
+    return emit(args, client.get("/api/v1/jobs"), _show_jobs)
+
+
+def _show_job(job: JsonObject) -> None:
+    print(f"job {job['id']} {job['kind']}: {job['state']}"
+          + (f" ({job['error']})" if job["error"] else ""))
+    print("\n".join(job["log"]))
+
+
+def _show_jobs(data: JsonObject) -> None:
     rows = [(j["id"], j["kind"], j["state"], j["started_by"], j["created"], j["progress"]["step"])
             for j in data["jobs"]]
     print(table(rows, ["id", "kind", "state", "by", "created", "step"]))
-    return 0
 
 
 # ------------------------------------------------------------------ parser
 
 def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(common)
 
     def add(name, fn, help):
         p = sub.add_parser(name, help=help, description=help, parents=[common])

@@ -15,15 +15,16 @@ import sys
 from pathlib import Path
 
 from controller.cardaddress import hex_address
-from controller.cliout import emit_json, table
+from controller.cliout import add_json_flag, emit, table, wants_json
 from controller.errors import LedwardenError
+from controller.jsonin import JsonObject
 from controller.report.page import report_stem, write_new
 from host.remote import client_for, follow
 
 MARK = {"pass": "ok  ", "warn": "WARN", "fail": "FAIL", "error": "ERR "}
 
 
-def _save(client, report: dict, out: Path, lang: str) -> dict:
+def _save(client, report: JsonObject, out: Path, lang: str) -> JsonObject:
     """Save the run's JSON and its page in ``lang`` under a name of their own (screen, start time,
     run number), never over an earlier file: two walls or two demos fill one folder side by side."""
     run_id = report["id"]
@@ -35,7 +36,7 @@ def _save(client, report: dict, out: Path, lang: str) -> dict:
     return {"html": str(paths[html_suffix].resolve()), "json": str(paths[".json"].resolve())}
 
 
-def _print_report(report: dict) -> None:
+def _print_report(report: JsonObject) -> None:
     counts = report["counts"]
     print(f"\nSelf-test {report['id']} ({report['profile']}): {report['result'].upper()} in "
           f"{report['duration_s']} s — " + ", ".join(f"{n} {o}" for o, n in counts.items() if n))
@@ -68,53 +69,51 @@ def _print_report(report: dict) -> None:
 
 def cmd_run(args, client) -> int:
     job = client.post("/api/v1/selftest/run", {"profile": args.selftest_profile, "trigger": args.trigger})
-    job = follow(client, job, quiet=args.json)
+    job = follow(client, job, quiet=wants_json(args))
     if job["state"] != "succeeded":
-        if args.json:
-            emit_json(job)
-        else:
-            print(f"ledwarden: self-test {job['state']}: {job['error']}", file=sys.stderr)
+        emit(args, job, lambda job: print(f"ledwarden: self-test {job['state']}: {job['error']}",
+                                          file=sys.stderr))
         return 1
     run_id = job["result"]["id"]
     report = client.get(f"/api/v1/selftest/runs/{run_id}")
     saved = _save(client, report, Path(args.out), args.lang)
-    if args.json:
-        emit_json(report | {"saved": saved})
-    else:
+
+    def show(_: object) -> None:
         _print_report(report)
         print(f"\nReport: {saved['html']}\n  (JSON): {saved['json']}")
+
+    emit(args, report | {"saved": saved}, show)
     return 0 if report["result"] in ("pass", "warn") else 1
 
 
 def cmd_list(args, client) -> int:
-    data = client.get("/api/v1/selftest/checks", lang=args.lang)
-    if args.json:
-        emit_json(data)
-        return 0
+    return emit(args, client.get("/api/v1/selftest/checks", lang=args.lang), _show_checks)
+
+
+def _show_checks(data: JsonObject) -> None:
     for check in data["checks"]:
         used = [p for p, spec in data["profiles"].items() if check["id"] in spec["checks"]]
         print(f"{check['id']:<18} {check['title']}  [{', '.join(used)}]")
         print(f"{'':<18} measures: {check['measures']}")
         print(f"{'':<18} limits:   {check['limits']}")
-    return 0
 
 
 def cmd_history(args, client) -> int:
     data = client.get("/api/v1/selftest/runs", limit=args.limit,
                       **({"profile": args.selftest_profile} if args.selftest_profile else {}))
-    if args.json:
-        emit_json(data)
-        return 0
-    print(table([(r["id"], r["profile"], r["trigger"], r["started"], r["result"])
-                 for r in data["runs"]], ["id", "profile", "trigger", "started", "result"]))
-    schedule = client.get("/api/v1/selftest/schedule")
-    if schedule.get("next"):
-        print(f"\nnext scheduled quarterly inspection: {schedule['next']} (last {schedule['last']})")
-    return 0
+
+    def show(data: JsonObject) -> None:
+        print(table([(r["id"], r["profile"], r["trigger"], r["started"], r["result"])
+                     for r in data["runs"]], ["id", "profile", "trigger", "started", "result"]))
+        schedule = client.get("/api/v1/selftest/schedule")
+        if schedule.get("next"):
+            print(f"\nnext scheduled quarterly inspection: {schedule['next']} (last {schedule['last']})")
+
+    return emit(args, data, show)
 
 
 def cmd_report(args, client) -> int:
-    if args.html and args.json:
+    if args.html and wants_json(args):
         raise LedwardenError("choose --html or --json, not both")
     if args.html:
         text = client.get_text(f"/api/v1/selftest/runs/{args.id}?format=html&lang={args.lang}")
@@ -135,7 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def add(name, fn, help):
         a = actions.add_parser(name, help=help, description=help)
-        a.add_argument("--json", action="store_true", help="print JSON")
+        add_json_flag(a)
         a.set_defaults(func=lambda args: fn(args, client_for(args)))
         return a
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from controller.errors import ConfigError, LedwardenError
+from controller.jsonin import JsonObject
 
 log = logging.getLogger("ledwarden.settings")
 
@@ -89,7 +90,7 @@ def hostport_of(url: str) -> str:
     return normalise_url(url).removeprefix("https://")
 
 
-def load_config(path: Path | None = None) -> dict:
+def load_config(path: Path | None = None) -> JsonObject:
     """The parsed ``config.toml``, or ``{}`` if there is none."""
     path = path or config_dir() / "config.toml"
     try:
@@ -146,7 +147,7 @@ def resolve_target(controller: str | None, profile: str | None, token_file: str 
         raise LedwardenError("give --controller or --profile, not both")
     if not controller and not profile:
         profile = config.get("default_profile")
-    entry: dict = {}
+    entry: JsonObject = {}
     if profile:
         if profile not in profiles:
             known = ", ".join(sorted(profiles)) or "none"

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 
-from controller.cliout import emit_json
+from controller.cliout import add_json_flag, emit
+from controller.jsonin import JsonObject
 from host.remote import client_for
 
 
-def _describe(state: dict) -> list[str]:
+def _describe(state: JsonObject) -> list[str]:
     stats, chosen = state["stats"], state["chosen"]
     lines = [f"source     {state['spec']} (since {stats['since']}, {stats['frames']} frames, "
              f"{stats['new_frames']} new)"]
@@ -33,26 +34,16 @@ def _describe(state: dict) -> list[str]:
 
 
 def cmd_show(args, client) -> int:
-    state = client.get("/api/v1/source")
-    if args.json:
-        emit_json(state)
-        return 0
-    print("\n".join(_describe(state)))
-    return 0
+    return emit(args, client.get("/api/v1/source"), lambda state: print("\n".join(_describe(state))))
 
 
 def cmd_set(args, client) -> int:
-    state = client.post("/api/v1/source", {"spec": args.spec})
-    if args.json:
-        emit_json(state)
-        return 0
-    if not state["changed"]:
-        print(f"already playing {state['spec']}")
-    else:
-        print(f"now playing {state['spec']}")
-    if state.get("note"):
-        print(f"note: {state['note']}")
-    return 0
+    def show(state: JsonObject) -> None:
+        print(f"now playing {state['spec']}" if state["changed"]
+              else f"already playing {state['spec']}")
+        if state.get("note"):
+            print(f"note: {state['note']}")
+    return emit(args, client.post("/api/v1/source", {"spec": args.spec}), show)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     source = sub.add_parser("source", help=summary, description=summary[0].upper() + summary[1:] + ".")
     actions = source.add_subparsers(dest="source_action", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(common)
     p = actions.add_parser("show", parents=[common], help="what plays now and what was chosen",
                            description="What the frame loop plays now, its counters, and the "
                                        "choice kept across restarts.")

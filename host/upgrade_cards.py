@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 
 from controller.cardaddress import hex_address
-from controller.cliout import Progress, emit_json, table
+from controller.cliout import Progress, add_json_flag, emit, notice, table, wants_json
 from controller.errors import LedwardenError, UpgradeRejected
+from controller.jsonin import JsonObject
 from controller.upgrade import package, signing
 from controller.upgrade.cards import firmware
 from host.buscli import parse_addresses
@@ -43,7 +44,7 @@ SHORT = {"pending": "pending", "receiving": "receiving", "received": "received",
          "not-started": "not started"}
 
 
-def read_manifest(path: Path, keys: list[Path]) -> dict:
+def read_manifest(path: Path, keys: list[Path]) -> JsonObject:
     """What the package says it is: verified with ``keys`` when given, else only read."""
     if keys:
         trusted = signing.TrustedKeys.of(*[signing.load_public(k) for k in keys])
@@ -69,7 +70,7 @@ class CardBoard:
         self.last: dict[int, str] = {}
         self.phase = None
 
-    def __call__(self, job: dict) -> None:
+    def __call__(self, job: JsonObject) -> None:
         if self.quiet:
             return
         progress = job.get("progress") or {}
@@ -87,7 +88,7 @@ class CardBoard:
                     "failed", "rolled-back", "skipped") else ""
                 print(f"card {hex_address(card['address'])} {card['state']}{extra}", file=sys.stderr)
 
-    def _redraw(self, progress: dict, cards: list[dict]) -> None:
+    def _redraw(self, progress: JsonObject, cards: list[JsonObject]) -> None:
         width = shutil.get_terminal_size((100, 24)).columns
         out = [f"{progress.get('step', '')[:width - 1]}"]
         chunks = max(progress.get("chunks") or 1, 1)
@@ -102,7 +103,7 @@ class CardBoard:
         self.lines = len(out)
 
 
-def follow_upgrade(client, job: dict, board: CardBoard) -> dict:
+def follow_upgrade(client, job: JsonObject, board: CardBoard) -> JsonObject:
     """Poll the job to its end.  Across a controller restart, follow the job that resumed the
     upgrade: job ids start again at 1 in a new process, so it is found through the plan."""
     upload = job["params"]["upload"]
@@ -135,7 +136,7 @@ def follow_upgrade(client, job: dict, board: CardBoard) -> dict:
         time.sleep(POLL_S)
 
 
-def summary(job: dict) -> str:
+def summary(job: JsonObject) -> str:
     result = job.get("result") or {}
     cards = result.get("cards") or (job.get("progress") or {}).get("cards") or []
     rows = [(hex_address(k['address']), k["version_before"], k["version_after"] or "",
@@ -154,30 +155,29 @@ def summary(job: dict) -> str:
     return "\n".join(lines)
 
 
+def _show_last(doc: JsonObject) -> None:
+    """The last card upgrade this controller ran, and its job if one is kept."""
+    plan = doc["plan"]
+    if plan is None:
+        print("no card firmware upgrade has run on this controller")
+    else:
+        pkg = plan["package"]
+        print(f"last upgrade: card firmware {pkg['version']} for hw_model "
+              f"{pkg['hw_model_hex']} to {len(plan['addresses'])} cards, {plan['state']} "
+              f"(phase {plan['phase']}, job {plan['job']}, by {plan['started_by']})")
+        if plan.get("failure"):
+            print(f"  {plan['failure']}")
+    if doc["job"]:
+        print(summary(doc["job"]))
+
+
 def cmd_cards(args: argparse.Namespace) -> int:
     client = client_for(args)
     if args.package is None:
-        doc = client.get(API)
-        if args.json:
-            emit_json(doc)
-            return 0
-        plan = doc["plan"]
-        if plan is None:
-            print("no card firmware upgrade has run on this controller")
-        else:
-            pkg = plan["package"]
-            print(f"last upgrade: card firmware {pkg['version']} for hw_model "
-                  f"{pkg['hw_model_hex']} to {len(plan['addresses'])} cards, {plan['state']} "
-                  f"(phase {plan['phase']}, job {plan['job']}, by {plan['started_by']})")
-            if plan.get("failure"):
-                print(f"  {plan['failure']}")
-        if doc["job"]:
-            print(summary(doc["job"]))
-        return 0
+        return emit(args, client.get(API), _show_last)
 
     def say(text: str) -> None:
-        if not args.json:
-            print(text, file=sys.stderr)
+        notice(args, text)
 
     path = Path(args.package)
     if not path.is_file():
@@ -186,7 +186,7 @@ def cmd_cards(args: argparse.Namespace) -> int:
     say(f"{path.name}: card firmware {manifest.get('version')} for hw_model "
         f"0x{manifest.get('hw_model', 0):04X}, {manifest.get('size')} bytes"
         f"{' (verified)' if manifest['verified'] else ''}")
-    upload_id = upload_file(client, path, progress=Progress("upload", enabled=not args.json),
+    upload_id = upload_file(client, path, progress=Progress("upload", enabled=not wants_json(args)),
                             resumed=lambda n: say(f"the controller already holds {n} bytes of it"))
     body = {"upload": upload_id, "canary": args.canary, "force": args.force}
     if args.cards:
@@ -194,15 +194,16 @@ def cmd_cards(args: argparse.Namespace) -> int:
     job = client.post(API, body)
     say(f"job {job['id']}: upgrading {len(job['params']['addresses'])} cards, canary "
         f"{job['params']['canary']} first")
-    job = follow_upgrade(client, job, CardBoard(quiet=args.json))
+    job = follow_upgrade(client, job, CardBoard(quiet=wants_json(args)))
     result = job.get("result") or {}
     outcome = result.get("result") or job["state"]
-    if args.json:
-        emit_json({"outcome": outcome, "job": job})
-    else:
+
+    def show(_: object) -> None:
         print(summary(job))
         if job["state"] != "succeeded":
             print(f"ledwarden: card upgrade {job['state']}: {job['error']}", file=sys.stderr)
+
+    emit(args, {"outcome": outcome, "job": job}, show)
     return 0 if job["state"] == "succeeded" else 1
 
 
@@ -225,5 +226,5 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
                    help="also upgrade cards already running this version")
     p.add_argument("--key", action="append", metavar="KEY.pub",
                    help="verify the package locally with this public key before uploading")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(p)
     p.set_defaults(func=cmd_cards)

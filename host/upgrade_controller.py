@@ -24,8 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from controller.cliout import Progress, emit_json
+from controller.cliout import Progress, add_json_flag, emit, notice, wants_json
 from controller.errors import LedwardenError, UpgradeRejected
+from controller.jsonin import JsonObject
 from controller.upgrade import package, signing
 from controller.upgrade.bundles.boardcli import show_slots
 from controller.upgrade.bundles.bundle import KIND, check_contents
@@ -37,7 +38,7 @@ STATUS = "/api/v1/upgrade/controller"
 POLL_S = 1.0
 
 
-def read_manifest(path: Path, keys: list[Path]) -> dict:
+def read_manifest(path: Path, keys: list[Path]) -> JsonObject:
     """The bundle's manifest: verified with every payload file when ``keys`` are given, else
     only read (for what to print; the board verifies it regardless)."""
     if keys:
@@ -53,7 +54,7 @@ def read_manifest(path: Path, keys: list[Path]) -> dict:
                              f"'ledwarden bundle build'") from None
 
 
-def wait_for_outcome(client, transaction: str, timeout: float, say) -> dict:
+def wait_for_outcome(client, transaction: str, timeout: float, say) -> JsonObject:
     """Poll through the restart until the guard has judged ``transaction``; return the status."""
     deadline = time.monotonic() + timeout
     seen_down = False
@@ -91,22 +92,21 @@ def wait_for_outcome(client, transaction: str, timeout: float, say) -> dict:
                          f"controller' (without a bundle) for its slots, and its log")
 
 
+def _show_running(doc: JsonObject) -> None:
+    """Which version runs from where, then the slots."""
+    r = doc["running"]
+    print(f"running {r['version']} from {'slot ' + r['slot'] if r['slot'] not in (None, 'base') else 'the base installation'}"
+          f"{'' if r['guarded'] else ' (not under the boot guard: upgrades are refused)'}")
+    print(show_slots(doc))
+
+
 def cmd_upgrade(args: argparse.Namespace) -> int:
     client = client_for(args)
     if args.bundle is None:
-        doc = client.get(STATUS)
-        if args.json:
-            emit_json(doc)
-        else:
-            r = doc["running"]
-            print(f"running {r['version']} from {'slot ' + r['slot'] if r['slot'] not in (None, 'base') else 'the base installation'}"
-                  f"{'' if r['guarded'] else ' (not under the boot guard: upgrades are refused)'}")
-            print(show_slots(doc))
-        return 0
+        return emit(args, client.get(STATUS), _show_running)
 
     def say(text: str) -> None:
-        if not args.json:
-            print(text, file=sys.stderr)
+        notice(args, text)
 
     bundle = Path(args.bundle)
     if not bundle.is_file():
@@ -116,15 +116,13 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     say(f"{bundle.name}: ledwarden {manifest.get('version')} for {manifest.get('platform')}, "
         f"{bundle.stat().st_size / 2**20:.1f} MiB{' (verified)' if args.key else ''}; the "
         f"controller runs {before['running']['version']}")
-    upload_id = upload_file(client, bundle, progress=Progress("upload", enabled=not args.json),
+    upload_id = upload_file(client, bundle, progress=Progress("upload", enabled=not wants_json(args)),
                             resumed=lambda n: say(f"the controller already holds {n / 2**20:.1f} "
                                                   f"MiB of it: resuming there"))
-    job = follow(client, client.post(STATUS, {"upload": upload_id}), quiet=args.json)
+    job = follow(client, client.post(STATUS, {"upload": upload_id}), quiet=wants_json(args))
     if job["state"] != "succeeded":
-        if args.json:
-            emit_json({"outcome": "refused", "job": job})
-        else:
-            print(f"ledwarden: upgrade {job['state']}: {job['error']}", file=sys.stderr)
+        emit(args, {"outcome": "refused", "job": job},
+             lambda _: print(f"ledwarden: upgrade {job['state']}: {job['error']}", file=sys.stderr))
         return 1
     result = job["result"]
     say(f"installed {result['version']} in slot {result['slot']} (transaction "
@@ -135,14 +133,16 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
                "from_version": result["from_version"], "version": result["version"],
                "running": doc["running"]["version"], "reason": last.get("reason"),
                "status": doc}
-    if args.json:
-        emit_json(outcome)
-    elif last["outcome"] == "confirmed":
-        print(f"upgraded {result['from_version']} → {result['version']}, confirmed healthy "
-              f"(transaction {last['transaction']})")
-    else:
-        print(f"{last['reason']}; rolled back to {last['back_version']} "
-              f"(transaction {last['transaction']})")
+
+    def show(_: object) -> None:
+        if last["outcome"] == "confirmed":
+            print(f"upgraded {result['from_version']} → {result['version']}, confirmed healthy "
+                  f"(transaction {last['transaction']})")
+        else:
+            print(f"{last['reason']}; rolled back to {last['back_version']} "
+                  f"(transaction {last['transaction']})")
+
+    emit(args, outcome, show)
     return 0 if last["outcome"] == "confirmed" else 1
 
 
@@ -156,5 +156,5 @@ def register_actions(actions: argparse._SubParsersAction) -> None:
                    help="verify the bundle locally with this public key before uploading")
     p.add_argument("--timeout", type=float, default=600.0, metavar="S",
                    help="how long to wait for the new version's verdict (default 600)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(p)
     p.set_defaults(func=cmd_upgrade)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from controller.jsonin import JsonObject
 from host.client import ApiError, ControllerClient, ControllerTimeout, ControllerUnreachable
 
 #: Bytes per request: under the controller's 1 MiB body limit, with room to spare.
@@ -71,7 +72,7 @@ def upload_file(client: ControllerClient, path: Path, *,
     return upload_id
 
 
-def _status_when_back(client: ControllerClient, base: str, retries: int) -> dict:
+def _status_when_back(client: ControllerClient, base: str, retries: int) -> JsonObject:
     """Ask where to resume, waiting for the board to answer again."""
     for attempt in range(retries):
         try:

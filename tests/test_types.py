@@ -57,6 +57,9 @@ def test_the_project_type_checks():
     ("controller/jsonin.py", "\ndef untyped():\n    n: int = 'one'\n    return n\n", "assignment"),
     ("host/settings.py", "\ndef untyped():\n    n: int = 'one'\n    return n\n", "assignment"),
     ("hw/sim/faults.py", "\ndef untyped():\n    n: int = 'one'\n    return n\n", "assignment"),
+    # Bus.call's overloads map a command to its answer: a field the answer lacks is caught
+    ("controller/protocol/cards.py",
+     "\ndef wrong(bus: Bus) -> int:\n    return bus.call(1, c.Cmd.GET_CONFIG).serial\n", "attr-defined"),
 ])
 def test_the_check_catches_an_error_at_each_level(tmp_path, module, added, code):
     """The same run, with one module given a flaw its level must catch (``--shadow-file``)."""

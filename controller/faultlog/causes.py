@@ -16,6 +16,8 @@ applies it on every ``record``:
 
 from __future__ import annotations
 
+from controller.jsonin import JsonObject
+
 #: symptom code → the code of the fault that explains it on the same card
 EXPLAINED_BY: dict[str, str] = {
     "bus.timeout": "card.offline",
@@ -34,10 +36,14 @@ def card_of(source: str) -> str | None:
 
 
 def explains(cause: str, code: str) -> bool:
+    """Whether a fault with ``code`` is a consequence of an active ``cause`` (a lost card explains
+    its bus timeouts), so it is filed as evidence under the cause instead of as a fault of its
+    own."""
     return EXPLAINED_BY.get(code) == cause
 
 
-def with_evidence(details: dict, code: str, source: str, evidence: dict, when: str) -> dict:
+def with_evidence(details: JsonObject, code: str, source: str, evidence: JsonObject,
+                  when: str) -> JsonObject:
     """The cause's details with one more piece of evidence (bounded)."""
     items = list(details.get("evidence", []))
     items.append({"code": code, "source": source, "at": when, **evidence})

@@ -17,6 +17,8 @@ from typing import Any
 
 from controller.cardaddress import hex_address
 from controller.errors import PayloadError
+from controller.jsonin import JsonObject
+from controller.timeutil import utc_text
 
 SEVERITIES = ("info", "warning", "error", "critical")
 STATES = ("active", "cleared")
@@ -27,13 +29,7 @@ MAX_NAME = 96
 #: into one fault must not grow a row without bound on an SD card.
 MAX_DETAILS = 4096
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def iso(epoch: float) -> str:
-    """Seconds since the epoch as the log's UTC timestamp."""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime(_TIME_FORMAT)
 
 
 def parse_time(text: str) -> str:
@@ -52,7 +48,7 @@ def parse_time(text: str) -> str:
             when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
-        return when.astimezone(dt.timezone.utc).strftime(_TIME_FORMAT)
+        return utc_text(when)
     except (ValueError, OverflowError):     # OverflowError: 0001-01-01T00:00+01:00 is before year 1
         raise PayloadError(f"{text!r} is not a date or time: use e.g. 2026-11-22 or "
                            "2026-11-22T10:00:00Z") from None
@@ -84,6 +80,8 @@ def source_matches(source: str, wanted: str) -> bool:
 
 
 def check_severity(severity: str) -> str:
+    """``severity`` if it is one the log knows, else a :class:`PayloadError` listing them: a feed
+    with a typo is refused, not filed under a level no filter finds."""
     if severity not in SEVERITIES:
         raise PayloadError(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
     return severity
@@ -100,13 +98,15 @@ def worse(a: str, b: str) -> str:
 
 
 def check_name(kind: str, value: str) -> str:
+    """A code or source as filed: a non-empty string of bounded length, so one feed cannot bloat
+    every row."""
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
         raise PayloadError(f"a fault {kind} must be a non-empty string of at most {MAX_NAME} "
                            f"characters, not {value!r}")
     return value
 
 
-def details_json(details: dict | None) -> str:
+def details_json(details: JsonObject | None) -> str:
     """``details`` as stored: sorted JSON, anything unserialisable as text, capped in size.
 
     ``default=str`` because details come from many feeds (bytes from a card,
@@ -145,4 +145,5 @@ class Fault:
     cleared_by: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        """The fault as the API and the exports show it, every field by name."""
         return asdict(self)

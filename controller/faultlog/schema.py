@@ -27,6 +27,7 @@ import sqlite3
 from pathlib import Path
 
 from controller.errors import LedwardenError
+from controller.timeutil import utc_compact
 
 #: "LWFL" — the SQLite header field that says whose file this is.
 APPLICATION_ID = 0x4C57464C
@@ -183,7 +184,7 @@ def move_aside(path: Path, reason: str, now: dt.datetime | None = None) -> Path:
     matching names, so the set can still be opened for a post-mortem;
     nothing is deleted.
     """
-    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_compact(now)
     target = path.with_name(f"{path.name}.{reason}-{stamp}")
     n = 1
     while target.exists():

@@ -48,13 +48,14 @@ from controller.faultlog.model import (
     check_name,
     check_severity,
     details_json,
-    iso,
     parse_time,
     severities_from,
     source_matches,
     worse,
 )
 from controller.faultlog.schema import FaultLogUnusable
+from controller.jsonin import JsonObject
+from controller.timeutil import utc_text
 
 log = logging.getLogger("ledwarden.faults")
 
@@ -134,7 +135,7 @@ class FaultLog:
 
     # ---------------------------------------------------------------- feeding
 
-    def record(self, code: str, severity: str, source: str, details: dict | None = None, *,
+    def record(self, code: str, severity: str, source: str, details: JsonObject | None = None, *,
                at: float | None = None) -> Fault:
         """Raise a fault (``at`` in epoch seconds, default now); returns it as it now stands.
 
@@ -150,7 +151,7 @@ class FaultLog:
         check_name("source", source)
         check_severity(severity)
         details_text = details_json(details)
-        when = iso(time.time() if at is None else at)
+        when = utc_text(at)
         with self._lock:
             self._check_open()
             card = causes.card_of(source)
@@ -192,7 +193,7 @@ class FaultLog:
             self._flush_quietly()
             return fault
 
-    def _add_evidence(self, cause: Fault, code: str, source: str, details: dict,
+    def _add_evidence(self, cause: Fault, code: str, source: str, details: JsonObject,
                       when: str) -> Fault:
         """Fold a symptom into its active cause (in memory; written like a repeat)."""
         fault = replace(cause, last_seen=max(cause.last_seen, when),
@@ -291,7 +292,7 @@ class FaultLog:
         """Every active fault, most recently seen first."""
         return self.list(state="active", limit=None)
 
-    def counts(self) -> dict:
+    def counts(self) -> JsonObject:
         """Active faults in total and by severity (every severity present), for status views."""
         with self._lock:
             self._check_open()
@@ -325,7 +326,7 @@ class FaultLog:
         by later rows rather than returned with a VACUUM, which would
         rewrite the whole file.
         """
-        cutoff = iso((time.time() if now is None else now) - self.retention_days * DAY_S)
+        cutoff = utc_text((time.time() if now is None else now) - self.retention_days * DAY_S)
         with self._lock:
             self._check_open()
             with self._sql():
@@ -425,7 +426,7 @@ class FaultLog:
     def _close_episodes(self, faults: builtins.list[Fault], by: str,
                         at: float | None = None) -> builtins.list[Fault]:
         """Clear active faults in one commit, folded counts included, then forget them."""
-        when = iso(time.time() if at is None else at)
+        when = utc_text(at)
         closed = [replace(f, state="cleared", cleared_at=when, cleared_by=by) for f in faults]
         with self._transaction():
             for fault in closed:

@@ -33,6 +33,7 @@ import numpy as np
 from controller import fastpath
 from controller.config import Layout
 from controller.errors import ConfigError, LedwardenError, NotFound
+from controller.jsonin import JsonObject
 from controller.picture import calibration
 from controller.picture.settings import Correction, ScreenCorrection
 from controller.picture.store import CabinetIndex, PictureStore
@@ -43,7 +44,7 @@ log = logging.getLogger("ledwarden.picture")
 class Journal(Protocol):
     """The part of :class:`controller.faultlog.FaultLog` the picture files its changes in."""
 
-    def record(self, code: str, severity: str, source: str, details: dict | None = None): ...
+    def record(self, code: str, severity: str, source: str, details: JsonObject | None = None): ...
 
     def resolve(self, code: str, source: str, *, by: str = "auto"): ...
 
@@ -260,7 +261,7 @@ class Picture:
             self.journal.record(code, "info", "controller", {**details, "by": who})
             self.journal.resolve(code, "controller", by=who or "?")
 
-    def _with(self, address: int, array: np.ndarray | None, origin: dict | None) -> Inputs:
+    def _with(self, address: int, array: np.ndarray | None, origin: JsonObject | None) -> Inputs:
         arrays, origins = dict(self.inputs.arrays), dict(self.inputs.origin)
         if array is None:
             arrays.pop(address, None)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import io
 import zipfile
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,9 @@ import numpy as np
 
 from controller.cardaddress import hex_address
 from controller.errors import ConfigError, LedwardenError, NotFound
+from controller.jsonin import JsonObject
 from controller.picture import calibration
+from controller.timeutil import utc_text
 from controller.upgrade.steps import Steps
 
 KEEP = 5
@@ -42,16 +43,12 @@ CORRECTION = "correction.json"
 CALIBRATION = "calibration"
 
 
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: JsonObject) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Steps().replace(path, json.dumps(data, indent=1, sort_keys=True).encode() + b"\n")
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(path: Path) -> JsonObject | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -105,7 +102,7 @@ class PictureStore:
 
     def save_correction(self, settings: dict[str, Any], who: str) -> None:
         _write_json(self.state_dir / CORRECTION,
-                    {**settings, "set_by": who, "set_at": _iso(time.time())})
+                    {**settings, "set_by": who, "set_at": utc_text()})
 
     def clear_correction(self) -> None:
         path = self.state_dir / CORRECTION
@@ -166,7 +163,7 @@ class PictureStore:
         Steps().replace(folder / name, calibration.to_npz(calib))
         index.versions.append({"version": number, "file": name, "source": source[:200],
                                "form": "matrix" if calib.ndim == 4 else "gain",
-                               "imported_by": who, "imported_at": _iso(time.time())})
+                               "imported_by": who, "imported_at": utc_text()})
         if activate:
             index.history.append(number)
         dropped = self._trim(index)

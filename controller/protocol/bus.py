@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 from dataclasses import dataclass, field
 from statistics import fmean
 
@@ -267,12 +267,38 @@ class Bus:
 
     # ------------------------------------------------------------ public API
 
+    # The answer's type follows from ``cmd`` through the command table (``spec_of(cmd).response``),
+    # which a type checker cannot read; these overloads spell the table out for the commands that
+    # answer, so ``bus.call(a, Cmd.GET_CONFIG).scan`` is checked.  A command held in a variable,
+    # or one answered with nothing, falls through to the last, untyped form.
+    @overload
+    def call(self, address: int, cmd: Literal[c.Cmd.PING], request: c.Message | None = None, *,
+             retries: int | None = None) -> c.PingReply: ...
+    @overload
+    def call(self, address: int, cmd: Literal[c.Cmd.GET_STATUS], request: c.Message | None = None,
+             *, retries: int | None = None) -> c.StatusReply: ...
+    @overload
+    def call(self, address: int, cmd: Literal[c.Cmd.GET_CONFIG], request: c.Message | None = None,
+             *, retries: int | None = None) -> c.CardConfig: ...
+    @overload
+    def call(self, address: int, cmd: Literal[c.Cmd.GET_BRIGHTNESS],
+             request: c.Message | None = None, *, retries: int | None = None) -> c.Brightness: ...
+    @overload
+    def call(self, address: int, cmd: Literal[c.Cmd.PIXEL_SCAN], request: c.Message | None = None,
+             *, retries: int | None = None) -> c.PixelScanReply: ...
+    @overload
+    def call(self, address: int, cmd: Literal[c.Cmd.FW_STATUS], request: c.Message | None = None,
+             *, retries: int | None = None) -> c.FwStatusReply: ...
+    @overload
+    def call(self, address: int, cmd: Literal[c.Cmd.GET_EVENTS], request: c.Message | None = None,
+             *, retries: int | None = None) -> c.EventsReply: ...
+    @overload
+    def call(self, address: int, cmd: int, request: c.Message | None = None, *,
+             retries: int | None = None) -> Any: ...
+
     def call(self, address: int, cmd: int, request: c.Message | None = None, *,
              retries: int | None = None) -> Any:
         """Run one unicast transaction and return the decoded answer (``None`` if empty).
-
-        The answer's type follows from ``cmd`` (``spec_of(cmd).response``), which the type
-        checker cannot see through the command table, hence ``Any``.
 
         Raises :class:`BusTimeout` when no try is answered, :class:`CardError`
         when the card answers with an error, :class:`PayloadError` for a

@@ -298,14 +298,19 @@ class PixelScanReply:
 
     @staticmethod
     def bitmap_size(width: int, rows: int) -> int:
+        """Bytes in each colour's bitmap: one bit per LED of ``rows`` rows, rounded up to a whole
+        byte, so an answer's length can be checked before it is sliced."""
         return math.ceil(width * rows / 8)
 
     def pack(self) -> bytes:
+        """The wire form, as the simulated card sends it."""
         return (PIXEL_SCAN_HEAD.pack(self.module, self.first_row, self.row_count, self.width)
                 + self.red + self.green + self.blue)
 
     @classmethod
     def unpack(cls, payload: bytes) -> PixelScanReply:
+        """Parse an answer, refusing one whose length does not match its declared rows and width: a
+        misaligned bitmap would put dead LEDs where there are none."""
         if len(payload) < PIXEL_SCAN_HEAD.size:
             raise PayloadError(f"PIXEL_SCAN answer of {len(payload)} bytes has no header")
         module, first, rows, width = PIXEL_SCAN_HEAD.unpack_from(payload)
@@ -377,6 +382,7 @@ class CommandSpec:
 
     @property
     def name(self) -> str:
+        """The command's name (``GET_CONFIG``), as messages and traces spell it."""
         return self.cmd.name
 
 

@@ -91,10 +91,13 @@ class FwChunk:
             raise PayloadError(f"a chunk carries 1..512 bytes, got {len(self.data)}")
 
     def pack(self) -> bytes:
+        """The wire form: chunk index, then the data."""
         return self.HEAD.pack(self.index) + self.data
 
     @classmethod
     def unpack(cls, payload: bytes) -> FwChunk:
+        """Parse a chunk; one with no data is refused, since a card would otherwise mark an empty
+        chunk as held."""
         if len(payload) < cls.HEAD.size + 1:
             raise PayloadError(f"FW_CHUNK of {len(payload)} bytes carries no data")
         return cls(cls.HEAD.unpack_from(payload)[0], payload[cls.HEAD.size:])
@@ -116,6 +119,7 @@ class FwStatusReply:
 
     @property
     def chunks(self) -> int:
+        """How many chunks the image has, from its size; zero before a transfer has begun."""
         return math.ceil(self.size / self.chunk_size) if self.chunk_size else 0
 
     def has(self, index: int) -> bool:
@@ -128,10 +132,13 @@ class FwStatusReply:
         return [i for i in range(self.chunks) if not self.has(i)]
 
     def pack(self) -> bytes:
+        """The wire form, as the simulated card sends it."""
         return FW_STATUS_HEAD.pack(self.state, self.size, self.chunk_size, self.received) + self.bitmap
 
     @classmethod
     def unpack(cls, payload: bytes) -> FwStatusReply:
+        """Parse an answer, refusing a bitmap that does not fit the chunk count: a resume must not
+        trust a wrong map."""
         if len(payload) < FW_STATUS_HEAD.size:
             raise PayloadError(f"FW_STATUS answer of {len(payload)} bytes is too short")
         state, size, chunk, received = FW_STATUS_HEAD.unpack_from(payload)
@@ -185,10 +192,12 @@ class EventsReply:
     events: tuple[Event, ...] = field(default_factory=tuple)
 
     def pack(self) -> bytes:
+        """The wire form, as the simulated card sends it."""
         return bytes([len(self.events)]) + b"".join(EVENT.pack(*astuple(e)) for e in self.events)
 
     @classmethod
     def unpack(cls, payload: bytes) -> EventsReply:
+        """Parse an answer into events, refusing one whose count and length disagree."""
         if not payload:
             raise PayloadError("GET_EVENTS answer is empty")
         count = payload[0]

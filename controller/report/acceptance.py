@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from controller.jsonin import JsonObject
 from controller.report.findings import message_text
 from controller.report.html import Markup, el, join
 from controller.report.i18n import check_lang, fmt_duration, label, t
@@ -34,7 +35,7 @@ VERSION = 1
 RESULTS = ("pass", "fail", "unwatched")
 
 
-def render_acceptance_html(report: dict, lang: str | None = None) -> str:
+def render_acceptance_html(report: JsonObject, lang: str | None = None) -> str:
     """The whole HTML document for an acceptance report, in ``lang`` (default: the report's)."""
     check_report(report, KIND, VERSION, "the commissioning job")
     lang = check_lang(lang or report.get("lang") or "en")
@@ -59,7 +60,7 @@ def render_acceptance_html(report: dict, lang: str | None = None) -> str:
     return document(lang, running, software, css(running, report.get("started"), lang, _CSS), body)
 
 
-def write_acceptance(report: dict, directory: Path, stem: str = "acceptance") -> tuple[Path, Path]:
+def write_acceptance(report: JsonObject, directory: Path, stem: str = "acceptance") -> tuple[Path, Path]:
     """Write ``stem.json`` and ``stem.html`` into ``directory``; returns both paths.
 
     The HTML is rendered before anything is written, so a report that cannot
@@ -71,7 +72,7 @@ def write_acceptance(report: dict, directory: Path, stem: str = "acceptance") ->
 
 # --- sections -------------------------------------------------------------------------------------
 
-def _header(report: dict, lang: str) -> Markup:
+def _header(report: JsonObject, lang: str) -> Markup:
     fields = [*screen_fields(report, lang),
               ("field.modules", module_types(report.get("cabinets") or [], lang), False, False),
               *run_fields(report, lang)]
@@ -79,7 +80,7 @@ def _header(report: dict, lang: str) -> Markup:
                   badge(report.get("result"), RESULTS, lang), fields, lang)
 
 
-def _summary(report: dict, lang: str) -> Markup:
+def _summary(report: JsonObject, lang: str) -> Markup:
     lines = report.get("summary") or []
     result = report.get("result")
     klass = "summary" if result == "pass" else "summary warn" if result == "unwatched" else "summary fail"
@@ -88,7 +89,7 @@ def _summary(report: dict, lang: str) -> Markup:
     return section("summary-section", t("section.summary", lang), content)
 
 
-def _unexpected(report: dict, lang: str) -> Markup:
+def _unexpected(report: JsonObject, lang: str) -> Markup:
     rows = [[address_text(u["address"]) if u.get("address") is not None else "—", u.get("serial") or "—",
              u.get("model") or "—", message_text(u["problem"], lang) if u.get("problem") else "—"]
             for u in report.get("unexpected") or []]
@@ -97,7 +98,7 @@ def _unexpected(report: dict, lang: str) -> Markup:
                         rows, lang, "empty.unexpected")
 
 
-def _patterns(report: dict, lang: str) -> Markup:
+def _patterns(report: JsonObject, lang: str) -> Markup:
     rows = []
     for p in report.get("patterns") or []:
         how = p.get("how")
@@ -113,7 +114,7 @@ def _patterns(report: dict, lang: str) -> Markup:
                         rows, lang, "empty.patterns")
 
 
-def _steps(report: dict, lang: str) -> Markup:
+def _steps(report: JsonObject, lang: str) -> Markup:
     rows = []
     for s in report.get("steps") or []:
         ok = (status(s["ok"], lang) if s.get("ok") is not None

@@ -13,6 +13,7 @@ When there is no previous inspection the section says so in a sentence:
 
 from __future__ import annotations
 
+from controller.jsonin import JsonObject
 from controller.limits import HOT_C, WARM_C
 from controller.report.findings import OUTCOMES, finding_item, outcome_class
 from controller.report.html import Markup, el, join
@@ -30,7 +31,7 @@ NOTABLE_DELTA_C = 5.0
 LEVEL_COLOURS = ((WARM_C, "#d97706"), (HOT_C, "#b91c1c"))
 
 
-def comparison(report: dict, detected: bool, lang: str) -> Markup:
+def comparison(report: JsonObject, detected: bool, lang: str) -> Markup:
     """The previous inspection, new and fixed findings, dead LEDs, temperatures, then the trend.
 
     ``detected`` says whether this run looked for dead LEDs; without it there
@@ -74,7 +75,7 @@ def _part(ident: str, key: str, lang: str, content: Markup) -> Markup:
     return el("div", {"class": f"part {ident}"}, el("h3", None, t(key, lang)), content)
 
 
-def _findings(findings: list[dict] | None, fixed: bool, empty_key: str, lang: str) -> Markup:
+def _findings(findings: list[JsonObject] | None, fixed: bool, empty_key: str, lang: str) -> Markup:
     """New findings with their outcome; fixed ones tagged "fixed" (their sentence says what was wrong)."""
     if not findings:
         return empty(empty_key, lang)
@@ -86,7 +87,7 @@ def _findings(findings: list[dict] | None, fixed: bool, empty_key: str, lang: st
     return el("ul", {"class": "findings"}, *items)
 
 
-def _dead_change(dead: dict | None, cabinets: list[dict], detected: bool, lang: str) -> Markup:
+def _dead_change(dead: JsonObject | None, cabinets: list[JsonObject], detected: bool, lang: str) -> Markup:
     """Previous and current counts, then each LED that came or went, new first."""
     if not detected:
         return empty("empty.no_detection", lang)
@@ -106,7 +107,7 @@ def _dead_change(dead: dict | None, cabinets: list[dict], detected: bool, lang: 
     return join([lead, table])
 
 
-def _baseline(source: dict | None, lang: str) -> Markup | None:
+def _baseline(source: JsonObject | None, lang: str) -> Markup | None:
     """Which run the dead LEDs are compared with: a self-test run, or the acceptance report."""
     if not isinstance(source, dict):
         return None
@@ -116,7 +117,7 @@ def _baseline(source: dict | None, lang: str) -> Markup | None:
     return el("span", {"class": "sub"}, t("fmt.baseline_selftest", lang, id=source.get("id", "—"), when=when))
 
 
-def _temperatures(rows: list[dict], lang: str) -> Markup:
+def _temperatures(rows: list[JsonObject], lang: str) -> Markup:
     """Each cabinet's temperature then and now; the current one tinted like the wall."""
     out = []
     for row in rows:
@@ -143,7 +144,7 @@ def _delta(delta: float | None, lang: str) -> Markup | str:
     return el("span", {"class": klass}, t("fmt.delta_c", lang, sign=sign, value=fmt_number(abs(delta))))
 
 
-def _trend(history: list[dict], this_id, lang: str) -> Markup:
+def _trend(history: list[JsonObject], this_id, lang: str) -> Markup:
     """Sparklines of dead LEDs and the hottest cabinet over the runs, and the runs as a table."""
     dead = [h.get("dead_leds") for h in history]
     hottest = [h.get("max_temperature_c") for h in history]

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.errors import CardError, FrameError, LedwardenError
+from controller.jsonin import JsonObject
 from controller.report.html import Markup, el
 from controller.report.i18n import TABLES, check_lang, fmt_number, fmt_time, label, plural, t
 from controller.report.wall import address_text
@@ -48,7 +49,7 @@ CODE_FIELDS = {"reason": "reason", "result": "result", "patterns": "pattern", "p
                "fault_log": "value"}
 
 
-def message(key: str, subject: str | None = None, **fields: Any) -> dict:
+def message(key: str, subject: str | None = None, **fields: Any) -> JsonObject:
     """A sentence recorded as a key and its fields (like a self-test finding), English text kept too.
 
     The text is for logs and the terminal; pages build the sentence from the

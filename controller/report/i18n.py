@@ -16,11 +16,12 @@ as given; the job writes them in the report's language.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from controller.errors import ReportError
 from controller.limits import HOT_C, SUPPLY_MIN_MV, WARM_C
+from controller.timeutil import readable
 
 EN: dict[str, str] = {
     "report.acceptance": "Acceptance report",
@@ -856,10 +857,13 @@ def fmt_number(x: float, digits: int = 1) -> str:
 
 
 def fmt_temperature(c: float | None) -> str:
+    """A card's temperature for a table cell, a dash when it was not read."""
     return "—" if c is None else f"{fmt_number(c)} °C"
 
 
 def fmt_supply(mv: int | None) -> str:
+    """A card's supply in volts to two places, as a multimeter shows it; a dash when it was not
+    read."""
     return "—" if mv is None else f"{mv / 1000:.2f} V"
 
 
@@ -895,6 +899,4 @@ def fmt_time(stamp: str | None) -> str:
         when = datetime.fromisoformat(stamp)
     except (TypeError, ValueError):
         return str(stamp)
-    if when.tzinfo is None:
-        return when.strftime("%Y-%m-%d %H:%M:%S")
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return readable(when)

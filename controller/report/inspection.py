@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from controller.jsonin import JsonObject
 from controller.report.comparison import comparison
 from controller.report.findings import (OUTCOMES, check_about, check_title, finding_item, format_value,
                                         led_detection_ran, outcome_class, outcome_tag)
@@ -41,7 +42,7 @@ DEFAULT_SIGNATURES = ("service", "customer")
 ATTENTION = ("fail", "error", "warn")
 
 
-def render_inspection_html(report: dict, lang: str | None = None) -> str:
+def render_inspection_html(report: JsonObject, lang: str | None = None) -> str:
     """The whole HTML document for an inspection report, in ``lang`` (default: the report's)."""
     check_report(report, KIND, VERSION, "the self-test run")
     lang = check_lang(lang or report.get("lang") or "en")
@@ -69,7 +70,7 @@ def render_inspection_html(report: dict, lang: str | None = None) -> str:
     return document(lang, running, software, css(running, report.get("started"), lang, _CSS), body)
 
 
-def write_inspection(report: dict, directory: Path, stem: str = "inspection") -> tuple[Path, Path]:
+def write_inspection(report: JsonObject, directory: Path, stem: str = "inspection") -> tuple[Path, Path]:
     """Write ``stem.json`` and ``stem.html`` into ``directory``; returns both paths.
 
     Rendered first, so a report that cannot be rendered writes nothing; each
@@ -80,7 +81,7 @@ def write_inspection(report: dict, directory: Path, stem: str = "inspection") ->
 
 # --- sections -------------------------------------------------------------------------------------
 
-def _header(report: dict, lang: str) -> Markup:
+def _header(report: JsonObject, lang: str) -> Markup:
     profile, trigger = report.get("profile"), report.get("trigger")
     fields = [
         ("field.profile", label("profile", profile, lang) if profile else "—", False, False),
@@ -94,7 +95,7 @@ def _header(report: dict, lang: str) -> Markup:
                   badge(report.get("result"), OUTCOMES, lang), fields, lang)
 
 
-def _summary(report: dict, lang: str) -> Markup:
+def _summary(report: JsonObject, lang: str) -> Markup:
     """How many checks ended how, then every finding that needs attention, the worst first."""
     checks = report.get("checks") or []
     counts = report.get("counts") or {o: sum(c.get("outcome") == o for c in checks) for o in OUTCOMES}
@@ -109,14 +110,14 @@ def _summary(report: dict, lang: str) -> Markup:
     return join([chips, el("h3", None, t("section.attention", lang)), attention])
 
 
-def _checks(checks: list[dict], lang: str) -> Markup:
+def _checks(checks: list[JsonObject], lang: str) -> Markup:
     """Every check in the runner's order (the same from quarter to quarter), each a block of its own."""
     if not checks:
         return empty("empty.checks", lang)
     return join(_check(c, lang) for c in checks)
 
 
-def _check(check: dict, lang: str) -> Markup:
+def _check(check: JsonObject, lang: str) -> Markup:
     cid, outcome = check.get("id") or "?", check.get("outcome")
     about = [(key, check_about(cid, part, lang)) for key, part in
              (("inspection.measures", "measures"), ("inspection.limits", "limits"))]
@@ -136,7 +137,7 @@ def _check(check: dict, lang: str) -> Markup:
               else empty("empty.findings", lang))
 
 
-def _headline_values(values: dict) -> dict:
+def _headline_values(values: JsonObject) -> JsonObject:
     """The measured figures the page shows, each under its translated name: numbers, times and
     names.  Per-card figures (nested objects) and free text (a damaged fault log's verdict,
     which its finding words) stay in the JSON record; "ok" is shown as the page's own word."""

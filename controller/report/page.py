@@ -16,14 +16,16 @@ import os
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from string import Template
 
 from controller.errors import ReportError
+from controller.jsonin import JsonObject
 from controller.report.html import Markup, css_string, el, esc, join
 from controller.report.i18n import FONTS, MONO_FONT, fmt_duration, fmt_time, label, plural, t
 from controller.report.wall import FILLS
+from controller.timeutil import utc_compact
 
 #: A header field: (i18n key of its label, value, monospace, spans the whole row).
 Field = tuple[str, object, bool, bool]
@@ -53,7 +55,7 @@ def report_stem(kind: str, screen_name: str | None, started: str | None, run: in
     """
     slug = re.sub(r"[^a-z0-9]+", "-", (screen_name or "").lower()).strip("-")[:40] or "screen"
     try:
-        when = datetime.fromisoformat(started or "").astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        when = utc_compact(datetime.fromisoformat(started or ""))
     except (TypeError, ValueError):
         when = "undated"
     return f"{kind}-{slug}-{when}" + (f"-run{run}" if run is not None else "")
@@ -87,7 +89,7 @@ def write_new(directory: Path, stem: str, texts: dict[str, str]) -> dict[str, Pa
     raise ReportError(f"{directory} holds 9999 reports named {stem}: move some elsewhere")
 
 
-def write_report(report: dict, html: str, directory: Path, stem: str) -> tuple[Path, Path]:
+def write_report(report: JsonObject, html: str, directory: Path, stem: str) -> tuple[Path, Path]:
     """Write ``stem.json`` and ``stem.html`` into ``directory`` (``stem-2.*`` if taken); returns both.
 
     Callers render ``html`` before calling, so a report that cannot be
@@ -132,7 +134,7 @@ def check_report(report: object, kind: str, version: int, made_by: str) -> None:
         raise ReportError(f"{kind} report has no 'screen' table: {made_by} did not finish it")
 
 
-def screen_fields(report: dict, lang: str) -> list[Field]:
+def screen_fields(report: JsonObject, lang: str) -> list[Field]:
     """The header fields that say which screen: its file, its size and cabinet count."""
     screen = report["screen"]
     n = len(report.get("cabinets") or [])
@@ -142,7 +144,7 @@ def screen_fields(report: dict, lang: str) -> list[Field]:
             ("field.size", f"{size} · {count}", False, False)]
 
 
-def run_fields(report: dict, lang: str) -> list[Field]:
+def run_fields(report: JsonObject, lang: str) -> list[Field]:
     """The header fields that say when and on which controller the report was made."""
     ctl = report.get("controller") or {}
     bus, baud = ctl.get("bus"), ctl.get("baud")
@@ -178,6 +180,8 @@ def badge(result: str | None, known: tuple[str, ...], lang: str) -> Markup:
 
 
 def section(ident: str, heading: str, content: Markup) -> Markup:
+    """A report section with its heading; ``ident`` is its class, which the print stylesheet and the
+    tests find it by."""
     return el("section", {"class": ident}, el("h2", None, heading), content)
 
 
@@ -187,6 +191,7 @@ def empty(key: str, lang: str) -> Markup:
 
 
 def status(ok: bool | None, lang: str, yes: str = "value.ok", no: str = "value.failed") -> Markup:
+    """An ok/failed mark in the report's colours; None (not checked) is a dash, never a pass."""
     if ok is None:
         return esc("—")
     return el("span", {"class": "st ok" if ok else "st bad"}, t(yes if ok else no, lang))
@@ -227,7 +232,9 @@ def signatures(roles: list[str], statement_key: str, lang: str) -> Markup:
                  el("div", {"class": "sigs"}, *blocks)])
 
 
-def footer(report: dict, kind: str, lang: str) -> Markup:
+def footer(report: JsonObject, kind: str, lang: str) -> Markup:
+    """The software version and report format under every page, so a printed report says what made
+    it."""
     ctl = report.get("controller") or {}
     return el("footer", {"class": "foot"},
               el("span", None, t("fmt.footer", lang, version=ctl.get("software") or "?",

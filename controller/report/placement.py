@@ -64,6 +64,8 @@ def label_box(text: str, x: float, y: float, size: float) -> Box:
 
 
 def overlap(a: Box, b: Box) -> bool:
+    """Whether two boxes share any area; touching edges do not count, so labels may sit side by
+    side."""
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 

@@ -10,6 +10,7 @@ both take their levels, addresses and positions from :mod:`.wall`.
 from __future__ import annotations
 
 from controller.brightness import percent_of_level
+from controller.jsonin import JsonObject
 from controller.report.findings import message_text
 from controller.report.html import Markup, el, join
 from controller.report.i18n import fmt_fan, fmt_supply, fmt_temperature, label, plural, t
@@ -18,7 +19,7 @@ from controller.report.wall import (address_text, cabinet_size, dead_led_screen_
                                     temperature_level)
 
 
-def module_types(cabinets: list[dict], lang: str) -> str:
+def module_types(cabinets: list[JsonObject], lang: str) -> str:
     """Each module type once (``p25: 64 × 32 px, 1/16 scan``): the table then needs only its name."""
     seen: dict[str, str] = {}
     for cab in cabinets:
@@ -29,14 +30,16 @@ def module_types(cabinets: list[dict], lang: str) -> str:
     return "; ".join(seen.values()) or "—"
 
 
-def grid_positions(cabinets: list[dict]) -> dict[int, tuple[int, int]]:
+def grid_positions(cabinets: list[JsonObject]) -> dict[int, tuple[int, int]]:
     """Row and column (from 1) of each cabinet, keyed by ``id()``: the rank of its y and x among all."""
     rows = {y: i for i, y in enumerate(sorted({int(c["y"]) for c in cabinets}), 1)}
     cols = {x: i for i, x in enumerate(sorted({int(c["x"]) for c in cabinets}), 1)}
     return {id(c): (rows[int(c["y"])], cols[int(c["x"])]) for c in cabinets}
 
 
-def cabinet_table(cabinets: list[dict], lang: str) -> Markup:
+def cabinet_table(cabinets: list[JsonObject], lang: str) -> Markup:
+    """One row per cabinet (address, position, card, config, readings, dead LEDs), in the wall's row
+    and column order so the table reads like the wall."""
     cols = [("col.address", None), ("col.position", None), ("col.modules", None), ("col.card", None),
             ("col.config", None), ("col.temperature", "num"), ("col.supply", "num"), ("col.fan", "num"),
             ("col.flags", None), ("col.dead_leds", "num")]
@@ -45,7 +48,7 @@ def cabinet_table(cabinets: list[dict], lang: str) -> Markup:
     return el("div", {"class": "scroll"}, el("table", {"class": "cabinets"}, thead(cols, lang), *bodies))
 
 
-def _cabinet_rows(cab: dict, row_col: tuple[int, int], ncols: int, lang: str) -> Markup:
+def _cabinet_rows(cab: JsonObject, row_col: tuple[int, int], ncols: int, lang: str) -> Markup:
     """One cabinet's row, and under it a full-width row of its problems if it has any.
 
     Each cabinet is its own ``<tbody>`` so print never splits a cabinet from
@@ -106,7 +109,7 @@ def led_icon(channel: str) -> Markup:
                       "aria-hidden": "true"}, marker_shapes(channel, 8, 8, 4.5))
 
 
-def led_row(cab: dict, led: dict, lang: str) -> list:
+def led_row(cab: JsonObject, led: JsonObject, lang: str) -> list:
     """Cabinet, module, place in the module, colour, place on the screen: how an engineer finds it."""
     channel = str(led.get("channel", ""))
     try:
@@ -121,7 +124,7 @@ LED_COLS = [("col.cabinet", "mono"), ("col.module", "num"), ("col.in_module", "n
             ("col.on_screen", "num")]
 
 
-def dead_led_table(cabinets: list[dict], lang: str, *, mark_new: bool = False) -> Markup:
+def dead_led_table(cabinets: list[JsonObject], lang: str, *, mark_new: bool = False) -> Markup:
     """Every dead LED under a one-line total, or the sentence that there are none.
 
     With ``mark_new`` (the inspection report) a last column says which are

@@ -43,6 +43,7 @@ import math
 
 from controller.cardaddress import hex_address
 from controller.errors import ReportError
+from controller.jsonin import JsonObject
 from controller.limits import HOT_C, WARM_C
 from controller.report.html import Markup, el, join, num
 from controller.report.i18n import (FONTS, check_lang, fmt_number, fmt_temperature, label,
@@ -76,7 +77,7 @@ _DEFS = Markup(
 )
 
 
-def temperature_level(cabinet: dict) -> str:
+def temperature_level(cabinet: JsonObject) -> str:
     """``normal``, ``warm`` or ``hot`` from the cabinet's reading; ``none`` without one."""
     temp = _temperature(cabinet)
     if temp is None:
@@ -90,7 +91,7 @@ def address_text(address: int) -> str:
     return hex_address(int(address))
 
 
-def cabinet_size(cabinet: dict) -> tuple[int, int]:
+def cabinet_size(cabinet: JsonObject) -> tuple[int, int]:
     """The cabinet's pixel size: from the report, else from its modules."""
     w, h = cabinet.get("width"), cabinet.get("height")
     if w is None or h is None:
@@ -99,7 +100,7 @@ def cabinet_size(cabinet: dict) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def dead_led_screen_xy(cabinet: dict, led: dict) -> tuple[int, int]:
+def dead_led_screen_xy(cabinet: JsonObject, led: JsonObject) -> tuple[int, int]:
     """Where a dead LED sits on the screen: the report's ``screen_x/y``, else derived.
 
     The derivation follows the module order of ``correction.md`` section 5
@@ -122,7 +123,7 @@ def dead_led_screen_xy(cabinet: dict, led: dict) -> tuple[int, int]:
     return int(cabinet["x"]) + px, int(cabinet["y"]) + py
 
 
-def wall_svg(screen: dict, cabinets: list[dict], *, lang: str = "en", max_width_px: int = 960,
+def wall_svg(screen: JsonObject, cabinets: list[JsonObject], *, lang: str = "en", max_width_px: int = 960,
              max_height_px: int | None = None) -> str:
     """The wall as an ``<svg>`` element, ``max_width_px`` wide, legend underneath.
 
@@ -180,13 +181,13 @@ def wall_svg(screen: dict, cabinets: list[dict], *, lang: str = "en", max_width_
               el("title", None, title), *parts)
 
 
-def _temperature(cab: dict) -> float | None:
+def _temperature(cab: JsonObject) -> float | None:
     status = cab.get("status") or {}
     temp = status.get("temperature_c")
     return None if temp is None else float(temp)
 
 
-def _cabinet(cab: dict, found: bool, rect: tuple[float, float, float, float], labels: Markup | None,
+def _cabinet(cab: JsonObject, found: bool, rect: tuple[float, float, float, float], labels: Markup | None,
              lang: str) -> Markup:
     """One cabinet: tinted (or hatched) rectangle, module grid, labels (placed already), marks."""
     x0, y0, cw, ch = rect
@@ -211,7 +212,7 @@ def _cabinet(cab: dict, found: bool, rect: tuple[float, float, float, float], la
     return el("g", {"class": klass, "data_address": int(cab["address"])}, el("title", None, tip), *body)
 
 
-def _grid(cab: dict, x0: float, y0: float, cw: float, ch: float) -> Markup | None:
+def _grid(cab: JsonObject, x0: float, y0: float, cw: float, ch: float) -> Markup | None:
     """The module boundaries inside a cabinet, as one path (thousands of lines on big walls)."""
     module = cab.get("module") or {}
     nx, ny = int(cab.get("modules_x") or 1), int(cab.get("modules_y") or 1)
@@ -240,7 +241,7 @@ def _label_size(cw: float, ch: float) -> tuple[int, float]:
     return (1, one) if one >= MIN_ONE_LINE_PX else (0, 0.0)
 
 
-def _label_blocks(cab: dict, found: bool, cw: float, size: tuple[int, float], lang: str) -> list[list]:
+def _label_blocks(cab: JsonObject, found: bool, cw: float, size: tuple[int, float], lang: str) -> list[list]:
     """The label blocks a cabinet may show, preferred first: address (bold) over temperature or
     "no answer", then the address alone at the same size; on small cabinets only the address.
 
@@ -288,7 +289,7 @@ def _rotation_mark(right: float, top: float, cw: float, ch: float) -> Markup | N
                        "stroke_linejoin": "round"})
 
 
-def _shape(channel: str, cx: float, cy: float, r: float, attrs: dict) -> Markup:
+def _shape(channel: str, cx: float, cy: float, r: float, attrs: dict[str, object]) -> Markup:
     """The marker shape for a channel: red circle, green square, blue diamond."""
     if channel == "g":
         s = r * 0.9
@@ -321,7 +322,7 @@ def new_ring(cx: float, cy: float, r: float) -> Markup:
                                "stroke": NEW_RING, "stroke_width": 2})])
 
 
-def _marker(cab: dict, led: dict, at: tuple[float, float], spot: tuple[float, float], r: float,
+def _marker(cab: JsonObject, led: JsonObject, at: tuple[float, float], spot: tuple[float, float], r: float,
             lang: str) -> Markup:
     """A dead LED's marker at ``spot``; if that is not its LED (``at``), a thin leader joins them."""
     channel = str(led.get("channel", ""))

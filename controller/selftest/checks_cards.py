@@ -18,6 +18,7 @@ from dataclasses import fields as dc_fields
 from controller.brightness import percent_of_level
 from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
+from controller.jsonin import JsonObject
 from controller.limits import HOT_C, SUPPLY_MIN_MV, WARM_C
 from controller.percentile import percentile
 from controller.protocol import cards as ops
@@ -41,7 +42,7 @@ EVENT_OUTCOMES = {
 }
 
 
-def _ping_many(bus: Bus, address: int, count: int) -> dict:
+def _ping_many(bus: Bus, address: int, count: int) -> JsonObject:
     """``count`` PINGs timed in the bus thread, with what the link cost meanwhile."""
     stats = bus.stats_for(address)
     before = (stats.retries, stats.bad_frames)
@@ -62,6 +63,8 @@ def _ping_many(bus: Bus, address: int, count: int) -> dict:
 
 
 async def bus_link(ix, result: CheckResult) -> None:
+    """Ping each card many times and judge the link by failures, retries and round-trip time: a
+    marginal cable shows as retries long before it loses a card."""
     count = ix.params["pings"]
     worst_rtt = 0.0
     for cab in ix.layout.cabinets:
@@ -84,6 +87,8 @@ async def bus_link(ix, result: CheckResult) -> None:
 
 
 async def cards_present(ix, result: CheckResult) -> None:
+    """Every card the screen file names must answer with the expected model (and firmware, if the
+    file says); the quarterly profile also looks for cards the file does not name."""
     expected_model, expected_fw = ix.settings.model, ix.settings.firmware
     for cab in ix.layout.cabinets:
         where = ix.where(cab.address)
@@ -114,6 +119,8 @@ async def cards_present(ix, result: CheckResult) -> None:
 
 
 async def cards_config(ix, result: CheckResult) -> None:
+    """Each card's stored config block and brightness must be what the screen file asks for: a card
+    swapped in from stock keeps its old settings."""
     for address in ix.present():
         cab, where = ix.layout.cabinet(address), ix.where(address)
         try:
@@ -137,6 +144,8 @@ async def cards_config(ix, result: CheckResult) -> None:
 
 
 async def cards_environment(ix, result: CheckResult) -> None:
+    """Temperature, supply voltage, fan and module links from each card's status, judged against
+    :mod:`controller.limits` and the card's own flags."""
     hottest = None
     for address in ix.present():
         where = ix.where(address)
@@ -165,6 +174,8 @@ async def cards_environment(ix, result: CheckResult) -> None:
 
 
 async def cards_leds(ix, result: CheckResult) -> None:
+    """Dead LEDs by module, new ones failing against the last known baseline, known ones warning;
+    without detection, only the cards' own pixel-fault flag."""
     baseline = ix.dead_led_baseline()        # {(address, module, x, y, channel)} or None
     total = 0
     for address in ix.present():
@@ -204,6 +215,8 @@ async def cards_leds(ix, result: CheckResult) -> None:
 
 
 async def cards_events(ix, result: CheckResult) -> None:
+    """New entries of each card's event log since the last run (the cursor is kept per serial), so a
+    watchdog reset or brown-out between visits is not missed."""
     for address in ix.present():
         where, serial = ix.where(address), f"{ix.cards[address].serial:016X}"
         first = ix.history.event_cursor(serial)
@@ -232,6 +245,8 @@ async def cards_events(ix, result: CheckResult) -> None:
 
 
 async def cards_firmware(ix, result: CheckResult) -> None:
+    """Mixed firmware versions across the wall, and cards still running on a trial bank, each a sign
+    of an upgrade left half done."""
     versions = Counter(info.version for info in ix.cards.values())
     for address, info in ix.cards.items():
         if info.bank and ix.status.get(address) and ix.status[address].status & c.StatusFlag.TRIAL_FIRMWARE:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from controller import fastpath
 from controller.fastpath import reference
 from controller.fastpath.settings import gains_from, power_lut
 from controller.selftest.model import CheckResult
+from controller.timeutil import utc_text
 
 FREE_WARN_MB = 500
 FREE_FAIL_MB = 50
@@ -56,6 +56,9 @@ def _compare_with_reference(layout, picture=None) -> tuple[int, str]:
 
 
 async def fastpath_golden(ix, result: CheckResult) -> None:
+    """The live correction kernel against the NumPy reference on this screen's layout, with the
+    wall's own settings and calibration, byte for byte: a miscompiled or wrong-CPU kernel, or
+    calibration that did not reach it, shows as a mismatch."""
     differ, _ = await asyncio.get_running_loop().run_in_executor(
         None, _compare_with_reference, ix.layout, ix.picture)
     result.values.update(backend=fastpath.backend, bytes_differing=differ)
@@ -70,6 +73,8 @@ async def fastpath_golden(ix, result: CheckResult) -> None:
 
 
 async def frameloop_budget(ix, result: CheckResult) -> None:
+    """Watch the running frame loop for a window and count overruns of its frame budget; a loop that
+    is off passes, as nothing is being shown."""
     loop = ix.frame_loop
     if loop is None or not loop.stats()["running"]:
         result.add("pass", "frameloop.off")
@@ -90,6 +95,8 @@ async def frameloop_budget(ix, result: CheckResult) -> None:
 
 
 async def storage(ix, result: CheckResult) -> None:
+    """Free space, a write that reaches the disk, and the fault log's integrity: a full or read-only
+    SD card loses the records every other check writes."""
     state = ix.state_dir
     usage = shutil.disk_usage(state)
     free_mb = usage.free // (1024 * 1024)
@@ -116,18 +123,16 @@ async def storage(ix, result: CheckResult) -> None:
         result.add("pass", "storage.ok", free_mb=free_mb)
 
 
-def _stamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 async def clock(ix, result: CheckResult) -> None:
+    """The clock must be after the software's build and not behind the last run: a board without a
+    working RTC stamps reports and faults in the past."""
     now = time.time()
     built = BUILD_STAMP.stat().st_mtime
     last = ix.history.last_started()
-    result.values.update(now=_stamp(now), built=_stamp(built), last_run=last)
+    result.values.update(now=utc_text(now), built=utc_text(built), last_run=last)
     if now < built:
-        result.add("fail", "clock.before_build", now=_stamp(now), built=_stamp(built))
-    if last and _stamp(now) < last:
-        result.add("fail", "clock.backwards", now=_stamp(now), last=last)
+        result.add("fail", "clock.before_build", now=utc_text(now), built=utc_text(built))
+    if last and utc_text(now) < last:
+        result.add("fail", "clock.backwards", now=utc_text(now), last=last)
     if not result.findings:
-        result.add("pass", "clock.ok", now=_stamp(now))
+        result.add("pass", "clock.ok", now=utc_text(now))

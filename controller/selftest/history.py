@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from controller.errors import LedwardenError, NotFound
+from controller.jsonin import JsonObject
 from controller.report.findings import led_detection_ran as detected
 
 SCHEMA_VERSION = 1
@@ -37,6 +38,9 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 class History:
+    """The self-test runs, their reports and per-card event cursors, in SQLite in the state
+    directory, so comparisons and cursors survive restarts."""
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
@@ -55,12 +59,13 @@ class History:
                                  f"move it aside to start a new one") from None
 
     def close(self) -> None:
+        """Close the database; the service calls it on shutdown."""
         with self._lock:
             self._db.close()
 
     # ------------------------------------------------------------ runs
 
-    def save(self, report: dict, cursors: dict[str, int], finish=None) -> int:
+    def save(self, report: JsonObject, cursors: dict[str, int], finish=None) -> int:
         """Store a finished run and the event cursors it advanced, atomically; returns its id.
 
         ``finish(report)``, if given, is called once the run has its id and before
@@ -89,7 +94,7 @@ class History:
                 raise
         return run_id
 
-    def runs(self, limit: int = 50, profile: str | None = None) -> list[dict]:
+    def runs(self, limit: int = 50, profile: str | None = None) -> list[JsonObject]:
         """Newest first: id, profile, trigger, started, result (no report bodies)."""
         sql = "SELECT id, profile, trigger, started, result FROM runs"
         args: tuple = ()
@@ -99,7 +104,8 @@ class History:
             rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [dict(zip(("id", "profile", "trigger", "started", "result"), r)) for r in rows]
 
-    def report(self, run_id: int) -> dict:
+    def report(self, run_id: int) -> JsonObject:
+        """One run's stored report; :class:`NotFound` for an unknown id, so the API answers 404."""
         with self._lock:
             row = self._db.execute("SELECT report FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
@@ -107,7 +113,7 @@ class History:
         return json.loads(row[0])
 
     def previous(self, before_id: int | None = None, *, profiles: tuple[str, ...] = (),
-                 where_detected: bool = False) -> dict | None:
+                 where_detected: bool = False) -> JsonObject | None:
         """The newest stored report (before ``before_id``), optionally of given profiles, or
         one whose LED check ran detection."""
         sql = "SELECT report FROM runs WHERE id < ?"
@@ -124,6 +130,8 @@ class History:
         return None
 
     def last_started(self) -> str | None:
+        """When the latest run started, for the clock check: time must not run backwards between
+        runs."""
         with self._lock:
             row = self._db.execute("SELECT max(started) FROM runs").fetchone()
         return row[0] if row else None
@@ -131,17 +139,21 @@ class History:
     # ------------------------------------------------------------ cursors and settings
 
     def event_cursor(self, serial: str) -> int:
+        """The first event index not yet read from the card with this serial; 0 for a card never
+        seen."""
         with self._lock:
             row = self._db.execute("SELECT next_index FROM event_cursors WHERE serial=?",
                                    (serial,)).fetchone()
         return row[0] if row else 0
 
     def setting(self, key: str) -> str | None:
+        """A small persistent value (the schedule's last stamp), None if never set."""
         with self._lock:
             row = self._db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
     def set_setting(self, key: str, value: str) -> None:
+        """Store a small persistent value, replacing any earlier one."""
         with self._lock:
             self._db.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) "
                              "DO UPDATE SET value=excluded.value", (key, value))

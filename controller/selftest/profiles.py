@@ -17,6 +17,7 @@ run, and the checks after it ask only those.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from controller.errors import ConfigError
 from controller.selftest import checks_cards as cards
@@ -40,8 +41,20 @@ CHECKS = {check.id: check for check in (
 )}
 
 
+class ProfileParams(TypedDict):
+    """A profile's knobs, as the checks read them and the API shows them."""
+
+    pings: int
+    discover: bool
+    detect: bool
+    frame_window_s: float
+
+
 @dataclass(frozen=True)
 class Profile:
+    """A named set of checks with their depth: the quick profile is seconds and lights nothing, the
+    quarterly one pings more, scans every address and lights the LEDs."""
+
     name: str
     checks: tuple[str, ...]
     pings: int                 # per card, for bus.link
@@ -49,7 +62,8 @@ class Profile:
     detect: bool               # run LED detection (lights the LEDs briefly)
     frame_window_s: float      # how long to watch the frame loop
 
-    def params(self) -> dict:
+    def params(self) -> ProfileParams:
+        """The profile's knobs as the checks read them (``ix.params``) and the API shows them."""
         return {"pings": self.pings, "discover": self.discover, "detect": self.detect,
                 "frame_window_s": self.frame_window_s}
 
@@ -64,6 +78,7 @@ PROFILES = {p.name: p for p in (
 
 
 def profile(name: str) -> Profile:
+    """The profile of this name, or a :class:`ConfigError` naming the ones there are."""
     try:
         return PROFILES[name]
     except KeyError:

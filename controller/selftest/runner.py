@@ -26,8 +26,11 @@ from controller.boardcontext import (BoardContext, BusAccess, FrameStats, JobPro
 from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
 from controller.faultlog import FaultLog
+from controller.jsonin import JsonObject
+from controller.protocol import cards as ops
+from controller.protocol import commands as c
 from controller.report.findings import error_fields
-from controller.screenmap import cabinet_entry, card_where
+from controller.screenmap import CardWhere, cabinet_entry, card_where
 from controller.selftest.history import detected
 from controller.selftest.model import OUTCOMES, RANK, CheckResult, worst
 from controller.selftest.profiles import CHECKS
@@ -73,20 +76,22 @@ class Inspection:
         self.history: SelftestHistory = board.history
         #: The wall's current brightness; without one, the screen file's default holds.
         self._brightness: WallLevels | None = board.brightness
-        self.cards: dict = {}
-        self.status: dict = {}
+        self.cards: dict[int, ops.CardInfo] = {}          # found by cards.present
+        self.status: dict[int, c.StatusReply] = {}        # read by cards.environment
         self.next_cursors: dict[str, int] = {}
-        self.baseline_source: dict | None = None
+        self.baseline_source: JsonObject | None = None
         self.baseline: dict[tuple, dict] | None = None
         self._cabinets = {cab.address: cabinet_entry(cab) for cab in self.layout.cabinets}
 
     # ---- helpers for checks
 
-    def where(self, address: int) -> dict:
+    def where(self, address: int) -> CardWhere:
         """The fields and subject every card finding carries."""
         return card_where(self.layout, address)
 
-    def cabinet(self, address: int) -> dict:
+    def cabinet(self, address: int) -> JsonObject:
+        """The cabinet's entry in the report being built; checks fill in what they learn of its
+        card."""
         return self._cabinets[address]
 
     def brightness_wanted(self, address: int) -> int:
@@ -103,6 +108,8 @@ class Inspection:
         return self._brightness.accepts(address, level)
 
     def present(self) -> list[int]:
+        """Addresses of the cards that answered, in screen-file order: the later checks ask only
+        these."""
         return [cab.address for cab in self.layout.cabinets if cab.address in self.cards]
 
     def dead_led_baseline(self) -> dict[tuple, dict] | None:
@@ -125,12 +132,13 @@ class Inspection:
             self.baseline = _dead(acceptance)
         return self.baseline
 
-    def cabinets(self) -> list[dict]:
+    def cabinets(self) -> list[JsonObject]:
+        """The cabinets in screen-file order, as the report and its wall drawing want them."""
         return [self._cabinets[cab.address] for cab in self.layout.cabinets]
 
 
 async def run_profile(board: BoardContext, profile_name: str, *, trigger: str, who: str,
-                      job: JobProgress | None = None) -> dict:
+                      job: JobProgress | None = None) -> JsonObject:
     """Run every check of a profile and store the report in the board's history; returns it
     (with its ``id``).  ``job``, when given, hears each check as a step."""
     ix = Inspection(board, profile_name)
@@ -184,7 +192,7 @@ async def run_profile(board: BoardContext, profile_name: str, *, trigger: str, w
     return report
 
 
-def last_acceptance(reports_dir: Path, screen_name: str) -> dict | None:
+def last_acceptance(reports_dir: Path, screen_name: str) -> JsonObject | None:
     """The newest acceptance report of this screen in ``reports_dir`` (by its start time), or None."""
     best = None
     for path in reports_dir.glob("acceptance-*.json"):
@@ -199,24 +207,24 @@ def last_acceptance(reports_dir: Path, screen_name: str) -> dict | None:
     return best
 
 
-def _finding_ids(report: dict, checks: set[str]) -> dict[tuple, dict]:
+def _finding_ids(report: JsonObject, checks: set[str]) -> dict[tuple, dict]:
     return {(ch["id"], SAME_CONDITION.get(f["key"], f["key"]), f["subject"]): {**f, "check": ch["id"]}
             for ch in report.get("checks", []) if ch["id"] in checks for f in ch["findings"]
             if f["outcome"] in ("warn", "fail", "error")}
 
 
-def _dead(report: dict) -> dict[tuple, dict]:
+def _dead(report: JsonObject) -> dict[tuple, dict]:
     return {(cab["address"], d["module"], d["x"], d["y"], d["channel"]): {"address": cab["address"], **d}
             for cab in report.get("cabinets", []) for d in cab.get("dead_leds") or []}
 
 
-def _max_temperature(report: dict) -> float | None:
+def _max_temperature(report: JsonObject) -> float | None:
     temps = [cab["status"]["temperature_c"] for cab in report.get("cabinets", []) if cab.get("status")]
     return max(temps) if temps else None
 
 
-def compare(now: dict, before: dict, baseline: dict[tuple, dict] | None = None,
-            baseline_source: dict | None = None) -> dict:
+def compare(now: JsonObject, before: JsonObject, baseline: dict[tuple, dict] | None = None,
+            baseline_source: JsonObject | None = None) -> JsonObject:
     """What changed since ``before``: findings new and fixed, dead LEDs, temperatures.
 
     Findings are compared only for checks both runs made: LEDs not looked at
@@ -258,7 +266,7 @@ def compare(now: dict, before: dict, baseline: dict[tuple, dict] | None = None,
     return out
 
 
-def trend(history: SelftestHistory, report: dict) -> list[dict]:
+def trend(history: SelftestHistory, report: JsonObject) -> list[JsonObject]:
     """This run and the comparable runs before it, oldest first: the trend table's rows."""
     rows = []
     for run in history.runs(limit=HISTORY_RUNS * 4):

@@ -23,6 +23,8 @@ import logging
 from datetime import datetime
 
 from controller.errors import LedwardenError
+from controller.jsonin import JsonObject
+from controller.timeutil import local_now, local_text
 
 log = logging.getLogger("ledwarden.schedule")
 
@@ -53,26 +55,31 @@ def due(last: datetime, now: datetime) -> datetime:
 class Scheduler:
     """Starts the quarterly profile when due; the stamp lives in the self-test history."""
 
-    def __init__(self, history, start_run, *, clock=datetime.now) -> None:
+    def __init__(self, history, start_run, *, clock=local_now) -> None:
         self.history = history
         self.start_run = start_run          # async () -> job; raises LedwardenError when busy
         self.clock = clock
         self._task: asyncio.Task | None = None
 
     def last(self) -> datetime:
+        """When the last quarterly run started; the first call stamps now, so a new board waits a
+        quarter rather than inspecting at first boot."""
         stamp = self.history.setting(STAMP_KEY)
         if stamp is None:
-            stamp = self.clock().isoformat(timespec="seconds")
+            stamp = local_text(self.clock())
             self.history.set_setting(STAMP_KEY, stamp)
         return datetime.fromisoformat(stamp)
 
-    def status(self) -> dict:
+    def status(self) -> JsonObject:
+        """The last and next run, as ``/api/v1/selftest/schedule`` answers."""
         last = self.last()
         return {"mode": "builtin", "calendar": "quarterly", "persistent": True,
-                "last": last.isoformat(timespec="seconds"),
-                "next": due(last, self.clock()).isoformat(timespec="seconds")}
+                "last": local_text(last),
+                "next": local_text(due(last, self.clock()))}
 
     async def run_forever(self) -> None:
+        """Sleep until the next run is due, start it, stamp it; a busy bus postpones it by a retry
+        interval rather than skipping the quarter."""
         while True:
             now = self.clock()
             when = due(self.last(), now)
@@ -87,13 +94,15 @@ class Scheduler:
                 continue
             # Stamp when the run starts: a run killed by a power cut is not repeated in a loop
             # at every boot; its absence from the history shows what happened.
-            self.history.set_setting(STAMP_KEY, self.clock().isoformat(timespec="seconds"))
+            self.history.set_setting(STAMP_KEY, local_text(self.clock()))
             log.info("scheduled quarterly inspection started as job %s", job.id)
 
     def start(self) -> None:
+        """Run the schedule as a task on the service's event loop."""
         self._task = asyncio.get_running_loop().create_task(self.run_forever(), name="schedule")
 
     async def stop(self) -> None:
+        """Cancel the schedule's task and wait for it, so shutdown leaves no task behind."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

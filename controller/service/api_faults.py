@@ -12,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from pathlib import Path
 
 from aiohttp import web
 
 from controller.errors import PayloadError
 from controller.faultlog.export import FORMATS, to_csv, to_json
-from controller.faultlog.model import iso
 from controller.service.apikit import SERVICE, body_of, int_param, int_query, who
 from controller.service.auth import requires
+from controller.timeutil import utc_text
 
 log = logging.getLogger("ledwarden.faults")
 
@@ -30,7 +29,7 @@ OPENAPI = Path(__file__).with_name("openapi.d") / "faults.json"
 MAX_LIMIT = 10000
 
 
-def _filters(request: web.Request, default_state: str) -> dict:
+def _filters(request: web.Request, default_state: str) -> dict[str, str | None]:
     """The list filters from the query string, in the fault log's terms (it checks them)."""
     q = request.query
     return {"state": q.get("state", default_state), "severity": q.get("severity"),
@@ -102,7 +101,7 @@ async def faults_export(request: web.Request) -> web.Response:
     faults = request.app[SERVICE].faults
     found = await asyncio.to_thread(faults.list, **_filters(request, "all"), limit=None)
     host = socket.gethostname()
-    stamp = iso(time.time())
+    stamp = utc_text()
     name = f"faults-{host}-{stamp.replace(':', '').replace('-', '')}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "csv":

@@ -23,6 +23,7 @@ from aiohttp import web
 from controller import jsonin
 from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD
 from controller.errors import LedwardenError, NotFound, PayloadError
+from controller.jsonin import JsonObject
 from controller.picture import calibration
 from controller.service.apikit import SERVICE, body_of, int_query, number_in, who
 from controller.service.auth import requires
@@ -60,7 +61,7 @@ async def calibration_list(request: web.Request) -> web.Response:
     return web.json_response(_picture(request).calibration_view())
 
 
-def _cabinet_in(body: dict) -> int:
+def _cabinet_in(body: JsonObject) -> int:
     return number_in(body, "cabinet", ADDR_FIRST_CARD, ADDR_LAST_CARD)
 
 

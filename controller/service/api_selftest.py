@@ -32,6 +32,8 @@ MAX_RUNS = 10000
 
 @requires("viewer")
 async def checks(request: web.Request) -> web.Response:
+    """What each check measures and its limits, with the profiles that run it: the ``selftest list``
+    table, in the language asked for."""
     lang = check_lang(request.query.get("lang", "en"))
     return web.json_response({
         "checks": [CHECKS[c].describe(lang) for c in CHECKS],
@@ -41,6 +43,8 @@ async def checks(request: web.Request) -> web.Response:
 
 @requires("installer")
 async def run(request: web.Request) -> web.Response:
+    """Start a self-test profile as a job (202); ``trigger`` tells a scheduled run from a manual one
+    in the history."""
     body = await body_of(request, ("profile", "trigger"))
     name = body.get("profile", "quick")
     trigger = body.get("trigger", "manual")
@@ -55,6 +59,8 @@ async def run(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def runs(request: web.Request) -> web.Response:
+    """Earlier runs, newest first, optionally of one profile; the limit is capped because the answer
+    is built in memory on the board."""
     limit = int_query(request, "limit", 50, 1, MAX_RUNS)
     profile = request.query.get("profile")
     if profile is not None:
@@ -64,6 +70,8 @@ async def runs(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def report(request: web.Request) -> web.Response:
+    """One run's stored report as JSON, or rendered as the inspection page (``format=html``) in the
+    language asked for."""
     stored = request.app[SERVICE].history.report(int_param(request, "run_id", "self-test run"))
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "html"):
@@ -77,6 +85,8 @@ async def report(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def schedule(request: web.Request) -> web.Response:
+    """When the quarterly inspection last ran and runs next, or that systemd's timer (or nobody)
+    schedules it."""
     scheduler = request.app.get(SCHEDULER)
     if scheduler is None:
         return web.json_response({"mode": "off", "calendar": "quarterly",
@@ -94,6 +104,8 @@ ROUTES = [
 
 
 def setup(app: web.Application, service) -> None:
+    """Start the built-in quarterly scheduler with the app, unless the board leaves scheduling to
+    systemd's timer."""
     if getattr(service, "schedule", "builtin") != "builtin":
         return
 

@@ -31,11 +31,15 @@ CARD_UPGRADES = web.AppKey("card_upgrades", CardUpgrades)
 
 @requires("viewer")
 async def status(request: web.Request) -> web.Response:
+    """The last card firmware upgrade's plan and job: what ``upgrade cards`` without a package
+    shows."""
     return web.json_response(request.app[CARD_UPGRADES].status())
 
 
 @requires("service")
 async def start(request: web.Request) -> web.Response:
+    """Start a card firmware upgrade from an upload (202); a repeat for the same upload joins
+    the running job (200) rather than starting a second."""
     body = await body_of(request, ("upload", "addresses", "canary", "force"))
     upload = upload_in(body, "the firmware package")
     canary, force = number_in(body, "canary", 1, 240, default=1), body.get("force", False)
@@ -53,6 +57,8 @@ ROUTES = [
 
 
 def setup(app: web.Application, service: Service) -> None:
+    """Serve card upgrades, and resume one a restart interrupted, once a controller upgrade's trial
+    is judged so the two never share the bus."""
     upgrades = CardUpgrades(service, lambda: app[UPLOADS])
     app[CARD_UPGRADES] = upgrades
     tasks: list[asyncio.Task] = []

@@ -28,6 +28,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.errors import LedwardenError, PayloadError, UpgradeRejected
+from controller.jsonin import JsonObject
 from controller.service.apikit import body_of, int_query, upload_in, who
 from controller.service.auth import requires
 from controller.service.jobs import UNFINISHED, Job
@@ -58,7 +59,9 @@ class ControllerUpgrades:
         self.store = SlotStore(service.state_dir)
         self.confirmation = Confirmation(service.state_dir)
 
-    def status(self) -> dict:
+    def status(self) -> JsonObject:
+        """Which slot and version run, the slots, the pending confirmation and the recent upgrade
+        events: one answer for ``upgrade controller``."""
         recent = events.read(self.service.state_dir)[-RECENT_EVENTS:]
         return {"running": {"slot": self.confirmation.slot, "version": software_version(),
                             "guarded": self.confirmation.guarded},
@@ -67,6 +70,8 @@ class ControllerUpgrades:
                 "events": [e | {"time": events.iso(e["time"])} for e in recent]}
 
     def start(self, upload_id: str, who: str) -> Job:
+        """Install an uploaded bundle as an exclusive job, refused unless the boot guard runs this
+        service and no other job would be cut off by the restart."""
         path = self.uploads.path(upload_id)
         if not self.confirmation.guarded:
             raise UpgradeRejected("not-guarded", "this controller was not started by the boot "
@@ -83,7 +88,7 @@ class ControllerUpgrades:
         stop = threading.Event()
         service = self.service
 
-        async def body(job: Job) -> dict:
+        async def body(job: Job) -> JsonObject:
             loop = asyncio.get_running_loop()
 
             def progress(step: str, done: int, total: int) -> None:
@@ -127,12 +132,15 @@ UPGRADES = web.AppKey("controller_upgrades", ControllerUpgrades)
 
 @requires("service")
 async def upload_status(request: web.Request) -> web.Response:
+    """How many bytes of an upload the board holds, so an interrupted transfer resumes there."""
     store = request.app[UPLOADS]
     return web.json_response(await asyncio.to_thread(store.status, request.match_info["upload_id"]))
 
 
 @requires("service")
 async def upload_chunk(request: web.Request) -> web.Response:
+    """Append a chunk at ``offset``; a wrong offset gets 409 with the size held, so the client
+    resends from there rather than corrupting the file."""
     if "offset" not in request.query:
         raise PayloadError("give the chunk's position as ?offset=N (bytes already received; "
                            "GET the upload to learn it)")
@@ -148,6 +156,8 @@ async def upload_chunk(request: web.Request) -> web.Response:
 
 @requires("service")
 async def upload_complete(request: web.Request) -> web.Response:
+    """Close an upload once its SHA-256 matches, so nothing is installed from a file that arrived
+    damaged."""
     upload_id = request.match_info["upload_id"]
     body = await body_of(request, ("sha256",))
     sha256 = body.get("sha256", upload_id)
@@ -162,11 +172,14 @@ async def upload_complete(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def upgrade_status(request: web.Request) -> web.Response:
+    """The controller's upgrade state (see :meth:`ControllerUpgrades.status`), read off the event
+    loop."""
     return web.json_response(await asyncio.to_thread(request.app[UPGRADES].status))
 
 
 @requires("service")
 async def upgrade_start(request: web.Request) -> web.Response:
+    """Start installing an uploaded bundle (202); the job ends with a restart into the new slot."""
     job = request.app[UPGRADES].start(upload_in(await body_of(request, ("upload",)),
                                                 "the bundle to install"),
                                       who(request))
@@ -183,6 +196,8 @@ ROUTES = [
 
 
 def setup(app: web.Application, service: Service) -> None:
+    """Serve uploads and controller upgrades, and after a guarded start run the health check that
+    confirms or rolls back the new version."""
     uploads = UploadStore(service.state_dir / "uploads", MAX_BUNDLE)
     upgrades = ControllerUpgrades(service, uploads)
     app[UPLOADS] = uploads

@@ -23,6 +23,7 @@ from aiohttp import web
 from controller import jsonin
 from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD, is_card_address
 from controller.errors import ConfigError, LedwardenError, NotFound, PayloadError
+from controller.jsonin import JsonObject
 from controller.service.auth import TOKEN
 from controller.service.state import Service
 
@@ -66,7 +67,7 @@ def routed(path: str) -> str:
     return _ID_PARAM.sub(r"{\1:[0-9]+}", path)
 
 
-async def body_of(request: web.Request, fields: tuple[str, ...]) -> dict:
+async def body_of(request: web.Request, fields: tuple[str, ...]) -> JsonObject:
     """The request's JSON object body ({} when there is none), holding only ``fields``.
 
     Nesting is bounded before parsing (:func:`controller.jsonin.loads`), and a
@@ -88,7 +89,7 @@ async def body_of(request: web.Request, fields: tuple[str, ...]) -> dict:
     return data
 
 
-def number_in(body: dict, name: str, lo: int, hi: int, default: int | None = None) -> int:
+def number_in(body: JsonObject, name: str, lo: int, hi: int, default: int | None = None) -> int:
     """A whole-number field within ``lo..hi`` (``default`` when absent); ``true`` is not 1."""
     value = jsonin.whole_number(body.get(name, default))
     if value is None or not lo <= value <= hi:
@@ -96,7 +97,7 @@ def number_in(body: dict, name: str, lo: int, hi: int, default: int | None = Non
     return value
 
 
-def addresses_in(body: dict) -> list[int] | None:
+def addresses_in(body: JsonObject) -> list[int] | None:
     """The optional ``addresses`` list of a body, checked; None means every configured card."""
     addresses = body.get("addresses")
     if addresses is None:
@@ -108,7 +109,7 @@ def addresses_in(body: dict) -> list[int] | None:
     return [a for a in numbers if a is not None]  # none is None, as just checked
 
 
-def upload_in(body: dict, holding: str) -> str:
+def upload_in(body: JsonObject, holding: str) -> str:
     """The ``upload`` id a body names (a completed upload, by its SHA-256), checked for shape."""
     upload = body.get("upload")
     if not isinstance(upload, str):

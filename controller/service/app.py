@@ -18,6 +18,7 @@ from aiohttp import web
 
 from controller.brightness import LEVEL_MAX
 from controller.errors import PayloadError
+from controller.jsonin import JsonObject
 from controller.protocol import commands as c
 from controller.service.apikit import (SERVICE, addresses_in, body_of, errors_as_json, int_param,
                                       number_in, routed, who)
@@ -48,11 +49,14 @@ ROUTE_MODULES: tuple[str, ...] = ("controller.service.api_faults", "controller.s
 
 @public
 async def health(request: web.Request) -> web.Response:
+    """Unauthenticated, so a load balancer or the installer's first ``curl`` can tell the service is
+    up before any token exists."""
     return web.json_response({"ok": True, "software": software_version()})
 
 
 @public
 async def openapi(request: web.Request) -> web.Response:
+    """The API's own description, public so a client can be generated or checked without a token."""
     return web.json_response(openapi_document())
 
 
@@ -62,6 +66,8 @@ CONNECTIONS: web.AppKey[ConnectionGuard | None] = web.AppKey("connections")
 
 @requires("viewer")
 async def status(request: web.Request) -> web.Response:
+    """One answer with everything the ``status`` command shows: screen, bus, frame loop, jobs,
+    faults and the connection guard's counts."""
     service = request.app[SERVICE]
     guard = request.app.get(CONNECTIONS)
     return web.json_response(service.status() | {"software": software_version(),
@@ -70,11 +76,14 @@ async def status(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def cards(request: web.Request) -> web.Response:
+    """The screen file's cabinets joined with what the bus has seen of each card, and any card the
+    screen file does not name."""
     return web.json_response(request.app[SERVICE].cards_view())
 
 
 @requires("viewer")
 async def jobs_list(request: web.Request) -> web.Response:
+    """The recent jobs without their logs and results, so polling the list stays cheap."""
     jobs = request.app[SERVICE].jobs.jobs.values()
     return web.json_response({"jobs": [j.as_dict(full=False) for j in jobs]})
 
@@ -85,6 +94,7 @@ def _job_id(request: web.Request) -> int:
 
 @requires("viewer")
 async def job_get(request: web.Request) -> web.Response:
+    """One job in full, log and result included: what ``jobs N`` and a following client read."""
     return web.json_response(request.app[SERVICE].jobs.get(_job_id(request)).as_dict())
 
 
@@ -102,6 +112,8 @@ def _controlled_job(request: web.Request):
 
 @requires("installer")
 async def job_answer(request: web.Request) -> web.Response:
+    """Answer the question a waiting job asks (a test pattern seen or not); only the role that may
+    start the job may steer it."""
     body = await body_of(request, ("yes",))
     if not isinstance(body.get("yes"), bool):
         raise PayloadError('answer with {"yes": true} or {"yes": false}')
@@ -112,12 +124,16 @@ async def job_answer(request: web.Request) -> web.Response:
 
 @requires("installer")
 async def job_cancel(request: web.Request) -> web.Response:
+    """Cancel a job at its next step; a cancelled job leaves the cards as its last finished step
+    left them."""
     job = await request.app[SERVICE].jobs.cancel(_controlled_job(request))
     return web.json_response(job.as_dict(full=False))
 
 
 @requires("installer")
 async def commission(request: web.Request) -> web.Response:
+    """Start commissioning as a job (202): it takes minutes and asks questions, so the caller
+    follows it by id."""
     body = await body_of(request, ("unattended", "lang"))
     unattended = body.get("unattended", False)
     if not isinstance(unattended, bool):
@@ -131,12 +147,14 @@ async def commission(request: web.Request) -> web.Response:
 
 @requires("installer")
 async def discover(request: web.Request) -> web.Response:
+    """Start a bus discovery as a job (202); the cards found are remembered for ``/cards``."""
     job = request.app[SERVICE].start_discovery(who(request))
     return web.json_response(job.as_dict(full=False), status=202)
 
 
 @requires("installer")
 async def detect(request: web.Request) -> web.Response:
+    """Start LED-fault detection on some or all cards as a job (202): a scan takes seconds a card."""
     service = request.app[SERVICE]
     job = service.start_detection(addresses_in(await body_of(request, ("addresses",))), who(request))
     return web.json_response(job.as_dict(full=False), status=202)
@@ -144,6 +162,8 @@ async def detect(request: web.Request) -> web.Response:
 
 @requires("installer")
 async def pattern(request: web.Request) -> web.Response:
+    """Show a test pattern now, on the listed cards or by broadcast to all; answers once the cards
+    have it."""
     service = request.app[SERVICE]
     body = await body_of(request, ("pattern", "level", "addresses"))
     name = body.get("pattern")
@@ -158,11 +178,14 @@ async def pattern(request: web.Request) -> web.Response:
 
 @requires("viewer")
 async def reports_list(request: web.Request) -> web.Response:
+    """The acceptance and inspection reports kept on the board, newest first."""
     return web.json_response({"reports": request.app[SERVICE].reports()})
 
 
 @requires("viewer")
 async def report_get(request: web.Request) -> web.Response:
+    """One saved report, by the file name ``/reports`` lists; names outside the report folder are
+    refused."""
     path = request.app[SERVICE].report_path(request.match_info["name"])
     content_type = "application/json" if path.suffix == ".json" else "text/html"
     return web.Response(body=path.read_bytes(), content_type=content_type, charset="utf-8")
@@ -193,7 +216,7 @@ def _feature_modules() -> list:
 ROUTES = CORE_ROUTES + [route for module in _feature_modules() for route in module.ROUTES]
 
 
-def openapi_document() -> dict:
+def openapi_document() -> JsonObject:
     """The core document with every feature module's fragment merged in: one API, one document."""
     doc = json.loads(OPENAPI.read_text())
     for module in _feature_modules():
@@ -209,6 +232,8 @@ def openapi_document() -> dict:
 
 def make_app(service: Service, tokens: TokenStore, limiter: RateLimiter | None = None,
              connections: ConnectionGuard | None = None) -> web.Application:
+    """The whole API as one aiohttp application: the connection guard outermost, then JSON errors,
+    then authentication, so every refusal is JSON and nothing reaches a handler unauthenticated."""
     first = [connections.middleware()] if connections is not None else []
     app = web.Application(middlewares=[*first, errors_as_json,
                                        auth_middleware(tokens, limiter or RateLimiter())],

@@ -46,6 +46,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.errors import LedwardenError, NotFound
+from controller.timeutil import utc_clock, utc_text
 
 log = logging.getLogger("ledwarden.auth")
 
@@ -92,10 +93,6 @@ def _hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass(frozen=True)
 class TokenInfo:
     """What may be known about a token without its secret."""
@@ -140,7 +137,7 @@ class TokenStore:
 
     def __init__(self, path: Path, now: Callable[[], dt.datetime] | None = None) -> None:
         self.path = Path(path)
-        self._now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self._now = now or utc_clock
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not self.path.exists():
             # Hashes only, but still nobody else's business.
@@ -170,7 +167,7 @@ class TokenStore:
         try:
             with closing(self._connect()) as db, db:
                 db.execute("INSERT INTO tokens (name, role, hash, created) VALUES (?, ?, ?, ?)",
-                           (name, role, _hash(secret), _iso(self._now())))
+                           (name, role, _hash(secret), utc_text(self._now())))
         except sqlite3.IntegrityError:
             raise TokenError(f"a token named {name!r} already exists: choose another name, "
                              f"or revoke it first (`ledwarden controller token revoke {name}`)"
@@ -193,7 +190,7 @@ class TokenStore:
                 raise UnknownToken(f"no active token named {name!r} "
                                    "(see `ledwarden controller token list`)")
             db.execute("UPDATE tokens SET revoked_at = ? WHERE id = ?",
-                       (_iso(self._now()), row["id"]))
+                       (utc_text(self._now()), row["id"]))
             row = db.execute("SELECT * FROM tokens WHERE id = ?", (row["id"],)).fetchone()
         log.info("revoked token %r", name)
         return self._info(row)
@@ -220,7 +217,7 @@ class TokenStore:
             last = row["last_used"]
             if last is None or now - dt.datetime.fromisoformat(last) >= LAST_USED_EVERY:
                 with db:
-                    db.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (_iso(now), match))
+                    db.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (utc_text(now), match))
                 row = db.execute("SELECT * FROM tokens WHERE id = ?", (match,)).fetchone()
         return self._info(row)
 

@@ -41,12 +41,12 @@ from controller.brightness_schedule import STEP_MIN_S, Schedule
 from controller.cardaddress import hex_address
 from controller.cardresults import per_card, to_json
 from controller.errors import ConfigError, LedwardenError
-from controller.faultlog.model import iso
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.page import write_atomic
 from controller.service.busowner import BusOwner
 from controller.service.quickactions import CardFailure
+from controller.timeutil import utc_text, zone_time
 
 log = logging.getLogger("ledwarden.brightness")
 
@@ -80,8 +80,8 @@ class Hand:
 
     def as_view(self) -> dict:
         return {"percent": percent_of_level(self.level), "level": self.level,
-                "until": None if self.until is None else iso(self.until), "by": self.who,
-                "at": iso(self.at)}
+                "until": None if self.until is None else utc_text(self.until), "by": self.who,
+                "at": utc_text(self.at)}
 
 
 class WallBrightness:
@@ -154,7 +154,7 @@ class WallBrightness:
     # ---------------------------------------------------------------- what the wall should show
 
     def _local(self, now: float) -> datetime:
-        return datetime.fromtimestamp(now, self.tz)
+        return zone_time(now, self.tz)
 
     def _next_entry(self, now: float) -> float | None:
         if self.schedule is None:
@@ -214,7 +214,7 @@ class WallBrightness:
         nxt = None
         if self.schedule is not None:
             at, entry = self.schedule.next_at(self._local(now))
-            nxt = {"at": iso(at.timestamp()), "time": entry.time, "percent": entry.percent}
+            nxt = {"at": utc_text(at.timestamp()), "time": entry.time, "percent": entry.percent}
         cards = {hex_address(a): h.as_view() for a, h in sorted(self.cards.items()) if h.holds(now)}
         return {"percent": percent_of_level(level), "level": level, "source": source,
                 "fading": fading, "hand": self.hand.as_view() if source == "hand" and self.hand
@@ -242,10 +242,10 @@ class WallBrightness:
         where = "every cabinet" if addresses is None else ", ".join(map(hex_address, addresses))
         await asyncio.to_thread(self._journal, "brightness.set", who, {
             "text": f"brightness {percent_of_level(level):g} % on {where} by hand"
-                    + (f" until {iso(until)}" if until else ""),
+                    + (f" until {utc_text(until)}" if until else ""),
             "percent": percent_of_level(level), "cards": where})
         return {"level": level, "percent": percent_of_level(level),
-                "until": None if until is None else iso(until), "cards": results}
+                "until": None if until is None else utc_text(until), "cards": results}
 
     async def set_schedule(self, schedule: Schedule | None, who: str) -> dict:
         """Replace the schedule (None clears it).  A new schedule takes over at once (hand
@@ -262,7 +262,7 @@ class WallBrightness:
             self.schedule, self.schedule_by = None, {}
             text = "brightness schedule cleared"
         else:
-            self.schedule, self.schedule_by = schedule, {"by": who, "at": iso(now)}
+            self.schedule, self.schedule_by = schedule, {"by": who, "at": utc_text(now)}
             if self.cards:
                 self.applied = None     # the cards set by hand are brought to the schedule too
             self.hand, self.cards = None, {}

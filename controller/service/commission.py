@@ -37,13 +37,14 @@ from typing import Any
 from controller.cardaddress import hex_address
 from controller.config import Layout
 from controller.errors import BusTimeout, LedwardenError
+from controller.jsonin import JsonObject
 from controller.limits import HOT_C, SUPPLY_MIN_MV
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.findings import error_fields, message, message_text
 from controller.report.i18n import check_lang
-from controller.screenmap import (CardSettings, cabinet_entry, card_config, card_summary, card_where,
-                                  led_on_screen)
+from controller.screenmap import (CardSettings, CardWhere, cabinet_entry, card_config, card_summary,
+                                  card_where, led_on_screen)
 from controller.service.busowner import BusOwner
 from controller.service.jobs import Job
 from controller.timeutil import utc_now
@@ -74,16 +75,16 @@ class Commissioning:
 
     def __init__(self, job: Job, owner: BusOwner, layout: Layout, settings: CardSettings,
                  brightness: Callable[[int], int], *, unattended: bool, screen_file: str,
-                 controller_info: dict, lang: str = "en") -> None:
+                 controller_info: JsonObject, lang: str = "en") -> None:
         self.job, self.owner, self.layout, self.settings = job, owner, layout, settings
         #: The level each card is to hold (address → level): the wall's current brightness.
         self.brightness = brightness
         self.unattended = unattended
         self.lang = check_lang(lang)
-        self.steps: list[dict] = []
+        self.steps: list[JsonObject] = []
         self.cabinets = {cab.address: cabinet_entry(cab) for cab in layout.cabinets}
-        self.unexpected: list[dict] = []
-        self.patterns: list[dict] = []
+        self.unexpected: list[JsonObject] = []
+        self.patterns: list[JsonObject] = []
         self.report: dict[str, Any] = {
             "kind": "acceptance", "version": 1, "lang": self.lang,
             "screen": {"name": layout.name, "width": layout.width, "height": layout.height,
@@ -91,13 +92,13 @@ class Commissioning:
             "controller": controller_info, "started": utc_now(),
         }
 
-    def _step(self, name: str, ok: bool | None, detail: dict, t0: float) -> None:
+    def _step(self, name: str, ok: bool | None, detail: JsonObject, t0: float) -> None:
         """Record a step; ``ok`` is None for a step nobody checked (patterns with ``--yes``)."""
         self.steps.append({"name": name, "ok": ok, "detail": detail,
                            "duration_s": round(time.monotonic() - t0, 1)})
         self.job.note(f"{name}: {detail['text']}")
 
-    def _where(self, address: int) -> dict:
+    def _where(self, address: int) -> CardWhere:
         return card_where(self.layout, address)
 
     def _problem(self, address: int, key: str, **fields) -> None:
@@ -233,7 +234,7 @@ class Commissioning:
 
     # ---------------------------------------------------------------- whole run
 
-    async def run(self) -> dict:
+    async def run(self) -> JsonObject:
         t0 = time.monotonic()
         present = await self.discover()
         await self.configure(present)
@@ -270,7 +271,7 @@ class Commissioning:
         return [message_text(line, self.lang) for line in self.report.get("summary", [])]
 
 
-def add_findings(report: dict, findings: list[dict]) -> None:
+def add_findings(report: JsonObject, findings: list[JsonObject]) -> None:
     """Self-test findings (warnings, failures) into an acceptance report: each into the summary
     and onto its cabinet's problems, unless the same condition (key and subject) is there.
 

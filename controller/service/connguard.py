@@ -37,6 +37,8 @@ from collections import OrderedDict, defaultdict
 from aiohttp import web
 from yarl import URL
 
+from controller.jsonin import JsonObject
+
 log = logging.getLogger("ledwarden.connections")
 
 HEADER_TIMEOUT_S = 10.0
@@ -115,7 +117,7 @@ class ConnectionGuard:
                 del self._by_source[source]
         return source
 
-    def stats(self) -> dict:
+    def stats(self) -> JsonObject:
         return {"open": len(self._open), "sources": len(self._by_source),
                 "busiest_source": max(self._by_source.values(), default=0),
                 "per_source_limit": self.per_source, "total_limit": self.total,

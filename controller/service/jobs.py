@@ -26,9 +26,10 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from controller.errors import LedwardenError, NotFound
+from controller.jsonin import JsonObject
 from controller.timeutil import utc_now
 
 log = logging.getLogger("ledwarden.jobs")
@@ -69,7 +70,7 @@ class QuestionTimeout(JobError):
 class Job:
     """One job; coroutines update it, the API reads :meth:`as_dict`."""
 
-    def __init__(self, job_id: int, kind: str, params: dict, started_by: str,
+    def __init__(self, job_id: int, kind: str, params: JsonObject, started_by: str,
                  exclusive: bool = False, role: str = "installer",
                  question_timeout_s: float = QUESTION_TIMEOUT_S) -> None:
         self.id = job_id
@@ -84,7 +85,7 @@ class Job:
         self.created = utc_now()
         self.started: str | None = None
         self.finished: str | None = None
-        self.progress = {"done": 0, "total": 0, "step": ""}
+        self.progress: JobProgress = {"done": 0, "total": 0, "step": ""}
         self.log: list[str] = []
         self.result: Any = None
         self.error: str | None = None
@@ -155,14 +156,41 @@ class Job:
         self.note(f"answer: {'yes' if yes else 'no'}")
         self._answer.set_result(bool(yes))
 
-    def as_dict(self, full: bool = True) -> dict:
-        d = {"id": self.id, "kind": self.kind, "state": self.state, "created": self.created,
+    def as_dict(self, full: bool = True) -> JobView:
+        """The job for the API; ``full`` adds the log and the result, left out of lists to keep them short."""
+        d: JobView = {"id": self.id, "kind": self.kind, "state": self.state, "created": self.created,
              "started": self.started, "finished": self.finished, "progress": self.progress,
              "question": self.question, "error": self.error, "started_by": self.started_by,
              "params": self.params}
         if full:
-            d |= {"log": self.log, "result": self.result}
+            d["log"], d["result"] = self.log, self.result
         return d
+
+
+class JobProgress(TypedDict):
+    """How far a job is: ``done`` of ``total`` units of the current ``step``."""
+
+    done: int
+    total: int
+    step: str
+
+
+class JobView(TypedDict):
+    """A job as the API shows it (``/api/v1/jobs``); the list leaves out the log and the result."""
+
+    id: int
+    kind: str
+    state: str
+    created: str
+    started: str | None
+    finished: str | None
+    progress: JobProgress
+    question: str | None
+    error: str | None
+    started_by: str
+    params: JsonObject
+    log: NotRequired[list[str]]
+    result: NotRequired[Any]
 
 
 JobBody = Callable[[Job], Awaitable[Any]]
@@ -176,7 +204,7 @@ class JobManager:
         self.jobs: dict[int, Job] = {}
         self.question_timeout_s = question_timeout_s
 
-    def start(self, kind: str, body: JobBody, params: dict | None = None,
+    def start(self, kind: str, body: JobBody, params: JsonObject | None = None,
               started_by: str = "", exclusive: bool = False, role: str = "installer") -> Job:
         job = Job(next(self._ids), kind, params or {}, started_by, exclusive, role,
                   self.question_timeout_s)

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from controller.errors import LedwardenError
+from controller.timeutil import utc_clock
 from controller.tlsfp import fingerprint_of_der
 
 log = logging.getLogger("ledwarden.tls")
@@ -88,7 +89,7 @@ def _generate(hostnames: Sequence[str]) -> tuple[bytes, bytes]:
     ])
     # A day of slack: a board without a battery-backed clock may start a little
     # behind the laptop that connects to it.
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+    start = utc_clock() - dt.timedelta(days=1)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

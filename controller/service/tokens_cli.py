@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from controller.cliargs import board_admin_parent, existing_state
-from controller.cliout import emit_json, table
+from controller.cliout import emit, table
 from controller.service.auth import ROLES, TokenStore
 
 
@@ -26,42 +26,38 @@ def _create(args: argparse.Namespace) -> int:
     store = _store(args)
     secret = store.create(args.name, args.role)
     info = next(t for t in store.list() if t.name == args.name and not t.revoked)
-    if args.json:
-        emit_json({**asdict(info), "secret": secret})
-        return 0
-    print(f"Created token {info.name!r} with role {info.role!r}. Its secret, shown only this once:")
-    print()
-    print(secret)
-    print()
-    print("Store it in a file only you can read and use `ledwarden --token-file FILE …`, "
-          "or put it in the LEDWARDEN_TOKEN environment variable. Never put it on a command line.")
-    return 0
+
+    def show(_: object) -> None:
+        print(f"Created token {info.name!r} with role {info.role!r}. Its secret, shown only this once:")
+        print()
+        print(secret)
+        print()
+        print("Store it in a file only you can read and use `ledwarden --token-file FILE …`, "
+              "or put it in the LEDWARDEN_TOKEN environment variable. Never put it on a command line.")
+
+    return emit(args, {**asdict(info), "secret": secret}, show)
 
 
 def _list(args: argparse.Namespace) -> int:
     tokens = _store(args).list() if (existing_state(args) / "tokens.db").exists() else []
-    if args.json:
-        emit_json([asdict(t) for t in tokens])
-        return 0
-    if not tokens:
-        print("no tokens yet: make one with `ledwarden controller token create "
-              "--role service --name NAME`")
-        return 0
-    print(table([(t.id, t.name, t.role, t.created, t.last_used or "never",
-                  "revoked" if t.revoked else "active") for t in tokens],
-                ["id", "name", "role", "created", "last used", "state"]))
-    return 0
+
+    def show(_: object) -> None:
+        if not tokens:
+            print("no tokens yet: make one with `ledwarden controller token create "
+                  "--role service --name NAME`")
+            return
+        print(table([(t.id, t.name, t.role, t.created, t.last_used or "never",
+                      "revoked" if t.revoked else "active") for t in tokens],
+                    ["id", "name", "role", "created", "last used", "state"]))
+
+    return emit(args, [asdict(t) for t in tokens], show)
 
 
 def _revoke(args: argparse.Namespace) -> int:
     existing_state(args)
     info = _store(args).revoke(args.name)
-    if args.json:
-        emit_json(asdict(info))
-    else:
-        print(f"Revoked token {info.name!r} ({info.role}): "
-              "requests with it are refused from now on.")
-    return 0
+    return emit(args, asdict(info), lambda _: print(f"Revoked token {info.name!r} ({info.role}): "
+                                                    "requests with it are refused from now on."))
 
 
 def register(controller_sub) -> None:

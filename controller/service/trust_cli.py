@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 
 from controller.cliargs import board_admin_parent, existing_state
-from controller.cliout import emit_json, table
+from controller.cliout import emit, table
 from controller.errors import ConfigError, NotFound
+from controller.jsonin import JsonObject
 from controller.upgrade import signing
 from controller.upgrade.steps import Steps
 
@@ -57,34 +58,29 @@ def _add(args: argparse.Namespace) -> int:
     known = trusted(directory)
     same = next((k for k in known if k["key_id"] == kid), None)
     if same is not None:
-        if args.json:
-            emit_json(same | {"already": True})
-        else:
-            print(f"key {kid} is already trusted (as {same['name']})")
-        return 0
+        return emit(args, same | {"already": True},
+                    lambda _: print(f"key {kid} is already trusted (as {same['name']})"))
     if any(k["name"] == name for k in known):
         raise ConfigError(f"another key is already trusted as {name!r}: choose another --name")
     directory.mkdir(parents=True, exist_ok=True)
     steps = Steps()
     steps.replace(directory / f"{name}.pub", signing.public_pem(key))
-    if args.json:
-        emit_json({"name": name, "key_id": kid, "file": str(directory / f"{name}.pub")})
-    else:
-        print(f"trusted key {kid} as {name}: bundles signed with it can now be installed")
-    return 0
+    return emit(args, {"name": name, "key_id": kid, "file": str(directory / f"{name}.pub")},
+                lambda _: print(f"trusted key {kid} as {name}: bundles signed with it can now be installed"))
 
 
 def _list(args: argparse.Namespace) -> int:
     existing_state(args)
     keys = trusted(_dir(args))
-    if args.json:
-        emit_json(keys)
-    elif not keys:
+    return emit(args, keys, _show_keys)
+
+
+def _show_keys(keys: list[JsonObject]) -> None:
+    if not keys:
         print("this board trusts no key yet, so it accepts no bundle: add the service centre's "
               "public key with 'ledwarden controller trust add KEY.pub'")
     else:
         print(table([(k["name"], k["key_id"], k["file"]) for k in keys], ["name", "key id", "file"]))
-    return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
@@ -101,12 +97,8 @@ def _remove(args: argparse.Namespace) -> int:
     steps = Steps()
     steps.unlink(Path(match[0]["file"]))
     steps.fsync_dir(_dir(args))
-    if args.json:
-        emit_json(match[0])
-    else:
-        print(f"no longer trusting {match[0]['name']} ({match[0]['key_id']}): bundles signed "
-              f"with it are refused from now on")
-    return 0
+    return emit(args, match[0], lambda key: print(f"no longer trusting {key['name']} ({key['key_id']}): "
+                                                  f"bundles signed with it are refused from now on"))
 
 
 def register(controller_sub) -> None:

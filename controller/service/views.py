@@ -21,6 +21,7 @@ from controller.boardcontext import BoardContext
 from controller.errors import LedwardenError, NotFound
 from controller.power import PowerLimiter
 from controller.service.jobs import UNFINISHED, JobManager
+from controller.timeutil import utc_text
 from controller.version import software_version
 
 if TYPE_CHECKING:       # annotations only: both are built by the service around the views
@@ -74,8 +75,7 @@ def cards_view(board: BoardContext, known: Mapping[int, dict[str, Any]],
         heard = answered.get(cab.address)
         out.append({"address": cab.address, "x": cab.x, "y": cab.y,
                     "found": card is not None or heard is not None, "card": card,
-                    "last_answer": None if heard is None else time.strftime(
-                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(heard)),
+                    "last_answer": None if heard is None else utc_text(heard),
                     "link": stats.as_dict() if stats else None})
     configured = set(board.addresses())
     extra = [{"address": a, "card": k} for a, k in known.items() if a not in configured]

@@ -55,6 +55,7 @@ import numpy as np
 from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
+from controller.jsonin import JsonObject
 from controller.video.picture import ScreenPicture
 
 log = logging.getLogger("ledwarden.video")
@@ -184,7 +185,7 @@ def row_frames(picture: np.ndarray, order: str = "bgr") -> list[bytes]:
     return [bytes(frame) for frame in packets.frames()]
 
 
-def link_state(sock: socket.socket, iface: str) -> dict:
+def link_state(sock: socket.socket, iface: str) -> JsonObject:
     """Carrier and speed of ``iface``, asked through ``sock`` (so right inside a network namespace,
     where ``/sys/class/net`` may show another namespace's devices)."""
     name = iface.encode()[:15]
@@ -352,11 +353,11 @@ class ColorlightSink:
         self.sock.close()
         self.replies.close()
 
-    def cards(self) -> list[dict]:
+    def cards(self) -> list[JsonObject]:
         """The card on this interface as ``ledwarden cards`` and ``status`` show it: what its last
         discovery reply said, how long ago, whether it matches the screen, restarts seen."""
         card, seen = self.card, self.card_seen_at
-        entry: dict = {"sink": self.name, "interface": self.iface, "found": card is not None,
+        entry: JsonObject = {"sink": self.name, "interface": self.iface, "found": card is not None,
                        "silent": self.card_silent, "restarts": self.card_restarts,
                        "seen_s_ago": None if seen is None else round(time.monotonic() - seen, 1)}
         if card is not None:
@@ -365,7 +366,7 @@ class ColorlightSink:
                                                                        self.layout.height))
         return [entry]
 
-    def stats(self) -> dict:
+    def stats(self) -> JsonObject:
         return {"sink": self.name, "frames": self.frames, "packets": self.packets,
                 "send_errors": self.send_errors, "slow_frames": self.slow_frames,
                 "last_send_ms": round(self.last_send_s * 1000, 3), "link": self.link,

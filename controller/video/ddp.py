@@ -44,6 +44,7 @@ import numpy as np
 from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
+from controller.jsonin import JsonObject
 from controller.video.picture import ScreenPicture
 from controller.video.threaded import ThreadedSource
 
@@ -170,7 +171,7 @@ class DdpSource(ThreadedSource):
         super().close()
         self.sock.close()
 
-    def stats(self) -> dict:
+    def stats(self) -> JsonObject:
         return {**super().stats(), "packets": self.packets, "frames": self.shown,
                 "incomplete": self.incomplete, "rejected": dict(self.rejected)}
 
@@ -217,6 +218,6 @@ class DdpSink:
     def close(self) -> None:
         self.sock.close()
 
-    def stats(self) -> dict:
+    def stats(self) -> JsonObject:
         return {"sink": self.name, "datagrams": self.datagrams, "send_errors": self.send_errors,
                 "last_send_ms": round(self.last_send_s * 1000, 3)}

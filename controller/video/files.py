@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from controller.errors import ConfigError
+from controller.jsonin import JsonObject
 from controller.video.threaded import ThreadedSource
 
 if TYPE_CHECKING:
@@ -162,6 +163,6 @@ class VideoFileSource(ThreadedSource):
             self.decode_errors += 1
             self.error = f"{path.name}: {type(exc).__name__}: {exc}"
 
-    def stats(self) -> dict:
+    def stats(self) -> JsonObject:
         return {**super().stats(), "files": len(self.files), "playing": self.file_index,
                 "decode_errors": self.decode_errors, "mode": self.mode}

@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from controller.jsonin import JsonObject
+
 log = logging.getLogger("ledwarden.video")
 
 QUEUE_FRAMES = 2
@@ -103,6 +105,6 @@ class ThreadedSource:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def stats(self) -> dict:
+    def stats(self) -> JsonObject:
         return {"source": self.name, "produced": self.produced, "dropped": self.dropped,
                 "repeated": self.repeated, "error": self.error}

@@ -26,7 +26,7 @@ from controller.faultlog import (
     schema,
 )
 from controller.faultlog.export import COLUMNS, to_csv, to_json
-from controller.faultlog.model import iso
+from controller.timeutil import utc_text as iso
 
 T0 = 1_800_000_000.0          # 2027-01-15T08:00:00Z
 DAY = 86400.0
