@@ -1,0 +1,155 @@
+/* ledwarden fast path: correction fused with the re-encode for 8-bit sinks.
+ *
+ * Colorlight cards and DDP receivers take 8 bits a channel through their own
+ * curve (docs/correction.md, "Cards with their own curve").  One pass reads
+ * the frame, applies curve, calibration and gains exactly as lw.c's kernel
+ * does, looks each 16-bit result up in the card's uint8[65536] table and
+ * writes the byte straight into its packet's payload, so the sink sends
+ * views of one buffer: no 16-bit frame, no picture, no copy into packets.
+ *
+ * The arithmetic is written again here rather than shared with lw.c's
+ * block(): that function is the module-scan kernel's inner loop and changes
+ * with it, while this one has a different output (bytes at chunked
+ * addresses).  The reference (reference.correct_encode) keeps both honest.
+ *
+ * Rows are cut into blocks of LW_BLOCK pixels: the corrected values of a
+ * block go to three small planes (which GCC vectorises, the curve lookups
+ * becoming gathers), then the table lookups write the block out, jumping
+ * to the next packet's payload at each chunk boundary.
+ */
+#include "lw.h"
+
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define LW_ENC_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define LW_ENC_CLONES
+#endif
+
+static inline uint32_t enc_clamp16(int32_t a)
+{
+    return (uint32_t)(a < 0 ? 0 : a > 65535 ? 65535 : a);
+}
+
+static inline __attribute__((always_inline)) void
+encode_rows(const int mode, const lw_encoding *e, const uint8_t *frame, int32_t y0, int32_t y1)
+{
+    const int q = mode == 2 ? 9 : mode == 1 ? 3 : 0;
+    const int64_t W = e->width, R = e->segment, C = e->chunk, per = (R + C - 1) / C;
+    const uint32_t ga = e->gains[0], gb = e->gains[1], gc = e->gains[2];
+    const uint8_t *restrict T = e->table;
+    uint32_t lut[768];              /* 32-bit entries: what vector gathers load */
+    for (int i = 0; i < 768; i++)
+        lut[i] = e->lut[i];
+    uint32_t o[3][LW_BLOCK];
+    const uint32_t *s0 = o[e->order[0]], *s1 = o[e->order[1]], *s2 = o[e->order[2]];
+
+    for (int64_t y = y0; y < y1; y++) {
+        const uint8_t *row = frame + 3 * W * y;
+        const int16_t *restrict c = q ? e->coef + y * W * q : NULL;
+        /* where the row's first pixel goes, and how many pixels its chunk still takes */
+        const int64_t p = y * W;
+        int64_t seg = p / R, in_seg = p % R, j = in_seg / C;
+        uint8_t *dst = e->out + e->first + (seg * per + j) * e->stride + 3 * (in_seg % C);
+        int64_t left = C - in_seg % C < R - in_seg ? C - in_seg % C : R - in_seg;
+
+        for (int64_t x0 = 0; x0 < W; x0 += LW_BLOCK) {
+            const int bl = W - x0 < LW_BLOCK ? (int)(W - x0) : LW_BLOCK;
+            const uint8_t *restrict px = row + 3 * x0;
+            for (int k = 0; k < bl; k++) {
+                uint32_t g0 = lut[px[3 * k]], g1 = lut[256 + px[3 * k + 1]], g2 = lut[512 + px[3 * k + 2]];
+                if (mode == 0) {
+                    o[0][k] = g0, o[1][k] = g1, o[2][k] = g2;
+                    continue;
+                }
+                uint32_t a0, a1, a2;
+                if (mode == 1) {
+                    a0 = enc_clamp16(((int32_t)g0 * c[k] + 8192) >> 14);
+                    a1 = enc_clamp16(((int32_t)g1 * c[bl + k] + 8192) >> 14);
+                    a2 = enc_clamp16(((int32_t)g2 * c[2 * bl + k] + 8192) >> 14);
+                } else {
+                    int32_t i0 = (int32_t)g0, i1 = (int32_t)g1, i2 = (int32_t)g2;
+                    a0 = enc_clamp16((i0 * c[k] + i1 * c[bl + k] + i2 * c[2 * bl + k] + 8192) >> 14);
+                    a1 = enc_clamp16((i0 * c[3 * bl + k] + i1 * c[4 * bl + k] + i2 * c[5 * bl + k] + 8192) >> 14);
+                    a2 = enc_clamp16((i0 * c[6 * bl + k] + i1 * c[7 * bl + k] + i2 * c[8 * bl + k] + 8192) >> 14);
+                }
+                o[0][k] = (a0 * ga + 32768u) >> 16;
+                o[1][k] = (a1 * gb + 32768u) >> 16;
+                o[2][k] = (a2 * gc + 32768u) >> 16;
+            }
+            if (q)
+                c += q * bl;
+            for (int k = 0; k < bl;) {
+                const int n = bl - k < left ? bl - k : (int)left;
+                for (int i = 0; i < n; i++) {
+                    dst[3 * i] = T[s0[k + i]];
+                    dst[3 * i + 1] = T[s1[k + i]];
+                    dst[3 * i + 2] = T[s2[k + i]];
+                }
+                dst += 3 * n, k += n, left -= n, in_seg += n;
+                if (left == 0) {    /* the chunk is full: the next packet's payload */
+                    if (in_seg == R)
+                        seg++, in_seg = 0, j = 0;
+                    else
+                        j++;
+                    dst = e->out + e->first + (seg * per + j) * e->stride;
+                    left = C < R - in_seg ? C : R - in_seg;
+                }
+            }
+        }
+    }
+}
+
+LW_ENC_CLONES
+static void encode_band(const lw_encoding *e, const uint8_t *frame, int32_t y0, int32_t y1)
+{
+    switch (e->mode) {
+    case 0: encode_rows(0, e, frame, y0, y1); break;
+    case 1: encode_rows(1, e, frame, y0, y1); break;
+    default: encode_rows(2, e, frame, y0, y1); break;
+    }
+}
+
+struct encode_job {
+    const lw_encoding *e;
+    const uint8_t *frame;
+    int32_t band_rows;
+};
+
+static void encode_task(void *arg, int32_t band)
+{
+    const struct encode_job *job = arg;
+    int32_t y0 = band * job->band_rows;
+    int32_t y1 = job->e->height - y0 < job->band_rows ? job->e->height : y0 + job->band_rows;
+    encode_band(job->e, job->frame, y0, y1);
+}
+
+int lw_encode(lw_pool *pool, const lw_encoding *e, int32_t band_rows, const uint8_t *frame)
+{
+    if (e->height <= 0 || e->width <= 0)
+        return 0;
+    if (band_rows < 1 || e->segment < 1 || e->chunk < 1)
+        return -1;
+    struct encode_job job = {e, frame, band_rows};
+    int32_t n_bands = (e->height + band_rows - 1) / band_rows;
+    lw_pool_run(pool, encode_task, &job, n_bands);
+    return 0;
+}
+
+/* Frame-order coefficients (int16[H][W][q]) into the order encode_rows reads:
+ * row by row, in blocks of LW_BLOCK pixels, each block plane-major. */
+void lw_encode_relayout(const int16_t *calib, int32_t height, int32_t width, int32_t q,
+                        int16_t *coef)
+{
+    for (int64_t y = 0; y < height; y++) {
+        const int16_t *src = calib + y * width * q;
+        for (int32_t x0 = 0; x0 < width; x0 += LW_BLOCK) {
+            int bl = width - x0 < LW_BLOCK ? width - x0 : LW_BLOCK;
+            for (int j = 0; j < q; j++)
+                for (int k = 0; k < bl; k++)
+                    coef[j * bl + k] = src[(int64_t)(x0 + k) * q + j];
+            coef += q * bl;
+        }
+    }
+}
