@@ -308,6 +308,8 @@ class Encoder:
                                    self.shape[0], self.shape[1], q, _ptr("int16_t[]", coef))
             e.coef = self._hold("int16_t[]", coef)
         e.table = self._hold("uint8_t[]", self.table)
+        if mode == 0:   # curve, gains and table compose: see lw_encode.c
+            e.direct = self._hold("uint8_t[]", self.table[_folded(lut, gains)].reshape(-1))
         e.segment, e.chunk = payloads.segment, payloads.chunk
         e.stride, e.first = payloads.stride, payloads.first
         bands = 1 if threads == 1 else BANDS_PER_THREAD * threads

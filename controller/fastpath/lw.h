@@ -102,6 +102,7 @@ typedef struct {
     uint32_t gains[3];
     const int16_t *coef;       /* re-laid by lw_encode_relayout; NULL for mode 0 */
     const uint8_t *table;      /* [65536] */
+    const uint8_t *direct;     /* mode 0: table[lut[c][x]] as [3][256]; lut is then unused */
     int64_t segment;
     int64_t chunk;
     int64_t stride;

@@ -12,8 +12,11 @@
  * with it, while this one has a different output (bytes at chunked
  * addresses).  The reference (reference.correct_encode) keeps both honest.
  *
- * Rows are cut into blocks of LW_BLOCK pixels: the corrected values of a
- * block go to three small planes (which GCC vectorises, the curve lookups
+ * Without calibration every output byte depends on one input byte, so the
+ * curve, gains and table compose into one uint8[3][256] table (`direct`,
+ * table[lut_with_gains[c][x]], built by the caller) and a pixel costs three
+ * byte lookups.  Otherwise rows are cut into blocks of LW_BLOCK pixels: the
+ * corrected values of a block go to three small planes (which GCC vectorises, the curve lookups
  * becoming gathers), then the table lookups write the block out, jumping
  * to the next packet's payload at each chunk boundary.
  */
@@ -39,10 +42,14 @@ encode_rows(const int mode, const lw_encoding *e, const uint8_t *frame, int32_t 
     const int64_t W = e->width, R = e->segment, C = e->chunk, per = (R + C - 1) / C;
     const uint32_t ga = e->gains[0], gb = e->gains[1], gc = e->gains[2];
     const uint8_t *restrict T = e->table;
+    const uint8_t *restrict D = e->direct;
+    const int r0 = e->order[0], r1 = e->order[1], r2 = e->order[2];
     uint32_t lut[768];              /* 32-bit entries: what vector gathers load */
-    for (int i = 0; i < 768; i++)
-        lut[i] = e->lut[i];
+    if (mode != 0)
+        for (int i = 0; i < 768; i++)
+            lut[i] = e->lut[i];
     uint32_t o[3][LW_BLOCK];
+    uint8_t b[3 * LW_BLOCK];        /* a block's bytes in payload order */
     const uint32_t *s0 = o[e->order[0]], *s1 = o[e->order[1]], *s2 = o[e->order[2]];
 
     for (int64_t y = y0; y < y1; y++) {
@@ -57,12 +64,15 @@ encode_rows(const int mode, const lw_encoding *e, const uint8_t *frame, int32_t 
         for (int64_t x0 = 0; x0 < W; x0 += LW_BLOCK) {
             const int bl = W - x0 < LW_BLOCK ? (int)(W - x0) : LW_BLOCK;
             const uint8_t *restrict px = row + 3 * x0;
+            if (mode == 0) {        /* curve, gains and table composed: one byte lookup */
+                for (int k = 0; k < bl; k++) {
+                    b[3 * k] = D[256 * r0 + px[3 * k + r0]];
+                    b[3 * k + 1] = D[256 * r1 + px[3 * k + r1]];
+                    b[3 * k + 2] = D[256 * r2 + px[3 * k + r2]];
+                }
+            } else {
             for (int k = 0; k < bl; k++) {
                 uint32_t g0 = lut[px[3 * k]], g1 = lut[256 + px[3 * k + 1]], g2 = lut[512 + px[3 * k + 2]];
-                if (mode == 0) {
-                    o[0][k] = g0, o[1][k] = g1, o[2][k] = g2;
-                    continue;
-                }
                 uint32_t a0, a1, a2;
                 if (mode == 1) {
                     a0 = enc_clamp16(((int32_t)g0 * c[k] + 8192) >> 14);
@@ -78,15 +88,16 @@ encode_rows(const int mode, const lw_encoding *e, const uint8_t *frame, int32_t 
                 o[1][k] = (a1 * gb + 32768u) >> 16;
                 o[2][k] = (a2 * gc + 32768u) >> 16;
             }
-            if (q)
-                c += q * bl;
+            c += q * bl;
+            for (int k = 0; k < bl; k++) {
+                b[3 * k] = T[s0[k]];
+                b[3 * k + 1] = T[s1[k]];
+                b[3 * k + 2] = T[s2[k]];
+            }
+            }
             for (int k = 0; k < bl;) {
                 const int n = bl - k < left ? bl - k : (int)left;
-                for (int i = 0; i < n; i++) {
-                    dst[3 * i] = T[s0[k + i]];
-                    dst[3 * i + 1] = T[s1[k + i]];
-                    dst[3 * i + 2] = T[s2[k + i]];
-                }
+                memcpy(dst, b + 3 * k, 3 * (size_t)n);
                 dst += 3 * n, k += n, left -= n, in_seg += n;
                 if (left == 0) {    /* the chunk is full: the next packet's payload */
                     if (in_seg == R)

@@ -143,8 +143,9 @@ class Payloads:
         """Bytes an output buffer needs for a picture of ``pixels`` pixels (0 for none)."""
         if pixels <= 0:
             return 0
-        offset, _, count = self.packets(pixels)[-1]
-        return offset + 3 * count
+        seg, in_seg = divmod(pixels - 1, self.segment)     # where the last pixel goes
+        j, k = divmod(in_seg, self.chunk)
+        return self.first + (seg * self.per_segment + j) * self.stride + 3 * k + 3
 
 
 def check_out(out: object, payloads: Payloads, pixels: int) -> np.ndarray:
