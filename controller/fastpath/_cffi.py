@@ -201,6 +201,8 @@ class Pipeline:
         lut = common.check_lut(lut)
         gains = common.check_gains(gains)
         calib = common.check_calib(calib, (layout.height, layout.width), _first_bad)
+        #: What the pipeline was built from, for an Encoder with the same settings.
+        self.inputs = (lut, gains, calib)
         if threads is None:
             threads = default_threads()
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:

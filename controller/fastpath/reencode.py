@@ -30,7 +30,7 @@ GAMMA_PLACES = 2
 GAMMA_MIN, GAMMA_MAX = 0.5, 4.0
 
 
-def card_gamma(value: float | str) -> Fraction:
+def card_gamma(value: float | str | Fraction) -> Fraction:
     """A card gamma as the exact fraction it denotes; ValueError says what is accepted."""
     try:
         gamma = Fraction(str(value).strip())

@@ -103,6 +103,8 @@ class Pipeline:
         self.lut = common.check_lut(lut)
         self.gains = common.check_gains(gains)
         self.calib = common.check_calib(calib, (layout.height, layout.width))
+        #: What the pipeline was built from, for an Encoder with the same settings.
+        self.inputs = (self.lut, self.gains, self.calib)
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
                                     or threads < 1):
             raise ValueError(f"threads: expected a whole number of threads >= 1, got {threads!r}")

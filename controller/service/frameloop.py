@@ -66,7 +66,9 @@ class FrameSink(Protocol):
 
     ``send`` runs on the loop's worker thread and must not stop the loop for a
     receiver that is missing (video is best effort); ``name`` is shown in the
-    status, ``close`` is called once when the loop stops."""
+    status, ``close`` is called once when the loop stops.  A sink that also has
+    ``send_frame(frame, pipeline, frame_no)`` (the 8-bit video sinks) is handed
+    the source frame and the live pipeline instead, and corrects it itself."""
 
     @property
     def name(self) -> str: ...
@@ -239,6 +241,10 @@ class FrameLoop:
             self._next_pipeline = pipeline
 
     def _one(self, frame: np.ndarray, frame_no: int) -> None:
+        send_frame = getattr(self.sink, "send_frame", None)
+        if send_frame is not None:   # 8-bit sinks correct and re-encode in one pass (issue 16)
+            send_frame(frame, self.pipeline, frame_no)
+            return
         scan = self.pipeline.process(frame)
         self.sink.send(scan, frame_no)
 

@@ -259,6 +259,36 @@ def test_with_a_curve_and_calibration_the_card_gets_what_the_reference_predicts(
     assert np.array_equal(emulator.shown[0], ((corrected * 255 + 32767) // 65535).astype(np.uint8))
 
 
+def test_fused_with_a_card_curve_the_card_gets_correct_encode_exactly(netns, layout):
+    """``colorlight:IFACE?gamma=2.2`` through ``send_frame`` (the frame loop's path): the
+    emulator shows ``reference.correct_encode`` with the card's inverse curve, to the bit."""
+    emulator = netns.run(Emulator)
+    sink = netns.run(frame_sink, "colorlight:clhost?gamma=2.2", layout)
+    calib = np.random.default_rng(19).integers(-3000, 9000, (H, W, 3, 3), dtype=np.int16)
+    lut, gains = power_lut(2.2), gains_from(0.8, (1.0, 0.95, 0.9))
+    pipe = fastpath.Pipeline(layout, lut, gains, calib, threads=2)
+    table = fastpath.encode_table("2.2")
+    try:
+        for n, seed in enumerate((14, 15)):
+            frame = frame_of(seed)
+            sink.send_frame(frame, pipe, n)
+            emulator.wait_shown(n + 1)
+            want = fastpath.reference.correct_encode(frame, lut, gains, calib, table)
+            assert np.array_equal(emulator.shown[n], want)
+        # identity settings on a linear card: the frame itself
+        plain = netns.run(frame_sink, "colorlight:clhost", layout)
+        try:
+            plain.send_frame(frame_of(16), fastpath.Pipeline(layout, power_lut(1.0), gains_from(1.0)), 2)
+            emulator.wait_shown(3)
+        finally:
+            plain.close()
+        assert np.array_equal(emulator.shown[2], frame_of(16))
+    finally:
+        sink.close()
+        emulator.close()
+    assert sink.stats()["card_gamma"] == "2.2"
+
+
 def test_pixel_bytes_go_out_blue_green_red(netns, layout):
     """PanelPlayer says BGR, FPP's comment RGB: we send BGR.  Pure red is ``00 00 FF`` on the wire."""
     emulator, sink = rig(netns, layout)
