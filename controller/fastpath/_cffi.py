@@ -263,6 +263,13 @@ def floor_copy(sources: list[np.ndarray], dst: np.ndarray) -> None:
     lib.lw_floor_copy(ptrs, lens, len(srcs), _ptr("uint8_t[]", flat), flat.nbytes)
 
 
+def _padded(table: np.ndarray) -> np.ndarray:
+    """A table with 64 more bytes after it: a gather's 32-bit load at the last entry reads 3."""
+    padded = np.zeros(table.size + 64, np.uint8)
+    padded[:table.size] = table
+    return padded
+
+
 class Encoder:
     """Correction fused with the re-encode for a card with its own curve (``lw_encode.c``).
 
@@ -290,11 +297,12 @@ class Encoder:
             threads = default_threads()
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
             raise ValueError(f"threads: expected a whole number of threads >= 1, got {threads!r}")
-        if kernel is not None and kernel not in ("portable", *[k for k in kernels()
-                                                               if k.startswith("portable")]):
-            raise ValueError(f"kernel: {kernel!r}: the encoder has the portable kernel only")
+        names = kernels()
+        match = [k for k in names if kernel is None or kernel in (k, k.split("/")[0])]
+        if not match:
+            raise ValueError(f"kernel: {kernel!r} is not available on this CPU; choose from {names}")
         self.threads = threads
-        self.kernel = next(k for k in kernels() if k.startswith("portable"))
+        self.kernel = match[0]
         mode = _mode(calib)
         q = (0, 3, 9)[mode]
         self._keep: list[np.ndarray] = []
@@ -309,9 +317,10 @@ class Encoder:
             lib.lw_encode_relayout(_ptr("int16_t[]", np.ascontiguousarray(calib)),
                                    self.shape[0], self.shape[1], q, _ptr("int16_t[]", coef))
             e.coef = self._hold("int16_t[]", coef)
-        e.table = self._hold("uint8_t[]", self.table)
+        e.portable = self.kernel != "avx512"
+        e.table = self._hold("uint8_t[]", _padded(self.table))
         if mode == 0:   # curve, gains and table compose: see lw_encode.c
-            e.direct = self._hold("uint8_t[]", self.table[_folded(lut, gains)].reshape(-1))
+            e.direct = self._hold("uint8_t[]", _padded(self.table[_folded(lut, gains)].reshape(-1)))
         e.segment, e.chunk = payloads.segment, payloads.chunk
         e.stride, e.first = payloads.stride, payloads.first
         bands = 1 if threads == 1 else BANDS_PER_THREAD * threads

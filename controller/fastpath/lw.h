@@ -101,8 +101,10 @@ typedef struct {
     const uint16_t *lut;       /* [3][256]; for mode 0 the gains are already applied */
     uint32_t gains[3];
     const int16_t *coef;       /* re-laid by lw_encode_relayout; NULL for mode 0 */
-    const uint8_t *table;      /* [65536] */
-    const uint8_t *direct;     /* mode 0: table[lut[c][x]] as [3][256]; lut is then unused */
+    const uint8_t *table;      /* [65536], and 3 readable bytes past the end (gathers) */
+    const uint8_t *direct;     /* mode 0: table[lut[c][x]] as [3][256], 3 bytes more readable */
+    int32_t portable;          /* 1: the portable lookups even where AVX-512 gathers run */
+    int32_t reserved;
     int64_t segment;
     int64_t chunk;
     int64_t stride;

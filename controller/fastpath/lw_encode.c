@@ -30,13 +30,61 @@
 #define LW_ENC_CLONES
 #endif
 
+/* ---------------------------------------------------------------- AVX-512 emit
+ *
+ * The table lookups of a block as gathers: 16 lanes at a time, each a
+ * 32-bit load at table + index (hence the 3 readable bytes past each table's
+ * end, see lw.h), narrowed to bytes, and the three channels interleaved in
+ * payload order by one byte permute.  Chosen at run time, on CPUs with
+ * AVX-512 BW and VBMI; the scalar loop below is the portable one. */
+#ifdef LW_HAVE_AVX512
+#include <immintrin.h>
+#define ENC_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi")))
+
+static int enc_has_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
+        && __builtin_cpu_supports("avx512vbmi");
+}
+
+ENC_AVX512 __attribute__((noinline)) static void
+emit_avx512(const uint32_t (*o)[LW_BLOCK], int bl, const uint8_t *table, const uint8_t *perm,
+            uint8_t *b)
+{
+    const __m512i p = _mm512_loadu_si512(perm);
+    for (int k0 = 0; k0 < bl; k0 += 16) {
+        const int n = bl - k0 < 16 ? bl - k0 : 16;
+        const __mmask16 m = (__mmask16)((1u << n) - 1);
+        __m128i c[3];
+        for (int ch = 0; ch < 3; ch++) {
+            __m512i idx = _mm512_maskz_loadu_epi32(m, o[ch] + k0);
+            __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, table, 1);
+            c[ch] = _mm512_cvtepi32_epi8(g);
+        }
+        __m512i all = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(c[0]), c[1], 1),
+                                         c[2], 2);
+        _mm512_mask_storeu_epi8(b + 3 * k0, (__mmask64)((1ULL << (3 * n)) - 1),
+                                _mm512_permutexvar_epi8(p, all));
+    }
+}
+#endif
+
 static inline uint32_t enc_clamp16(int32_t a)
 {
     return (uint32_t)(a < 0 ? 0 : a > 65535 ? 65535 : a);
 }
 
+#ifdef LW_HAVE_AVX512
+#define EMIT_AVX512(table) emit_avx512((const uint32_t (*)[LW_BLOCK])o, bl, (table), perm, b)
+#else
+#define EMIT_AVX512(table) ((void)0)
+#endif
+
 static inline __attribute__((always_inline)) void
-encode_rows(const int mode, const lw_encoding *e, const uint8_t *frame, int32_t y0, int32_t y1)
+encode_rows(const int mode, const int avx, const lw_encoding *e, const uint8_t *frame,
+            int32_t y0, int32_t y1)
 {
     const int q = mode == 2 ? 9 : mode == 1 ? 3 : 0;
     const int64_t W = e->width, R = e->segment, C = e->chunk, per = (R + C - 1) / C;
@@ -44,6 +92,10 @@ encode_rows(const int mode, const lw_encoding *e, const uint8_t *frame, int32_t 
     const uint8_t *restrict T = e->table;
     const uint8_t *restrict D = e->direct;
     const int r0 = e->order[0], r1 = e->order[1], r2 = e->order[2];
+    uint8_t perm[64];               /* payload byte 3k + i is channel order[i] of pixel k */
+    for (int t = 0; t < 64; t++)
+        perm[t] = t < 48 ? (uint8_t)(16 * e->order[t % 3] + t / 3) : 0;
+    (void)perm;
     uint32_t lut[768];              /* 32-bit entries: what vector gathers load */
     if (mode != 0)
         for (int i = 0; i < 768; i++)
@@ -64,7 +116,12 @@ encode_rows(const int mode, const lw_encoding *e, const uint8_t *frame, int32_t 
         for (int64_t x0 = 0; x0 < W; x0 += LW_BLOCK) {
             const int bl = W - x0 < LW_BLOCK ? (int)(W - x0) : LW_BLOCK;
             const uint8_t *restrict px = row + 3 * x0;
-            if (mode == 0) {        /* curve, gains and table composed: one byte lookup */
+            if (mode == 0 && avx) { /* indices into the composed table, then gathers */
+                for (int k = 0; k < bl; k++) {
+                    o[0][k] = px[3 * k], o[1][k] = 256u + px[3 * k + 1], o[2][k] = 512u + px[3 * k + 2];
+                }
+                EMIT_AVX512(D);
+            } else if (mode == 0) { /* curve, gains and table composed: one byte lookup */
                 for (int k = 0; k < bl; k++) {
                     b[3 * k] = D[256 * r0 + px[3 * k + r0]];
                     b[3 * k + 1] = D[256 * r1 + px[3 * k + r1]];
@@ -89,10 +146,14 @@ encode_rows(const int mode, const lw_encoding *e, const uint8_t *frame, int32_t 
                 o[2][k] = (a2 * gc + 32768u) >> 16;
             }
             c += q * bl;
-            for (int k = 0; k < bl; k++) {
-                b[3 * k] = T[s0[k]];
-                b[3 * k + 1] = T[s1[k]];
-                b[3 * k + 2] = T[s2[k]];
+            if (avx) {
+                EMIT_AVX512(T);
+            } else {
+                for (int k = 0; k < bl; k++) {
+                    b[3 * k] = T[s0[k]];
+                    b[3 * k + 1] = T[s1[k]];
+                    b[3 * k + 2] = T[s2[k]];
+                }
             }
             }
             for (int k = 0; k < bl;) {
@@ -115,10 +176,22 @@ encode_rows(const int mode, const lw_encoding *e, const uint8_t *frame, int32_t 
 LW_ENC_CLONES
 static void encode_band(const lw_encoding *e, const uint8_t *frame, int32_t y0, int32_t y1)
 {
+#ifdef LW_HAVE_AVX512
+    static int avx = -1;            /* benign race: every thread computes the same answer */
+    if (avx < 0)
+        avx = enc_has_avx512();
+    if (avx && !e->portable) {
+        switch (e->mode) {
+        case 0: encode_rows(0, 1, e, frame, y0, y1); return;
+        case 1: encode_rows(1, 1, e, frame, y0, y1); return;
+        default: encode_rows(2, 1, e, frame, y0, y1); return;
+        }
+    }
+#endif
     switch (e->mode) {
-    case 0: encode_rows(0, e, frame, y0, y1); break;
-    case 1: encode_rows(1, e, frame, y0, y1); break;
-    default: encode_rows(2, e, frame, y0, y1); break;
+    case 0: encode_rows(0, 0, e, frame, y0, y1); break;
+    case 1: encode_rows(1, 0, e, frame, y0, y1); break;
+    default: encode_rows(2, 0, e, frame, y0, y1); break;
     }
 }
 

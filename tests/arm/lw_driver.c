@@ -239,8 +239,10 @@ static void encode(cursor *c, FILE *f)
     const uint32_t *gains = take(c, sizeof(uint32_t) * 3);
     memcpy(e.gains, gains, sizeof e.gains);
     const int16_t *calib = take(c, sizeof(int16_t) * (size_t)calib_len);
-    e.table = take(c, 65536);
-    const uint8_t *direct = take(c, 768);
+    uint8_t *table = alloc(65536 + 64), *direct = alloc(768 + 64);   /* as lw.h asks */
+    const uint8_t *t = take(c, 65536), *d = take(c, 768);
+    memcpy(table, t, 65536), memcpy(direct, d, 768);
+    e.table = table;
     const uint8_t *frame = take(c, (size_t)e.height * (size_t)e.width * 3);
     int q = e.mode == 2 ? 9 : e.mode == 1 ? 3 : 0;
     if (q) {        /* as _cffi.Encoder does: re-lay the coefficients once */

@@ -107,6 +107,8 @@ def test_encoder_refuses_bad_inputs_before_writing(cls):
         enc.encode_into(frame[:3], np.zeros(enc.size, np.uint8))
     with pytest.raises(ValueError, match="1-D uint8"):
         enc.encode_into(frame, np.zeros(enc.size, np.uint16))
+    with pytest.raises(ValueError, match="kernel: 'sse9' is not available"):
+        cls((4, 6), lut, gains, calib, reencode.encode_table(2.2), p, kernel="sse9")
 
 
 @PROPERTY
@@ -124,10 +126,12 @@ def test_fused_encoder_matches_reference(seed, height, width, mode, extreme, gam
     size = payloads.size(height * width)
     want = reference.Encoder((height, width), lut, gains, calib, table, payloads).encode_into(
         frame, np.full(size, SENTINEL, np.uint8))
-    enc = _cffi.Encoder((height, width), lut, gains, calib, table, payloads, threads=threads)
-    got = enc.encode_into(frame, np.full(size, SENTINEL, np.uint8))
-    mismatch = np.flatnonzero(got != want)
-    assert not mismatch.size, f"first difference at byte {mismatch[0]} of {size}"
+    for kernel in _cffi.kernels():     # AVX-512 gathers where the CPU has them, and portable
+        enc = _cffi.Encoder((height, width), lut, gains, calib, table, payloads, threads=threads,
+                            kernel=kernel)
+        got = enc.encode_into(frame, np.full(size, SENTINEL, np.uint8))
+        mismatch = np.flatnonzero(got != want)
+        assert not mismatch.size, f"{kernel}: first difference at byte {mismatch[0]} of {size}"
     # and the picture inside is correct_encode's, whatever the layout
     picture = reference.correct_encode(frame, lut, gains, calib, table)[..., list(order)].reshape(-1, 3)
     for offset, start, count in payloads.packets(height * width):
@@ -139,13 +143,15 @@ def test_encoder_reused_over_frames_on_a_pool():
     for mode in MODES:
         frame, lut, gains, calib = inputs(21, (37, 300), mode, True)
         table = reencode.encode_table("2.2")
-        enc = _cffi.Encoder((37, 300), lut, gains, calib, table, p, threads=3)
         ref = reference.Encoder((37, 300), lut, gains, calib, table, p)
-        for k in range(3):
-            f = np.random.default_rng(k).integers(0, 256, frame.shape, dtype=np.uint8)
-            a = enc.encode_into(f, np.zeros(enc.size, np.uint8))
-            b = ref.encode_into(f, np.zeros(ref.size, np.uint8))
-            assert np.array_equal(a, b), (mode, k)
+        for kernel in _cffi.kernels():
+            enc = _cffi.Encoder((37, 300), lut, gains, calib, table, p, threads=3, kernel=kernel)
+            assert enc.kernel == kernel
+            for k in range(3):
+                f = np.random.default_rng(k).integers(0, 256, frame.shape, dtype=np.uint8)
+                a = enc.encode_into(f, np.zeros(enc.size, np.uint8))
+                b = ref.encode_into(f, np.zeros(ref.size, np.uint8))
+                assert np.array_equal(a, b), (mode, kernel, k)
 
 
 def test_public_api_switches_backend_like_pipeline():
