@@ -59,7 +59,6 @@ import numpy as np
 from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
-from controller.fastpath import reference
 from controller.fastpath.reencode import Payloads, card_gamma, encode_table
 from controller.video.encoding import FrameEncoder
 from controller.video.picture import ScreenPicture
@@ -162,7 +161,9 @@ class RowPackets:
         self.payloads = Payloads(segment=max(width, 1), chunk=chunk, stride=header + 3 * chunk,
                                  first=header, order=ORDERS[order])
         self.pixels = height * width
-        self.buffer = np.zeros(self.payloads.size(self.pixels), np.uint8)
+        # whole packets for every row, so the buffer is also [row][part][byte] for fill()
+        self.per_row = self.payloads.per_segment
+        self.buffer = np.zeros(height * self.per_row * self.payloads.stride, np.uint8)
         self.spans: list[tuple[int, int]] = []
         for offset, first, count in self.payloads.packets(self.pixels):
             row, start = divmod(first, width)
@@ -171,8 +172,16 @@ class RowPackets:
             self.spans.append((offset - header, offset + 3 * count))
 
     def fill(self, picture: np.ndarray) -> None:
-        """Copy ``uint8[H][W][3]`` (RGB) into the packets, in the card's colour order."""
-        reference.pack(picture, self.payloads, self.buffer)
+        """Copy ``uint8[H][W][3]`` (RGB) into the packets, in the card's colour order
+        (``reference.pack``'s result, one NumPy assignment per part and channel)."""
+        height, width = picture.shape[:2]
+        packets = self.buffer.reshape(height, self.per_row, self.payloads.stride)
+        first, chunk = self.payloads.first, self.payloads.chunk
+        for part, start in enumerate(range(0, width, chunk)):
+            count = min(chunk, width - start)
+            pixels = packets[:, part, first:first + 3 * count].reshape(height, count, 3)
+            for k, channel in enumerate(self.payloads.order):  # per channel: no temporary
+                pixels[:, :, k] = picture[:, start:start + count, channel]
 
     def frames(self) -> Iterator[memoryview]:
         view = self.buffer.data

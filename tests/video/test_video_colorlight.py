@@ -431,3 +431,17 @@ def test_without_permission_for_raw_sockets_the_error_says_what_to_do():
     done = subprocess.run([*nobody, script], capture_output=True, text=True, cwd=root, timeout=60)
     assert done.stdout.strip() == ("--sink colorlight: sending raw Ethernet frames needs root or "
                                    "the CAP_NET_RAW capability; run the service with it"), done.stderr
+
+
+@pytest.mark.parametrize("height, width", [(3, 1000), (5, 497), (2, 10), (4, 1500)])
+def test_row_packets_filled_from_a_picture_are_the_encoders_layout(height, width):
+    """``fill`` (the card-buffer path) writes exactly where ``Payloads`` says the fused encoder
+    writes, so both paths send the same packets."""
+    from controller.fastpath import reference
+    from controller.video.colorlight import RowPackets
+    rows = RowPackets(height, width)
+    picture = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    rows.fill(picture)
+    want = reference.pack(picture, rows.payloads, rows.buffer.copy())
+    assert np.array_equal(rows.buffer, want)
+    assert len(list(rows.frames())) == height * -(-width // 497)
