@@ -273,9 +273,8 @@ def _padded(table: np.ndarray) -> np.ndarray:
 class Encoder:
     """Correction fused with the re-encode for a card with its own curve (``lw_encode.c``).
 
-    Built once per screen, settings and card table: the calibration is
-    re-laid here, the worker threads started, so :meth:`encode_into` is one
-    pass per frame with no allocation.  It writes the encoded bytes where
+    Built once per screen, settings and card table (the worker threads start
+    here), so :meth:`encode_into` is one pass per frame.  It writes the encoded bytes where
     ``payloads`` says (packet payloads, ready to send) and nothing else, so
     headers written once stay.  Calls from several threads are taken one at
     a time.  Same results as :class:`controller.fastpath.reference.Encoder`.
@@ -304,7 +303,6 @@ class Encoder:
         self.threads = threads
         self.kernel = match[0]
         mode = _mode(calib)
-        q = (0, 3, 9)[mode]
         self._keep: list[np.ndarray] = []
         e = self._enc = ffi.new("lw_encoding *")
         e.height, e.width = self.shape
@@ -312,12 +310,13 @@ class Encoder:
         e.order = list(payloads.order)
         e.lut = self._hold("uint16_t[]", _folded(lut, gains) if mode == 0 else lut.copy())
         e.gains = gains.tolist()
-        if mode:
+        if mode:        # into the order the kernel reads, once
+            q = (0, 3, 9)[mode]
             coef = np.empty(self.shape[0] * self.shape[1] * q, np.int16)
             lib.lw_encode_relayout(_ptr("int16_t[]", np.ascontiguousarray(calib)),
                                    self.shape[0], self.shape[1], q, _ptr("int16_t[]", coef))
             e.coef = self._hold("int16_t[]", coef)
-        e.portable = self.kernel != "avx512"
+        e.kernel = _kernel_index(self.kernel)
         e.table = self._hold("uint8_t[]", _padded(self.table))
         if mode == 0:   # curve, gains and table compose: see lw_encode.c
             e.direct = self._hold("uint8_t[]", _padded(self.table[_folded(lut, gains)].reshape(-1)))
@@ -347,6 +346,8 @@ class Encoder:
             self._enc.out = _ptr("uint8_t[]", out)
             status = lib.lw_encode(self._pool, self._enc, self._band_rows, _ptr("uint8_t[]", frame))
             self._enc.out = ffi.NULL
+        if status == -2:
+            raise MemoryError("fastpath.Encoder: out of memory for a row's scratch")
         if status:
             raise ValueError("fastpath.Encoder: the payload layout was refused by the kernel")
         return out

@@ -484,6 +484,23 @@ int lw_correct(int kernel, const uint8_t *frame, int32_t height, int32_t width,
     return 0;
 }
 
+/* One row, its coefficients already in kernel order (lw_encode_relayout):
+ * lw_encode's correction step, without lw_correct's per-row re-lay. */
+int lw_correct_row(int kernel, const uint8_t *row, int32_t width, const int32_t *off,
+                   const uint16_t *lut, const uint32_t *gains, int32_t mode,
+                   const int16_t *coef, uint16_t *out)
+{
+    lw_module_fn fn = kernel_fn(kernel);
+    if (!fn)
+        return -1;
+    lw_ctx ctx = {mode, lut, {gains[0], gains[1], gains[2]}};
+    lw_geom g = {width, 1, 1, width, 0, 0, 3, 0, off};
+    uint64_t sums[3];
+    uint16_t peaks[3];
+    fn(&ctx, row, &g, coef, out, sums, peaks);
+    return 0;
+}
+
 void lw_module_scan(const lw_plan *plan, const uint16_t *image)
 {
     for (int m = 0; m < plan->n_modules; m++) {
