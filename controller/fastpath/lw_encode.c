@@ -69,6 +69,37 @@ emit_avx512(const uint32_t (*o)[LW_BLOCK], int bl, const uint8_t *table, const u
     }
 }
 
+/* Without calibration: the composed uint8[3][256] table looked up by byte
+ * permutes, no gathers.  16 pixels (48 bytes) at a time: one permute puts
+ * each pixel's bytes in payload order (byte t then holds channel
+ * order[t % 3]), then for each channel two vpermt2b look up its table's low
+ * and high 128 entries, bit 7 of the index picks between them, and the
+ * channel's bytes are merged in by mask. */
+ENC_AVX512 __attribute__((noinline)) static void
+emit_direct_avx512(const uint8_t *px, int bl, const uint8_t *direct, const uint8_t *perm16,
+                   const uint64_t *channel_mask, uint8_t *b)
+{
+    const __m512i p = _mm512_loadu_si512(perm16);
+    __m512i t[3][4];
+    for (int c = 0; c < 3; c++)
+        for (int h = 0; h < 4; h++)
+            t[c][h] = _mm512_loadu_si512(direct + 256 * c + 64 * h);
+    for (int k0 = 0; k0 < bl; k0 += 16) {
+        const int n = bl - k0 < 16 ? bl - k0 : 16;
+        const __mmask64 m = (__mmask64)((1ULL << (3 * n)) - 1);
+        __m512i x = _mm512_permutexvar_epi8(p, _mm512_maskz_loadu_epi8(m, px + 3 * k0));
+        __mmask64 high = _mm512_movepi8_mask(x);
+        __m512i out = _mm512_setzero_si512();
+        for (int c = 0; c < 3; c++) {
+            __m512i lo = _mm512_permutex2var_epi8(t[c][0], x, t[c][1]);
+            __m512i hi = _mm512_permutex2var_epi8(t[c][2], x, t[c][3]);
+            out = _mm512_mask_mov_epi8(out, (__mmask64)channel_mask[c],
+                                       _mm512_mask_blend_epi8(high, lo, hi));
+        }
+        _mm512_mask_storeu_epi8(b + 3 * k0, m, out);
+    }
+}
+
 /* The same from a corrected row (uint16, RGB interleaved): 16 pixels are 48
  * consecutive values, three gathers give their bytes in RGB order, and one
  * permute puts them in payload order. */
@@ -98,7 +129,9 @@ emit16_avx512(const uint16_t *v, int bl, const uint8_t *table, const uint8_t *pe
 #ifdef LW_HAVE_AVX512
 #define EMIT_AVX512(table) emit_avx512((const uint32_t (*)[LW_BLOCK])o, bl, (table), perm, b)
 #define EMIT16_AVX512(v) emit16_avx512((v), bl, T, perm16, b)
+#define EMIT_DIRECT_AVX512(px) emit_direct_avx512((px), bl, D, perm16, channel_mask, b)
 #else
+#define EMIT_DIRECT_AVX512(px) ((void)(px))
 #define EMIT_AVX512(table) ((void)0)
 #define EMIT16_AVX512(v) ((void)(v))
 #endif
@@ -119,7 +152,10 @@ encode_rows(const int mode, const int avx, const lw_encoding *e, const uint8_t *
         perm[t] = t < 48 ? (uint8_t)(16 * e->order[t % 3] + t / 3) : 0;     /* from planes */
         perm16[t] = t < 48 ? (uint8_t)(t - t % 3 + e->order[t % 3]) : 0;    /* from RGB */
     }
-    (void)perm, (void)perm16;
+    uint64_t channel_mask[3] = {0, 0, 0};  /* payload bytes that hold channel c */
+    for (int t = 0; t < 48; t++)
+        channel_mask[e->order[t % 3]] |= 1ULL << t;
+    (void)perm, (void)perm16, (void)channel_mask;
     uint32_t o[3][LW_BLOCK];
     uint8_t b[3 * LW_BLOCK];        /* a block's bytes in payload order */
 
@@ -137,11 +173,8 @@ encode_rows(const int mode, const int avx, const lw_encoding *e, const uint8_t *
         for (int64_t x0 = 0; x0 < W; x0 += LW_BLOCK) {
             const int bl = W - x0 < LW_BLOCK ? (int)(W - x0) : LW_BLOCK;
             const uint8_t *restrict px = row + 3 * x0;
-            if (mode == 0 && avx) { /* indices into the composed table, then gathers */
-                for (int k = 0; k < bl; k++) {
-                    o[0][k] = px[3 * k], o[1][k] = 256u + px[3 * k + 1], o[2][k] = 512u + px[3 * k + 2];
-                }
-                EMIT_AVX512(D);
+            if (mode == 0 && avx) { /* the composed table by byte permutes */
+                EMIT_DIRECT_AVX512(px);
             } else if (mode == 0) { /* curve, gains and table composed: one byte lookup */
                 for (int k = 0; k < bl; k++) {
                     b[3 * k] = D[256 * r0 + px[3 * k + r0]];
