@@ -60,6 +60,7 @@ from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
 from controller.fastpath.reencode import Payloads, card_gamma, encode_table
+from controller.video.batch import BatchSender
 from controller.video.encoding import FrameEncoder
 from controller.video.picture import ScreenPicture
 
@@ -91,6 +92,8 @@ ETHTOOL_GSET = 0x00000001
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
 ORDERS = {"bgr": (2, 1, 0), "rgb": (0, 1, 2)}
+#: Send errors counted, not raised: a pulled cable or a full queue must not stop the loop.
+TOLERATED = (errno.ENETDOWN, errno.ENXIO, errno.ENOBUFS, errno.EAGAIN)
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,7 @@ class ColorlightSink:
             raise ConfigError("--sink colorlight: sending raw Ethernet frames needs root or the "
                               "CAP_NET_RAW capability; run the service with it") from None
         self.sock.bind((iface, 0))
+        self.batch = BatchSender(self.sock, self.rows.buffer, self.rows.spans)
         self.replies.bind((iface, REPLY_ETHERTYPE))
         self.replies.setblocking(False)
         self.link = link_state(self.sock, iface)
@@ -342,7 +346,7 @@ class ColorlightSink:
                 self.packets += 1
             except OSError as exc:  # best effort: a pulled cable must not stop the loop
                 self.send_errors += 1
-                if exc.errno not in (errno.ENETDOWN, errno.ENXIO, errno.ENOBUFS, errno.EAGAIN):
+                if exc.errno not in TOLERATED:
                     raise
 
     def send(self, scan: ScanResult, frame_no: int) -> None:
@@ -360,8 +364,9 @@ class ColorlightSink:
         self._send_rows(t0)
 
     def _send_rows(self, t0: float) -> None:
-        for frame in self.rows.frames():
-            self._send(frame)
+        sent, refused = self.batch.send(lambda err: err not in TOLERATED)
+        self.packets += sent
+        self.send_errors += refused
         time.sleep(self.sync_gap_s)  # the card needs the gap before it shows the rows
         copies = 2 if self.card is not None and self.card.doubles else 1
         self._send(brightness_frame(), copies)

@@ -48,6 +48,7 @@ from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
 from controller.fastpath import reference
 from controller.fastpath.reencode import Payloads, card_gamma, encode_table
+from controller.video.batch import BatchSender
 from controller.video.encoding import FrameEncoder
 from controller.video.picture import ScreenPicture
 from controller.video.threaded import ThreadedSource
@@ -246,6 +247,7 @@ class DdpSink:
             raise ConfigError(f"--sink ddp://{host}:{port}: cannot resolve {host!r} "
                               f"({exc.strerror}); give an IP address or a known name") from None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.batch = BatchSender(self.sock, self.buffer, self.spans, self.address)
         self.datagrams = 0
         self.send_errors = 0
         self.last_send_s = 0.0
@@ -266,13 +268,9 @@ class DdpSink:
 
     def _send_packets(self, frame_no: int, t0: float) -> None:
         self.buffer[1::self.payloads.stride] = (frame_no % 15) + 1   # every header's sequence
-        view = self.buffer.data
-        for start, end in self.spans:
-            try:
-                self.sock.sendto(view[start:end], self.address)
-                self.datagrams += 1
-            except OSError:
-                self.send_errors += 1  # best effort: a missing receiver must not stop the loop
+        sent, refused = self.batch.send()   # best effort: a missing receiver must not stop the loop
+        self.datagrams += sent
+        self.send_errors += refused
         self.last_send_s = time.perf_counter() - t0
 
     def close(self) -> None:
