@@ -242,7 +242,8 @@ class DdpSink:
             self.spans.append((offset - HEADER.size, offset + 3 * count))
         self.encoder = FrameEncoder(layout, self.payloads, table)
         try:
-            self.address = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+            found = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+            self.address = (str(found[0]), int(found[1]))
         except socket.gaierror as exc:
             raise ConfigError(f"--sink ddp://{host}:{port}: cannot resolve {host!r} "
                               f"({exc.strerror}); give an IP address or a known name") from None
