@@ -445,3 +445,13 @@ def test_row_packets_filled_from_a_picture_are_the_encoders_layout(height, width
     want = reference.pack(picture, rows.payloads, rows.buffer.copy())
     assert np.array_equal(rows.buffer, want)
     assert len(list(rows.frames())) == height * -(-width // 497)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("colorlight:eth0?gamma=abc", "gamma: 'abc' is not a number"),
+    ("colorlight:eth0?gamma=2.225", "at most 2 decimal places"),
+    ("colorlight:eth0?brightness=9", "the options are order=bgr|rgb and gamma=G"),
+])
+def test_a_card_gamma_that_cannot_be_is_one_clear_error_before_any_socket(layout, spec, message):
+    with pytest.raises(ConfigError, match=message):
+        frame_sink(spec, layout)
