@@ -31,11 +31,11 @@
 
 /* ---------------------------------------------------------------- AVX-512 emit
  *
- * The table lookups of a block as gathers: 16 lanes at a time, each a
- * 32-bit load at table + index (hence the 3 readable bytes past each table's
- * end, see lw.h), narrowed to bytes, and the three channels interleaved in
- * payload order by one byte permute.  Chosen at run time, on CPUs with
- * AVX-512 BW and VBMI; the scalar loop below is the portable one. */
+ * A block's bytes in payload order, 16 pixels a step: by byte permutes from
+ * the composed table without calibration, by gathers from the card's table
+ * with it.  Chosen at run time, on CPUs with AVX-512 BW and VBMI, when the
+ * encoder's kernel is lw.c's AVX-512 one; the scalar loops in encode_rows
+ * are the portable version. */
 #ifdef LW_HAVE_AVX512
 #include <immintrin.h>
 #define ENC_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi")))
@@ -46,27 +46,6 @@ static int enc_has_avx512(void)
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
         && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
         && __builtin_cpu_supports("avx512vbmi");
-}
-
-ENC_AVX512 __attribute__((noinline)) static void
-emit_avx512(const uint32_t (*o)[LW_BLOCK], int bl, const uint8_t *table, const uint8_t *perm,
-            uint8_t *b)
-{
-    const __m512i p = _mm512_loadu_si512(perm);
-    for (int k0 = 0; k0 < bl; k0 += 16) {
-        const int n = bl - k0 < 16 ? bl - k0 : 16;
-        const __mmask16 m = (__mmask16)((1u << n) - 1);
-        __m128i c[3];
-        for (int ch = 0; ch < 3; ch++) {
-            __m512i idx = _mm512_maskz_loadu_epi32(m, o[ch] + k0);
-            __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, table, 1);
-            c[ch] = _mm512_cvtepi32_epi8(g);
-        }
-        __m512i all = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(c[0]), c[1], 1),
-                                         c[2], 2);
-        _mm512_mask_storeu_epi8(b + 3 * k0, (__mmask64)((1ULL << (3 * n)) - 1),
-                                _mm512_permutexvar_epi8(p, all));
-    }
 }
 
 /* Without calibration: the composed uint8[3][256] table looked up by byte
@@ -100,9 +79,11 @@ emit_direct_avx512(const uint8_t *px, int bl, const uint8_t *direct, const uint8
     }
 }
 
-/* The same from a corrected row (uint16, RGB interleaved): 16 pixels are 48
- * consecutive values, three gathers give their bytes in RGB order, and one
- * permute puts them in payload order. */
+/* From a corrected row (uint16, RGB interleaved): 16 pixels are 48
+ * consecutive values; three gathers, each lane a 32-bit load at table +
+ * value (hence the readable bytes past the table's end, see lw.h), narrowed
+ * to bytes, give them in RGB order, and one permute puts them in payload
+ * order. */
 ENC_AVX512 __attribute__((noinline)) static void
 emit16_avx512(const uint16_t *v, int bl, const uint8_t *table, const uint8_t *perm, uint8_t *b)
 {
@@ -127,12 +108,10 @@ emit16_avx512(const uint16_t *v, int bl, const uint8_t *table, const uint8_t *pe
 #endif
 
 #ifdef LW_HAVE_AVX512
-#define EMIT_AVX512(table) emit_avx512((const uint32_t (*)[LW_BLOCK])o, bl, (table), perm, b)
 #define EMIT16_AVX512(v) emit16_avx512((v), bl, T, perm16, b)
 #define EMIT_DIRECT_AVX512(px) emit_direct_avx512((px), bl, D, perm16, channel_mask, b)
 #else
 #define EMIT_DIRECT_AVX512(px) ((void)(px))
-#define EMIT_AVX512(table) ((void)0)
 #define EMIT16_AVX512(v) ((void)(v))
 #endif
 
@@ -147,16 +126,13 @@ encode_rows(const int mode, const int avx, const lw_encoding *e, const uint8_t *
     const uint8_t *restrict T = e->table;
     const uint8_t *restrict D = e->direct;
     const int r0 = e->order[0], r1 = e->order[1], r2 = e->order[2];
-    uint8_t perm[64], perm16[64];   /* payload byte 3k + i is channel order[i] of pixel k */
-    for (int t = 0; t < 64; t++) {
-        perm[t] = t < 48 ? (uint8_t)(16 * e->order[t % 3] + t / 3) : 0;     /* from planes */
-        perm16[t] = t < 48 ? (uint8_t)(t - t % 3 + e->order[t % 3]) : 0;    /* from RGB */
-    }
+    uint8_t perm16[64];             /* payload byte 3k + i is channel order[i] of pixel k */
+    for (int t = 0; t < 64; t++)
+        perm16[t] = t < 48 ? (uint8_t)(t - t % 3 + e->order[t % 3]) : 0;
     uint64_t channel_mask[3] = {0, 0, 0};  /* payload bytes that hold channel c */
     for (int t = 0; t < 48; t++)
         channel_mask[e->order[t % 3]] |= 1ULL << t;
-    (void)perm, (void)perm16, (void)channel_mask;
-    uint32_t o[3][LW_BLOCK];
+    (void)perm16, (void)channel_mask;
     uint8_t b[3 * LW_BLOCK];        /* a block's bytes in payload order */
 
     for (int64_t y = y0; y < y1; y++) {
