@@ -72,3 +72,43 @@ def test_numpy_reference(benchmark, case):
     layout, (frame, lut, gains, calib) = case
     benchmark.pedantic(lambda: reference.module_scan(reference.correct(frame, lut, gains, calib), layout),
                        rounds=2, iterations=1)
+
+
+# Current limiting (issue 14): the same pipeline with a per-cabinet scale (every cabinet a
+# different one) and with the limiter's update, in the case's group beside the plain runs,
+# so pytest-benchmark's table gives the ratios; and the limiter's update alone.
+
+def _scale(layout):
+    n = len(layout.cabinets)
+    return (65536 - (np.arange(n) * 997) % 32768).astype(np.uint32)
+
+
+@pytest.mark.parametrize("threads", [None, 1], ids=["all-cores", "one-thread"])
+def test_fused_with_scale(benchmark, case, threads):
+    layout, (frame, lut, gains, calib) = case
+    pipe = fastpath.Pipeline(layout, lut, gains, calib, threads=threads)
+    benchmark(pipe.process, frame, _scale(layout))
+
+
+@pytest.mark.parametrize("threads", [None, 1], ids=["all-cores", "one-thread"])
+def test_fused_with_limiter(benchmark, case, threads):
+    from host.benchlimit import bench_power
+
+    layout, (frame, lut, gains, calib) = case
+    pipe = fastpath.Pipeline(layout, lut, gains, calib, threads=threads)
+    limiter = bench_power(layout)
+
+    def frame_with_limiter():
+        s = limiter.scale()
+        limiter.update(pipe.process(frame, s).sums, s)
+    benchmark(frame_with_limiter)
+
+
+def test_limiter_update_alone(benchmark, case):
+    from host.benchlimit import bench_power
+
+    layout, (frame, lut, gains, calib) = case
+    sums = fastpath.Pipeline(layout, lut, gains, calib, threads=1).process(frame).sums
+    limiter = bench_power(layout)
+    benchmark.extra_info["cabinets"] = len(layout.cabinets)
+    benchmark(limiter.update, sums, _scale(layout))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.brightness import level_of_fraction
+from controller.brightness import LEVEL_MAX, screen_file_level
 from controller.cardaddress import hex_address
 from controller.config import Cabinet, Layout
 from controller.errors import ConfigError
@@ -28,27 +28,25 @@ class CardSettings:
     model: int | None = None          # expected hw_model; None accepts any
     firmware: str | None = None       # expected card firmware version; None accepts any
     refresh_hz: int = 3840
-    brightness: float = 1.0           # 0 … 1, a fraction of full (controller.brightness)
+    #: The commissioning default brightness: ``[correction] brightness`` as a card level
+    #: (:func:`controller.brightness.screen_file_level`).  Not what the cards must hold now:
+    #: that is the wall's current brightness, controller state (``service.brightness``).
+    default_level: int = LEVEL_MAX
 
     @classmethod
     def from_screen_file(cls, data: dict) -> CardSettings:
         table = data.get("cards", {})
         if not isinstance(table, dict):
             raise ConfigError("[cards] must be a table")
-        unknown = set(table) - {"model", "firmware", "refresh_hz", "brightness"}
+        default_level = screen_file_level(data)      # refuses the retired [cards] brightness
+        unknown = set(table) - {"model", "firmware", "refresh_hz"}
         if unknown:
             raise ConfigError(f"[cards]: unknown keys {sorted(unknown)}; known: model, firmware, "
-                              f"refresh_hz, brightness")
-        settings = cls(**table)
-        if not 0.0 <= float(settings.brightness) <= 1.0:
-            raise ConfigError(f"[cards] brightness = {settings.brightness} must be between 0 and 1")
+                              f"refresh_hz")
+        settings = cls(**table, default_level=default_level)
         if not 30 <= settings.refresh_hz <= 7680:
             raise ConfigError(f"[cards] refresh_hz = {settings.refresh_hz} must be 30 … 7680")
         return settings
-
-    @property
-    def level(self) -> int:
-        return level_of_fraction(float(self.brightness))
 
 
 def card_config(cab: Cabinet, settings: CardSettings) -> c.CardConfig:

@@ -99,22 +99,24 @@ class _Timer:
 
     def __init__(self, rounds: int, min_time: float) -> None:
         self.rounds, self.min_time = rounds, min_time
-        self.variants: list[tuple[str, Callable[[], object], int]] = []
+        self.variants: list[tuple[str, Callable[[], object], int, Callable[[], float]]] = []
 
-    def add(self, name: str, fn) -> None:
+    def add(self, name: str, fn, clock: Callable[[], float] = time.perf_counter) -> None:
+        """``clock``: wall time by default; a CPU-time clock counts only this process's work,
+        which other jobs on a shared machine do not inflate (``bench --limiting``)."""
         start = time.perf_counter()
         fn()                                   # warm up: caches, pages, thread start
         once = max(time.perf_counter() - start, 1e-6)
-        self.variants.append((name, fn, max(1, math.ceil(self.min_time / once))))
+        self.variants.append((name, fn, max(1, math.ceil(self.min_time / once)), clock))
 
     def run(self, progress=None) -> dict[str, list[float]]:
-        times: dict[str, list[float]] = {name: [] for name, _, _ in self.variants}
+        times: dict[str, list[float]] = {name: [] for name, _, _, _ in self.variants}
         for r in range(self.rounds):
-            for name, fn, n in self.variants:
-                start = time.perf_counter()
+            for name, fn, n, clock in self.variants:
+                start = clock()
                 for _ in range(n):
                     fn()
-                times[name].append((time.perf_counter() - start) / n)
+                times[name].append((clock() - start) / n)
             if progress:
                 progress(r + 1, self.rounds)
         return times
@@ -188,6 +190,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds per batch within a round (default 0.05)")
     p.add_argument("--numpy-rounds", type=int, default=2,
                    help="frames through the NumPy reference (default 2)")
+    p.add_argument("--limiting", action="store_true",
+                   help="instead: what current limiting adds per frame (the per-cabinet scale "
+                        "and the limiter's update), as ratios to the plain pipeline")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="with --limiting: time CPU used rather than wall time, so other jobs on "
+                        "a shared machine do not blur the ratios (all-cores rows then count "
+                        "every thread's CPU)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
 
@@ -220,8 +229,14 @@ def run(args: argparse.Namespace) -> int:
         layouts = [wall_layout(w, h) for w, h in args.resolution or [(1920, 1080), (3840, 2160)]]
     threads = (args.threads or fastpath.default_threads()) if fastpath.backend == "cffi" else 1
     kernels, build = fastpath.kernels(), fastpath.build_info()
-    rows = [row for layout in layouts for mode in args.calibration
-            for row in measure(layout, mode, threads, args)]
+    if args.limiting:
+        from host.benchlimit import measure_limiting
+        rows = [row for layout in layouts for mode in args.calibration
+                for row in measure_limiting(layout, mode, bench_inputs(layout, mode), threads,
+                                            args, _Timer)]
+    else:
+        rows = [row for layout in layouts for mode in args.calibration
+                for row in measure(layout, mode, threads, args)]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "threads": threads, "load_before": load,
             "backend": fastpath.backend, "kernel": args.kernel or kernels[0], "kernels": list(kernels),
@@ -239,6 +254,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"screen   {layout.width}x{layout.height} {layout.name!r}: {len(layout.cabinets)} "
               f"cabinets, {sum(c.module_count for c in layout.cabinets)} modules")
     print()
+    if args.limiting:
+        from host.benchlimit import print_limiting
+        print_limiting(rows)
+        return 0
     print(table([(r["resolution"], r["calibration"], r["variant"], r["threads"],
                   round(r["ms_per_frame"], 2), round(r["best_ms"], 2), round(r["fps"], 1),
                   round(r["mpix_per_s"], 1),

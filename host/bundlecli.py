@@ -16,7 +16,8 @@ from pathlib import Path
 
 from controller.cliout import emit_json
 from controller.errors import UpgradeRejected
-from controller.upgrade import bundle, package, signing
+from controller.upgrade import package, signing
+from controller.upgrade.bundles import bundle
 from host.keyscli import add_verify_key_arguments, verifying_keys
 
 

@@ -12,7 +12,7 @@ import re
 import sys
 from dataclasses import asdict
 
-from controller.brightness import LEVEL_MAX, is_level, level_of_fraction
+from controller.brightness import LEVEL_MAX, is_level, level_of_fraction, percent_of_level
 from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD, hex_address
 from controller.cliargs import add_rs485_arguments, rs485_from_args
 from controller.cliout import Progress, emit_json, table
@@ -245,14 +245,14 @@ def cmd_config_set(args, bus: Bus) -> int:
 def cmd_brightness_get(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: bus.call(a, c.Cmd.GET_BRIGHTNESS).level)
     _report(args, results, ["address", "level", "percent"],
-            lambda a, v: (hex_address(a), v, round(v / LEVEL_MAX * 100, 1)))
+            lambda a, v: (hex_address(a), v, percent_of_level(v)))
     return int(failed)
 
 
 def cmd_brightness_set(args, bus: Bus) -> int:
     results, failed = _each(args, bus, lambda a: ops.write_brightness(bus, a, args.level))
     _report(args, results, ["address", "level", "percent"],
-            lambda a, v: (hex_address(a), v, round(v / LEVEL_MAX * 100, 1)))
+            lambda a, v: (hex_address(a), v, percent_of_level(v)))
     return int(failed)
 
 
@@ -316,6 +316,26 @@ def cmd_events(args, bus: Bus) -> int:
         for v in results.values():
             if isinstance(v, Exception):
                 print(f"ledwarden: error: {v}", file=sys.stderr)
+    return int(failed)
+
+
+def cmd_output(args, bus: Bus) -> int:
+    """``GET_OUTPUT`` of each card; a card without the command is said to lack it, not failed."""
+    def output(a):
+        reply = ops.read_output(bus, a)
+        if reply is None:
+            return {"supported": False, "current_ma": None, "frames_shown": None,
+                    "frames_dropped": None}
+        return {"supported": True, "current_ma": reply.milliamps,
+                "frames_shown": reply.frames_shown, "frames_dropped": reply.frames_dropped}
+    results, failed = _each(args, bus, output)
+
+    def row(a, v):
+        if not v["supported"]:
+            return (hex_address(a), "not supported (firmware without GET_OUTPUT)", "", "")
+        current = "no sensor" if v["current_ma"] is None else v["current_ma"]
+        return (hex_address(a), current, v["frames_shown"], v["frames_dropped"])
+    _report(args, results, ["address", "current_mA", "frames_shown", "frames_dropped"], row)
     return int(failed)
 
 
@@ -410,6 +430,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--level", type=parse_level, default=LEVEL_MAX, help="pattern level (default 100%%)")
     add("detect", cmd_detect, "run open/short LED detection and list dead LEDs per module")
     add("pixel-scan", cmd_pixel_scan, "list dead LEDs found by the last detection")
+    add("output", cmd_output, "LED current measured by each card and the video frames it has "
+                              "shown and dropped since boot (GET_OUTPUT)")
     p = add("events", cmd_events, "read the cards' event logs")
     p.add_argument("--since", type=int, default=0, help="first event index wanted")
     p = add("soak", cmd_soak, "measure link quality with N verified transactions against one card")

@@ -25,6 +25,7 @@ from host.settings import add_target_arguments
 SUBCOMMAND_MODULES = (
     "host.demo",
     "host.remote",
+    "host.brightnesscli",
     "host.selftestcli",
     "host.faultscli",
     "host.picturecli",

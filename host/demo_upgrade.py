@@ -37,7 +37,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 from controller.errors import ConfigError, LedwardenError
-from controller.upgrade.bundle import copy_source, default_source
+from controller.upgrade.bundles.bundle import copy_source, default_source
 from host.client import ApiError, ControllerClient, ControllerTimeout, ControllerUnreachable
 from hw.sim.server import Simulator
 
@@ -74,7 +74,7 @@ def start_controller(state: Path, bus: str, port: int, *, guarded: bool = True,
     """The controller on loopback at ``port``: under the boot guard, or plain (unguarded)."""
     run = ["--screen", str(SCREEN), "--bus", bus, "--listen", f"127.0.0.1:{port}", "--no-frames"]
     if guarded:
-        argv = [sys.executable, "-m", "controller.upgrade.bootguard", "--state", str(state),
+        argv = [sys.executable, "-m", "controller.upgrade.bundles.bootguard", "--state", str(state),
                 "--confirm-within", str(confirm_within), "--", *run]
     else:
         argv = [sys.executable, "-m", "host.cli", "controller", "run", "--state", str(state), *run]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from controller.cliout import emit_json
 from controller.errors import ConfigError
-from controller.upgrade import firmware, package, signing
+from controller.upgrade import package, signing
+from controller.upgrade.cards import firmware
 from host.keyscli import add_verify_key_arguments, verifying_keys
 
 

@@ -49,7 +49,8 @@ def _print_correction(data: dict) -> None:
     print(f"curve        {curve}")
     print(f"white        {', '.join(f'{w:g}' for w in data['white'])}")
     if data["brightness"] is not None:
-        print(f"brightness   {data['brightness']} % (screen file; the cards' dimming)")
+        print(f"brightness   {data['brightness']:g} % (the screen file's default for the cards' "
+              f"dimming; the wall's brightness now: 'ledwarden brightness')")
     if data["overrides"]:
         print(f"changed      {', '.join(sorted(data['overrides']))} by {data['set_by'] or '?'} "
               f"at {data['set_at']} (over the screen file's; `ledwarden correction reset` "

@@ -1,5 +1,5 @@
 """Host commands that work through a controller's API: ``status``, ``cards``, ``commission``,
-``pattern``, ``brightness``, ``detect``, ``jobs``.
+``pattern``, ``detect``, ``jobs`` (``brightness`` is :mod:`host.brightnesscli`).
 
 The controller is named with the global ``--controller https://HOST:PORT`` or
 ``--profile NAME``; the token comes from ``--token-file``, the
@@ -12,6 +12,7 @@ each test pattern unless ``--yes``.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from controller.errors import LedwardenError
 from controller.protocol import commands as c
 from controller.report.i18n import plural
 from controller.report.page import write_new
+from host.brightnesscli import describe
 from host.buscli import parse_addresses, parse_level
 from host.client import ControllerClient, client_from_args
 
@@ -87,6 +89,23 @@ def follow(client: ControllerClient, job: dict, *, quiet: bool, answer_yes: bool
 
 # ------------------------------------------------------------------ commands
 
+def output_summary(readings: dict) -> str:
+    """One line of the cards' GET_OUTPUT readings in ``status`` (outputwatch)."""
+    values = list(readings.values())
+    showing = sum(1 for r in values if r["showing"] is True)
+    black = [a for a, r in readings.items() if r["showing"] is False]
+    lacking = sum(1 for r in values if not r["supported"])
+    measured = [r["current_ma"] for r in values if r["current_ma"] is not None]
+    parts = [f"{showing} of {len(values)} cards showing video"]
+    if black:
+        parts.append(f"NOT showing: {', '.join(black)}")
+    if measured:
+        parts.append(f"{sum(measured) / 1000:.2f} A measured by {len(measured)} cards")
+    if lacking:
+        parts.append(f"{lacking} without GET_OUTPUT (current estimated only)")
+    return "; ".join(parts)
+
+
 def cmd_status(args, client) -> int:
     data = client.get("/api/v1/status")
     if args.json:
@@ -102,16 +121,45 @@ def cmd_status(args, client) -> int:
               f"{fl['backend']}, {fl['threads']} threads), p50 {fl['p50_ms']} ms, "
               f"p99 {fl['p99_ms']} ms, {fl['overruns']} overruns"
               + (f", ERROR {fl['error']}" if fl["error"] else ""))
+    for line in power_lines(data.get("power")):
+        print(line)
+    output = data.get("card_output")
+    if output:
+        print(f"output     {output_summary(output)}")
     faults, last = data.get("faults"), data.get("last_selftest")
     if faults is not None:
         by = ", ".join(f"{n} {sev}" for sev, n in faults.get("by_severity", {}).items() if n)
         print(f"faults     {faults['active']} active" + (f" ({by})" if by else "")
               + "  ('ledwarden faults list')")
+    if data.get("brightness"):
+        print("\n".join(describe(data["brightness"])))
     if last:
         print(f"self-test  {last['id']} ({last['profile']}, {last['started']}): {last['result']}")
     for job in data["jobs"]:
         print(f"job {job['id']:<5}  {job['kind']} {job['state']}: {job['progress']['step']}")
     return 0
+
+
+def power_lines(power: dict | None) -> list[str]:
+    """The current limiter in ``status``: a summary, then each cabinet it is limiting."""
+    if not power:
+        return []
+    cabs = power["cabinets"]
+    limited = [c for c in cabs if c["limiting"]]
+    top = max(cabs, key=lambda c: c["estimate_a"] / (c["budget_a"] or math.inf), default=None)
+    parts = [f"{len(limited)} of {len(cabs)} cabinets limited"]
+    if top is not None and top["budget_a"]:
+        parts.append(f"highest {top['estimate_a']:g} A of {top['budget_a']:g} A (cabinet "
+                     f"{top['address']})")
+    if power["wall_budget_a"]:
+        parts.append(f"wall {power['wall_estimate_a']:g} A of {power['wall_budget_a']:g} A")
+    lines = [f"power      {'; '.join(parts)}; {power['note']}"]
+    for c in limited:
+        card = "" if c["measured_a"] is None else f", card reads {c['measured_a']:g} A"
+        budget = f"of {c['budget_a']:g} A" if c["budget_a"] else "(the wall's budget)"
+        lines.append(f"  cabinet {c['address']}: {c['estimate_a']:g} A {budget}{card}, "
+                     f"gain x{c['scale']:.2f}")
+    return lines
 
 
 def cmd_cards(args, client) -> int:
@@ -178,22 +226,6 @@ def cmd_pattern(args, client) -> int:
         where = "every card" if data["broadcast"] else ", ".join(data["cards"])
         print(f"pattern {data['pattern']} on {where}")
     return 0
-
-
-def cmd_brightness(args, client) -> int:
-    body = {"level": args.level} | ({"addresses": args.address} if args.address else {})
-    data = client.post("/api/v1/brightness", body)
-    if args.json:
-        emit_json(data)
-        return 0
-    failed = 0
-    for address, value in data["cards"].items():
-        if isinstance(value, dict):
-            failed += 1
-            print(f"ledwarden: error: {value['error']}", file=sys.stderr)
-        else:
-            print(f"{address}: brightness {value} ({value / LEVEL_MAX:.0%}), read back")
-    return int(bool(failed))
 
 
 def cmd_detect(args, client) -> int:
@@ -296,9 +328,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add("pattern", cmd_pattern, "show a test pattern on the wall")
     p.add_argument("pattern", choices=[x.name.lower().replace("_", "-") for x in c.Pattern])
     p.add_argument("--level", type=parse_level, default=LEVEL_MAX)
-    p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")
-    p = add("brightness", cmd_brightness, "set the brightness of the cards (read back)")
-    p.add_argument("level", type=parse_level, help="0..65535 or a percentage such as 40%%")
     p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")
     p = add("detect", cmd_detect, "run LED-fault detection and list dead LEDs")
     p.add_argument("-a", "--address", type=parse_addresses, help="only these cards (default: all)")

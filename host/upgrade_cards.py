@@ -26,7 +26,8 @@ from pathlib import Path
 from controller.cardaddress import hex_address
 from controller.cliout import Progress, emit_json, table
 from controller.errors import LedwardenError, UpgradeRejected
-from controller.upgrade import firmware, package, signing
+from controller.upgrade import package, signing
+from controller.upgrade.cards import firmware
 from host.buscli import parse_addresses
 from host.client import ApiError, ControllerTimeout, ControllerUnreachable
 from host.remote import client_for

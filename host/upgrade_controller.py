@@ -27,8 +27,8 @@ from pathlib import Path
 from controller.cliout import Progress, emit_json
 from controller.errors import LedwardenError, UpgradeRejected
 from controller.upgrade import package, signing
-from controller.upgrade.boardcli import show_slots
-from controller.upgrade.bundle import KIND, check_contents
+from controller.upgrade.bundles.boardcli import show_slots
+from controller.upgrade.bundles.bundle import KIND, check_contents
 from host.client import ApiError, ControllerTimeout, ControllerUnreachable
 from host.remote import client_for, follow
 from host.upload import upload_file

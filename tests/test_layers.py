@@ -48,19 +48,22 @@ class Layer:
 #: change it here, with the reason, when the design changes.
 LAYERS = (
     Layer("host", ("host",),
-          ("selftest", "upgrade", "report", "faultlog", "fastpath", "protocol", "shared", "base", "sim"),
+          ("selftest", "bundles", "cards", "upgrade", "report", "power", "faultlog", "fastpath",
+           "protocol", "shared", "base", "sim"),
           "the laptop's command line builds and signs bundles, talks to the bus and renders reports "
           "with the board's libraries and runs the simulator for its demo, but reaches the running "
           "service only over HTTPS: never the service's modules, never a package's private module"),
     Layer("service", ("controller.service",),
-          ("picture", "video", "selftest", "upgrade", "report", "faultlog", "fastpath", "protocol",
-           "shared", "base"),
+          ("picture", "video", "selftest", "bundles", "cards", "upgrade", "report", "power",
+           "faultlog", "fastpath",
+           "protocol", "shared", "base"),
           "the service wires the parts together (bus owner, jobs, API); nothing below may need it, "
           "so every part runs and is tested without a service"),
     Layer("picture", ("controller.picture",), ("upgrade", "fastpath", "faultlog", "base"),
           "the live picture turns correction settings and per-cabinet calibration into the fast "
           "path's inputs and keeps run-time changes on disk with the upgrade's durable steps "
-          "(controller.upgrade.steps: temp file, fsync, rename, cut points for tests); the "
+          "(controller.upgrade.steps: temp file, fsync, rename, cut points for tests, shared by "
+          "bundles and the picture store); the "
           "service hands it the frame loop and the fault log, so it needs neither"),
     Layer("video", ("controller.video",), ("fastpath", "base"),
           "video sources and sinks (files, DDP, Colorlight) feed and drain the frame loop; they "
@@ -70,12 +73,28 @@ LAYERS = (
           ("report", "faultlog", "fastpath", "protocol", "shared", "base"),
           "self-tests ask the cards (protocol), time the fast path and write their findings as "
           "report sentences; they get the board's parts handed in, not the service"),
-    Layer("upgrade", ("controller.upgrade",),
-          ("faultlog", "protocol", "shared", "base"),
-          "upgrades drive the cards over the bus and log to the fault log; the service starts "
-          "them as jobs and serves their uploads"),
+    Layer("bootguard-name", ("controller.upgrade.bootguard",), ("bundles",),
+          "the boot guard's old module name, run by the systemd unit of boards deployed before "
+          "the upgrade split and imported by older releases' install smoke test; it only "
+          "forwards to the guard in bundles"),
+    Layer("bundles", ("controller.upgrade.bundles",), ("upgrade", "shared", "base"),
+          "controller bundles (A/B slots, installer, boot guard) open the signed package and "
+          "read the board's command-line options (cliargs, cliout); they never touch the bus, "
+          "and share nothing with card firmware but the package, so they do not import cards"),
+    Layer("cards", ("controller.upgrade.cards",), ("upgrade", "faultlog", "protocol", "base"),
+          "card firmware opens the signed package, streams it over the bus (protocol), files "
+          "each card's outcome in the fault log and reads the firmware from an upload; it "
+          "knows nothing of controller bundles, so it does not import them"),
+    Layer("upgrade", ("controller.upgrade",), ("base",),
+          "what both upgrade kinds share: the signed container, Ed25519 keys, resumable "
+          "uploads and the counted durable file steps; pure storage and cryptography, so it may use only the base vocabulary and "
+          "neither of the two subsystems above it"),
     Layer("report", ("controller.report",), ("base",),
           "reports render what they are given (JSON in, HTML out) and know no bus and no service"),
+    Layer("power", ("controller.power",), ("faultlog", "base"),
+          "the power model and current limiter turn the fast path's module sums into a gain "
+          "scale and file power.limiting; the frame loop hands both in, so it needs no service "
+          "and no fast path"),
     Layer("faultlog", ("controller.faultlog",), ("base",),
           "the fault log is storage: it files what others found"),
     Layer("fastpath", ("controller.fastpath",), ("base",),
@@ -308,6 +327,22 @@ def test_the_board_importing_the_laptop_fails(project):
     modules, _ = project
     for text in ("import host.settings\n", "from host import pinning\n", "from host.client import x\n"):
         assert len(check_text("controller.upgrade.synthetic", text, set(modules))) == 1, text
+
+
+def test_the_two_upgrade_subsystems_share_only_the_upgrade_package(project):
+    """Bundles and card firmware stay apart; the shared package (signed container, keys,
+    uploads) is below both and may reach neither."""
+    known = set(project[0])
+    assert check_text("controller.upgrade.bundles.synthetic",
+                      "from controller.upgrade.cards import firmware\n", known)
+    assert check_text("controller.upgrade.cards.synthetic",
+                      "from controller.upgrade.bundles.slots import Slots\n", known)
+    assert check_text("controller.upgrade.synthetic", "from .bundles import slots\n", known)
+    assert check_text("controller.upgrade.synthetic", "from controller.faultlog import journal\n",
+                      known)
+    for module in ("controller.upgrade.bundles.synthetic", "controller.upgrade.cards.synthetic"):
+        assert check_text(module, "from controller.upgrade import package, signing, uploads\n",
+                          known) == []
 
 
 def test_private_modules_of_another_package_fail(project):

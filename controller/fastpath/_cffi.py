@@ -219,6 +219,14 @@ class Pipeline:
         s.mode = mode
         s.lut = self._c.hold("uint16_t[]", _folded(lut, gains) if mode == 0 else lut.copy())
         s.gains = gains.tolist()
+        # the per-cabinet scale: its buffer and the module → cabinet map, wired in per frame
+        counts = [m1 - m0 for m0, m1 in self._c.plan.cab_modules]
+        mod_cab = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        s.mod_cab = self._c.hold("int32_t[]", mod_cab)
+        self._scale = np.empty(len(counts), np.uint32)
+        self._scale_ptr = self._c.hold("uint32_t[]", self._scale)
+        s.raw_lut = self._c.hold("uint16_t[]", lut.copy())
+        s.scale = ffi.NULL
         self.coef: np.ndarray | None = None
         if mode:
             self.coef = np.empty(self._c.plan.pixels * per_pixel, np.int16)
@@ -245,9 +253,17 @@ class Pipeline:
         coef = 0 if self.coef is None else self.coef.nbytes
         return 3 * pixels + coef, 6 * pixels
 
-    def process(self, frame: np.ndarray) -> common.ScanResult:
+    def process(self, frame: np.ndarray, scale: np.ndarray | None = None) -> common.ScanResult:
+        """One frame; ``scale`` (``uint32[cabinets]``, Q16, 0 … 65536) lowers each cabinet's
+        gains in the same pass (``docs/correction.md``), for current limiting."""
         frame = np.ascontiguousarray(common.check_frame(frame, (self.layout.height, self.layout.width)))
+        scale = common.check_scale(scale, len(self.layout.cabinets))
         with self._busy:    # the pool and the buffers serve one frame at a time
+            if scale is None:
+                self._c.struct.scale = ffi.NULL
+            else:
+                self._scale[:] = scale
+                self._c.struct.scale = self._scale_ptr
             lib.lw_process(self._pool, self._c.struct, self._kernel, self._bands_ptr,
                            len(self._bands) - 1, _ptr("uint8_t[]", frame))
         return self._result

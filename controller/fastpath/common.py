@@ -74,6 +74,26 @@ def check_gains(gains: object) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def check_scale(scale: object, cabinets: int) -> np.ndarray | None:
+    """``None`` or ``uint32[cabinets]`` in 0 … 65536: each cabinet's gain multiplier, Q16.
+
+    Above 1.0 is refused: the scale exists to lower a cabinet's current, and a
+    product of two Q16 gains that stays within 65536 is what keeps the
+    kernel's 16-bit-lane arithmetic exact (``docs/correction.md``).
+    """
+    if scale is None:
+        return None
+    scale = _array(scale, "scale", np.uint32, 1)
+    if scale.shape != (cabinets,):
+        raise ValueError(f"scale: expected one value per cabinet, shape ({cabinets},), "
+                         f"not {scale.shape}")
+    if cabinets and int(scale.max()) > GAIN_ONE:
+        index = int(np.argmax(scale))
+        raise ValueError(f"scale: cabinet {index + 1} has {int(scale[index])}; a scale is "
+                         f"0 … {GAIN_ONE} (Q16, 65536 = 1.0) and can only lower a cabinet")
+    return scale
+
+
 def first_bad_calib(calib: np.ndarray) -> int:
     """Flat index (pixel * 3 + channel) of the first coefficient row out of bounds, or -1."""
     if calib.ndim == 3:

@@ -201,11 +201,35 @@ static void ctx_of(const lw_plan *plan, lw_ctx *ctx)
     memcpy(ctx->gains, plan->gains, sizeof ctx->gains);
 }
 
+/* The gains (and for mode 0 the folded curve) of modules under scale s: the
+ * scale is one more factor in the per-channel gain, not a pass of its own. */
+static void scale_ctx(const lw_plan *plan, uint32_t s, lw_ctx *ctx, uint16_t *folded)
+{
+    for (int c = 0; c < 3; c++)
+        ctx->gains[c] = (uint32_t)(((uint64_t)plan->gains[c] * s + 32768u) >> 16);
+    if (plan->mode == 0) {      /* 65535 * 65536 + 32768 < 2^32: 32-bit lanes, vectorised */
+        for (int c = 0; c < 3; c++) {
+            const uint32_t g = ctx->gains[c];
+            const uint16_t *src = plan->raw_lut + 256 * c;
+            uint16_t *dst = folded + 256 * c;
+            for (int v = 0; v < 256; v++)
+                dst[v] = (uint16_t)(((uint32_t)src[v] * g + 32768u) >> 16);
+        }
+        ctx->lut = folded;
+    }
+}
+
 static void run_band(const lw_plan *plan, lw_module_fn fn, const uint8_t *frame, int m0, int m1)
 {
     lw_ctx ctx;
     ctx_of(plan, &ctx);
+    uint16_t folded[768];
+    int64_t current = -1;       /* the scale ctx holds gains for; modules of a cabinet share it */
     for (int m = m0; m < m1; m++) {
+        if (plan->scale && plan->scale[plan->mod_cab[m]] != current) {
+            current = plan->scale[plan->mod_cab[m]];
+            scale_ctx(plan, (uint32_t)current, &ctx, folded);
+        }
         const int16_t *coef = plan->coef ? plan->coef + plan->mod_coef[m] : NULL;
         fn(&ctx, frame + plan->mod_base[m], &plan->geoms[plan->mod_geom[m]], coef,
            plan->out + plan->mod_out[m], plan->sums + 3 * (int64_t)m, plan->peaks + 3 * (int64_t)m);

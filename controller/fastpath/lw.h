@@ -47,6 +47,14 @@ typedef struct {
     uint16_t *out;
     uint64_t *sums;
     uint16_t *peaks;
+    /* Per-cabinet scale (docs/correction.md, an extension of the spec): NULL
+     * for none, else scale[mod_cab[m]] (Q16, 0 .. 65536) turns the gains of
+     * module m into (gains[c] * s + 32768) >> 16.  For mode 0 the kernel then
+     * folds those into raw_lut, the curve before any gains, once per run of
+     * modules with the same scale. */
+    const int32_t *mod_cab;
+    const uint32_t *scale;
+    const uint16_t *raw_lut;
 } lw_plan;
 
 typedef struct lw_pool lw_pool;

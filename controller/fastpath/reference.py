@@ -66,6 +66,16 @@ def module_scan(out: np.ndarray, layout: Layout) -> common.ScanResult:
     return common.ScanResult(buffers, sums, peaks)
 
 
+def scaled_gains(gains: npt.ArrayLike, scale: int) -> np.ndarray:
+    """A cabinet's gains under a per-cabinet scale ``s`` (Q16, 0 … 65536), an extension of the
+    spec (``docs/correction.md``): ``gains'[c] = (gains[c] * s + 32768) >> 16``.
+
+    Step 3 then runs with ``gains'`` in place of ``gains``; there is no second
+    rounding per pixel.  ``s == 65536`` gives ``gains`` back exactly.
+    """
+    return (common.check_gains(gains) * int(scale) + 32768) >> 16
+
+
 def _modules_in_chain_order(out: np.ndarray, cab: Cabinet) -> Iterator[np.ndarray]:
     """Spec 5.1–5.2: the cabinet's pixels (turned if mounted at 180°), module by module."""
     c = out[cab.y:cab.y + cab.height, cab.x:cab.x + cab.width]
@@ -113,9 +123,20 @@ class Pipeline:
         self.threads = 1
         self.kernel = "numpy"
 
-    def process(self, frame: np.ndarray) -> common.ScanResult:
+    def process(self, frame: np.ndarray, scale: np.ndarray | None = None) -> common.ScanResult:
+        """One frame; ``scale`` (``uint32[cabinets]``, Q16) lowers each cabinet's gains."""
         frame = common.check_frame(frame, (self.layout.height, self.layout.width))
-        return module_scan(correct(frame, self.lut, self.gains, self.calib), self.layout)
+        scale = common.check_scale(scale, len(self.layout.cabinets))
+        if scale is None:
+            return module_scan(correct(frame, self.lut, self.gains, self.calib), self.layout)
+        # each cabinet corrected with its own gains; pixels no cabinet covers are never shown
+        out = np.zeros(frame.shape, np.uint16)
+        for cab, s in zip(self.layout.cabinets, scale):
+            rows, cols = slice(cab.y, cab.y + cab.height), slice(cab.x, cab.x + cab.width)
+            calib = None if self.calib is None else self.calib[rows, cols]
+            out[rows, cols] = correct(frame[rows, cols], self.lut, scaled_gains(self.gains, s), calib)
+        return module_scan(out, self.layout)
+
 
 
 # ------------------------------------------------------------------ cards with their own curve

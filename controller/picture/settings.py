@@ -47,7 +47,7 @@ class Correction:
     gamma: float | None = 2.2
     white: tuple[float, float, float] = (1.0, 1.0, 1.0)
     #: Percent, the cards' dimming (owned by controller.brightness); never in the gains.
-    brightness: int | None = None
+    brightness: float | None = None
 
     def lut(self) -> np.ndarray:
         return cie1931_lut() if self.curve == "cie1931" else power_lut(self.gamma or 2.2)
@@ -130,7 +130,7 @@ def parse_correction(data: Mapping[str, Any], source: str = "<screen>",
         if isinstance(b, bool) or not isinstance(b, (int, float)) or not 1 <= b <= 100:
             problems.append(f"{where}: brightness = {b!r} is out of range (percent, 1 … 100)")
         else:
-            brightness = int(round(b))
+            brightness = b     # as written: the level is controller.brightness's to compute
     files = _calibration_files(raw.get("calibration", {}), Path(source).parent, addresses,
                                problems)
     _raise(problems, source)

@@ -1,7 +1,8 @@
 """Operations on cards that take more than one transaction.
 
 Discovery, LED-fault detection with the pixel scan, reading a card's whole
-event log, writing a config with read-back, and the link soak.  Each is a
+event log, reading its output (``GET_OUTPUT``, absent on older cards),
+writing a config with read-back, and the link soak.  Each is a
 plain function over a :class:`~controller.protocol.bus.Bus` so the command
 line, the service's jobs and the self-tests share one implementation.
 Progress, where an operation takes seconds, is reported through an optional
@@ -245,6 +246,23 @@ def fw_status_when_erased(bus: Bus, address: int, *,
             if exc.code != c.ErrorCode.BUSY or time.monotonic() >= deadline:
                 raise
         bus.pause(ERASE_POLL_S)
+
+
+def read_output(bus: Bus, address: int) -> c.OutputReply | None:
+    """A card's ``GET_OUTPUT`` answer: measured LED current, video frames shown and dropped.
+
+    ``None`` when the card answers ``UNKNOWN_COMMAND``: the command came after
+    the first edition of the spec, and a card without it is "not supported",
+    never a fault (spec section 5), so callers go on without the measurement.
+    Any other refusal, and a timeout, is raised as usual.
+    """
+    try:
+        reply: c.OutputReply = bus.call(address, c.Cmd.GET_OUTPUT)
+    except CardError as exc:
+        if exc.code == c.ErrorCode.UNKNOWN_COMMAND:
+            return None
+        raise
+    return reply
 
 
 def read_events(bus: Bus, address: int, first: int = 0) -> list[c.Event]:

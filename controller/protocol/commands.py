@@ -7,6 +7,11 @@ the length or a field is wrong.  :data:`COMMANDS` ties each command code to
 its request and response types and to the card's answer deadline, which is
 what the transaction engine needs to know about a command and nothing more.
 Commands whose response is empty have ``response=None``.
+
+The payloads of firmware transfers and of the event log live in
+:mod:`controller.protocol.transfer`, their base in
+:mod:`controller.protocol.payload`; both are re-exported here, so every caller
+names a payload as ``commands.X`` whatever module holds it.
 """
 
 from __future__ import annotations
@@ -14,13 +19,29 @@ from __future__ import annotations
 import enum
 import math
 import struct
-from dataclasses import astuple, dataclass, field
-from typing import Any, ClassVar, Protocol, Self
+from dataclasses import dataclass
+from typing import ClassVar
 
 from controller.brightness import LEVEL_MAX
 from controller.cardaddress import ADDR_FIRST_CARD, ADDR_LAST_CARD
 from controller.errors import PayloadError
 from controller.protocol.framing import MAX_PAYLOAD
+from controller.protocol.payload import Empty as Empty
+from controller.protocol.payload import Message as Message
+from controller.protocol.payload import Payload as Payload
+from controller.protocol.payload import check as _check
+# Re-exported (``X as X``): callers write c.FwBegin, c.EventsReply … whatever module holds them.
+from controller.protocol.transfer import EVENT as EVENT
+from controller.protocol.transfer import FW_STATUS_HEAD as FW_STATUS_HEAD
+from controller.protocol.transfer import MAX_EVENTS_PER_ANSWER as MAX_EVENTS_PER_ANSWER
+from controller.protocol.transfer import Event as Event
+from controller.protocol.transfer import EventCode as EventCode
+from controller.protocol.transfer import EventsReply as EventsReply
+from controller.protocol.transfer import FwBegin as FwBegin
+from controller.protocol.transfer import FwChunk as FwChunk
+from controller.protocol.transfer import FwState as FwState
+from controller.protocol.transfer import FwStatusReply as FwStatusReply
+from controller.protocol.transfer import GetEvents as GetEvents
 
 
 class Cmd(enum.IntEnum):
@@ -34,6 +55,7 @@ class Cmd(enum.IntEnum):
     SET_CONFIG = 0x11
     SET_BRIGHTNESS = 0x12
     GET_BRIGHTNESS = 0x13
+    GET_OUTPUT = 0x14
     TEST_PATTERN = 0x20
     PIXEL_SCAN = 0x21
     DETECT_START = 0x22
@@ -80,20 +102,6 @@ class StatusFlag(enum.IntFlag):
     DETECTING = 1 << 7
 
 
-class EventCode(enum.IntEnum):
-    """Codes in a card's event log (``GET_EVENTS``): what happened while nobody was asking."""
-
-    BOOT = 1
-    OVER_TEMPERATURE = 2
-    UNDER_VOLTAGE = 3
-    FAN_FAULT = 4
-    MODULE_LINK_LOST = 5
-    FIRMWARE_ROLLED_BACK = 6
-    CONFIG_WRITTEN = 7
-    WATCHDOG_RESET = 8
-    FIRMWARE_CONFIRMED = 9
-
-
 class Pattern(enum.IntEnum):
     """``TEST_PATTERN``'s patterns; ``NORMAL`` goes back to showing the video."""
 
@@ -105,64 +113,6 @@ class Pattern(enum.IntEnum):
     GRID = 5
     GRADIENT = 6
     MODULE_NUMBERS = 7
-
-
-class FwState(enum.IntEnum):
-    """Where a card is in a firmware transfer (``FW_STATUS``), so a transfer can resume."""
-
-    IDLE = 0
-    RECEIVING = 1
-    COMPLETE = 2
-    VERIFIED = 3
-
-
-def _check(name: str, value: int, low: int, high: int) -> None:
-    if not isinstance(value, int) or not low <= value <= high:
-        raise PayloadError(f"{name}={value!r} is outside {low}..{high}")
-
-
-class Message(Protocol):
-    """What the engine needs of a request or answer type: bytes both ways.
-
-    :class:`Payload`'s fixed layouts and the variable-length messages (pixel
-    scan, firmware chunks and status, events) are all one, so the command
-    table can name either.
-    """
-
-    def pack(self) -> bytes:
-        """The payload bytes of this message, as the wire carries them."""
-        ...
-
-    @classmethod
-    def unpack(cls, payload: bytes) -> Self:
-        """Parse payload bytes; :class:`PayloadError` when the length or a field is wrong."""
-        ...
-
-
-class Payload:
-    """Base of every fixed-layout payload: ``FORMAT`` lists the fields in order."""
-
-    FORMAT: ClassVar[struct.Struct] = struct.Struct("<")
-    #: Every subclass is a dataclass; declared so the type checker lets ``astuple`` take it.
-    __dataclass_fields__: ClassVar[dict[str, Any]]
-
-    def pack(self) -> bytes:
-        """The fields in declaration order, packed by ``FORMAT``."""
-        return self.FORMAT.pack(*astuple(self))
-
-    @classmethod
-    def unpack(cls, payload: bytes) -> Self:
-        """Parse exactly ``FORMAT.size`` bytes; the fields are validated as when built."""
-        if len(payload) != cls.FORMAT.size:
-            raise PayloadError(f"{cls.__name__} takes {cls.FORMAT.size} bytes, got {len(payload)}")
-        return cls(*cls.FORMAT.unpack(payload))
-
-
-# ---------------------------------------------------------------- empty requests
-
-@dataclass(frozen=True)
-class Empty(Payload):
-    """A request or response with no payload."""
 
 
 # ---------------------------------------------------------------- PING, status, address
@@ -380,159 +330,36 @@ class PixelScanReply:
         return sorted(found, key=lambda f: (f[1], f[0], f[2]))
 
 
-# ---------------------------------------------------------------- firmware transfer
+# ---------------------------------------------------------------- video output (0x14)
 
 @dataclass(frozen=True)
-class FwBegin(Payload):
-    """Start a firmware transfer: the image's size, model, version, chunk size and SHA-256, so
-    the card can refuse a wrong image before erasing anything and verify the right one after."""
+class OutputReply(Payload):
+    """What a card's LEDs do with the video (``GET_OUTPUT``, spec section 5, December 2026):
+    the current they draw by the card's own sensor, and the video frames shown and dropped
+    (incomplete or late) since boot.
 
-    FORMAT: ClassVar[struct.Struct] = struct.Struct("<IHBBHH32s")
-    size: int
-    hw_model: int
-    major: int
-    minor: int
-    patch: int
-    chunk_size: int
-    sha256: bytes
+    The current is the card's *measurement*, which is what lets the controller check its own
+    estimate from the frame content against something it did not compute; ``0xFFFFFFFF``
+    says the card has no sensor (:attr:`milliamps` is then ``None``).  A frame counter that
+    stops while video flows is how a card that receives video but shows none is found.
+    """
+
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<III")
+    current_ma: int
+    frames_shown: int
+    frames_dropped: int
+
+    NO_SENSOR: ClassVar[int] = 0xFFFF_FFFF
 
     def __post_init__(self) -> None:
-        _check("size", self.size, 1, 2**32 - 1)
-        _check("hw_model", self.hw_model, 0, 0xFFFF)
-        _check("major", self.major, 0, 255)
-        _check("minor", self.minor, 0, 255)
-        _check("patch", self.patch, 0, 0xFFFF)
-        _check("chunk_size", self.chunk_size, 1, 512)
-        if len(self.sha256) != 32:
-            raise PayloadError(f"sha256 must be 32 bytes, got {len(self.sha256)}")
+        _check("current_ma", self.current_ma, 0, 2**32 - 1)
+        _check("frames_shown", self.frames_shown, 0, 2**32 - 1)
+        _check("frames_dropped", self.frames_dropped, 0, 2**32 - 1)
 
     @property
-    def chunks(self) -> int:
-        """Chunks the image takes; the last may be short."""
-        return math.ceil(self.size / self.chunk_size)
-
-
-@dataclass(frozen=True)
-class FwChunk:
-    """One numbered piece of a firmware image; numbered so chunks may be re-sent, broadcast to
-    many cards at once, and arrive in any order."""
-
-    index: int
-    data: bytes
-
-    HEAD: ClassVar[struct.Struct] = struct.Struct("<I")
-
-    def __post_init__(self) -> None:
-        _check("index", self.index, 0, 2**32 - 1)
-        if not 1 <= len(self.data) <= 512:
-            raise PayloadError(f"a chunk carries 1..512 bytes, got {len(self.data)}")
-
-    def pack(self) -> bytes:
-        return self.HEAD.pack(self.index) + self.data
-
-    @classmethod
-    def unpack(cls, payload: bytes) -> FwChunk:
-        if len(payload) < cls.HEAD.size + 1:
-            raise PayloadError(f"FW_CHUNK of {len(payload)} bytes carries no data")
-        return cls(cls.HEAD.unpack_from(payload)[0], payload[cls.HEAD.size:])
-
-
-FW_STATUS_HEAD = struct.Struct("<BIHI")
-
-
-@dataclass(frozen=True)
-class FwStatusReply:
-    """A card's transfer state and a bitmap of the chunks it holds: what lets a transfer resume
-    after a cut, sending only what is missing."""
-
-    state: int
-    size: int
-    chunk_size: int
-    received: int
-    bitmap: bytes = b""
-
-    @property
-    def chunks(self) -> int:
-        return math.ceil(self.size / self.chunk_size) if self.chunk_size else 0
-
-    def has(self, index: int) -> bool:
-        """Whether the card holds chunk ``index``."""
-        byte = index >> 3
-        return byte < len(self.bitmap) and bool(self.bitmap[byte] >> (index & 7) & 1)
-
-    def missing(self) -> list[int]:
-        """The chunks still to send, in order."""
-        return [i for i in range(self.chunks) if not self.has(i)]
-
-    def pack(self) -> bytes:
-        return FW_STATUS_HEAD.pack(self.state, self.size, self.chunk_size, self.received) + self.bitmap
-
-    @classmethod
-    def unpack(cls, payload: bytes) -> FwStatusReply:
-        if len(payload) < FW_STATUS_HEAD.size:
-            raise PayloadError(f"FW_STATUS answer of {len(payload)} bytes is too short")
-        state, size, chunk, received = FW_STATUS_HEAD.unpack_from(payload)
-        reply = cls(state, size, chunk, received, payload[FW_STATUS_HEAD.size:])
-        if len(reply.bitmap) != math.ceil(reply.chunks / 8):
-            raise PayloadError(f"FW_STATUS bitmap of {len(reply.bitmap)} bytes does not fit "
-                               f"{reply.chunks} chunks")
-        return reply
-
-
-# ---------------------------------------------------------------- events
-
-@dataclass(frozen=True)
-class GetEvents(Payload):
-    """Ask for a card's event log from index ``first`` on; the master keeps a cursor per card
-    so each event is read once."""
-
-    FORMAT: ClassVar[struct.Struct] = struct.Struct("<I")
-    first: int = 0
-
-    def __post_init__(self) -> None:
-        _check("first", self.first, 0, 2**32 - 1)
-
-
-EVENT = struct.Struct("<IIHI")
-MAX_EVENTS_PER_ANSWER = 40
-
-
-@dataclass(frozen=True)
-class Event:
-    """One entry of a card's event log: what happened (``code``) and when (card uptime)."""
-
-    index: int
-    uptime_s: int
-    code: int
-    argument: int
-
-    @property
-    def name(self) -> str:
-        """The event's name, or its number for a code this master does not know."""
-        try:
-            return EventCode(self.code).name.lower()
-        except ValueError:
-            return f"event {self.code}"
-
-
-@dataclass(frozen=True)
-class EventsReply:
-    """Up to 40 events of a card's log in one answer."""
-
-    events: tuple[Event, ...] = field(default_factory=tuple)
-
-    def pack(self) -> bytes:
-        return bytes([len(self.events)]) + b"".join(EVENT.pack(*astuple(e)) for e in self.events)
-
-    @classmethod
-    def unpack(cls, payload: bytes) -> EventsReply:
-        if not payload:
-            raise PayloadError("GET_EVENTS answer is empty")
-        count = payload[0]
-        if count > MAX_EVENTS_PER_ANSWER or len(payload) != 1 + count * EVENT.size:
-            raise PayloadError(f"GET_EVENTS answer says {count} events in {len(payload)} bytes")
-        return cls(tuple(Event(*EVENT.unpack_from(payload, 1 + i * EVENT.size))
-                         for i in range(count)))
+    def milliamps(self) -> int | None:
+        """The measured current, or ``None`` for a card without a current sensor."""
+        return None if self.current_ma == self.NO_SENSOR else self.current_ma
 
 
 # ---------------------------------------------------------------- the command table
@@ -562,6 +389,7 @@ COMMANDS: dict[int, CommandSpec] = {s.cmd: s for s in (
     CommandSpec(Cmd.SET_CONFIG, CardConfig, None),
     CommandSpec(Cmd.SET_BRIGHTNESS, Brightness, None),
     CommandSpec(Cmd.GET_BRIGHTNESS, Empty, Brightness),
+    CommandSpec(Cmd.GET_OUTPUT, Empty, OutputReply),
     CommandSpec(Cmd.TEST_PATTERN, TestPattern, None),
     CommandSpec(Cmd.PIXEL_SCAN, PixelScan, PixelScanReply, max_response=MAX_PAYLOAD),
     CommandSpec(Cmd.DETECT_START, Empty, None),

@@ -345,10 +345,10 @@ EN: dict[str, str] = {
     "finding.cards.ok.one": "The one card answers with the expected model",
     "finding.config.differs": ("Cabinet {cabinet} ({address}): the stored config differs from the screen "
                                "file in {fields}: re-run commissioning or 'ledwarden bus config set'"),
-    "finding.config.brightness": ("Cabinet {cabinet} ({address}): brightness {level}, the screen file says "
-                                  "{expected}"),
+    "finding.config.brightness": ("Cabinet {cabinet} ({address}): brightness {percent} %, the "
+                                  "wall is set to {expected} %"),
     "finding.config.unreadable": "Cabinet {cabinet} ({address}): its settings could not be read: {reason}",
-    "finding.config.ok": "All {cards} cards hold the screen file's settings",
+    "finding.config.ok": "All {cards} cards hold the screen file's settings and the wall's brightness",
     "finding.config.ok.one": "The one card holds the screen file's settings",
     "finding.env.hot": ("Cabinet {cabinet} ({address}) runs hot at {temp_c} °C (limit {limit_c} °C): "
                         "check its fan and ventilation"),
@@ -719,9 +719,9 @@ ZH: dict[str, str] = {
     "finding.cards.ok.one": "唯一的 1 张接收卡有应答，型号正确",
     "finding.config.differs": ("{cabinet} 号箱体（{address}）：接收卡中保存的配置与屏体配置文件不一致（{fields}），"
                                "请重新调试或执行 'ledwarden bus config set'"),
-    "finding.config.brightness": "{cabinet} 号箱体（{address}）：亮度为 {level}，配置文件设定为 {expected}",
+    "finding.config.brightness": "{cabinet} 号箱体（{address}）：亮度为 {percent}%，屏体当前设定为 {expected}%",
     "finding.config.unreadable": "{cabinet} 号箱体（{address}）：无法读取接收卡参数：{reason}",
-    "finding.config.ok": "全部 {cards} 张接收卡的参数与屏体配置文件一致",
+    "finding.config.ok": "全部 {cards} 张接收卡的参数与屏体配置文件及当前亮度一致",
     "finding.config.ok.one": "唯一的 1 张接收卡的参数与屏体配置文件一致",
     "finding.env.hot": "{cabinet} 号箱体（{address}）温度过高，达 {temp_c} °C（上限 {limit_c} °C），请检查风扇和通风",
     "finding.env.warm": "{cabinet} 号箱体（{address}）温度偏高，为 {temp_c} °C（{limit_c} °C 起告警）",

@@ -9,6 +9,7 @@ both take their levels, addresses and positions from :mod:`.wall`.
 
 from __future__ import annotations
 
+from controller.brightness import percent_of_level
 from controller.report.findings import message_text
 from controller.report.html import Markup, el, join
 from controller.report.i18n import fmt_fan, fmt_supply, fmt_temperature, label, plural, t
@@ -67,7 +68,7 @@ def _cabinet_rows(cab: dict, row_col: tuple[int, int], ncols: int, lang: str) ->
                 sub(cab.get("model"), cab.get("firmware"), bank)]
         brightness = cab.get("brightness")
         config = [status(cab.get("config_ok"), lang),
-                  sub(t("fmt.brightness", lang, pct=round(brightness * 100 / 65535)))
+                  sub(t("fmt.brightness", lang, pct=round(percent_of_level(brightness))))
                   if brightness is not None else None]
         temp = el("span", {"class": f"temp {temperature_level(cab)}"},
                   fmt_temperature(cab_status.get("temperature_c")))

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import fields as dc_fields
 
+from controller.brightness import percent_of_level
 from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
 from controller.limits import HOT_C, SUPPLY_MIN_MV, WARM_C
@@ -124,8 +125,10 @@ async def cards_config(ix, result: CheckResult) -> None:
         differ = [f.name for f in dc_fields(want) if getattr(stored, f.name) != getattr(want, f.name)]
         if differ:
             result.add("fail", "config.differs", **where, fields=", ".join(differ))
-        if level != ix.settings.level:
-            result.add("fail", "config.brightness", **where, level=level, expected=ix.settings.level)
+        if not ix.brightness_ok(address, level):
+            # percent as people read it (40, not 40.0), the unit every view of brightness uses
+            result.add("fail", "config.brightness", **where, percent=f"{percent_of_level(level):g}",
+                       expected=f"{percent_of_level(ix.brightness_wanted(address)):g}")
         ix.cabinet(address)["brightness"] = level
         ix.cabinet(address)["config_ok"] = not differ
     if not result.findings:

@@ -57,6 +57,8 @@ class Inspection:
         #: The live picture (settings and calibration the wall shows), when the service has one.
         self.picture = getattr(service, "picture", None)
         self.faults = getattr(service, "faults", None)
+        #: The wall's current brightness (``service.brightness``); without one, the screen file's.
+        self._brightness = getattr(service, "brightness", None)
         self.state_dir: Path = service.state_dir
         self.reports_dir: Path = service.reports_dir
         self.history = history
@@ -75,6 +77,19 @@ class Inspection:
 
     def cabinet(self, address: int) -> dict:
         return self._cabinets[address]
+
+    def brightness_wanted(self, address: int) -> int:
+        """The level a card should hold now: the wall's current brightness, not the screen
+        file's default (which only commissioning starts from)."""
+        if self._brightness is None:
+            return self.settings.default_level
+        return self._brightness.level(address)
+
+    def brightness_ok(self, address: int, level: int) -> bool:
+        """Whether a card's level is right, allowing a fade step sent while the check ran."""
+        if self._brightness is None:
+            return level == self.settings.default_level
+        return self._brightness.accepts(address, level)
 
     def present(self) -> list[int]:
         return [cab.address for cab in self.layout.cabinets if cab.address in self.cards]

@@ -2,7 +2,7 @@
 
 The host tool uploads a firmware package (``uploads.py``, resumable, named by
 its SHA-256), then ``POST /api/v1/upgrade/cards`` starts the bus job
-(:mod:`controller.upgrade.cardjob`); per-card progress is the job's
+(:mod:`controller.upgrade.cards.job`); per-card progress is the job's
 ``progress.cards``, the full report its ``result`` — on failure too.
 ``GET /api/v1/upgrade/cards`` shows the plan kept for resuming and the latest
 job.  Starting needs the ``service`` role; reading, ``viewer``.
@@ -23,7 +23,7 @@ from controller.service.api_upgrade_controller import UPLOADS
 from controller.service.apikit import addresses_in, body_of, number_in, upload_in, who
 from controller.service.auth import requires
 from controller.service.state import Service
-from controller.upgrade.cardjob import RESUME_DELAY_S, CardUpgrades
+from controller.upgrade.cards.job import RESUME_DELAY_S, CardUpgrades
 
 OPENAPI = Path(__file__).with_name("openapi.d") / "upgrade-cards.json"
 CARD_UPGRADES = web.AppKey("card_upgrades", CardUpgrades)

@@ -3,10 +3,10 @@
 The host tool uploads a bundle in chunks (``uploads.py``: resumable, named by
 its SHA-256), then ``POST /api/v1/upgrade/controller {"upload": ID}`` starts
 the install as a job.  The job runs the installer in a worker thread
-(:mod:`controller.upgrade.installer`: signature, checks, the inactive slot,
+(:mod:`controller.upgrade.bundles.installer`: signature, checks, the inactive slot,
 the switch) and, when it succeeds, the service stops itself a moment later;
 the boot guard then starts the new slot on trial, which confirms its health
-or is rolled back (:mod:`controller.upgrade.bootguard`).  The host follows
+or is rolled back (:mod:`controller.upgrade.bundles.bootguard`).  The host follows
 all that through ``GET /api/v1/upgrade/controller``.
 
 Only a service started by the boot guard takes installs: without the guard
@@ -15,7 +15,7 @@ Changing anything needs the ``service`` role; reading the state, ``viewer``.
 
 ``setup`` attaches the upload store as ``app[UPLOADS]`` for the other upgrade
 modules (card firmware), and on start runs the trial's health confirmation
-(:mod:`controller.upgrade.confirm`) and forwards the upgrade journal into the
+(:mod:`controller.upgrade.bundles.confirm`) and forwards the upgrade journal into the
 fault log.
 """
 
@@ -32,10 +32,10 @@ from controller.service.apikit import body_of, int_query, upload_in, who
 from controller.service.auth import requires
 from controller.service.jobs import UNFINISHED, Job
 from controller.service.state import Service
-from controller.upgrade import events
-from controller.upgrade.confirm import Confirmation, forward_journal, restart_soon
-from controller.upgrade.installer import MAX_BUNDLE, Installer
-from controller.upgrade.slots import SlotStore
+from controller.upgrade.bundles import events
+from controller.upgrade.bundles.confirm import Confirmation, forward_journal, restart_soon
+from controller.upgrade.bundles.installer import MAX_BUNDLE, Installer
+from controller.upgrade.bundles.slots import SlotStore
 from controller.upgrade.uploads import UploadConflict, UploadStore
 from controller.version import software_version
 

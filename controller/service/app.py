@@ -37,6 +37,7 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 #: Feature modules that add API routes: each has ``ROUTES``, ``OPENAPI`` (the path of its
 #: OpenAPI fragment) and optionally ``setup(app, service)`` to attach its own state.
 ROUTE_MODULES: tuple[str, ...] = ("controller.service.api_faults", "controller.service.api_selftest",
+                                  "controller.service.api_brightness",
                                   "controller.service.api_upgrade_controller",
                                   "controller.service.api_upgrade_cards",
                                   "controller.service.api_picture")
@@ -154,14 +155,6 @@ async def pattern(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
-@requires("installer")
-async def brightness(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    body = await body_of(request, ("level", "addresses"))
-    level = number_in(body, "level", 0, LEVEL_MAX)
-    return web.json_response(await service.set_brightness(level, addresses_in(body)))
-
-
 @requires("viewer")
 async def reports_list(request: web.Request) -> web.Response:
     return web.json_response({"reports": request.app[SERVICE].reports()})
@@ -187,7 +180,6 @@ CORE_ROUTES = [
     ("POST", "/api/v1/discover", discover),
     ("POST", "/api/v1/detect", detect),
     ("POST", "/api/v1/pattern", pattern),
-    ("POST", "/api/v1/brightness", brightness),
     ("GET", "/api/v1/reports", reports_list),
     ("GET", "/api/v1/reports/{name}", report_get),
 ]

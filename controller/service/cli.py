@@ -25,6 +25,7 @@ from controller.errors import ConfigError
 from controller.picture.live import Picture
 from controller.picture.settings import parse_correction
 from controller.picture.store import PictureStore
+from controller.power import PowerLimiter, parse_power
 from controller.protocol.bus import DEFAULT_BAUD, DEFAULT_RETRIES, Bus
 from controller.screenmap import CardSettings
 from controller.service import tokens_cli, trust_cli
@@ -36,7 +37,7 @@ from controller.service.frameloop import FrameLoop, frame_sink, frame_source
 from controller.service.jobs import QUESTION_TIMEOUT_S
 from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
-from controller.upgrade import boardcli
+from controller.upgrade.bundles import boardcli
 
 
 
@@ -121,13 +122,15 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
     # The picture: the screen file's [correction] with what was changed at run time over it.
     screen_correction = parse_correction(data, args.screen,
                                          tuple(cab.address for cab in layout.cabinets))
+    power_model = parse_power(data, layout, args.screen)
     picture = Picture(layout, screen_correction, PictureStore(Path(args.state)),
                       threads=args.threads)
-    frame_loop = None
+    frame_loop = power = None
     if not args.no_frames:
+        power = PowerLimiter(power_model, layout) if power_model is not None else None
         frame_loop = FrameLoop(layout, picture.start(),
                                frame_source(args.source, layout.width, layout.height),
-                               frame_sink(args.sink, layout), args.fps, args.source)
+                               frame_sink(args.sink, layout), args.fps, args.source, power=power)
         picture.frame_loop = frame_loop
     bus = Bus(args.bus, args.baud, retries=args.retries, rs485=rs485_from_args(args))
     service = Service(layout, settings, BusOwner(bus), Path(args.state), screen_file=args.screen,
@@ -136,6 +139,11 @@ def build_service(args: argparse.Namespace, fingerprint: str) -> Service:
                       question_timeout_s=args.question_timeout, picture=picture)
     picture.journal = service.faults
     picture.file_notes()
+    if power is not None:   # the limiter files power.limiting in the service's fault log
+        power.faults = service.faults
+        # The estimate is taken at full dimming; the cards dim after the pipeline (docs/correction.md).
+        power.dimming = service.brightness.fraction
+        service.power = power
     return service
 
 

@@ -21,13 +21,17 @@ as the self-test's findings where the condition is the same, so the page
 prints in English or Chinese and one condition found twice is said once.
 
 Card-level settings that the spec leaves to the project live in the screen
-file's optional ``[cards]`` table (``model``, ``refresh_hz``,
-``brightness``, ``firmware``); see :class:`~controller.screenmap.CardSettings`.
+file's optional ``[cards]`` table (``model``, ``refresh_hz``, ``firmware``);
+see :class:`~controller.screenmap.CardSettings`.  The brightness written is
+the wall's current one (``service.brightness``: by hand, scheduled, or the
+screen file's ``[correction] brightness``), the level the self-test then
+expects.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from controller.cardaddress import hex_address
@@ -68,9 +72,12 @@ async def discover_all(owner: BusOwner, job: Job) -> ops.Discovery:
 class Commissioning:
     """One commissioning run; ``await run()`` returns the acceptance report dict."""
 
-    def __init__(self, job: Job, owner: BusOwner, layout: Layout, settings: CardSettings, *,
-                 unattended: bool, screen_file: str, controller_info: dict, lang: str = "en") -> None:
+    def __init__(self, job: Job, owner: BusOwner, layout: Layout, settings: CardSettings,
+                 brightness: Callable[[int], int], *, unattended: bool, screen_file: str,
+                 controller_info: dict, lang: str = "en") -> None:
         self.job, self.owner, self.layout, self.settings = job, owner, layout, settings
+        #: The level each card is to hold (address → level): the wall's current brightness.
+        self.brightness = brightness
         self.unattended = unattended
         self.lang = check_lang(lang)
         self.steps: list[dict] = []
@@ -144,7 +151,7 @@ class Commissioning:
             cab = self.layout.cabinet(address)
             try:
                 await self.owner.run(ops.write_config, address, card_config(cab, self.settings))
-                level = await self.owner.run(ops.write_brightness, address, self.settings.level)
+                level = await self.owner.run(ops.write_brightness, address, self.brightness(address))
                 self.cabinets[address].update(config_ok=True, brightness=level)
             except LedwardenError as exc:
                 failures += 1

@@ -42,6 +42,7 @@ from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
 from controller.percentile import percentile
+from controller.power import PowerLimiter
 from controller.video.specs import video_sink, video_source
 
 log = logging.getLogger("ledwarden.frames")
@@ -80,9 +81,10 @@ class FrameSink(Protocol):
 
 class FramePipeline(Protocol):
     """The fast path's part in the loop: one frame in, every card's buffer out
-    (:class:`controller.fastpath.Pipeline`, compiled or NumPy)."""
+    (:class:`controller.fastpath.Pipeline`, compiled or NumPy); ``scale`` is the current
+    limiter's per-cabinet gain scale (``uint32[cabinets]``, Q16)."""
 
-    def process(self, frame: np.ndarray) -> ScanResult: ...
+    def process(self, frame: np.ndarray, scale: np.ndarray | None = None) -> ScanResult: ...
 
 
 def _pattern_frames(name: str, width: int, height: int) -> Iterator[np.ndarray]:
@@ -172,6 +174,8 @@ class UdpSink:
 
     HEADER = struct.Struct("<4sB3xII")
     SLICE = 1400
+    #: Video goes to our own cards, whose GET_OUTPUT says what they showed (outputwatch).
+    feeds_cards = True
 
     def __init__(self, host: str, port: int) -> None:
         self.name = f"udp://{host}:{port}"
@@ -214,12 +218,15 @@ class FrameLoop:
 
     def __init__(self, layout: Layout, pipeline: FramePipeline, source: FrameSource,
                  sink: FrameSink,
-                 fps: float = 30.0, source_name: str = "") -> None:
+                 fps: float = 30.0, source_name: str = "", *,
+                 power: PowerLimiter | None = None) -> None:
         if not 0 < fps <= 240:
             raise ConfigError(f"--fps {fps}: choose a frame rate between 0 and 240")
         self.layout, self.pipeline, self.source, self.sink = layout, pipeline, source, sink
         self.fps = fps
         self.source_name = source_name
+        #: The current limiter: its scale goes into each frame, the frame's sums back to it.
+        self.power = power
         self.frames = 0
         self.overruns = 0
         self.times: deque[float] = deque(maxlen=1000)   # seconds per frame, most recent last
@@ -241,12 +248,18 @@ class FrameLoop:
             self._next_pipeline = pipeline
 
     def _one(self, frame: np.ndarray, frame_no: int) -> None:
+        power = self.power
         send_frame = getattr(self.sink, "send_frame", None)
-        if send_frame is not None:   # 8-bit sinks correct and re-encode in one pass (issue 16)
+        if send_frame is not None and power is None:
+            # 8-bit sinks correct and re-encode in one pass (issue 16); with a limiter they
+            # take card buffers, whose module sums the limiter needs
             send_frame(frame, self.pipeline, frame_no)
             return
-        scan = self.pipeline.process(frame)
+        scale = None if power is None else power.scale()
+        scan = self.pipeline.process(frame) if scale is None else self.pipeline.process(frame, scale)
         self.sink.send(scan, frame_no)
+        if power is not None:   # after the send: the limiter's work adds no latency to the video
+            power.update(scan.sums, scale)
 
     async def _run(self) -> None:
         period = 1.0 / self.fps

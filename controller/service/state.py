@@ -19,6 +19,7 @@ from controller.cardaddress import hex_address
 from controller.config import Layout
 from controller.errors import LedwardenError, NotFound
 from controller.faultlog import FaultLog
+from controller.power import PowerLimiter
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.acceptance import write_acceptance
@@ -29,9 +30,11 @@ from controller.screenmap import CardSettings, card_summary
 from controller.selftest.history import History
 from controller.selftest.profiles import profile as get_profile
 from controller.selftest.runner import run_profile
+from controller.service.brightness import CardFailure, WallBrightness
 from controller.service.busowner import BusOwner
 from controller.service.commission import Commissioning, add_findings, discover_all
 from controller.service.jobs import QUESTION_TIMEOUT_S, UNFINISHED, Job, JobManager, JobState
+from controller.service.outputwatch import OutputWatch
 from controller.service.watch import CardWatch, bus_timeout_recorder
 from controller.version import software_version
 
@@ -40,26 +43,12 @@ SEVERITY = {"warn": "warning", "fail": "error", "error": "warning"}
 REPORT_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(json|html)$")
 
 
-class CardFailure(TypedDict):
-    """A card that did not take a request: one card's failure never stops the rest of the wall,
-    so it is reported in that card's place (``"0x05": {"error": "…"}``)."""
-
-    error: str
-
-
 class PatternShown(TypedDict):
     """The answer to ``POST /pattern``: a broadcast has no per-card answers to report."""
 
     broadcast: bool
     pattern: str
     cards: NotRequired[dict[str, Literal["ok"] | CardFailure]]
-
-
-class BrightnessSet(TypedDict):
-    """The answer to ``POST /brightness``: each card's read-back level, or why it failed."""
-
-    level: int
-    cards: dict[str, int | CardFailure]
 
 
 class Service:
@@ -79,6 +68,9 @@ class Service:
         self.frame_loop = frame_loop
         #: The live picture (controller.picture.live.Picture), None when not wired (tests).
         self.picture = picture
+        #: The current limiter (``controller.power``), when the screen file has ``[power]``:
+        #: the watch hands it the cards' current readings (``measured``), status shows it.
+        self.power: PowerLimiter | None = None
         self.schedule = schedule          # "builtin": the service runs the quarterly inspection
         self.jobs = JobManager(question_timeout_s)
         #: Set unless this start is a controller upgrade on trial still waiting for its health
@@ -95,16 +87,27 @@ class Service:
         self.history = History(self.state_dir / "selftest.db")
         self.owner.on_timeout = bus_timeout_recorder(self.faults)
         self.watch = CardWatch(self, watch_interval_s) if watch_interval_s else None
+        #: GET_OUTPUT every ~2 s while video flows to the cards: card.no_video, measured current.
+        self.output_watch = OutputWatch(self) if frame_loop is not None and watch_interval_s else None
+        #: The wall's current brightness (hand or schedule); the checks compare cards with it.
+        self.brightness = WallBrightness(owner, [cab.address for cab in layout.cabinets],
+                                         settings.default_level, self.state_dir, self.faults)
 
     async def start(self) -> None:
         if self.frame_loop is not None:
             await self.frame_loop.start()
         if self.watch is not None:
             self.watch.start()
+        if self.output_watch is not None:
+            self.output_watch.start()
+        self.brightness.start()
 
     async def stop(self) -> None:
+        await self.brightness.stop()
         if self.watch is not None:
             await self.watch.stop()
+        if self.output_watch is not None:
+            await self.output_watch.stop()
         await self.jobs.shutdown()
         if self.frame_loop is not None:
             await self.frame_loop.stop()
@@ -129,7 +132,11 @@ class Service:
                     "operations": self.owner.operations,
                     "dropped_frames": dict(self.owner.bus.deframer.dropped)},
             "frame_loop": self.frame_loop.stats() if self.frame_loop is not None else None,
+            "power": self.power.status() if self.power is not None else None,
+            "card_output": (self.output_watch.status() if self.output_watch is not None
+                            else None),
             "jobs": active,
+            "brightness": self.brightness.view(),
             "faults": self.faults.counts(),
             "last_selftest": next(iter(self.history.runs(1)), None),
             "uptime_s": round(time.time() - self.started, 1),
@@ -172,7 +179,8 @@ class Service:
         check_lang(lang)             # an unknown language is refused before a job exists
 
         async def body(job: Job) -> dict:
-            run = Commissioning(job, self.owner, self.layout, self.settings, unattended=unattended,
+            run = Commissioning(job, self.owner, self.layout, self.settings, self.brightness.level,
+                                unattended=unattended,
                                 screen_file=self.screen_file, controller_info=self.controller_info(),
                                 lang=lang)
             report = await run.run()
@@ -304,16 +312,6 @@ class Service:
             except LedwardenError as exc:
                 results[hex_address(address)] = {"error": str(exc)}
         return {"broadcast": False, "pattern": name, "cards": results}
-
-    async def set_brightness(self, level: int, addresses: list[int] | None) -> BrightnessSet:
-        """Set and read back the brightness of the given cards (default: every card)."""
-        results: dict[str, int | CardFailure] = {}
-        for address in addresses or [cab.address for cab in self.layout.cabinets]:
-            try:
-                results[hex_address(address)] = await self.owner.run(ops.write_brightness, address, level)
-            except LedwardenError as exc:
-                results[hex_address(address)] = {"error": str(exc)}
-        return {"level": level, "cards": results}
 
     # ---------------------------------------------------------------- reports
 

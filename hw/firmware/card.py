@@ -38,6 +38,7 @@ EVENTS_PER_ANSWER = 40
 # Commands (spec §5).
 PING, GET_STATUS, SET_ADDRESS, REBOOT = 0x01, 0x02, 0x03, 0x04
 GET_CONFIG, SET_CONFIG, SET_BRIGHTNESS, GET_BRIGHTNESS = 0x10, 0x11, 0x12, 0x13
+GET_OUTPUT = 0x14
 TEST_PATTERN, PIXEL_SCAN, DETECT_START = 0x20, 0x21, 0x22
 FW_BEGIN, FW_CHUNK, FW_STATUS, FW_COMMIT, FW_CONFIRM, FW_ABORT = 0x30, 0x31, 0x32, 0x33, 0x34, 0x35
 GET_EVENTS = 0x40
@@ -98,6 +99,7 @@ _HANDLERS = {
     PING: ("_ping", 0), GET_STATUS: ("_get_status", 0), SET_ADDRESS: ("_set_address", 9),
     REBOOT: ("_reboot", 0), GET_CONFIG: ("_get_config", 0), SET_CONFIG: ("_set_config", 11),
     SET_BRIGHTNESS: ("_set_brightness", 2), GET_BRIGHTNESS: ("_get_brightness", 0),
+    GET_OUTPUT: ("_get_output", 0),
     TEST_PATTERN: ("_test_pattern", 3), PIXEL_SCAN: ("_pixel_scan", 6),
     DETECT_START: ("_detect_start", 0), FW_BEGIN: ("_fw_begin", 44), FW_CHUNK: ("_fw_chunk", None),
     FW_STATUS: ("_fw_status", 0), FW_COMMIT: ("_fw_commit", 0), FW_CONFIRM: ("_fw_confirm", 0),
@@ -435,6 +437,16 @@ class Card:
 
     def _get_brightness(self, payload, bcast):
         return struct.pack("<H", self.brightness)
+
+    def _get_output(self, payload, bcast):
+        """``hw.output()``: (mA or None, shown, dropped), or None on a board without counters,
+        which answers as a card built before the command (docs/firmware.md, "Interface")."""
+        out = self.hw.output()
+        if out is None:
+            raise CommandError(UNKNOWN_COMMAND, "unknown command 0x%02x" % GET_OUTPUT)
+        ma, shown, dropped = out
+        ma = 0xFFFFFFFF if ma is None else max(0, min(0xFFFFFFFE, ma))  # None: no sensor
+        return struct.pack("<III", ma, shown & 0xFFFFFFFF, dropped & 0xFFFFFFFF)
 
     def _test_pattern(self, payload, bcast):
         pattern, level = struct.unpack("<BH", payload)

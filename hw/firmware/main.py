@@ -105,6 +105,12 @@ class Board:
         # Handed to the display pipeline (outside this firmware's scope).
         pass
 
+    def output(self):
+        # GET_OUTPUT: the reference card's display pipeline (outside this firmware) gives the
+        # MCU no frame counters and no LED current sensor is wired, so the card answers
+        # UNKNOWN_COMMAND, as the spec asks of a card without the command.
+        return None
+
     def flash_ready(self):
         # The reference card keeps its banks in files: a write returns when the flash is done.
         return True

@@ -34,6 +34,7 @@ from hw.sim import cardcpu
 from hw.sim.faults import CardFaults, FaultPlan, LineNoise
 from hw.sim.images import RESET_AFTER_S, SILENT, behaviour_of
 from hw.sim.platform import SimPlatform
+from hw.sim.video import LedModel
 
 log = logging.getLogger("ledwarden.sim")
 
@@ -90,15 +91,20 @@ class SimCard:
 
     def __init__(self, position: int, directory: Path, faults: Callable[[], CardFaults], *,
                  hw_model: int = DEFAULT_HW_MODEL, version=DEFAULT_VERSION,
-                 address: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 address: int | None = None, clock: Callable[[], float] = time.monotonic,
+                 config: tuple | None = None, seed: int | None = None) -> None:
         self.position = position
         self.directory = directory
         self.faults = faults
         self.clock = clock
         self.serial = SERIAL_BASE + position
         Flash.provision(str(directory), self.serial, hw_model, version=version,
-                        address=position if address is None else address)
+                        address=position if address is None else address, config=config)
         self.platform = SimPlatform(position, faults, clock)
+        self.platform.leds = LedModel.for_card(self.serial, seed)
+        self.platform.config = lambda: self.card.config
+        self._black: tuple = (None, 0.0, False)   # stays_black_after_s armed, since, fired
+        self._black_next = False                  # the next boot comes up black
         self.off_until: float | None = None   # powered off or rebooting until then
         self.away_until: float | None = None  # off the bus (inf: until the fault is cleared)
         self.reboot_reason = 0
@@ -120,6 +126,8 @@ class SimCard:
         """Look at the image just booted: does it carry a simulated behaviour?"""
         self.behaviour = behaviour_of(self.directory / f"bank{self.card.active_bank}.bin")
         self.platform.links_down = self.behaviour == "unhealthy"
+        self.platform.video.reset(stays_black=self._black_next)
+        self._black_next = False
         after = RESET_AFTER_S.get(self.behaviour or "")
         self.reset_at = None if after is None else self.clock() + after
         if self.behaviour:
@@ -224,8 +232,23 @@ class SimCard:
         return True
 
     def tick(self) -> None:
+        self._stays_black()
         if self.step() and self.behaviour not in SILENT:
             self.card.poll()
+
+    def _stays_black(self) -> None:
+        """The field failure ``stays_black_after_s`` stands for: once, that long after it is
+        set, the card loses power and comes back unable to lock onto the running stream."""
+        armed = self.faults().stays_black_after_s
+        if armed != self._black[0]:
+            self._black = (armed, self.clock(), False)
+        if armed is not None and not self._black[2] and self.clock() - self._black[1] >= armed:
+            self._black = (armed, self._black[1], True)
+            self._black_next = True
+            log.info("card %d: injected power cycle; it stays black until the sender restarts",
+                     self.position)
+            self.power_cut()
+
 
 
 def count_chunk_frames(data: bytes) -> int:

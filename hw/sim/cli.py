@@ -7,6 +7,7 @@ import signal
 import sys
 
 from controller.cliargs import host_port
+from controller.config import load_screen
 from controller.errors import ConfigError
 from hw.sim.faults import CHANNELS, FaultPlan, parse_dead_led
 from hw.sim.server import Simulator
@@ -20,9 +21,33 @@ def _address_value(text: str, what: str) -> tuple[int, str | None]:
         raise ConfigError(f"{what} {text!r}: expected CARD[:VALUE], CARD being a position 1..N") from None
 
 
-def plan_from_args(args: argparse.Namespace) -> FaultPlan:
-    """The faults given on the command line, as one plan."""
+def _cards_named(texts: list[str], what: str, count: int) -> list[int]:
+    """Positions given to a flag that takes ``CARD`` or nothing (every card)."""
+    found: list[int] = []
+    for text in texts:
+        if text == "all":
+            return list(range(1, count + 1))
+        found.append(_address_value(text, what)[0])
+    return found
+
+
+def plan_from_args(args: argparse.Namespace, count: int | None = None) -> FaultPlan:
+    """The faults given on the command line, as one plan (``count``: cards on the bus)."""
+    count = args.cards if count is None else count
     plan = FaultPlan(ber=args.ber, drop_rate=args.drop, insert_rate=args.insert)
+    for card in _cards_named(args.no_get_output, "--no-get-output", count):
+        plan = plan.with_card(card, no_get_output=True)
+    for card in _cards_named(args.no_sensor, "--no-sensor", count):
+        plan = plan.with_card(card, no_sensor=True)
+    for text in args.stays_black:
+        card, value = _address_value(text, "--stays-black")
+        try:
+            black_after = float(value) if value else 10.0
+        except ValueError:
+            black_after = -1.0
+        if not black_after >= 0:
+            raise ConfigError(f"--stays-black {text!r}: expected CARD[:SECONDS], SECONDS >= 0")
+        plan = plan.with_card(card, stays_black_after_s=black_after)
     for text in args.mute:
         card, _ = _address_value(text, "--mute")
         plan = plan.with_card(card, mute=True)
@@ -82,6 +107,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed of the fault random generator")
     p.add_argument("--video", type=host_port("127.0.0.1"), metavar="HOST:PORT",
                    help="listen for the controller's video (its --sink udp://HOST:PORT)")
+    p.add_argument("--screen", metavar="FILE",
+                   help="a screen file: one card per cabinet, at its address, holding its "
+                        "module size, scan and modules (overrides --cards)")
     f = p.add_argument_group("faults (CARD is a position 1..N)")
     f.add_argument("--faults", metavar="FILE",
                    help="TOML fault file, re-read whenever it changes (see docs/simulator.md)")
@@ -108,16 +136,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--bad-flash", action="append", default=[], metavar="CARD:OFFSET",
                    help="a flash cell at OFFSET of the card's banks flips when written, so "
                         "images fail their SHA-256 check at FW_COMMIT")
+    f.add_argument("--no-get-output", action="append", default=[], nargs="?", const="all",
+                   metavar="CARD", help="the card (every card without CARD) answers GET_OUTPUT "
+                                        "with UNKNOWN_COMMAND, as a card built before it")
+    f.add_argument("--no-sensor", action="append", default=[], nargs="?", const="all",
+                   metavar="CARD", help="the card (every card without CARD) has no current "
+                                        "sensor: GET_OUTPUT reports 0xFFFFFFFF")
+    f.add_argument("--stays-black", action="append", default=[], metavar="CARD[:SECONDS]",
+                   help="the card power-cycles once, SECONDS after start (default 10), and then "
+                        "shows no video until the sender restarts its stream")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    sim = Simulator(args.cards, baud=args.baud, tcp=args.tcp, pty=args.pty, state_dir=args.state,
-                    plan=plan_from_args(args), fault_file=args.faults, unaddressed=args.unaddressed,
-                    seed=args.seed, video=args.video)
+    screen = load_screen(args.screen) if args.screen else None
+    count = len(screen.cabinets) if screen else args.cards
+    sim = Simulator(count, baud=args.baud, tcp=args.tcp, pty=args.pty, state_dir=args.state,
+                    plan=plan_from_args(args, count), fault_file=args.faults,
+                    unaddressed=args.unaddressed, seed=args.seed, video=args.video, screen=screen)
     # The URL on stdout alone, so a script can read it; the rest is for people.
     print(sim.url, flush=True)
-    print(f"ledwarden sim: {args.cards} cards at {args.baud} baud on {sim.url} "
+    print(f"ledwarden sim: {count} cards at {args.baud} baud on {sim.url} "
           f"(flash in {sim.state_dir}); Ctrl-C stops", file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sim.request_stop())
     try:
@@ -128,6 +167,10 @@ def run(args: argparse.Namespace) -> int:
         if sim.video is not None:
             for address, counts in sorted(sim.video.cards.items()):
                 print(f"video to card {address}: {counts['frames']} frames, {counts['bytes']} bytes",
+                      file=sys.stderr)
+            for card in sim.cards:
+                v = card.platform.video
+                print(f"card {card.card.address}: {v.shown} frames shown, {v.dropped} dropped",
                       file=sys.stderr)
         sim.stop()
     return 0

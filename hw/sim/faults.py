@@ -20,6 +20,10 @@ switched on and off while a test or a demo runs ("on demand")::
     drop_off_for_s = 2.0           # … for this long (omit: until the fault is cleared)
     bad_flash_byte = 4096          # this byte of a bank reads back with bit 0 flipped when written
     watchdog_reset = true          # one watchdog reset when this is loaded
+    no_get_output = true           # answers GET_OUTPUT with UNKNOWN_COMMAND (an older card)
+    no_sensor = true               # GET_OUTPUT reports no current sensor (0xFFFFFFFF)
+    stays_black_after_s = 5.0      # power-cycles once, this long after being set, and then
+                                   # shows no video until the sender restarts its stream
 
 The chunk-counting faults fire once: the count starts when the fault is set,
 and the fault fires again only after it has been cleared (or changed) and set
@@ -57,6 +61,9 @@ class CardFaults:
     drop_off_for_s: float | None = None     # None: off the bus until the fault is cleared
     bad_flash_byte: int | None = None       # offset in a bank of a flash cell that flips bit 0
     watchdog_reset: bool = False
+    no_get_output: bool = False             # GET_OUTPUT answered UNKNOWN_COMMAND
+    no_sensor: bool = False                 # GET_OUTPUT without a current reading
+    stays_black_after_s: float | None = None  # power cycle, then black until the sender restarts
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,15 @@ def card_faults_from_table(address: int, table: dict) -> CardFaults:
         if values["drop_off_for_s"] <= 0:
             raise ConfigError(f"{where}: drop_off_for_s must be a positive number of seconds "
                               f"(leave it out to stay off the bus until the fault is cleared)")
+    if "stays_black_after_s" in values:
+        value = values["stays_black_after_s"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"{where}: stays_black_after_s={value!r} must be a number of "
+                              f"seconds >= 0 (0: power-cycle at once)")
+        values["stays_black_after_s"] = float(value)
+    for name in ("no_get_output", "no_sensor"):
+        if name in values and not isinstance(values[name], bool):
+            raise ConfigError(f"{where}: {name}={values[name]!r} must be true or false")
     return CardFaults(**values)
 
 

@@ -2,7 +2,7 @@
 
 The firmware in ``hw/firmware`` talks to its board only through a platform
 object (``millis``, ``sensors``, ``module_link_ok``, ``detect_leds``,
-``show``, ``flash_ready``, ``flash_started``, ``booted``).  On a real card
+``show``, ``output``, ``flash_ready``, ``flash_started``, ``booted``).  On a real card
 those are drivers; here they read the simulator's clock and the fault plan,
 so an injected fault looks to the firmware exactly as the real failure
 would, and the flash chip takes its datasheet time (:mod:`hw.sim.nor`).
@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from hw.sim import nor
 from hw.sim.faults import CardFaults
+from hw.sim.video import CardVideo, LedModel, pattern_sums
+from hw.sim.videoproc import SharedCardVideo
 
 #: Healthy readings; each card drifts a little around them so a wall looks alive.
 NOMINAL_TEMP_C = 38.0
@@ -43,6 +45,11 @@ class SimPlatform:
         self.boots = 0
         #: Set by the simulator while the card runs an image marked "unhealthy" (hw.sim.images).
         self.links_down = False
+        #: The card's video receiver and its own LED model (hw.sim.video), for GET_OUTPUT.
+        self.video: CardVideo | SharedCardVideo = CardVideo()   # shared: sim --video
+        self.leds = LedModel()
+        #: The card's config block, read when the current is computed (set by the SimCard).
+        self.config: Callable[[], tuple] = lambda: (64, 32, 16, 4, 4, 0, 0, 3840)
 
     # -------- the firmware's platform interface
 
@@ -75,6 +82,21 @@ class SimPlatform:
 
     def show(self, pattern: int, level: int, brightness: int) -> None:
         self.pattern, self.level, self.brightness = pattern, level, brightness
+
+    def output(self) -> tuple[int | None, int, int] | None:
+        """``GET_OUTPUT``'s readings: the LED current by the card's own model of the picture on
+        show (a test pattern, or the last whole video frame), frames shown and dropped."""
+        f = self._faults()
+        if f.no_get_output:
+            return None
+        shown, dropped = self.video.shown, self.video.dropped
+        if f.no_sensor:
+            return None, shown, dropped
+        w, h, scan, mx, my = self.config()[:5]
+        modules = mx * my
+        sums = (pattern_sums(self.pattern, self.level, w * h * modules) if self.pattern
+                else self.video.sums())
+        return round(self.leds.current_ma(sums, scan, modules, self.brightness)), shown, dropped
 
     def flash_ready(self) -> bool:
         return self._now_ms() >= self.flash_free_ms

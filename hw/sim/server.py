@@ -22,9 +22,15 @@ import time
 import tty
 from pathlib import Path
 
+from controller.config import Cabinet, Layout
 from controller.errors import ConfigError, PortError
+from hw.firmware.card import config_problem
 from hw.sim.bus import DEFAULT_HW_MODEL, DEFAULT_VERSION, SimBus, SimCard
 from hw.sim.faults import FaultPlan, load_plan
+from hw.sim.video import VideoInput
+from hw.sim.videoproc import VideoProcess
+
+__all__ = ["Simulator", "VideoInput", "cabinet_config"]
 
 log = logging.getLogger("ledwarden.sim")
 
@@ -103,71 +109,40 @@ class _PtyLink:
         os.close(self._slave)
 
 
-class VideoInput:
-    """The cards' video input: UDP datagrams from the controller's ``udp://`` frame sink.
-
-    Receiving cards take video over Ethernet, not over the RS-485 bus; this
-    stands in for that link.  It runs in its own thread so video load never
-    disturbs the bus timing, and keeps per-card counts: datagrams, bytes,
-    frames started, and the last frame number seen.
-    """
-
-    MAGIC = b"LWV1"
-
-    def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, port))
-        self.sock.settimeout(0.2)
-        self.address = self.sock.getsockname()
-        self.cards: dict[int, dict] = {}
-        self.bad = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ledwarden-sim-video", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(2048)
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                return
-            if len(data) < 16 or data[:4] != self.MAGIC:
-                self.bad += 1
-                continue
-            address = data[4]
-            frame = int.from_bytes(data[8:12], "little")
-            offset = int.from_bytes(data[12:16], "little")
-            card = self.cards.setdefault(address, {"datagrams": 0, "bytes": 0, "frames": 0,
-                                                   "last_frame": None})
-            card["datagrams"] += 1
-            card["bytes"] += len(data) - 16
-            if offset == 0:
-                card["frames"] += 1
-            card["last_frame"] = frame
-
-    def close(self) -> None:
-        self._stop.set()
-        self.sock.close()
-        self._thread.join(timeout=2)
+def cabinet_config(cab: Cabinet, refresh_hz: int = 3840) -> tuple:
+    """The config block (spec section 5) a cabinet's card holds once commissioned."""
+    return (cab.module.width, cab.module.height, cab.module.scan, cab.modules_x, cab.modules_y,
+            0 if cab.chain == "rows" else 1, 0 if cab.rotation == 0 else 2, refresh_hz)
 
 
 class Simulator:
-    """N simulated cards on one bus, served over TCP (``tcp=(host, port)``) or a pty."""
+    """N simulated cards on one bus, served over TCP (``tcp=(host, port)``) or a pty.
+
+    With a ``screen`` layout there is one card per cabinet, at the cabinet's
+    address and already holding its config (module size, scan, modules), as a
+    commissioned wall's cards do; ``cards`` is then ignored.
+    """
 
     def __init__(self, cards: int = 8, *, baud: int = 921_600, tcp: tuple[str, int] | None = None,
                  pty: bool = False, state_dir: str | Path | None = None,
                  plan: FaultPlan | None = None, fault_file: str | Path | None = None,
                  hw_model: int = DEFAULT_HW_MODEL, version=DEFAULT_VERSION,
                  unaddressed: int = 0, seed: int | None = None,
-                 video: tuple[str, int] | None = None) -> None:
+                 video: tuple[str, int] | None = None, screen: Layout | None = None) -> None:
+        if screen is not None:
+            cards = len(screen.cabinets)
         if not 1 <= cards <= 240:
             raise ConfigError(f"--cards {cards}: a bus holds 1 to 240 cards")
         if not 0 <= unaddressed <= cards:
             raise ConfigError(f"--unaddressed {unaddressed} must be between 0 and --cards")
         if (tcp is None) == (not pty):
             raise ConfigError("choose exactly one of a TCP address or a pseudo-terminal")
+        for cab in screen.cabinets if screen is not None else ():
+            problem = config_problem(cabinet_config(cab))
+            if problem:
+                raise ConfigError(f"cabinet at address {cab.address} (module {cab.module.name}): "
+                                  f"a card's config cannot hold it: {problem}; the screen file "
+                                  f"needs modules the cards can drive")
         self._tmp = None if state_dir else tempfile.mkdtemp(prefix="ledwarden-sim-")
         self.state_dir = Path(state_dir) if state_dir else Path(str(self._tmp))
         self.base_plan = plan or FaultPlan()
@@ -176,9 +151,13 @@ class Simulator:
         self._file_mtime: float | None = None
         self._plan = self.base_plan
         self._reload_faults()
+        cabinets = list(screen.cabinets) if screen is not None else []
         self.cards = [
             SimCard(i, self.state_dir / f"card{i:03d}", self._faults_of(i), hw_model=hw_model,
-                    version=version, address=FACTORY_ADDRESS if i > cards - unaddressed else i)
+                    version=version, seed=seed,
+                    address=(FACTORY_ADDRESS if i > cards - unaddressed
+                             else cabinets[i - 1].address if cabinets else i),
+                    config=cabinet_config(cabinets[i - 1]) if cabinets else None)
             for i in range(1, cards + 1)
         ]
         self.bus = SimBus(self.cards, baud, lambda: self._plan, random.Random(seed))
@@ -187,10 +166,13 @@ class Simulator:
         except OSError as exc:
             where = f"{tcp[0]}:{tcp[1]}" if tcp else "a pseudo-terminal"
             raise PortError(f"cannot listen on {where}: {exc.strerror}") from None
-        self.video = None
+        self.video: VideoProcess | None = None
         if video:
             try:
-                self.video = VideoInput(*video)
+                self.video = VideoProcess(*video)
+                for card in self.cards:
+                    card.platform.video = self.video.receiver(card.position)
+                self.video.update(self.cards)
             except OSError as exc:
                 self.link.close()
                 raise PortError(f"cannot listen for video on {video[0]}:{video[1]}: "
@@ -243,6 +225,8 @@ class Simulator:
             if now >= next_tick:
                 self._reload_faults()
                 self.bus.tick()
+                if self.video is not None:
+                    self.video.update(self.cards)
                 next_tick = time.monotonic() + TICK_S
             elif now >= self.bus.next_due():
                 self.bus.wake()

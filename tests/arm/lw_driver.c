@@ -26,7 +26,10 @@
  *               plan arrays (no coefficient offsets), u16 image[image_len]
  *               -> u16 out[3 * pixels], u64 sums[3M], u16 peaks[3M]
  *   4 first_bad i32 q, i64 rows, i16 calib[rows * q] -> i64 index
- *   5 encode    i32 mode h w threads order[3], i64 segment chunk stride first
+ *   5 scaled    as 1, then i32 n_cabinets, i32 mod_cab[n_modules], u16 raw_lut[768],
+ *               and each frame preceded by u32 scale[n_cabinets] (Q16 per cabinet)
+ *               -> as 1
+ *   6 encode    i32 mode h w threads order[3], i64 segment chunk stride first
  *               calib_len out_len band_rows, u16 lut[768], u32 gains[3],
  *               i16 calib[calib_len], u8 table[65536], u8 direct[768],
  *               u8 frame[h * w * 3] -> i32 status, u8 out[out_len] (0xA5 where
@@ -139,7 +142,7 @@ static void outputs(FILE *f, const lw_plan *plan, int64_t pixels)
     put(f, plan->peaks, sizeof(uint16_t) * 3 * (size_t)plan->n_modules);
 }
 
-static void pipeline(cursor *c, FILE *f)
+static void pipeline(cursor *c, FILE *f, int scaled)
 {
     lw_plan plan;
     memset(&plan, 0, sizeof plan);
@@ -161,6 +164,16 @@ static void pipeline(cursor *c, FILE *f)
         plan.coef = coef;
     }
     const int32_t *bands = take(c, sizeof(int32_t) * ((size_t)n_bands + 1));
+    int32_t n_cab = 0;
+    uint32_t *scale = NULL;
+    if (scaled) {   /* as _cffi.Pipeline wires the per-cabinet scale */
+        n_cab = i32(c);
+        if (n_cab < 0)
+            die(2, "bad cabinet count");
+        plan.mod_cab = take(c, sizeof(int32_t) * (size_t)n_modules);
+        plan.raw_lut = take(c, sizeof(uint16_t) * 768);
+        scale = alloc(sizeof(uint32_t) * (size_t)n_cab);
+    }
     plan.out = alloc(sizeof(uint16_t) * 3 * (size_t)pixels);
     plan.sums = alloc(sizeof(uint64_t) * 3 * (size_t)n_modules);
     plan.peaks = alloc(sizeof(uint16_t) * 3 * (size_t)n_modules);
@@ -168,6 +181,12 @@ static void pipeline(cursor *c, FILE *f)
     if (threads > 1 && !pool)
         die(3, "could not start the worker threads");
     for (int k = 0; k < frames; k++) {     /* one pool for every frame, as a Pipeline keeps it */
+        if (scaled) {
+            uint32_t *next = take(c, sizeof(uint32_t) * (size_t)n_cab);
+            memcpy(scale, next, sizeof(uint32_t) * (size_t)n_cab);
+            free(next);
+            plan.scale = scale;
+        }
         const uint8_t *frame = take(c, (size_t)frame_bytes);
         if (lw_process(pool, &plan, 0, bands, n_bands, frame) != 0)
             die(3, "lw_process refused the default kernel");
@@ -293,11 +312,12 @@ int main(int argc, char **argv)
     put_string(out, lw_build_info());
     for (int k = 0; k < cases; k++) {
         switch (i32(&c)) {
-        case 1: pipeline(&c, out); break;
+        case 1: pipeline(&c, out, 0); break;
+        case 5: pipeline(&c, out, 1); break;
         case 2: correct(&c, out); break;
         case 3: scan(&c, out); break;
         case 4: first_bad(&c, out); break;
-        case 5: encode(&c, out); break;
+        case 6: encode(&c, out); break;
         default: die(2, "unknown case kind");
         }
     }

@@ -10,7 +10,7 @@ no ARM64 root), draws cases with the x86 tests' own generators
 every output byte with :mod:`controller.fastpath.reference`.
 
 Covered: the fused pipeline on 1, 2 and 3 threads with the pool kept over
-two frames, ``correct()`` alone and ``module_scan()`` alone, in all three
+two frames, with and without the per-cabinet scale, ``correct()`` alone and ``module_scan()`` alone, in all three
 calibration modes with the spec's extremes, plus the calibration bound
 check, and the fused re-encode for cards with their own curve
 (``lw_encode``) over drawn payload layouts, card gammas and thread counts.  Everything runs in one qemu process, so it takes seconds.
@@ -35,7 +35,7 @@ from controller.config import parse_screen
 from controller.fastpath import _build, plan as plans, reencode, reference
 from controller.fastpath._cffi import BANDS_PER_THREAD, _folded
 
-from fastpath.fastpath_cases import MODES, inputs, layouts  # tests/ is on the path
+from fastpath.fastpath_cases import MODES, inputs, layouts, scales  # tests/ is on the path
 
 HERE = Path(__file__).resolve().parent
 FASTPATH = Path(_build.HERE)
@@ -99,8 +99,10 @@ class CaseFile:
         self.expected.append((f"{label} sums", np.concatenate(list(scan.sums.values()))))
         self.expected.append((f"{label} peaks", np.concatenate(list(scan.peaks.values()))))
 
-    def pipeline(self, label, layout, frames, lut, gains, calib, threads: int) -> None:
-        """As _cffi.Pipeline builds and runs it, frame after frame on one pool."""
+    def pipeline(self, label, layout, frames, lut, gains, calib, threads: int,
+                 frame_scales: list | None = None) -> None:
+        """As _cffi.Pipeline builds and runs it, frame after frame on one pool; with
+        ``frame_scales`` (one ``uint32[cabinets]`` per frame) as ``process(frame, scale)``."""
         plan = plans.build(layout)
         mode = 0 if calib is None else 1 if calib.ndim == 3 else 2
         q = (0, 3, 9)[mode]
@@ -108,16 +110,23 @@ class CaseFile:
         c_lut = _folded(lut, gains) if mode == 0 else lut
         c_calib = np.zeros(0, np.int16) if calib is None else np.ascontiguousarray(calib)
         frame_bytes = frames[0].nbytes
-        self._put(struct.pack("<I7i3q", 1, mode, threads, len(frames), len(plan.geoms),
+        self._put(struct.pack("<I7i3q", 1 if frame_scales is None else 5, mode, threads, len(frames), len(plan.geoms),
                               plan.n_modules, len(bands) - 1, q, plan.pixels, frame_bytes,
                               c_calib.size))
         self._plan(plan, plan.coef_offsets(q))
         self._put(c_lut.astype("<u2"), np.asarray(gains, "<u4"), c_calib.astype("<i2"),
                   bands.astype("<i4"))
+        if frame_scales is not None:
+            counts = [m1 - m0 for m0, m1 in plan.cab_modules]
+            mod_cab = np.repeat(np.arange(len(counts)), counts)
+            self._put(struct.pack("<i", len(counts)), mod_cab.astype("<i4"), lut.astype("<u2"))
+        numpy_pipe = reference.Pipeline(layout, lut, gains, calib)
         for k, frame in enumerate(frames):
+            scale = None if frame_scales is None else frame_scales[k]
+            if scale is not None:
+                self._put(scale.astype("<u4"))
             self._put(frame)
-            want = reference.module_scan(reference.correct(frame, lut, gains, calib), layout)
-            self._expect_scan(f"{label} frame {k}", want)
+            self._expect_scan(f"{label} frame {k}", numpy_pipe.process(frame, scale))
         self.count += 1
 
     def correct(self, label, frame, lut, gains, calib) -> None:
@@ -157,7 +166,7 @@ class CaseFile:
         h, w, _ = frame.shape
         size = payloads.size(h * w)
         bands = 1 if threads == 1 else BANDS_PER_THREAD * threads
-        self._put(struct.pack("<I7i7q", 5, mode, h, w, threads, *payloads.order, payloads.segment,
+        self._put(struct.pack("<I7i7q", 6, mode, h, w, threads, *payloads.order, payloads.segment,
                               payloads.chunk, payloads.stride, payloads.first, c_calib.size, size,
                               max(1, -(-h // bands))),
                   c_lut.astype("<u2"), np.asarray(gains, "<u4"), c_calib.astype("<i2"), table,
@@ -206,6 +215,11 @@ def build_cases() -> CaseFile:
         second = np.random.default_rng(seed + 1).integers(0, 256, frame.shape, dtype=np.uint8)
         cases.pipeline(f"pipeline {i} ({mode}, {threads} threads)", layout, [frame, second],
                        lut, gains, calib, threads)
+        if i % 4 == 0:   # the per-cabinet scale: drawn, then the edges, on the same pool
+            n = len(layout.cabinets)
+            cases.pipeline(f"scaled pipeline {i} ({mode}, {threads} threads)", layout,
+                           [frame, second], lut, gains, calib, threads,
+                           [scales(seed, n), scales(seed, n, extreme=True)])
         image = np.random.default_rng(seed).integers(0, 65536, frame.shape, dtype=np.uint16)
         cases.scan(f"module_scan {i}", layout, image)
     for module in ((160, 90, 45), (64, 32, 16), (20, 6, 6), (7, 4, 4)):

@@ -109,3 +109,17 @@ def assert_scan_equal(expected, actual) -> None:
             assert got.dtype == want.dtype and got.shape == want.shape, (field, address)
             mismatch = np.argwhere(got != want)
             assert not len(mismatch), f"{field}[{address}] differs first at {mismatch[0].tolist()}"
+
+
+#: Per-cabinet scales the limiter can send: off, the smallest step, full, just below full.
+SCALE_EXTREMES = (0, 1, 32768, 65535, 65536)
+
+
+def scales(seed: int, cabinets: int, extreme: bool = False) -> np.ndarray:
+    """``uint32[cabinets]`` in 0 … 65536; with ``extreme``, the edges and runs of equal values
+    (neighbouring cabinets sharing a scale is what the kernel's per-run fold caches)."""
+    rng = np.random.default_rng(seed ^ 0x5CA1E)
+    scale = rng.integers(0, 65537, cabinets).astype(np.uint32)
+    if extreme:
+        scale = rng.choice(SCALE_EXTREMES, cabinets).astype(np.uint32)
+    return scale

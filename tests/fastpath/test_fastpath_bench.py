@@ -53,3 +53,22 @@ def test_example_screens_are_the_bench_walls(name, size):
     layout = load_screen(EXAMPLES / name)
     assert (layout.width, layout.height) == size
     assert layout.cabinets == wall_layout(*size).cabinets
+
+
+def test_bench_limiting_reports_ratios_and_the_update_cost(capsys):
+    assert main(["bench", "--limiting", "--resolution", "960x540", "--calibration", "none,gain",
+                 *QUICK, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    variants = {(r["calibration"], r["variant"]) for r in rows}
+    assert variants == {(m, v) for m in ("none", "gain")
+                        for v in ("fused pipeline", "fused + scale", "fused + scale + limiter update",
+                                  "limiter update alone")}
+    for r in rows:
+        if r["variant"] == "limiter update alone":
+            assert r["us_per_frame"] > 0 and r["cabinets"] == 4
+        else:
+            assert r["ms_per_frame"] > 0 and r["ratio_to_plain"] > 0
+    assert main(["bench", "--limiting", "--cpu-time", "--resolution", "960x540",
+                 "--calibration", "none", *QUICK]) == 0
+    text = capsys.readouterr().out
+    assert "fused + scale + limiter update" in text and "limiter update µs" in text

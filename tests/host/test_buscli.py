@@ -167,3 +167,74 @@ def test_bad_arguments_exit_2_with_usage():
 def test_unopenable_port_says_what_to_check(capsys):
     assert main(["bus", "discover", "--port", "/dev/no-such-adapter"]) == 1
     assert "cannot open /dev/no-such-adapter" in capsys.readouterr().err
+
+
+def test_output_table_and_json_say_which_cards_lack_the_command_or_the_sensor(capsys):
+    plan = FaultPlan().with_card(2, no_get_output=True).with_card(3, no_sensor=True)
+    with Simulator(3, pty=True, plan=plan) as s:
+        status, data, _ = run_json(capsys, "bus", "output", "--port", s.url, "-a", "1-3")
+        assert status == 0                              # lacking the command is not a failure
+        assert data["0x01"]["supported"] and data["0x01"]["current_ma"] > 0
+        assert data["0x01"]["frames_shown"] == 0 and data["0x01"]["frames_dropped"] == 0
+        assert data["0x02"] == {"supported": False, "current_ma": None, "frames_shown": None,
+                                "frames_dropped": None}
+        assert data["0x03"]["supported"] and data["0x03"]["current_ma"] is None
+        assert main(["bus", "output", "--port", s.url, "-a", "1-3"]) == 0
+        out = capsys.readouterr().out
+        assert "not supported" in out and "no sensor" in out and "current_mA" in out
+        status = main(["bus", "output", "--port", s.url, "-a", "9", "--retries", "0"])
+        assert status == 1 and "no card at 0x09" in capsys.readouterr().err
+
+
+def test_sim_output_flags_and_their_bad_values():
+    import argparse
+
+    from controller.errors import ConfigError
+    from hw.sim import cli as simcli
+
+    parser = argparse.ArgumentParser()
+    simcli.register(parser.add_subparsers())
+
+    def plan(*flags):
+        args = parser.parse_args(["sim", "--pty", "--cards", "4", *flags])
+        return simcli.plan_from_args(args)
+    every = plan("--no-get-output")
+    assert all(every.for_card(k).no_get_output for k in range(1, 5))
+    one = plan("--no-sensor", "2", "--stays-black", "3:2.5", "--stays-black", "4")
+    assert one.for_card(2).no_sensor and not one.for_card(1).no_sensor
+    assert one.for_card(3).stays_black_after_s == 2.5 and one.for_card(4).stays_black_after_s == 10
+    with pytest.raises(ConfigError, match="SECONDS >= 0"):
+        plan("--stays-black", "3:-1")
+    with pytest.raises(ConfigError, match="SECONDS >= 0"):
+        plan("--stays-black", "3:soon")
+
+
+def test_sim_screen_file_errors_are_one_sentence(tmp_path):
+    bad = tmp_path / "screen.toml"
+    bad.write_text("[screen]\nname = 'x'\n")
+    out = subprocess.run([*LEDWARDEN, "sim", "--pty", "--screen", str(bad)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "screen.toml" in out.stderr
+
+
+def test_sim_with_a_screen_file_serves_its_cabinets_and_their_output():
+    screen = os.path.join(ROOT, "host", "demo_wall.toml")
+    proc = subprocess.Popen([*LEDWARDEN, "sim", "--pty", "--screen", screen, "--no-sensor", "2"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url, proc.stderr.read()
+        out = subprocess.run([*LEDWARDEN, "bus", "output", "--port", url, "-a", "1-2", "--json"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        assert data["0x01"]["current_ma"] > 0 and data["0x02"]["current_ma"] is None
+        out = subprocess.run([*LEDWARDEN, "bus", "config", "get", "--port", url, "-a", "1",
+                              "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        config = json.loads(out.stdout)["0x01"]
+        assert (config["module_w"], config["module_h"], config["scan"]) == (64, 32, 16)
+        assert (config["modules_x"], config["modules_y"]) == (4, 4)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

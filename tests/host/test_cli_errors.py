@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from controller.service.auth import TokenStore
-from controller.upgrade.slots import SlotStore
+from controller.upgrade.bundles.slots import SlotStore
 from host.cli import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_INTERRUPTED, build_parser, main
 from hw.sim.server import Simulator
 from support import controller_process

@@ -40,7 +40,9 @@ class _Hw(SessionHw):
 class _Bench:
     def __init__(self, directory):
         _flash.Flash.provision(directory, 0x1122334455667788, 7, address=ADDR)
-        self.card = _card.Card(_flash.Flash(directory), _Hw())
+        hw = _Hw()
+        hw.out = (2480, 123456, 7)     # a board with GET_OUTPUT and a current sensor
+        self.card = _card.Card(_flash.Flash(directory), hw)
         self.card.boot(0)
         self.seq = 0
 
@@ -73,6 +75,7 @@ def measure(directory, out_path, rounds=400):
     lines.append("PING %d" % b.time_us(_card.PING, [b""] * rounds))
     lines.append("GET_STATUS %d" % b.time_us(_card.GET_STATUS, [b""] * rounds))
     lines.append("GET_CONFIG %d" % b.time_us(_card.GET_CONFIG, [b""] * rounds))
+    lines.append("GET_OUTPUT %d" % b.time_us(_card.GET_OUTPUT, [b""] * rounds))
     lines.append("SET_BRIGHTNESS %d" % b.time_us(
         _card.SET_BRIGHTNESS, [bytes([i & 0xFF, 0x80]) for i in range(rounds // 4)]))
     lines.append("GET_EVENTS %d" % b.time_us(_card.GET_EVENTS, [b"\x00\x00\x00\x00"] * (rounds // 4)))

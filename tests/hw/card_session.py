@@ -22,6 +22,8 @@ Steps (arguments are integers unless said otherwise)::
     link MODULE OK                      a module's data link up (1) or down (0)
     dead MODULE X Y CHANNEL             an LED the driver ICs report as faulty
     flash_fails 0|1                     every flash write raises OSError while 1
+    output MA SHOWN DROPPED             what the display side reports (MA -1: no current
+                                        sensor); ``output none``: it reports nothing
     state                               logs the card's RAM view of itself
 
 Every ``rx`` logs ``tx`` and the hex of each frame sent (or ``-``); every
@@ -51,6 +53,7 @@ class SessionHw:
         self.dead = {}
         self.log = []
         self.flash_free_at = 0
+        self.out = None  # (mA or None, shown, dropped), or None: no GET_OUTPUT on this board
 
     def millis(self):
         return self.now
@@ -66,6 +69,9 @@ class SessionHw:
 
     def show(self, pattern, level, brightness):
         self.log.append("show %d %d %d" % (pattern, level, brightness))
+
+    def output(self):
+        return self.out
 
     def flash_ready(self):
         return self.now >= self.flash_free_at
@@ -145,6 +151,12 @@ def run(steps_path, out_dir, card_dir):
                     hw.dead[module] = hw.dead.get(module, []) + [(int(args[1]), int(args[2]), int(args[3]))]
                 elif op == "flash_fails":
                     SessionFlash.failing = args[0] == "1"
+                elif op == "output":
+                    if args[0] == "none":
+                        hw.out = None
+                    else:
+                        ma = int(args[0])
+                        hw.out = (None if ma < 0 else ma, int(args[1]), int(args[2]))
                 elif op == "state":
                     out.write(_state(card) + "\n")
                 else:

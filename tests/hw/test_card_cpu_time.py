@@ -20,7 +20,8 @@ from hw.sim import cardcpu
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 #: Request name -> command code of the model's handler table.
-MEASURED = {"PING": 0x01, "GET_STATUS": 0x02, "GET_CONFIG": 0x10, "SET_BRIGHTNESS": 0x12,
+MEASURED = {"PING": 0x01, "GET_STATUS": 0x02, "GET_CONFIG": 0x10, "GET_OUTPUT": 0x14,
+            "SET_BRIGHTNESS": 0x12,
             "FW_STATUS": 0x32, "FW_CHUNK": 0x31, "GET_EVENTS": 0x40}
 CRC_HEAP_PROBE = """
 import gc

@@ -115,7 +115,15 @@ def full_session() -> Session:
     s.send(SET_CONFIG, struct.pack("<HHBBBBBH", 64, 32, 3, 2, 2, 0, 0, 3840), expect=BAD_VALUE)
     s.send(SET_CONFIG, CONFIG[:-1], expect=BAD_LENGTH)
     s.send(0x7E, expect=UNKNOWN_COMMAND)
-    s.send(GET_OUTPUT, expect=UNKNOWN_COMMAND)  # the firmware has no LED current sensor wired
+    # GET_OUTPUT: a board whose display side gives no counters answers as a card without it
+    s.send(GET_OUTPUT, expect=UNKNOWN_COMMAND)
+    s.step("output", 1234, 5, 2)
+    s.send(GET_OUTPUT)
+    s.step("output", -1, 70000, 0)                # no current sensor: 0xFFFFFFFF
+    s.send(GET_OUTPUT)
+    s.step("output", 2**33, 2**32 + 9, 3)         # a reading past u32 is clamped, counters wrap
+    s.send(GET_OUTPUT)
+    s.send(GET_OUTPUT, b"\x00", expect=BAD_LENGTH)
     s.send(0x7E, dst=0xFF)                      # a refused broadcast: silence, no crash
     s.send(SET_CONFIG, b"\x01", dst=0xFF)       # likewise, with a bad length
     # patterns and detection
@@ -275,8 +283,14 @@ def answers(transcript: str) -> dict[int, list[bytes]]:
     return found
 
 
+#: What the GET_OUTPUT answers of the session must carry, by the spec's ``<III`` (step order).
+OUTPUT_ANSWERS = [struct.pack("<III", 1234, 5, 2), struct.pack("<III", 0xFFFFFFFF, 70000, 0),
+                  struct.pack("<III", 0xFFFFFFFE, 9, 3)]
+
+
 def check_against_spec(session: Session, transcript: str) -> None:
     got = answers(transcript)
+    outputs: list[bytes] = []
     for step, want in session.expect.items():
         frames = got[step]
         request = bytes.fromhex(session.lines[step].split()[1])
@@ -289,10 +303,13 @@ def check_against_spec(session: Session, transcript: str) -> None:
         assert (dst, seq, cmd) == (0, req[3], req[4]), f"step {step}: answer header"
         if want == OK:
             assert flags == 0x01, f"step {step}: expected success, got error {payload!r}"
+            if cmd == GET_OUTPUT:
+                outputs.append(payload)
         else:
             assert flags == 0x03 and payload[0] == want, \
                 f"step {step}: expected error {want}, got flags {flags} payload {payload!r}"
             payload[1:].decode("utf-8")
+    assert outputs == OUTPUT_ANSWERS
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ EXAMPLES = {
     c.Cmd.SET_CONFIG: (c.CardConfig(128, 64, 32, 2, 3, 0, 0, 1920), None),
     c.Cmd.SET_BRIGHTNESS: (c.Brightness(0x8000), None),
     c.Cmd.GET_BRIGHTNESS: (c.Empty(), c.Brightness(65535)),
+    c.Cmd.GET_OUTPUT: (c.Empty(), c.OutputReply(2480, 123456, 7)),
     c.Cmd.TEST_PATTERN: (c.TestPattern(c.Pattern.GRID, 0x1234), None),
     c.Cmd.PIXEL_SCAN: (c.PixelScan(3, 8, 8),
                        c.PixelScanReply(3, 8, 8, 64, bytes(64), bytes([1]) + bytes(63), bytes(64))),

@@ -27,7 +27,7 @@ SPEC_FINDINGS: dict[str, dict] = {
     "cards.unexpected": {"address": "0x11", "serial": "4C57202600000011"},
     "cards.ok": {"cards": 16},
     "config.differs": {**_CARD, "fields": ["gamma", "scan"]},
-    "config.brightness": {**_CARD, "level": 40000, "expected": 65535},
+    "config.brightness": {**_CARD, "percent": "61", "expected": "100"},
     # the bus error's own words stay in the JSON ("error"); the page words its reason
     "config.unreadable": {**_CARD, "reason": "no_answer"},
     "config.ok": {"cards": 16},

@@ -195,7 +195,7 @@ def test_health_check_counts_only_failures_new_since_the_last_run(rig):
 
 def test_card_upgrades_wait_while_an_upgraded_controller_is_on_trial(rig):
     from controller.errors import LedwardenError
-    from controller.upgrade.cardjob import CardUpgrades
+    from controller.upgrade.cards.job import CardUpgrades
 
     rig.service.trial_judged.clear()
     upgrades = CardUpgrades(rig.service, lambda: None)

@@ -83,7 +83,7 @@ def test_an_id_too_large_to_exist_is_not_found(api, method, path, what):
     ("/api/v1/detect", {"addresses": [True]}, "addresses must be a non-empty list"),
     ("/api/v1/upgrade/cards", {"upload": "0" * 64, "canary": True}, "canary must be a whole number"),
     ("/api/v1/commission", {"unattended": "yes"}, "unattended must be true or false"),
-    ("/api/v1/brightness", {"level": 10, "adresses": [1]}, "takes only level, addresses, not 'adresses'"),
+    ("/api/v1/brightness", {"level": 10, "adresses": [1]}, "takes only percent, level, addresses, not 'adresses'"),
 ])
 def test_booleans_and_misspelt_fields_are_refused(api, path, body, says):
     status, answer = call(api, "POST", path, json.dumps(body).encode())

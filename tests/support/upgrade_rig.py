@@ -42,7 +42,7 @@ CARDS = 8
 #: Seconds each slow preparation took, for the docs and the report.
 TIMES: dict[str, float] = {}
 
-__all__ = ["N", "N1", "N2", "Board", "board_on", "bundle", "fresh_board", "ledwarden", "signing_key",
+__all__ = ["N", "N1", "N2", "ROOT", "Board", "board_on", "bundle", "fresh_board", "ledwarden", "signing_key",
            "workdir", "TIMES"]
 
 

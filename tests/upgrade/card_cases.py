@@ -16,9 +16,9 @@ from collections import Counter
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
 from controller.protocol.framing import ADDR_BROADCAST, encoded_size
-from controller.upgrade.cardflash import CardFlasher
-from controller.upgrade.cardrun import FlashOptions
-from controller.upgrade.firmware import CardFirmware, parse_version
+from controller.upgrade.cards.firmware import CardFirmware, parse_version
+from controller.upgrade.cards.flash import CardFlasher
+from controller.upgrade.cards.run import FlashOptions
 from hw.sim.bus import count_chunk_frames
 from hw.sim.images import sim_image
 from hw.sim.server import Simulator
@@ -29,7 +29,7 @@ OLD, NEW = "1.0.0", "2.0.0"
 
 def firmware(size: int = 32 * 1024, *, version: str = NEW, seed: int = 1,
              behaviour: str | None = None, hw_model: int = HW_MODEL) -> CardFirmware:
-    """An image as :func:`controller.upgrade.firmware.open_firmware` would return it."""
+    """An image as :func:`controller.upgrade.cards.firmware.open_firmware` would return it."""
     image = sim_image(size, seed=seed, behaviour=behaviour)
     return CardFirmware(hw_model, parse_version(version), image, hashlib.sha256(image).digest(),
                         "test-key")

@@ -23,7 +23,7 @@ import pytest
 
 from controller.errors import UpgradeRejected
 from controller.upgrade import package, signing
-from controller.upgrade.installer import Installer
+from controller.upgrade.bundles.installer import Installer
 from host.cli import main
 from support import tar_members
 from support.upgrade_rig import N, N1, board_on, bundle, workdir

@@ -12,16 +12,18 @@ leave, and check what it decides and writes.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import venv
 
 import pytest
 
-from controller.upgrade import events
-from controller.upgrade.bootguard import Boot, prepare_boot, unrecorded_boot
-from controller.upgrade.slots import BootState, SlotStore
+from controller.upgrade.bundles import events
+from controller.upgrade.bundles.bootguard import Boot, prepare_boot, unrecorded_boot
+from controller.upgrade.bundles.slots import BootState, SlotStore
 from controller.upgrade.steps import Steps
-from support.upgrade_rig import N, N1, board_on, bundle, ledwarden
+from support.upgrade_rig import N, N1, ROOT, board_on, bundle, ledwarden
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -146,3 +148,34 @@ def test_when_nothing_can_be_written_the_guard_starts_the_last_good_version(tmp_
     assert unrecorded_boot(store) == Boot("a", None)      # never an uncounted trial
     store.save(BootState(current="b", previous="a"), Steps())
     assert unrecorded_boot(store) == Boot("b", None)
+
+
+def old_name(*argv: str) -> subprocess.CompletedProcess:
+    """The guard under its name from before the upgrade split, as an older board's unit runs it."""
+    return subprocess.run([sys.executable, "-m", "controller.upgrade.bootguard", *argv], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_old_module_name_still_runs_the_guard(tmp_path):
+    """Boards deployed before the split run ``python -m controller.upgrade.bootguard``: it must
+    still start the current slot and hand back its exit status, and still refuse bad options."""
+    store = SlotStore(tmp_path)
+    fake_slot(store, "b", "import sys\nsys.exit(7)\n")
+    store.save(BootState(current="b", previous=None, floor="0"), Steps())
+    done = old_name("--state", str(tmp_path), "--", "--screen", "screen.toml")
+    assert done.returncode == 7, done.stderr
+    assert "starting slot b" in done.stderr
+    wrong = old_name("--state", str(tmp_path))
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == ("ledwarden: error: give the controller's options after '--', "
+                                    "e.g. -- --screen screen.toml --bus /dev/ttyAMA0")
+
+
+def test_an_older_installer_smoke_test_still_imports_the_guard():
+    """Releases before the split smoke-test a new slot by importing the guard's old name; if that
+    failed, such a board would refuse every bundle built after the split."""
+    older = "import controller.service.cli, controller.upgrade.bootguard as g; print(g.main.__module__)"
+    done = subprocess.run([sys.executable, "-c", older], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "controller.upgrade.bundles.bootguard"

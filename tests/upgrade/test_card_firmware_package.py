@@ -9,7 +9,8 @@ import pytest
 
 from controller.errors import ConfigError, UpgradeRejected
 from controller.protocol import commands as c
-from controller.upgrade import firmware, package, signing
+from controller.upgrade import package, signing
+from controller.upgrade.cards import firmware
 from controller.upgrade.signing import TrustedKeys
 from host.cli import main
 from hw.sim.images import sim_image

@@ -15,8 +15,8 @@ import pytest
 
 from card_cases import WireChunks, firmware
 from controller.service.auth import TokenStore
-from controller.upgrade import firmware as fwpkg
 from controller.upgrade import signing
+from controller.upgrade.cards import firmware as fwpkg
 from host.cli import main
 from host.client import ApiError, ControllerClient
 from host.upload import upload_file

@@ -13,8 +13,8 @@ from controller.errors import UpgradeRejected
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
-from controller.upgrade.cardflash import CardFlasher
-from controller.upgrade.cardrun import FlashOptions
+from controller.upgrade.cards.flash import CardFlasher
+from controller.upgrade.cards.run import FlashOptions
 from hw.sim.faults import FaultPlan
 from hw.sim.server import Simulator
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.upgrade.slots import SlotStore
+from controller.upgrade.bundles.slots import SlotStore
 from controller.upgrade.steps import CUT_ENV, LOG_ENV
 from support.upgrade_rig import N, N1, TIMES, Board, board_on, bundle, ledwarden
 

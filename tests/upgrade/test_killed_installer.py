@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from controller.upgrade.slots import SlotStore
+from controller.upgrade.bundles.slots import SlotStore
 from controller.upgrade.steps import Steps
 from support.upgrade_rig import N, ROOT, bundle, ledwarden, signing_key
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+import controller
+from controller.errors import ConfigError
 from controller.upgrade import signing
+from controller.upgrade.bundles import bundle as bundlepkg
 from host.cli import main
-from support.upgrade_rig import N, N1, board_on, bundle, signing_key
+from support.upgrade_rig import N, N1, ROOT, board_on, bundle, signing_key
 
 
 def test_trust_takes_public_keys_only_and_keeps_at_least_one(tmp_path, capsys):
@@ -52,3 +57,21 @@ def test_slots_shows_both_slots_and_the_floor(capsys):
     out = capsys.readouterr().out
     assert "a     previous  1.0.0" in out and "b     current   1.1.0" in out
     assert "anti-rollback floor: 1.0.0" in out
+
+
+def test_bundle_build_defaults_to_the_checkout_it_runs_from(tmp_path, monkeypatch, capsys):
+    """``bundle build`` without ``--source`` builds the checkout this ledwarden runs from; a module
+    move once pointed that one directory too low (issue 13), so check it, and the wheel case."""
+    assert bundlepkg.default_source() == ROOT
+    installed = tmp_path / "site-packages" / "controller"
+    installed.mkdir(parents=True)
+    (installed / "__init__.py").write_text("")
+    monkeypatch.setattr(controller, "__file__", str(installed / "__init__.py"))
+    with pytest.raises(ConfigError, match="installed from a wheel.*give --source DIR"):
+        bundlepkg.default_source()
+    key = signing.generate(tmp_path / "keys", "centre")[0]
+    assert main(["bundle", "build", "--version", "9.9.9", "--key", str(key),
+                 "--out", str(tmp_path / "b.lwb")]) == 1
+    err = capsys.readouterr().err
+    assert "installed from a wheel, so there is no source tree" in err and "Traceback" not in err
+    assert not (tmp_path / "b.lwb").exists()

@@ -28,9 +28,9 @@ import os
 import signal
 
 from controller.errors import LedwardenError
-from controller.upgrade import events
-from controller.upgrade.bootguard import ENV_SLOT, ENV_TRANSACTION
-from controller.upgrade.slots import SLOTS, SlotStore
+from controller.upgrade.bundles import events
+from controller.upgrade.bundles.bootguard import ENV_SLOT, ENV_TRANSACTION
+from controller.upgrade.bundles.slots import SLOTS, SlotStore
 from controller.upgrade.steps import Steps
 from controller.version import software_version
 

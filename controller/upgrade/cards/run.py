@@ -2,8 +2,8 @@
 
 Kept apart from the engine so the service, the host tool and the tests share
 one vocabulary of card states and run options without importing the bus
-machinery, and so both halves of the engine (:mod:`.cardflash`,
-:mod:`.cardcommit`) use them without importing each other.
+machinery, and so both halves of the engine (:mod:`.flash`,
+:mod:`.commit`) use them without importing each other.
 
 Card states, in the order a card normally passes through them::
 
@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 from controller.protocol import commands as c
-from controller.upgrade.firmware import CHUNK_SIZE
+from controller.upgrade.cards.firmware import CHUNK_SIZE
 
 PENDING, RECEIVING, RECEIVED = "pending", "receiving", "received"
 BOOTING, CHECKING, INSTALLED = "booting", "checking", "installed"

@@ -5,7 +5,7 @@
    before anything else in the file is looked at.
 2. **Compatibility and version limits** — product, platform, the
    anti-rollback floor, the lowest version the bundle may replace
-   (:func:`~controller.upgrade.bundle.check_manifest`); no trial in progress;
+   (:func:`~controller.upgrade.bundles.bundle.check_manifest`); no trial in progress;
    enough free space.
 3. **Write the inactive slot** — its old content is renamed away and deleted
    first (it is not referenced: ``previous`` is cleared if it pointed there),
@@ -20,13 +20,13 @@
    power cut leaves the board on the old version, and the boot guard removes
    the leftovers; from then on the guard starts the new one.
 5. **Mark good** happens later, when the new version has passed its health
-   check (:mod:`~controller.upgrade.confirm`); until then the boot guard
-   rolls back (:mod:`~controller.upgrade.bootguard`).
+   check (:mod:`~controller.upgrade.bundles.confirm`); until then the boot guard
+   rolls back (:mod:`~controller.upgrade.bundles.bootguard`).
 
 Every write, fsync and rename goes through :class:`~controller.upgrade.steps.Steps`,
 so ``tests/upgrade/test_install_cut_points.py`` can kill the installer after
 each one.  One transaction id names the install in ``state.json``, in
-``slot.json`` and in every journal line (:mod:`~controller.upgrade.events`).
+``slot.json`` and in every journal line (:mod:`~controller.upgrade.bundles.events`).
 """
 
 from __future__ import annotations
@@ -46,13 +46,13 @@ from pathlib import Path
 
 from controller.errors import LedwardenError, UpgradeRejected
 from controller.timeutil import utc_now
-from controller.upgrade import events
-from controller.upgrade.bundle import KIND, board_platform, check_manifest
+from controller.upgrade.bundles import events
+from controller.upgrade.bundles.bundle import KIND, board_platform, check_manifest
+from controller.upgrade.bundles.slots import (FORMAT, SLOT_FILE, STAGING, TRASH, BootState,
+                                              SlotStore, clean_env)
+from controller.upgrade.steps import Steps
 from controller.upgrade.package import CHUNK, open_package
 from controller.upgrade.signing import TrustedKeys
-from controller.upgrade.slots import (FORMAT, SLOT_FILE, STAGING, TRASH, BootState, SlotStore,
-                                      clean_env)
-from controller.upgrade.steps import Steps
 
 log = logging.getLogger("ledwarden.upgrade")
 
@@ -65,7 +65,7 @@ RESERVE = 64 * MiB
 #: itself (byte-compiled sources and the C kernel); 6 is the safe bound.
 EXPANSION = 6
 #: What the smoke test imports: the whole service, the guard, and the C kernel (required).
-SMOKE = ("import controller.service.cli, controller.upgrade.bootguard, controller.fastpath as f; "
+SMOKE = ("import controller.service.cli, controller.upgrade.bundles.bootguard, controller.fastpath as f; "
          "from controller.version import software_version as v; print(v(), f.backend)")
 
 #: How the ``sh`` form of a script's launcher begins and ends (pip's, and ours).

@@ -4,7 +4,7 @@
 package is verified against the board's trusted keys (``STATE/trusted-keys``,
 managed with ``ledwarden controller trust``) *before* the job starts, so a
 refused package is an immediate 4xx and not a failed job; then
-:class:`~controller.upgrade.cardflash.CardFlasher` runs in the bus owner's
+:class:`~controller.upgrade.cards.flash.CardFlasher` runs in the bus owner's
 thread, holding the bus for the whole run.
 
 **The plan** (``STATE/card-upgrade.json``) records what was asked — upload,
@@ -47,9 +47,10 @@ from typing import Any
 from controller.errors import LedwardenError, UpgradeRejected
 from controller.faultlog import card_source
 from controller.protocol import commands as c
-from controller.upgrade.cardflash import CardFlasher
-from controller.upgrade.cardrun import FAILED, FINAL, INSTALLED, ROLLED_BACK, FlashOptions, FlashReport
-from controller.upgrade.firmware import CardFirmware, open_firmware
+from controller.upgrade.cards.firmware import CardFirmware, open_firmware
+from controller.upgrade.cards.flash import CardFlasher
+from controller.upgrade.cards.run import (FAILED, FINAL, INSTALLED, ROLLED_BACK, FlashOptions,
+                                          FlashReport)
 from controller.upgrade.signing import TrustedKeys
 from controller.upgrade.uploads import UploadStore
 

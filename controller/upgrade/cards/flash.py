@@ -30,7 +30,7 @@
    stops answering may stay away for ``drop_grace_s`` and then continues
    where its bitmap says; one that lost its transfer (a power cut) begins
    again.
-5. **Commit, boot, check, confirm** (:mod:`controller.upgrade.cardcommit`):
+5. **Commit, boot, check, confirm** (:mod:`controller.upgrade.cards.commit`):
    the canary cards first, one by one, then the rest together.
 
 The run stops at the first failure: no card is committed after another card
@@ -49,11 +49,11 @@ from controller.errors import BusTimeout, CardError, LedwardenError, UpgradeReje
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
-from controller.upgrade.cardcommit import Rollout
-from controller.upgrade.cardrun import (BOOTING, CHECKING, FAILED, FINAL, HEALTH_FLAGS, HELD,
-                                        NOT_STARTED, PENDING, RECEIVED, RECEIVING, ROLLED_BACK,
-                                        SKIPPED, CardRun, FlashOptions, FlashReport)
-from controller.upgrade.firmware import CardFirmware
+from controller.upgrade.cards.commit import Rollout
+from controller.upgrade.cards.firmware import CardFirmware
+from controller.upgrade.cards.run import (BOOTING, CHECKING, FAILED, FINAL, HEALTH_FLAGS, HELD,
+                                          NOT_STARTED, PENDING, RECEIVED, RECEIVING, ROLLED_BACK,
+                                          SKIPPED, CardRun, FlashOptions, FlashReport)
 
 #: Broadcast chunks written ahead of the wire: enough to keep the line busy, few enough
 #: that a stop request or progress report is never more than ~50 ms behind the line.

@@ -1,7 +1,7 @@
 """``ledwarden controller boot|install|slots``: the upgrade commands run on the board itself.
 
 ``boot`` is the boot guard (what ``ledwarden.service`` runs, through the
-lighter ``python -m controller.upgrade.bootguard``); ``install`` installs a
+lighter ``python -m controller.upgrade.bundles.bootguard``); ``install`` installs a
 bundle from a file without the API — provisioning a board, or a USB stick
 in the field — through exactly the same transaction as an upgrade over the
 network; ``slots`` shows both slots and the trial.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from controller.cliargs import DEFAULT_STATE, board_admin_parent, existing_state
 from controller.cliout import Progress, emit_json, table
-from controller.upgrade import bootguard, installer
-from controller.upgrade.slots import SlotStore
+from controller.upgrade.bundles import bootguard, installer
+from controller.upgrade.bundles.slots import SlotStore
 
 
 def _install(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+import controller
 from controller.errors import ConfigError, UpgradeRejected
 from controller.upgrade import package
 
@@ -68,8 +69,11 @@ def normal_version(text: str) -> str:
 
 
 def default_source() -> Path:
-    """The source tree this ledwarden runs from, if it is one (a checkout, not a wheel)."""
-    root = Path(__file__).resolve().parents[2]
+    """The source tree this ledwarden runs from, if it is one (a checkout, not a wheel).
+
+    Found from the top-level package, not from this file's depth, so moving this module
+    within the project (as the upgrade split did) cannot point it at the wrong directory."""
+    root = Path(controller.__file__).resolve().parent.parent
     if (root / "pyproject.toml").is_file() and (root / "setup.py").is_file():
         return root
     raise ConfigError("this ledwarden was installed from a wheel, so there is no source tree to "

@@ -35,9 +35,9 @@ from controller.errors import BusTimeout, CardError
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
-from controller.upgrade.cardrun import (BOOTING, CHECKING, FAILED, HEALTH_FLAGS, INSTALLED, RECEIVED,
-                                        ROLLED_BACK, CardRun, FlashOptions, FlashReport)
-from controller.upgrade.firmware import CardFirmware
+from controller.upgrade.cards.firmware import CardFirmware
+from controller.upgrade.cards.run import (BOOTING, CHECKING, FAILED, HEALTH_FLAGS, INSTALLED,
+                                          RECEIVED, ROLLED_BACK, CardRun, FlashOptions, FlashReport)
 
 #: Boots a card on trial may make without FW_CONFIRM (spec §5, boot rule); the next reverts.
 TRIAL_BOOTS = 3
@@ -45,7 +45,7 @@ MAX_COMMITS = 3
 
 
 class FlashRun(Protocol):
-    """What a rollout needs of the run it belongs to (a :class:`~.cardflash.CardFlasher`): its
+    """What a rollout needs of the run it belongs to (a :class:`~.flash.CardFlasher`): its
     bus, image, options and report, and the run's own rules for failing a card, telling the
     caller and stopping on request.  Naming only these keeps the two halves of an upgrade from
     importing each other."""

@@ -1,0 +1,179 @@
+"""While video flows to the cards, ask each what it shows (``GET_OUTPUT``) every ~2 s.
+
+A known field failure: a receiving card that was power-cycled comes back,
+answers the bus, reports healthy status — and stays black until the sender
+restarts its stream.  The status poll (:mod:`controller.service.watch`)
+cannot see it; the card's own frame counter can.  So while the frame loop is
+sending video to the cards (its sink ``feeds_cards``, and frames went out
+since the last look), a card whose ``frames_shown`` did not move across one
+whole interval is filed:
+
+==================  ========  ===================================================
+code                severity  raised when / resolved when
+==================  ========  ===================================================
+``card.no_video``   error     "cabinet 5 receives video but shows none": its frame
+                              counter stopped while video flowed / it shows
+                              frames again
+==================  ========  ===================================================
+
+A counter that went *back* is a card that rebooted: a new baseline, not a
+stall.  Nothing is judged while video does not flow (no loop, another sink,
+a stalled source) or while a job holds the bus to itself.
+
+The same answers carry the current the card's own sensor measured.  If the
+service has a power limiter (``service.power`` with a ``measured(address,
+milliamps_or_None)`` method) every reading goes to it; ``None`` says the card
+cannot measure (no sensor, or no ``GET_OUTPUT`` at all: such cards answer
+``UNKNOWN_COMMAND``, are asked again only every ``UNSUPPORTED_RETRY_S`` in
+case a firmware upgrade brought the command, and are otherwise left alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from controller.errors import BusTimeout, LedwardenError
+from controller.faultlog import card_source
+from controller.protocol import cards as ops
+from controller.protocol import commands as c
+
+log = logging.getLogger("ledwarden.outputwatch")
+
+INTERVAL_S = 2.0
+#: How long a card that lacks GET_OUTPUT is left before it is asked again (an upgrade may add it).
+UNSUPPORTED_RETRY_S = 60.0
+#: A card silent this many polls in a row (the card watch files it offline) is asked again
+#: only after SILENT_RETRY_S, so a dead card does not cost the bus its retries every round;
+#: one silent poll is not enough, since a card power-cycling is silent for half a second.
+SILENT_POLLS = 2
+SILENT_RETRY_S = 10.0
+CODE = "card.no_video"
+
+
+@dataclass
+class Reading:
+    """The last ``GET_OUTPUT`` answer of one card, as ``status`` shows it."""
+
+    supported: bool
+    current_ma: int | None = None
+    frames_shown: int | None = None
+    frames_dropped: int | None = None
+    at: float | None = None        # time.time() of the answer
+    showing: bool | None = None    # None: not judged yet (no video flowed across an interval)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class OutputWatch:
+    """Polls ``GET_OUTPUT`` of every cabinet's card while video flows, and files
+    ``card.no_video``; see the module's docstring."""
+
+    def __init__(self, service, interval_s: float = INTERVAL_S) -> None:
+        self.service = service
+        self.interval_s = interval_s
+        self.readings: dict[int, Reading] = {}
+        self._skip_until: dict[int, float] = {}
+        self._silent: dict[int, int] = {}
+        self._loop_frames: int | None = None
+        self._task: asyncio.Task | None = None
+
+    def video_flows(self) -> bool:
+        """Did the frame loop send frames to the cards since the last look?"""
+        loop = self.service.frame_loop
+        if loop is None or not getattr(loop.sink, "feeds_cards", False):
+            self._loop_frames = None
+            return False
+        frames = loop.stats()["frames"]
+        before, self._loop_frames = self._loop_frames, frames
+        return before is not None and frames > before
+
+    async def poll_once(self) -> None:
+        """One round: every cabinet's card, unless a job holds the bus to itself."""
+        flowing = self.video_flows()
+        if not flowing:
+            return
+        for cab in self.service.layout.cabinets:
+            if self.service.jobs.running_exclusive() is not None:
+                self._loop_frames = None   # the next round only sets a baseline
+                return
+            await self._poll_card(cab.address)
+
+    async def _poll_card(self, address: int) -> None:
+        now = time.monotonic()
+        if self._skip_until.get(address, 0.0) > now:
+            return
+        try:
+            reply = await self.service.owner.run(ops.read_output, address)
+        except BusTimeout:
+            self._silent[address] = self._silent.get(address, 0) + 1
+            if self._silent[address] >= SILENT_POLLS:
+                self._skip_until[address] = now + SILENT_RETRY_S
+            return
+        except LedwardenError as exc:
+            log.info("output watch: card %d: %s", address, exc)
+            return
+        self._silent.pop(address, None)
+        self._feed_power(address, reply)
+        if reply is None:
+            self.readings[address] = Reading(supported=False, at=time.time())
+            self._skip_until[address] = now + UNSUPPORTED_RETRY_S
+            return
+        await self._judge(address, reply)
+
+    async def _judge(self, address: int, reply: c.OutputReply) -> None:
+        before = self.readings.get(address)
+        reading = Reading(True, reply.milliamps, reply.frames_shown, reply.frames_dropped,
+                          time.time())
+        self.readings[address] = reading
+        if before is None or before.frames_shown is None or reply.frames_shown < before.frames_shown:
+            return                          # a first look, or the card rebooted: a new baseline
+        source = card_source(address)
+        if reply.frames_shown > before.frames_shown:
+            reading.showing = True
+            if before.showing is not True:
+                await asyncio.to_thread(self.service.faults.resolve, CODE, source)
+            return
+        reading.showing = False
+        dropped = reply.frames_dropped - (before.frames_dropped or 0)
+        await asyncio.to_thread(
+            self.service.faults.record, CODE, "error", source,
+            {"text": f"cabinet {address} receives video but shows none",
+             "frames_shown": reply.frames_shown, "frames_dropped": reply.frames_dropped,
+             "dropped_since_last_look": max(0, dropped),
+             "hint": "power-cycled cards stay black until the sender restarts: restart the "
+                     "controller's frame loop, or check the card's video cable"})
+
+    def _feed_power(self, address: int, reply: c.OutputReply | None) -> None:
+        power = getattr(self.service, "power", None)
+        if power is None:
+            return
+        try:
+            power.measured(address, None if reply is None else reply.milliamps)
+        except Exception as exc:  # noqa: BLE001 - another part's bug must not stop the watch
+            log.warning("power limiter refused card %d's reading: %r", address, exc)
+
+    def status(self) -> dict[str, Any]:
+        """Per card (``"0x05"``), the last reading; for ``status``."""
+        return {f"0x{a:02X}": r.as_dict() for a, r in sorted(self.readings.items())}
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except LedwardenError as exc:
+                log.warning("output watch round failed: %s", exc)
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run_forever(),
+                                                            name="output-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
