@@ -92,8 +92,8 @@ ETHTOOL_GSET = 0x00000001
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
 ORDERS = {"bgr": (2, 1, 0), "rgb": (0, 1, 2)}
-#: Send errors counted, not raised: a pulled cable or a full queue must not stop the loop.
-TOLERATED = (errno.ENETDOWN, errno.ENXIO, errno.ENOBUFS, errno.EAGAIN)
+#: What sending or reading says when the link is gone or full: counted, never the loop's end.
+LINK_GONE = (errno.ENETDOWN, errno.ENXIO, errno.ENOBUFS, errno.EAGAIN)
 
 
 @dataclass(frozen=True)
@@ -346,7 +346,7 @@ class ColorlightSink:
                 self.packets += 1
             except OSError as exc:  # best effort: a pulled cable must not stop the loop
                 self.send_errors += 1
-                if exc.errno not in TOLERATED:
+                if exc.errno not in LINK_GONE:
                     raise
 
     def send(self, scan: ScanResult, frame_no: int) -> None:
@@ -364,7 +364,7 @@ class ColorlightSink:
         self._send_rows(t0)
 
     def _send_rows(self, t0: float) -> None:
-        sent, refused = self.batch.send(lambda err: err not in TOLERATED)
+        sent, refused = self.batch.send(lambda err: err not in LINK_GONE)
         self.packets += sent
         self.send_errors += refused
         time.sleep(self.sync_gap_s)  # the card needs the gap before it shows the rows
