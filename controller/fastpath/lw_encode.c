@@ -14,9 +14,10 @@
  * table[lut_with_gains[c][x]], built by the caller) and a pixel costs three
  * byte lookups, no correction pass.
  *
- * Rows are cut into blocks of LW_BLOCK pixels: a block's bytes are put in
- * payload order in a small buffer, then copied out, jumping to the next
- * packet's payload at each chunk boundary.
+ * Rows are cut into blocks of LW_BLOCK pixels: a block that fits in its
+ * chunk is written straight into the payload; one that straddles a chunk
+ * boundary is staged in a small buffer and copied out in two (or more)
+ * pieces, jumping to the next packet's payload.
  */
 #include "lw.h"
 
@@ -108,8 +109,8 @@ emit16_avx512(const uint16_t *v, int bl, const uint8_t *table, const uint8_t *pe
 #endif
 
 #ifdef LW_HAVE_AVX512
-#define EMIT16_AVX512(v) emit16_avx512((v), bl, T, perm16, b)
-#define EMIT_DIRECT_AVX512(px) emit_direct_avx512((px), bl, D, perm16, channel_mask, b)
+#define EMIT16_AVX512(v) emit16_avx512((v), bl, T, perm16, to)
+#define EMIT_DIRECT_AVX512(px) emit_direct_avx512((px), bl, D, perm16, channel_mask, to)
 #else
 #define EMIT_DIRECT_AVX512(px) ((void)(px))
 #define EMIT16_AVX512(v) ((void)(v))
@@ -149,27 +150,30 @@ encode_rows(const int mode, const int avx, const lw_encoding *e, const uint8_t *
         for (int64_t x0 = 0; x0 < W; x0 += LW_BLOCK) {
             const int bl = W - x0 < LW_BLOCK ? (int)(W - x0) : LW_BLOCK;
             const uint8_t *restrict px = row + 3 * x0;
+            /* straight into the payload when the block fits its chunk, else staged */
+            uint8_t *to = left >= bl ? dst : b;
             if (mode == 0 && avx) { /* the composed table by byte permutes */
                 EMIT_DIRECT_AVX512(px);
             } else if (mode == 0) { /* curve, gains and table composed: one byte lookup */
                 for (int k = 0; k < bl; k++) {
-                    b[3 * k] = D[256 * r0 + px[3 * k + r0]];
-                    b[3 * k + 1] = D[256 * r1 + px[3 * k + r1]];
-                    b[3 * k + 2] = D[256 * r2 + px[3 * k + r2]];
+                    to[3 * k] = D[256 * r0 + px[3 * k + r0]];
+                    to[3 * k + 1] = D[256 * r1 + px[3 * k + r1]];
+                    to[3 * k + 2] = D[256 * r2 + px[3 * k + r2]];
                 }
             } else if (avx) {
                 EMIT16_AVX512(row16 + 3 * x0);
             } else {
                 const uint16_t *v = row16 + 3 * x0;
                 for (int k = 0; k < bl; k++) {
-                    b[3 * k] = T[v[3 * k + r0]];
-                    b[3 * k + 1] = T[v[3 * k + r1]];
-                    b[3 * k + 2] = T[v[3 * k + r2]];
+                    to[3 * k] = T[v[3 * k + r0]];
+                    to[3 * k + 1] = T[v[3 * k + r1]];
+                    to[3 * k + 2] = T[v[3 * k + r2]];
                 }
             }
             for (int k = 0; k < bl;) {
                 const int n = bl - k < left ? bl - k : (int)left;
-                memcpy(dst, b + 3 * k, 3 * (size_t)n);
+                if (to == b)
+                    memcpy(dst, b + 3 * k, 3 * (size_t)n);
                 dst += 3 * n, k += n, left -= n, in_seg += n;
                 if (left == 0) {    /* the chunk is full: the next packet's payload */
                     if (in_seg == R)
