@@ -47,16 +47,17 @@ from host.bench import bench_inputs, wall_layout  # noqa: E402
 W, H, FPS = 1920, 1080, 60
 
 
-def ratios(gamma: str, frames: int) -> None:
+def ratios(gamma: str, frames: int, kernel: str | None = None) -> None:
     layout = wall_layout(W, H)
     table = fastpath.encode_table(gamma)
     print(f"ratio at {W}x{H}, card gamma {gamma}, median of {frames} interleaved frames "
           f"({fastpath.default_threads()} threads):")
     for mode in ("none", "gain", "matrix"):
         frame, lut, gains, calib = bench_inputs(layout, mode)
-        pipe = fastpath.Pipeline(layout, lut, gains, calib)
+        pipe = fastpath.Pipeline(layout, lut, gains, calib, kernel=kernel)
         rows = RowPackets(H, W)
-        enc = fastpath.Encoder((H, W), lut, gains, calib, table, rows.payloads, threads=pipe.threads)
+        enc = fastpath.Encoder((H, W), lut, gains, calib, table, rows.payloads, threads=pipe.threads,
+                               kernel=kernel)
         old = ScreenPicture(layout, table)
         t_proc, t_enc, t_old = [], [], []
         for k in range(frames):
@@ -209,8 +210,10 @@ def main() -> None:
     parser.add_argument("--mode", choices=("none", "gain", "matrix"), default="gain")
     parser.add_argument("--gamma", default="2.2")
     parser.add_argument("--ratio-frames", type=int, default=40)
+    parser.add_argument("--kernel", default=None,
+                        help="the kernel for both sides of the ratio (portable: what ARM boards run)")
     args = parser.parse_args()
-    ratios(args.gamma, args.ratio_frames)
+    ratios(args.gamma, args.ratio_frames, args.kernel)
     run(args.seconds, args.mode, args.gamma)
 
 
