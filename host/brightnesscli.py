@@ -20,6 +20,8 @@ import sys
 
 from controller.brightness import LEVEL_MAX
 from controller.brightness_schedule import Schedule
+from controller.cardaddress import hex_address
+from controller.cardresults import from_json
 from controller.cliout import emit_json
 from controller.errors import ConfigError, LedwardenError
 from host.buscli import parse_addresses
@@ -101,14 +103,15 @@ def cmd_brightness(args) -> int:
     data = client.post("/api/v1/brightness", body)
     if args.json:
         emit_json(data)
-        return int(any(isinstance(v, dict) for v in data["cards"].values()))
+        return int(any(card.error is not None for card in from_json(data["cards"], int)))
     failed = 0
-    for address, value in data["cards"].items():
-        if isinstance(value, dict):
+    for card in from_json(data["cards"], int):
+        if card.error is not None:
             failed += 1
-            print(f"ledwarden: error: {value['error']}", file=sys.stderr)
+            print(f"ledwarden: error: {card.error}", file=sys.stderr)
         else:
-            print(f"{address}: brightness {value * 100 / LEVEL_MAX:.1f} %, read back")
+            print(f"{hex_address(card.address)}: brightness "
+                  f"{(card.value or 0) * 100 / LEVEL_MAX:.1f} %, read back")
     if data["until"]:
         print(f"holds until the schedule's next entry ({data['until']})")
     return int(bool(failed))

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from controller.brightness import LEVEL_MAX
+from controller.cardresults import from_json
 from controller.cardaddress import hex_address
 from controller.cliout import Progress, emit_json, table
 from controller.errors import LedwardenError
@@ -234,11 +235,12 @@ def cmd_detect(args, client) -> int:
     if job["state"] != "succeeded" or args.json:
         return _finish(args, job)
     rows, errors = [], []
-    for address, dead in job["result"].items():
-        if isinstance(dead, dict):
-            errors.append(dead["error"])
+    for card in from_json(job["result"], list):
+        if card.error is not None:
+            errors.append(card.error)
         else:
-            rows += [(address, d["module"], d["x"], d["y"], d["channel"]) for d in dead]
+            rows += [(hex_address(card.address), d["module"], d["x"], d["y"], d["channel"])
+                     for d in card.value or []]
     if rows:
         print(table(rows, ["address", "module", "x", "y", "channel"]))
     cards = len(job["result"])

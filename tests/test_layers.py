@@ -54,9 +54,8 @@ LAYERS = (
           "with the board's libraries and runs the simulator for its demo, but reaches the running "
           "service only over HTTPS: never the service's modules, never a package's private module"),
     Layer("service", ("controller.service",),
-          ("picture", "video", "selftest", "bundles", "cards", "upgrade", "report", "power",
-           "faultlog", "fastpath",
-           "protocol", "shared", "base"),
+          ("picture", "video", "bundles", "cards", "selftest", "upgrade", "board", "report",
+           "power", "faultlog", "fastpath", "protocol", "shared", "base"),
           "the service wires the parts together (bus owner, jobs, API); nothing below may need it, "
           "so every part runs and is tested without a service"),
     Layer("picture", ("controller.picture",), ("upgrade", "fastpath", "faultlog", "base"),
@@ -69,26 +68,35 @@ LAYERS = (
           "video sources and sinks (files, DDP, Colorlight) feed and drain the frame loop; they "
           "turn the fast path's card buffers back into a picture with its NumPy reference and "
           "know no bus and no service"),
-    Layer("selftest", ("controller.selftest",),
-          ("report", "faultlog", "fastpath", "protocol", "shared", "base"),
-          "self-tests ask the cards (protocol), time the fast path and write their findings as "
-          "report sentences; they get the board's parts handed in, not the service"),
     Layer("bootguard-name", ("controller.upgrade.bootguard",), ("bundles",),
           "the boot guard's old module name, run by the systemd unit of boards deployed before "
           "the upgrade split and imported by older releases' install smoke test; it only "
           "forwards to the guard in bundles"),
-    Layer("bundles", ("controller.upgrade.bundles",), ("upgrade", "shared", "base"),
+    Layer("bundles", ("controller.upgrade.bundles",),
+          ("selftest", "board", "upgrade", "faultlog", "shared", "base"),
           "controller bundles (A/B slots, installer, boot guard) open the signed package and "
-          "read the board's command-line options (cliargs, cliout); they never touch the bus, "
-          "and share nothing with card firmware but the package, so they do not import cards"),
+          "read the board's command-line options (cliargs, cliout); the health check that "
+          "confirms a new controller is the quick self-test run on the board context, its "
+          "failures filed in the fault log; they never touch the bus themselves and share "
+          "nothing with card firmware but the package, so they do not import cards"),
     Layer("cards", ("controller.upgrade.cards",), ("upgrade", "faultlog", "protocol", "base"),
           "card firmware opens the signed package, streams it over the bus (protocol), files "
           "each card's outcome in the fault log and reads the firmware from an upload; it "
           "knows nothing of controller bundles, so it does not import them"),
+    Layer("selftest", ("controller.selftest",),
+          ("board", "report", "faultlog", "fastpath", "protocol", "shared", "base"),
+          "self-tests ask the cards (protocol), time the fast path and write their findings as "
+          "report sentences; they get the board's parts handed in (board), not the service"),
     Layer("upgrade", ("controller.upgrade",), ("base",),
           "what both upgrade kinds share: the signed container, Ed25519 keys, resumable "
-          "uploads and the counted durable file steps; pure storage and cryptography, so it may use only the base vocabulary and "
-          "neither of the two subsystems above it"),
+          "uploads and the counted durable file steps; pure storage and cryptography, so it "
+          "may use only the base vocabulary and neither of the two subsystems above it"),
+    Layer("board", ("controller.boardcontext",),
+          ("faultlog", "protocol", "shared", "base"),
+          "the board context is what the self-tests, the watch, the jobs and the health check "
+          "are handed instead of the service: the bus, layout, settings, fault log, frame loop, "
+          "history; what it needs of the parts above (bus owner, job, history) it names as "
+          "Protocols, so it imports none of them"),
     Layer("report", ("controller.report",), ("base",),
           "reports render what they are given (JSON in, HTML out) and know no bus and no service"),
     Layer("power", ("controller.power",), ("faultlog", "base"),
@@ -101,12 +109,13 @@ LAYERS = (
           "the per-frame correction is pure computation over the screen's layout"),
     Layer("protocol", ("controller.protocol",), ("base",),
           "the bus master speaks LWP/1 and knows nothing of what the cards are used for"),
-    Layer("shared", ("controller.board", "controller.cliargs", "controller.cliout",
-                     "controller.screenmap"),
+    Layer("shared", ("controller.board", "controller.cardresults", "controller.cliargs",
+                     "controller.cliout", "controller.screenmap"),
           ("protocol", "base"),
           "what both sides and the simulator share about the board and its cards: the bus "
           "interface (board), the command lines' argument types and output (cliargs, cliout), "
-          "the screen-to-card mapping (screenmap); they name the protocol's types"),
+          "the screen-to-card mapping (screenmap), the per-card result shape the service "
+          "writes and the host reads (cardresults); they name the protocol's types"),
     Layer("base", ("controller",), (),
           "errors, the screen file, JSON input, time and the certificate fingerprint: the "
           "vocabulary every layer speaks, so it may speak of none of them"),
@@ -369,3 +378,16 @@ def test_a_loop_is_found_and_named():
         "controller.a -> controller.b -> controller.c -> controller.a (a.py:1, b.py:7, c.py:3); "
         "modules in the loop: controller.a, controller.b, controller.c")
     assert cycles(imports[:2] + imports[3:]) == []
+
+
+def test_the_board_context_may_not_reach_the_parts_it_is_handed_to(project):
+    """The board context sits below the self-tests, upgrades and the service: it names what it
+    needs of them as Protocols, so importing any of them is refused."""
+    modules, _ = project
+    for text in ("from controller.service.busowner import BusOwner\n",
+                 "from controller.selftest.history import History\n",
+                 "from controller.upgrade.bundles.health import health_check\n"):
+        problems = check_text("controller.boardcontext", text, set(modules))
+        assert len(problems) == 1 and "layer board may use" in problems[0], text
+    assert check_text("controller.boardcontext", "from controller.faultlog import FaultLog\n",
+                      set(modules)) == []

@@ -91,6 +91,10 @@ class RS485Config:
         )
 
 
+#: Round-trip times kept per card (the newest).
+RTT_SAMPLES = 1000
+
+
 @dataclass
 class LinkStats:
     """Per-card link quality, as the quarterly inspection reads it."""
@@ -102,7 +106,7 @@ class LinkStats:
     errors: int = 0        # error answers (RESP|ERR)
     bad_frames: int = 0    # frames dropped by the deframer during this card's transactions
     late: int = 0          # well-formed answers that matched no outstanding request
-    rtt_s: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    rtt_s: deque[float] = field(default_factory=lambda: deque(maxlen=RTT_SAMPLES))
 
     def as_dict(self) -> dict[str, Any]:
         rtts = sorted(self.rtt_s)
@@ -122,6 +126,27 @@ class LinkStats:
             "late": self.late,
             "rtt_ms": rtt_ms,
         }
+
+
+@dataclass(frozen=True)
+class BusStatistics:
+    """The bus's counters at one instant, copied under the bus's statistics lock.
+
+    The engine's counters are written by the bus thread in the middle of a
+    transaction; a reader in another thread (the service's ``status`` and
+    ``cards`` views) that walked the live objects would rely on the GIL to
+    see whole numbers and could meet a ``deque`` mutated while it sorts it.
+    A snapshot is consistent across cards and owes nothing to the GIL.
+    """
+
+    #: Per-card link counters, each an independent copy.
+    links: dict[int, LinkStats]
+    #: Frames the deframer discarded, by :class:`~controller.errors.FrameError` reason.
+    dropped: dict[str, int]
+    #: Valid frames the deframer produced.
+    frames: int
+    #: Operations the service's bus owner ran (0 for a bus used without one).
+    operations: int = 0
 
 
 def default_latency(url: str) -> float:
@@ -215,6 +240,10 @@ class Bus:
         self.trace = trace
         self.deframer = Deframer()
         self.stats: dict[int, LinkStats] = {}
+        #: Taken by every write to ``stats`` and to the deframer's counters, and by
+        #: :meth:`snapshot`: the counters are written in the bus thread and read by others.
+        #: Never held across I/O, so a reader waits at most for a few increments.
+        self._stats_lock = threading.Lock()
         self._seq = secrets.randbelow(0x10000)  # a restarted master must not hit a card's duplicate memory
         self._line_free_at = 0.0
         self._lock = threading.Lock()
@@ -290,7 +319,21 @@ class Bus:
         return max(self.broadcast_gap, card_s - self.wire_time(nbytes))
 
     def stats_for(self, address: int) -> LinkStats:
-        return self.stats.setdefault(address, LinkStats())
+        """The live counters of one card, created on first use.  For the bus thread (and
+        code running in it, such as a self-test's timed pings); other threads read a
+        :meth:`snapshot`."""
+        with self._stats_lock:
+            return self.stats.setdefault(address, LinkStats())
+
+    def snapshot(self) -> BusStatistics:
+        """Every counter copied at one instant under the statistics lock (see
+        :class:`BusStatistics`): safe to call from any thread while transactions run."""
+        with self._stats_lock:     # only the raw copies under the lock: the bus thread waits
+            raw = [(a, (s.requests, s.retries, s.timeouts, s.failures, s.errors, s.bad_frames,
+                        s.late), list(s.rtt_s)) for a, s in self.stats.items()]
+            dropped, frames = dict(self.deframer.dropped), self.deframer.frames
+        links = {a: LinkStats(*counts, deque(rtts, maxlen=RTT_SAMPLES)) for a, counts, rtts in raw}
+        return BusStatistics(links=links, dropped=dropped, frames=frames)
 
     def wire_time(self, nbytes: int) -> float:
         """Seconds ``nbytes`` take on the line at the configured baud rate (8N1)."""
@@ -357,7 +400,7 @@ class Bus:
                 raise PortError(f"reading from the bus failed: {exc}") from None
             if not waiting:
                 break
-            for frame in self.deframer.feed(self._read_some(0)):
+            for frame in self._deframe(self._read_some(0)):
                 self._discard(frame, None)
         self.deframer.reset()
 
@@ -366,31 +409,44 @@ class Bus:
             self._emit("echo", frame)  # our own request, echoed by a half-duplex adapter
             return
         owner = stats if stats is not None else self.stats_for(frame.src)
-        owner.late += 1
+        with self._stats_lock:
+            owner.late += 1
         self._emit("late", frame)
+
+    def _deframe(self, chunk: bytes) -> list[Frame]:
+        """The frames ``chunk`` completes, fed under the statistics lock (the deframer counts
+        what it drops); the read that produced ``chunk`` happened outside it."""
+        with self._stats_lock:
+            return list(self.deframer.feed(chunk))
 
     def _transact(self, frame: Frame, spec: c.CommandSpec, tries: int) -> Frame:
         stats = self.stats_for(frame.dst)
-        stats.requests += 1
+        with self._stats_lock:
+            stats.requests += 1
         data = encode(frame)
         answer_window = spec.deadline_s + self.wire_time(encoded_size(spec.max_response)) + self.latency
         for attempt in range(tries):
             if attempt:
-                stats.retries += 1
+                with self._stats_lock:
+                    stats.retries += 1
             self._drain()
             started = time.monotonic()
             deadline = self._send(data, frame) + answer_window
             dropped_before = self.deframer.dropped_total
             answer = self._await(frame, deadline, stats)
-            stats.bad_frames += self.deframer.dropped_total - dropped_before
+            with self._stats_lock:
+                stats.bad_frames += self.deframer.dropped_total - dropped_before
+                if answer is not None:
+                    stats.rtt_s.append(time.monotonic() - started)
+                    if answer.is_error:
+                        stats.errors += 1
+                else:
+                    stats.timeouts += 1
             if answer is not None:
-                stats.rtt_s.append(time.monotonic() - started)
-                if answer.is_error:
-                    stats.errors += 1
                 return answer
-            stats.timeouts += 1
             self._emit("timeout", frame)
-        stats.failures += 1
+        with self._stats_lock:
+            stats.failures += 1
         raise BusTimeout(frame.dst, spec.name, tries)
 
     def _await(self, request: Frame, deadline: float, stats: LinkStats) -> Frame | None:
@@ -398,7 +454,7 @@ class Bus:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            for frame in self.deframer.feed(self._read_some(remaining)):
+            for frame in self._deframe(self._read_some(remaining)):
                 if (frame.is_response and frame.seq == request.seq and frame.cmd == request.cmd
                         and frame.src == request.dst and frame.dst == ADDR_CONTROLLER):
                     self._emit("rx", frame)

@@ -4,8 +4,9 @@ Each check is a coroutine over the run's :class:`~controller.selftest.runner.Ins
 (``ix``), which carries what earlier checks learned: the PING answers of
 ``cards.present`` are what ``cards.firmware`` compares, and the status that
 ``cards.environment`` reads is what the report's wall picture is tinted by.
-Every bus operation goes through the service's bus owner, a card at a time,
-so a status request from the API still gets its turn during an inspection.
+Every bus operation goes through the board's queued bus (``ix.owner``: in
+the service, its bus owner), a card at a time, so a status request from the
+API still gets its turn during an inspection.
 """
 
 from __future__ import annotations

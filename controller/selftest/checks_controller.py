@@ -57,9 +57,9 @@ def _compare_with_reference(layout, picture=None) -> tuple[int, str]:
 
 async def fastpath_golden(ix, result: CheckResult) -> None:
     differ, _ = await asyncio.get_running_loop().run_in_executor(
-        None, _compare_with_reference, ix.layout, getattr(ix, "picture", None))
+        None, _compare_with_reference, ix.layout, ix.picture)
     result.values.update(backend=fastpath.backend, bytes_differing=differ)
-    picture = getattr(ix, "picture", None)
+    picture = ix.picture
     if picture is not None:      # what was checked: the settings and calibration on the wall
         result.values.update(settings=picture.inputs.settings.as_dict(),
                              calibrated_cabinets=sorted(picture.inputs.arrays))

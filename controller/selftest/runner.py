@@ -21,11 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from controller.boardcontext import (BoardContext, BusAccess, FrameStats, JobProgress,
+                                     LivePicture, SelftestHistory, WallLevels)
 from controller.cardaddress import hex_address
 from controller.errors import LedwardenError
+from controller.faultlog import FaultLog
 from controller.report.findings import error_fields
 from controller.screenmap import cabinet_entry, card_where
-from controller.selftest.history import History, detected
+from controller.selftest.history import detected
 from controller.selftest.model import OUTCOMES, RANK, CheckResult, worst
 from controller.selftest.profiles import CHECKS
 from controller.selftest.profiles import profile as get_profile
@@ -47,21 +50,29 @@ COMPARABLE = {"quarterly": ("quarterly", "commissioning"), "commissioning": ("co
 
 
 class Inspection:
-    """The context of one run; checks read ``owner``, ``layout``… and fill ``cards``, ``status``."""
+    """The context of one run; checks read ``owner``, ``layout``… and fill ``cards``, ``status``.
 
-    def __init__(self, service, history: History, profile_name: str) -> None:
+    What it reads comes from the :class:`~controller.boardcontext.BoardContext`
+    it is handed, never from the service: a run needs the board's parts, and
+    a test or a bench script can hand them in without starting a service.
+    """
+
+    def __init__(self, board: BoardContext, profile_name: str) -> None:
         self.profile = get_profile(profile_name)
         self.params = self.profile.params()
-        self.owner, self.layout, self.settings = service.owner, service.layout, service.settings
-        self.frame_loop = service.frame_loop
-        #: The live picture (settings and calibration the wall shows), when the service has one.
-        self.picture = getattr(service, "picture", None)
-        self.faults = getattr(service, "faults", None)
-        #: The wall's current brightness (``service.brightness``); without one, the screen file's.
-        self._brightness = getattr(service, "brightness", None)
-        self.state_dir: Path = service.state_dir
-        self.reports_dir: Path = service.reports_dir
-        self.history = history
+        self.board = board
+        #: The bus, queued (the checks' name for :attr:`BoardContext.bus`).
+        self.owner: BusAccess = board.bus
+        self.layout, self.settings = board.layout, board.settings
+        self.frame_loop: FrameStats | None = board.frame_loop
+        #: The live picture (settings and calibration the wall shows), when the board has one.
+        self.picture: LivePicture | None = board.picture
+        self.faults: FaultLog | None = board.faults
+        self.state_dir: Path = board.state_dir
+        self.reports_dir: Path = board.reports_dir
+        self.history: SelftestHistory = board.history
+        #: The wall's current brightness; without one, the screen file's default holds.
+        self._brightness: WallLevels | None = board.brightness
         self.cards: dict = {}
         self.status: dict = {}
         self.next_cursors: dict[str, int] = {}
@@ -118,16 +129,18 @@ class Inspection:
         return [self._cabinets[cab.address] for cab in self.layout.cabinets]
 
 
-async def run_profile(service, history: History, profile_name: str, *, trigger: str, who: str,
-                      job=None) -> dict:
-    """Run every check of a profile and store the report; returns it (with its ``id``)."""
-    ix = Inspection(service, history, profile_name)
+async def run_profile(board: BoardContext, profile_name: str, *, trigger: str, who: str,
+                      job: JobProgress | None = None) -> dict:
+    """Run every check of a profile and store the report in the board's history; returns it
+    (with its ``id``).  ``job``, when given, hears each check as a step."""
+    ix = Inspection(board, profile_name)
+    history = board.history
     t0 = time.monotonic()
     report = {"kind": "inspection", "version": 1, "lang": "en", "id": None,
               "profile": profile_name, "trigger": trigger, "started_by": who,
               "screen": {"name": ix.layout.name, "width": ix.layout.width,
-                         "height": ix.layout.height, "file": service.screen_file},
-              "controller": service.controller_info(), "started": utc_now()}
+                         "height": ix.layout.height, "file": board.screen_file},
+              "controller": board.controller_info(), "started": utc_now()}
     checks = []
     ids = ix.profile.checks
     for n, check_id in enumerate(ids):
@@ -245,7 +258,7 @@ def compare(now: dict, before: dict, baseline: dict[tuple, dict] | None = None,
     return out
 
 
-def trend(history: History, report: dict) -> list[dict]:
+def trend(history: SelftestHistory, report: dict) -> list[dict]:
     """This run and the comparable runs before it, oldest first: the trend table's rows."""
     rows = []
     for run in history.runs(limit=HISTORY_RUNS * 4):

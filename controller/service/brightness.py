@@ -39,12 +39,14 @@ from typing import TypedDict
 from controller.brightness import LEVEL_MAX, level_of_percent, percent_of_level
 from controller.brightness_schedule import STEP_MIN_S, Schedule
 from controller.cardaddress import hex_address
+from controller.cardresults import per_card, to_json
 from controller.errors import ConfigError, LedwardenError
 from controller.faultlog.model import iso
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.report.page import write_atomic
 from controller.service.busowner import BusOwner
+from controller.service.quickactions import CardFailure
 
 log = logging.getLogger("ledwarden.brightness")
 
@@ -53,13 +55,6 @@ STATE_FILE = "brightness.json"
 TICK_S = 1.0
 #: The fault log's source for brightness events: the controller's own decision, no one card's.
 SOURCE = "controller"
-
-
-class CardFailure(TypedDict):
-    """A card that did not take a request: one card's failure never stops the rest of the wall,
-    so it is reported in that card's place (``"0x05": {"error": "…"}``)."""
-
-    error: str
 
 
 class BrightnessSet(TypedDict):
@@ -234,12 +229,10 @@ class WallBrightness:
         it until the schedule's next entry."""
         now = self.clock()
         until = self._next_entry(now)
-        results: dict[str, int | CardFailure] = {}
-        for address in addresses or self.addresses:
-            try:
-                results[hex_address(address)] = await self.owner.run(ops.write_brightness, address, level)
-            except LedwardenError as exc:
-                results[hex_address(address)] = {"error": str(exc)}
+        async def write(address: int) -> int:
+            return await self.owner.run(ops.write_brightness, address, level)
+        results: dict[str, int | CardFailure] = to_json(
+            await per_card(addresses or self.addresses, write))
         hand = Hand(level, until, who, now)
         if addresses is None:
             self.hand, self.cards, self.applied, self.last_sent = hand, {}, level, now

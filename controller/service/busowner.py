@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TypeVar
 
 from controller.errors import BusTimeout
-from controller.protocol.bus import Bus
+from controller.protocol.bus import Bus, BusStatistics
 
 T = TypeVar("T")
 
@@ -56,6 +57,12 @@ class BusOwner:
 
     async def broadcast(self, cmd: int, request=None) -> None:
         await self.run(lambda bus: (bus.broadcast(cmd, request), bus.wait_idle()))
+
+    def statistics(self) -> BusStatistics:
+        """The bus's counters copied at one instant (:meth:`Bus.snapshot`, under the bus's
+        statistics lock) with the operations this owner ran: what ``status`` and the cards
+        view read while the bus thread keeps counting."""
+        return replace(self.bus.snapshot(), operations=self.operations)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -149,7 +149,7 @@ class OutputWatch:
                      "controller's frame loop, or check the card's video cable"})
 
     def _feed_power(self, address: int, reply: c.OutputReply | None) -> None:
-        power = getattr(self.service, "power", None)
+        power = self.service.power
         if power is None:
             return
         try:

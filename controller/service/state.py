@@ -1,73 +1,57 @@
-"""What the running controller holds: the screen, the bus, the jobs, the reports.
+"""What the running controller holds, wired together: the board, the jobs, the watch.
 
-:class:`Service` is the API's view of the board.  Everything that touches
-the bus goes through its :class:`BusOwner`; everything that takes seconds is
-a job; reports are files under ``STATE/reports`` so they survive restarts.
+:class:`Service` is the API's handle on the board.  It builds the
+:class:`~controller.boardcontext.BoardContext` (bus owner, layout, settings,
+fault log, frame loop, state directory, self-test history) and hands it to
+the parts that do the work — the views (:mod:`.views`), the exclusive jobs
+(:mod:`.boardjobs`), the quick actions (:mod:`.quickactions`), the card
+watch (:mod:`.watch`), the upgrade health check
+(:mod:`controller.upgrade.health`) — and keeps only the wiring and the
+service's own state (jobs, identified cards, the trial flag).  Its methods
+are the names the API, the tests and ``host/demo_upgrade.py`` call, each a
+one-line delegation.  Everything that touches the bus goes through its
+:class:`BusOwner`; everything that takes seconds is a job; reports are files
+under ``STATE/reports`` so they survive restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import socket
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any
 
-from controller.cardaddress import hex_address
+from controller.boardcontext import BoardContext
 from controller.config import Layout
-from controller.errors import LedwardenError, NotFound
 from controller.faultlog import FaultLog
+from controller.faultlog.findings import record_selftest_faults
 from controller.power import PowerLimiter
-from controller.protocol import cards as ops
 from controller.protocol import commands as c
-from controller.report.acceptance import write_acceptance
-from controller.report.findings import message
-from controller.report.i18n import check_lang
-from controller.report.page import report_stem
-from controller.screenmap import CardSettings, card_summary
+from controller.screenmap import CardSettings
 from controller.selftest.history import History
-from controller.selftest.profiles import profile as get_profile
-from controller.selftest.runner import run_profile
-from controller.service.brightness import CardFailure, WallBrightness
+from controller.service import quickactions, views
+from controller.service.boardjobs import BoardJobs
 from controller.service.busowner import BusOwner
-from controller.service.commission import Commissioning, add_findings, discover_all
-from controller.service.jobs import QUESTION_TIMEOUT_S, UNFINISHED, Job, JobManager, JobState
+from controller.service.jobs import QUESTION_TIMEOUT_S, Job, JobBody, JobManager
+from controller.service.brightness import BrightnessSet, WallBrightness
 from controller.service.outputwatch import OutputWatch
+from controller.service.quickactions import CardFailure, PatternShown
 from controller.service.watch import CardWatch, bus_timeout_recorder
-from controller.version import software_version
+from controller.upgrade.bundles.health import health_check
 
-#: How a self-test outcome is filed in the fault log.
-SEVERITY = {"warn": "warning", "fail": "error", "error": "warning"}
-REPORT_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(json|html)$")
-
-
-class PatternShown(TypedDict):
-    """The answer to ``POST /pattern``: a broadcast has no per-card answers to report."""
-
-    broadcast: bool
-    pattern: str
-    cards: NotRequired[dict[str, Literal["ok"] | CardFailure]]
+__all__ = ["BrightnessSet", "CardFailure", "PatternShown", "Service"]
 
 
 class Service:
+    """The running controller: builds the board context and the parts, and delegates to them."""
+
     def __init__(self, layout: Layout, settings: CardSettings, owner: BusOwner, state_dir: Path, *,
                  screen_file: str, bus_url: str, fingerprint: str = "", frame_loop=None,
                  schedule: str = "builtin", watch_interval_s: float = 0.0,
                  question_timeout_s: float = QUESTION_TIMEOUT_S, picture=None) -> None:
-        self.layout = layout
-        self.settings = settings
         self.owner = owner
-        self.state_dir = Path(state_dir)
-        self.reports_dir = self.state_dir / "reports"
-        self.reports_dir.mkdir(parents=True, exist_ok=True)
-        self.screen_file = screen_file
         self.bus_url = bus_url
         self.fingerprint = fingerprint
-        self.frame_loop = frame_loop
-        #: The live picture (controller.picture.live.Picture), None when not wired (tests).
-        self.picture = picture
         #: The current limiter (``controller.power``), when the screen file has ``[power]``:
         #: the watch hands it the cards' current readings (``measured``), status shows it.
         self.power: PowerLimiter | None = None
@@ -77,21 +61,72 @@ class Service:
         #: verdict (``api_upgrade_controller``); card upgrades wait for it.
         self.trial_judged = asyncio.Event()
         self.trial_judged.set()
-        self.cards: dict[int, dict] = {}
+        #: Cards a discovery or commissioning identified: address → summary.
+        self.cards: dict[int, dict[str, Any]] = {}
         self.started = time.time()
+        state_dir = Path(state_dir)
+        (state_dir / "reports").mkdir(parents=True, exist_ok=True)
         # A damaged fault log is moved aside, not fatal: a controller that runs the wall and
         # starts a new log beats one that will not start.  The note is the first fault filed.
-        self.faults, note = FaultLog.open_or_recover(self.state_dir / "faults.db")
+        faults, note = FaultLog.open_or_recover(state_dir / "faults.db")
         if note:
-            self.faults.record("faultlog.recovered", "warning", "controller", {"text": note})
-        self.history = History(self.state_dir / "selftest.db")
-        self.owner.on_timeout = bus_timeout_recorder(self.faults)
-        self.watch = CardWatch(self, watch_interval_s) if watch_interval_s else None
-        #: GET_OUTPUT every ~2 s while video flows to the cards: card.no_video, measured current.
-        self.output_watch = OutputWatch(self) if frame_loop is not None and watch_interval_s else None
+            faults.record("faultlog.recovered", "warning", "controller", {"text": note})
         #: The wall's current brightness (hand or schedule); the checks compare cards with it.
         self.brightness = WallBrightness(owner, [cab.address for cab in layout.cabinets],
-                                         settings.default_level, self.state_dir, self.faults)
+                                         settings.default_level, state_dir, faults)
+        self.board = BoardContext(bus=owner, layout=layout, settings=settings, state_dir=state_dir,
+                                  history=History(state_dir / "selftest.db"), faults=faults,
+                                  frame_loop=frame_loop, picture=picture, brightness=self.brightness,
+                                  screen_file=screen_file, controller_info=self.controller_info)
+        owner.on_timeout = bus_timeout_recorder(faults)
+        self.board_jobs = BoardJobs(self.board, owner, self.jobs, self.cards)
+        self.watch = (CardWatch(self.board, watch_interval_s, bus_busy=self.board_jobs.bus_busy)
+                      if watch_interval_s else None)
+        #: GET_OUTPUT every ~2 s while video flows to the cards: card.no_video, measured current.
+        self.output_watch = OutputWatch(self) if frame_loop is not None and watch_interval_s else None
+
+    # ---------------------------------------------------------------- the board's parts, read-only
+
+    @property
+    def layout(self) -> Layout:
+        return self.board.layout
+
+    @property
+    def settings(self) -> CardSettings:
+        return self.board.settings
+
+    @property
+    def state_dir(self) -> Path:
+        return self.board.state_dir
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.board.reports_dir
+
+    @property
+    def screen_file(self) -> str:
+        return self.board.screen_file
+
+    @property
+    def frame_loop(self):
+        return self.board.frame_loop
+
+    @property
+    def picture(self):
+        """The live picture (:mod:`controller.picture.live`), None when not wired (tests)."""
+        return self.board.picture
+
+    @property
+    def faults(self) -> FaultLog:
+        assert self.board.faults is not None       # the service always opens one
+        return self.board.faults
+
+    @property
+    def history(self) -> History:
+        assert isinstance(self.board.history, History)
+        return self.board.history
+
+    # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
         if self.frame_loop is not None:
@@ -115,215 +150,54 @@ class Service:
         await asyncio.get_running_loop().run_in_executor(None, self.faults.close)
         self.history.close()
 
-    # ---------------------------------------------------------------- views
+    # ---------------------------------------------------------------- views (.views)
 
     def controller_info(self) -> dict:
-        return {"host": socket.gethostname(), "bus": self.bus_url, "baud": self.owner.bus.baud,
-                "fingerprint": self.fingerprint, "software": software_version()}
+        return views.controller_info(self.bus_url, self.owner.bus.baud, self.fingerprint)
 
     def status(self) -> dict:
-        active = [j.as_dict(full=False) for j in self.jobs.jobs.values()
-                  if j.state in UNFINISHED]
-        return {
-            "screen": {"name": self.layout.name, "width": self.layout.width,
-                       "height": self.layout.height, "cabinets": len(self.layout.cabinets),
-                       "file": self.screen_file},
-            "bus": {"port": self.bus_url, "baud": self.owner.bus.baud,
-                    "operations": self.owner.operations,
-                    "dropped_frames": dict(self.owner.bus.deframer.dropped)},
-            "frame_loop": self.frame_loop.stats() if self.frame_loop is not None else None,
-            "power": self.power.status() if self.power is not None else None,
-            "card_output": (self.output_watch.status() if self.output_watch is not None
-                            else None),
-            "jobs": active,
-            "brightness": self.brightness.view(),
-            "faults": self.faults.counts(),
-            "last_selftest": next(iter(self.history.runs(1)), None),
-            "uptime_s": round(time.time() - self.started, 1),
-        }
+        return views.status(self.board, self.jobs, bus_url=self.bus_url,
+                            baud=self.owner.bus.baud, started=self.started, power=self.power,
+                            card_output=self.output_watch, brightness=self.brightness)
 
     def cards_view(self) -> dict:
-        """Each cabinet's card: ``found`` if a discovery or commissioning identified it or the
-        watch's latest poll got an answer (``last_answer``, UTC)."""
-        out = []
-        answered = self.watch.answered if self.watch is not None else {}
-        for cab in self.layout.cabinets:
-            known = self.cards.get(cab.address)
-            stats = self.owner.bus.stats.get(cab.address)
-            heard = answered.get(cab.address)
-            out.append({"address": cab.address, "x": cab.x, "y": cab.y,
-                        "found": known is not None or heard is not None, "card": known,
-                        "last_answer": None if heard is None else time.strftime(
-                            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(heard)),
-                        "link": stats.as_dict() if stats else None})
-        extra = [{"address": a, "card": k} for a, k in self.cards.items()
-                 if a not in {cab.address for cab in self.layout.cabinets}]
-        return {"cabinets": out, "unexpected": extra}
+        return views.cards_view(self.board, self.cards,
+                                self.watch.answered if self.watch is not None else {})
 
-    # ---------------------------------------------------------------- jobs
+    def reports(self) -> list[dict]:
+        return views.reports(self.reports_dir)
 
-    def start_bus_job(self, kind: str, body, params: dict, who: str, role: str = "installer") -> Job:
-        """Start a job that needs the bus to itself for a while (commissioning, self-tests,
-        upgrades …): refused while another such job runs, because interleaving a firmware
-        transfer with a detection, say, would make both wrong."""
-        running = self.jobs.running_exclusive()
-        if running is not None:
-            waiting = ", waiting for an answer" if running.state == JobState.WAITING else ""
-            raise LedwardenError(f"job {running.id} ({running.kind}) is still running{waiting}: "
-                                 f"follow it with 'ledwarden jobs attach {running.id}' or cancel "
-                                 f"it with 'ledwarden jobs cancel {running.id}' before starting "
-                                 f"{kind}")
-        return self.jobs.start(kind, body, params, who, exclusive=True, role=role)
+    def report_path(self, name: str) -> Path:
+        return views.report_path(self.reports_dir, name)
+
+    # ---------------------------------------------------------------- jobs (.boardjobs)
+
+    def start_bus_job(self, kind: str, body: JobBody, params: dict, who: str,
+                      role: str = "installer") -> Job:
+        return self.board_jobs.start_bus_job(kind, body, params, who, role)
 
     def start_commissioning(self, unattended: bool, who: str, lang: str = "en") -> Job:
-        check_lang(lang)             # an unknown language is refused before a job exists
-
-        async def body(job: Job) -> dict:
-            run = Commissioning(job, self.owner, self.layout, self.settings, self.brightness.level,
-                                unattended=unattended,
-                                screen_file=self.screen_file, controller_info=self.controller_info(),
-                                lang=lang)
-            report = await run.run()
-            await self._commissioning_selftest(report, job, who)
-            for cab in report["cabinets"]:
-                if cab["found"]:
-                    self.cards[cab["address"]] = {k: cab[k] for k in ("serial", "model", "firmware", "bank")}
-            stem = report_stem("acceptance", report["screen"]["name"], report["started"])
-            json_path, html_path = write_acceptance(report, self.reports_dir, stem)
-            job.note(f"report written: {html_path.name}")
-            return {"result": report["result"], "summary": run.summary_text(),
-                    "report": {"json": json_path.name, "html": html_path.name}}
-        return self.start_bus_job("commission", body, {"unattended": unattended, "lang": lang}, who)
-
-    async def _commissioning_selftest(self, report: dict, job: Job, who: str) -> None:
-        """The ``commissioning`` self-test profile closes commissioning: the link, the settings
-        just written, the controller's own health; it is also the first entry of the history
-        that quarterly inspections compare with."""
-        inspection = await run_profile(self, self.history, "commissioning", trigger="commissioning",
-                                       who=who, job=job)
-        await asyncio.to_thread(self.record_selftest_faults, inspection)
-        attention = [f for ch in inspection["checks"] for f in ch["findings"] if f["outcome"] != "pass"]
-        bad = any(f["outcome"] in ("fail", "error") for f in attention)
-        report["steps"].append({"name": "selftest", "ok": not bad,
-                                "detail": message("step.selftest", id=inspection["id"],
-                                                  result=inspection["result"], **inspection["counts"]),
-                                "duration_s": inspection["duration_s"]})
-        report["selftest"] = {"id": inspection["id"], "result": inspection["result"]}
-        add_findings(report, attention)
-        if bad:
-            report["result"] = "fail"
+        return self.board_jobs.start_commissioning(unattended, who, lang)
 
     def start_discovery(self, who: str) -> Job:
-        async def body(job: Job) -> dict:
-            result = await discover_all(self.owner, job)
-            self.cards = {k.address: card_summary(k) for k in result.cards}
-            return {"cards": [k.as_dict() for k in result.cards], "garbled": result.garbled}
-        return self.start_bus_job("discovery", body, {}, who)
+        return self.board_jobs.start_discovery(who)
 
     def start_detection(self, addresses: list[int] | None, who: str) -> Job:
-        targets = addresses or [cab.address for cab in self.layout.cabinets]
-
-        async def body(job: Job) -> dict:
-            result: dict[str, list[dict[str, Any]] | CardFailure] = {}
-            for n, address in enumerate(targets):
-                job.step(f"LED detection on card {hex_address(address)}", n, len(targets))
-                try:
-                    dead = await self.owner.run(ops.detect, address)
-                    result[hex_address(address)] = [asdict(d) for d in dead]
-                except LedwardenError as exc:
-                    result[hex_address(address)] = {"error": str(exc)}
-                    job.note(str(exc))
-            job.advance(len(targets), len(targets))
-            return result
-        return self.start_bus_job("detect", body, {"addresses": targets}, who)
-
-    # ---------------------------------------------------------------- health
-
-    async def health_check(self) -> tuple[bool, str]:
-        """Is this controller fit to keep running?  (ok, one-line summary).
-
-        What a freshly upgraded controller must pass before its slot is marked
-        good: the quick self-test, which talks to every card and checks the
-        fast path, the storage and the clock.  Only failures that the last
-        run before it did not have count: a wall with a hot cabinet must
-        still be upgradable, but a controller that cannot talk to a card it
-        talked to before, or whose fast path is wrong, is no better than the
-        one it replaced.  With no earlier run every failure counts.
-        """
-        before = self.history.previous()
-        report = await run_profile(self, self.history, "quick", trigger="upgrade", who="boot guard")
-        await asyncio.to_thread(self.record_selftest_faults, report)
-        known = set() if before is None else {
-            (ch["id"], f["key"], f["subject"]) for ch in before["checks"] for f in ch["findings"]
-            if f["outcome"] in ("fail", "error")}
-        new = [f["text"] for ch in report["checks"] for f in ch["findings"]
-               if f["outcome"] in ("fail", "error") and (ch["id"], f["key"], f["subject"]) not in known]
-        summary = f"quick self-test {report['id']}: {report['result']}"
-        if new:
-            return False, f"{summary}, new since self-test {before['id'] if before else '—'}: {'; '.join(new)}"
-        return True, summary + (" (no failure that was not there before)" if report["result"] == "fail" else "")
-
-    # ---------------------------------------------------------------- self-tests
+        return self.board_jobs.start_detection(addresses, who)
 
     def start_selftest(self, profile: str, trigger: str, who: str) -> Job:
-        """Run a self-test profile as a bus job; its report goes to the history."""
-        get_profile(profile)         # an unknown name is refused before a job exists
-
-        async def body(job: Job) -> dict:
-            report = await run_profile(self, self.history, profile, trigger=trigger, who=who, job=job)
-            await asyncio.to_thread(self.record_selftest_faults, report)
-            return {"id": report["id"], "result": report["result"], "counts": report["counts"],
-                    "summary": [f["text"] for ch in report["checks"] for f in ch["findings"]
-                                if f["outcome"] != "pass"]}
-        return self.start_bus_job("selftest", body, {"profile": profile, "trigger": trigger}, who)
+        return self.board_jobs.start_selftest(profile, trigger, who)
 
     def record_selftest_faults(self, report: dict) -> None:
-        """Every warning and failure becomes (or folds into) a fault; faults of checks that
-        ran and no longer find them are resolved."""
-        seen = set()
-        for check in report["checks"]:
-            for f in check["findings"]:
-                if f["outcome"] == "pass":
-                    continue
-                code = f"selftest.{f['key']}"
-                seen.add((code, f["subject"]))
-                self.faults.record(code, SEVERITY[f["outcome"]], f["subject"],
-                                   {"text": f["text"], "check": check["id"], "run": report["id"]})
-        ran = {check["id"] for check in report["checks"]}
-        for fault in self.faults.active():
-            if (fault.code.startswith("selftest.") and (fault.code, fault.source) not in seen
-                    and fault.details.get("check") in ran):
-                self.faults.resolve(fault.code, fault.source, by=f"self-test {report['id']}")
+        record_selftest_faults(self.faults, report)
 
-    # ---------------------------------------------------------------- quick actions
+    # ---------------------------------------------------------------- health (controller.upgrade.bundles.health)
+
+    async def health_check(self) -> tuple[bool, str]:
+        return await health_check(self.board)
+
+    # ---------------------------------------------------------------- quick actions (.quickactions)
 
     async def show_pattern(self, request: c.TestPattern,
                            addresses: list[int] | None) -> PatternShown:
-        """Show a test pattern on the given cards, or on every card at once (a broadcast)."""
-        name = c.Pattern(request.pattern).name.lower()
-        if addresses is None:
-            await self.owner.broadcast(c.Cmd.TEST_PATTERN, request)
-            return {"broadcast": True, "pattern": name}
-        results: dict[str, Literal["ok"] | CardFailure] = {}
-        for address in addresses:
-            try:
-                await self.owner.call(address, c.Cmd.TEST_PATTERN, request)
-                results[hex_address(address)] = "ok"
-            except LedwardenError as exc:
-                results[hex_address(address)] = {"error": str(exc)}
-        return {"broadcast": False, "pattern": name, "cards": results}
-
-    # ---------------------------------------------------------------- reports
-
-    def reports(self) -> list[dict]:
-        files = sorted(self.reports_dir.glob("*.json"), reverse=True)
-        return [{"name": p.stem, "json": p.name, "html": p.with_suffix(".html").name,
-                 "size": p.stat().st_size} for p in files]
-
-    def report_path(self, name: str) -> Path:
-        if not REPORT_NAME.match(name):
-            raise LedwardenError(f"{name!r} is not a report name")
-        path = self.reports_dir / name
-        if not path.is_file():
-            raise NotFound(f"no report {name!r}")
-        return path
+        return await quickactions.show_pattern(self.board, request, addresses)

@@ -23,6 +23,10 @@ code                        severity  raised when / resolved when
                                       an interval without overruns
 ==========================  ========  ===============================================
 
+The self-test files its findings of the same conditions under these
+``card.*`` codes (:data:`controller.faultlog.findings.CARD_CODES`), so a hot
+card seen by both is one fault.
+
 The watch stands aside while a job holds the bus to itself (commissioning,
 an inspection, a firmware upgrade), so a card rebooting into new firmware is
 not filed as gone.  Its polls are single transactions that queue with
@@ -34,10 +38,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
+from controller.boardcontext import BoardContext
 from controller.cardaddress import hex_address
 from controller.errors import BusTimeout, LedwardenError
-from controller.faultlog import card_source
+from controller.faultlog import FaultLog, card_source
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 
@@ -51,7 +57,7 @@ FLAG_FAULTS = {
     c.StatusFlag.CONFIG_INVALID: ("card.config_invalid", "error"),
     c.StatusFlag.PIXEL_FAULTS: ("card.pixel_faults", "warning"),
 }
-EVENT_FAULTS = {
+EVENT_FAULTS: dict[int, str] = {
     c.EventCode.WATCHDOG_RESET: "card.watchdog_reset",
     c.EventCode.FIRMWARE_ROLLED_BACK: "card.firmware_rolled_back",
 }
@@ -69,9 +75,22 @@ def bus_timeout_recorder(faults):
 
 
 class CardWatch:
-    def __init__(self, service, interval_s: float = 30.0) -> None:
-        self.service = service
+    """Polls every configured card and the frame loop every ``interval_s`` and files faults.
+
+    It is handed the :class:`~controller.boardcontext.BoardContext` (the bus,
+    the layout, the fault log, the frame loop) and ``bus_busy``, which says
+    whether a job holds the bus to itself: the watch then stands aside.  It
+    needs nothing else of the service, so a test runs it over a board alone.
+    """
+
+    def __init__(self, board: BoardContext, interval_s: float = 30.0, *,
+                 bus_busy: Callable[[], bool] = lambda: False) -> None:
+        if board.faults is None:
+            raise LedwardenError("the card watch needs a fault log to file what it sees")
+        self.board = board
+        self.faults: FaultLog = board.faults
         self.interval_s = interval_s
+        self.bus_busy = bus_busy
         self._event_next: dict[int, int] = {}
         self._overruns: int | None = None
         self._task: asyncio.Task | None = None
@@ -81,17 +100,16 @@ class CardWatch:
 
     async def poll_once(self) -> None:
         """One round over every configured card and the frame loop."""
-        svc = self.service
-        for cab in svc.layout.cabinets:
-            if svc.jobs.running_exclusive() is not None:
+        for cab in self.board.layout.cabinets:
+            if self.bus_busy():
                 return
             await self._poll_card(cab.address)
         self._poll_frames()
 
     async def _poll_card(self, address: int) -> None:
-        faults, source = self.service.faults, card_source(address)
+        faults, source = self.faults, card_source(address)
         try:
-            status = await self.service.owner.call(address, c.Cmd.GET_STATUS, file_timeout=False)
+            status = await self.board.bus.call(address, c.Cmd.GET_STATUS, file_timeout=False)
         except BusTimeout as exc:
             self.answered.pop(address, None)
             await asyncio.to_thread(faults.record, "card.offline", "error", source,
@@ -106,7 +124,7 @@ class CardWatch:
 
     def _file_status(self, source: str, status: c.StatusReply) -> None:
         """(In a worker thread: a new fault waits for its fsync.)"""
-        faults = self.service.faults
+        faults = self.faults
         faults.resolve("card.offline", source)
         for flag, (code, severity) in FLAG_FAULTS.items():
             if status.status & flag:
@@ -119,7 +137,7 @@ class CardWatch:
     async def _poll_events(self, address: int, source: str) -> None:
         first = self._event_next.get(address)
         try:
-            events = await self.service.owner.run(ops.read_events, address, first or 0)
+            events = await self.board.bus.run(ops.read_events, address, first or 0)
         except LedwardenError:
             return
         if events:
@@ -129,23 +147,23 @@ class CardWatch:
         for event in events:
             code = EVENT_FAULTS.get(event.code)
             if code:
-                await asyncio.to_thread(self.service.faults.record, code, "error", source,
+                await asyncio.to_thread(self.faults.record, code, "error", source,
                                         {"event_index": event.index, "uptime_s": event.uptime_s,
                                          "argument": event.argument})
 
     def _poll_frames(self) -> None:
-        loop = self.service.frame_loop
+        loop = self.board.frame_loop
         if loop is None:
             return
         stats = loop.stats()
         if self._overruns is not None:
             new = stats["overruns"] - self._overruns
             if new > 0:
-                self.service.faults.record("frameloop.overrun", "warning", "controller",
-                                           {"overruns": new, "p99_ms": stats["p99_ms"],
-                                            "budget_ms": stats["budget_ms"]})
+                self.faults.record("frameloop.overrun", "warning", "controller",
+                                   {"overruns": new, "p99_ms": stats["p99_ms"],
+                                    "budget_ms": stats["budget_ms"]})
             else:
-                self.service.faults.resolve("frameloop.overrun", "controller")
+                self.faults.resolve("frameloop.overrun", "controller")
         self._overruns = stats["overruns"]
 
     async def run_forever(self) -> None:

@@ -218,3 +218,71 @@ def test_rs485_mode_reaches_pyserial_and_a_port_without_it_says_so():
         open_port(os.ttyname(slave), rs485=RS485Config())
     os.close(master)
     os.close(slave)
+
+
+# ------------------------------------------------------------------ statistics across threads
+
+
+def test_a_snapshot_is_a_copy_taken_at_one_instant(peer_bus):
+    peer, bus = peer_bus(lambda f, n: [(0, b"\x13\x37garbage\x00"), (0, answer(f, PING.pack()))])
+    bus.call(5, c.Cmd.PING)
+    snap = bus.snapshot()
+    assert (snap.links[5].requests, len(snap.links[5].rtt_s), snap.links[5].bad_frames) == (1, 1, 1)
+    assert sum(snap.dropped.values()) == 1 and snap.frames == 1 and snap.operations == 0
+    bus.call(5, c.Cmd.PING)
+    assert (snap.links[5].requests, len(snap.links[5].rtt_s)) == (1, 1)   # the copy did not move
+    assert bus.snapshot().links[5].requests == 2
+
+
+def test_the_bus_thread_counts_under_the_statistics_lock(peer_bus):
+    """While a reader holds the lock the bus thread cannot count: a counter written without
+    it (relying on the GIL) would let the call finish here."""
+    peer, bus = peer_bus(lambda f, n: [(0, answer(f, PING.pack()))])
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (bus.call(4, c.Cmd.PING), done.set()))
+    with bus._stats_lock:
+        worker.start()
+        assert not done.wait(0.3), "the call counted without taking the statistics lock"
+    worker.join(5)
+    assert done.is_set() and bus.snapshot().links[4].requests == 1
+
+
+def test_snapshots_from_another_thread_stay_consistent_while_the_bus_counts(peer_bus):
+    peer, bus = peer_bus(lambda f, n: [(0, answer(f, PING.pack()))])
+    stop = threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            bus.call(6, c.Cmd.PING)
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        seen = 0
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            link = bus.snapshot().links.get(6)
+            if link is not None:
+                # at most the one transaction in flight is counted but not yet answered
+                assert 0 <= link.requests - len(link.rtt_s) <= 1
+                link.as_dict()                      # sorting the copied deque never races
+                seen = link.requests
+    finally:
+        stop.set()
+        worker.join(5)
+    assert seen > 10
+
+
+def test_the_bus_owner_adds_its_operations_to_the_snapshot(peer_bus):
+    import asyncio
+
+    from controller.service.busowner import BusOwner
+    peer, bus = peer_bus(lambda f, n: [(0, answer(f, PING.pack()))])
+    owner = BusOwner(bus)
+
+    async def go():
+        await owner.call(2, c.Cmd.PING)
+        await owner.call(2, c.Cmd.PING)
+        return owner.statistics()
+    stats = asyncio.run(go())
+    owner._executor.shutdown(wait=True)
+    assert stats.operations == 2 and stats.links[2].requests == 2

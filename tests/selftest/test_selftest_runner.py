@@ -16,12 +16,12 @@ from controller.selftest.runner import compare, run_profile
 
 
 def quarterly(rig, **kw):
-    return rig.run(run_profile(rig.service, rig.service.history, "quarterly",
+    return rig.run(run_profile(rig.service.board, "quarterly",
                                trigger="manual", who="test", **kw))
 
 
 def quick(rig):
-    return rig.run(run_profile(rig.service, rig.service.history, "quick", trigger="manual", who="test"))
+    return rig.run(run_profile(rig.service.board, "quick", trigger="manual", who="test"))
 
 
 def commission(rig) -> dict:
@@ -99,15 +99,19 @@ def test_quick_is_fast_reads_no_leds_and_runs_with_the_screen_showing(rig):
 
 
 def test_findings_become_faults_and_resolve_when_gone(rig):
+    """A hot card is filed under the watch's code for the condition (one fault per condition,
+    issue 13): ``card.over_temperature``, not ``selftest.env.hot``."""
     svc = rig.service
     svc.record_selftest_faults(quick(rig))
     active = {(f.code, f.source) for f in svc.faults.active()}
-    assert ("selftest.env.hot", "card:0x03") in active
+    assert ("card.over_temperature", "card:0x03") in active
+    assert not any(code == "selftest.env.hot" for code, _ in active)
     rig.sim.set_plan(demo_plan().with_card(3, temp_c=None))
     svc.record_selftest_faults(quick(rig))
-    assert ("selftest.env.hot", "card:0x03") not in {(f.code, f.source) for f in svc.faults.active()}
+    assert ("card.over_temperature", "card:0x03") not in {(f.code, f.source) for f in svc.faults.active()}
     cleared = svc.faults.list(state="cleared")
-    assert any(f.code == "selftest.env.hot" and f.cleared_by.startswith("self-test") for f in cleared)
+    assert any(f.code == "card.over_temperature" and f.cleared_by.startswith("self-test")
+               for f in cleared)
 
 
 def test_card_events_since_the_last_run_are_counted_once(rig):

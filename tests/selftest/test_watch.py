@@ -3,6 +3,8 @@ frame-loop overruns — each filed once, folded when it repeats, resolved when i
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from conftest import demo_plan
 
 from controller.selftest.runner import run_profile
@@ -22,7 +24,7 @@ class FakeLoop:
 
 
 def test_the_watch_files_and_resolves_card_faults(rig):
-    watch = CardWatch(rig.service)
+    watch = CardWatch(rig.service.board)
     rig.run(watch.poll_once())
     assert ("card.over_temperature", "card:0x03") in active(rig)
     rig.sim.set_plan(demo_plan().with_card(5, mute=True).with_card(4, watchdog_reset=True))
@@ -45,8 +47,8 @@ def test_the_watch_files_and_resolves_card_faults(rig):
 
 
 def test_overruns_fold_and_clear(rig):
-    rig.service.frame_loop = loop = FakeLoop()
-    watch = CardWatch(rig.service)
+    loop = FakeLoop()
+    watch = CardWatch(replace(rig.service.board, frame_loop=loop))
     watch._poll_frames()
     loop.overruns = 5
     watch._poll_frames()
@@ -55,14 +57,13 @@ def test_overruns_fold_and_clear(rig):
     assert active(rig)[("frameloop.overrun", "controller")] == 2
     watch._poll_frames()
     assert ("frameloop.overrun", "controller") not in active(rig)
-    rig.service.frame_loop = None
 
 
 def test_the_watch_stands_aside_while_a_bus_job_runs(rig):
     async def go():
         job = rig.service.start_selftest("quick", "manual", "test")
         before = rig.service.owner.operations
-        await CardWatch(rig.service).poll_once()
+        await CardWatch(rig.service.board, bus_busy=rig.service.board_jobs.bus_busy).poll_once()
         polled = rig.service.owner.operations - before
         await job.task
         return polled
@@ -76,10 +77,10 @@ def test_one_muted_card_files_one_fault_with_the_rest_as_its_evidence(rig):
     rig.sim.set_plan(demo_plan().with_card(5, mute=True))
 
     async def go():
-        await CardWatch(svc).poll_once()
+        await CardWatch(svc.board).poll_once()
         job = svc.start_detection([5], "test")            # its timeout goes to the bus-owner hook
         await job.task
-        report = await run_profile(svc, svc.history, "quick", trigger="manual", who="test")
+        report = await run_profile(svc.board, "quick", trigger="manual", who="test")
         svc.record_selftest_faults(report)
     rig.run(go())
     card5 = svc.faults.list(state=None, source="card:0x05")
@@ -88,5 +89,22 @@ def test_one_muted_card_files_one_fault_with_the_rest_as_its_evidence(rig):
     assert {"bus.timeout", "selftest.cards.missing"} <= evidence
     # the card answers again: its one fault is resolved, evidence and all
     rig.sim.set_plan(demo_plan())
-    rig.run(CardWatch(svc).poll_once())
+    rig.run(CardWatch(svc.board).poll_once())
     assert ("card.offline", "card:0x05") not in active(rig)
+
+
+def test_the_watch_and_a_self_test_file_a_hot_card_as_one_fault(rig):
+    """Issue 13: ``card.over_temperature`` (watch) and ``env.hot`` (self-test) are one
+    condition: whichever sees it first opens the fault, the other folds into it."""
+    svc = rig.service
+
+    async def go():
+        await CardWatch(svc.board).poll_once()
+        report = await run_profile(svc.board, "quick", trigger="manual", who="test")
+        svc.record_selftest_faults(report)
+        await CardWatch(svc.board).poll_once()
+    rig.run(go())
+    card3 = [f for f in svc.faults.list(state=None, source="card:0x03")
+             if f.code in ("card.over_temperature", "selftest.env.hot")]
+    assert [f.code for f in card3] == ["card.over_temperature"]
+    assert card3[0].count == 3
