@@ -15,6 +15,15 @@ CI and for benchmarks that must not measure the wrong thing).
     scan = fastpath.module_scan(out, layout)                    # scan.buffers[address] ...
     pipe = fastpath.Pipeline(layout, lut, gains, calib=None)    # threads=None: all cores
     scan = pipe.process(frame)                                  # fused, no allocation
+
+For a card that applies its own curve (Colorlight, DDP receivers), the
+corrected frame re-encoded to 8 bits straight into packet payloads
+(``docs/correction.md``, "Cards with their own curve")::
+
+    table = fastpath.encode_table(2.2)                          # the card's gamma
+    payloads = fastpath.Payloads(segment=W, chunk=497, stride=1512, first=21, order=(2, 1, 0))
+    enc = fastpath.Encoder((H, W), lut, gains, calib, table, payloads)
+    enc.encode_into(frame, buffer)                              # uint8[enc.size] at least
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import numpy as np
 
 from controller.fastpath import reference
 from controller.fastpath.common import ScanResult
+from controller.fastpath.reencode import Payloads, encode_table
 
 _policy = os.environ.get("LEDWARDEN_FASTPATH", "auto")
 if _policy not in ("auto", "cffi", "numpy"):
@@ -53,6 +63,7 @@ backend = "numpy" if _impl is reference else "cffi"
 correct = _impl.correct
 module_scan = _impl.module_scan
 Pipeline = _impl.Pipeline
+Encoder = _impl.Encoder
 
 
 # What a benchmark reports beside its figures, so a reader knows what ran (``ledwarden bench``).
@@ -93,5 +104,5 @@ def floor_copy(sources: list[np.ndarray], dst: np.ndarray) -> None:
     _cffi.floor_copy(sources, dst)
 
 
-__all__ = ["Pipeline", "ScanResult", "backend", "build_info", "correct", "default_threads",
-           "floor_copy", "kernels", "module_scan", "reference"]
+__all__ = ["Encoder", "Payloads", "Pipeline", "ScanResult", "backend", "build_info", "correct", "default_threads",
+           "encode_table", "floor_copy", "kernels", "module_scan", "reference"]

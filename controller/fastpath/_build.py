@@ -21,7 +21,7 @@ import sysconfig
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ("lw.c", "lw_avx512.c")
+SOURCES = ("lw.c", "lw_avx512.c", "lw_encode.c")
 EXTRA_COMPILE_ARGS = ["-O3", "-std=gnu11", "-pthread", "-fvisibility=hidden"]
 
 

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from cffi import FFI
 
 from controller.config import Layout
-from controller.fastpath import common, plan as plans
+from controller.fastpath import common, plan as plans, reencode
 from controller.fastpath._lw import ffi, lib
 
 
@@ -201,6 +201,8 @@ class Pipeline:
         lut = common.check_lut(lut)
         gains = common.check_gains(gains)
         calib = common.check_calib(calib, (layout.height, layout.width), _first_bad)
+        #: What the pipeline was built from, for an Encoder with the same settings.
+        self.inputs = (lut, gains, calib)
         if threads is None:
             threads = default_threads()
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
@@ -275,3 +277,93 @@ def floor_copy(sources: list[np.ndarray], dst: np.ndarray) -> None:
     lens = ffi.new("int64_t[]", [s.nbytes for s in srcs])
     flat = dst.reshape(-1).view(np.uint8)
     lib.lw_floor_copy(ptrs, lens, len(srcs), _ptr("uint8_t[]", flat), flat.nbytes)
+
+
+def _padded(table: np.ndarray) -> np.ndarray:
+    """A table with 64 more bytes after it: a gather's 32-bit load at the last entry reads 3."""
+    padded = np.zeros(table.size + 64, np.uint8)
+    padded[:table.size] = table
+    return padded
+
+
+class Encoder:
+    """Correction fused with the re-encode for a card with its own curve (``lw_encode.c``).
+
+    Built once per screen, settings and card table (the worker threads start
+    here), so :meth:`encode_into` is one pass per frame.  It writes the encoded bytes where
+    ``payloads`` says (packet payloads, ready to send) and nothing else, so
+    headers written once stay.  Calls from several threads are taken one at
+    a time.  Same results as :class:`controller.fastpath.reference.Encoder`.
+    """
+
+    def __init__(self, shape: tuple[int, int], lut: np.ndarray, gains: npt.ArrayLike,
+                 calib: np.ndarray | None, table: np.ndarray, payloads: reencode.Payloads, *,
+                 threads: int | None = None, kernel: str | None = None) -> None:
+        self.shape = (int(shape[0]), int(shape[1]))
+        lut = common.check_lut(lut)
+        gains = common.check_gains(gains)
+        calib = common.check_calib(calib, self.shape, _first_bad)
+        self.table = reencode.check_table(table).copy()
+        if not isinstance(payloads, reencode.Payloads):
+            raise ValueError(f"payloads: expected fastpath.Payloads, got {type(payloads).__name__}")
+        self.payloads = payloads
+        self.size = payloads.size(self.shape[0] * self.shape[1])
+        if threads is None:
+            threads = default_threads()
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise ValueError(f"threads: expected a whole number of threads >= 1, got {threads!r}")
+        names = kernels()
+        match = [k for k in names if kernel is None or kernel in (k, k.split("/")[0])]
+        if not match:
+            raise ValueError(f"kernel: {kernel!r} is not available on this CPU; choose from {names}")
+        self.threads = threads
+        self.kernel = match[0]
+        mode = _mode(calib)
+        self._keep: list[np.ndarray] = []
+        e = self._enc = ffi.new("lw_encoding *")
+        e.height, e.width = self.shape
+        e.mode = mode
+        e.order = list(payloads.order)
+        e.lut = self._hold("uint16_t[]", _folded(lut, gains) if mode == 0 else lut.copy())
+        e.gains = gains.tolist()
+        if mode:        # into the order the kernel reads, once
+            q = (0, 3, 9)[mode]
+            coef = np.empty(self.shape[0] * self.shape[1] * q, np.int16)
+            lib.lw_encode_relayout(_ptr("int16_t[]", np.ascontiguousarray(calib)),
+                                   self.shape[0], self.shape[1], q, _ptr("int16_t[]", coef))
+            e.coef = self._hold("int16_t[]", coef)
+        e.kernel = _kernel_index(self.kernel)
+        e.table = self._hold("uint8_t[]", _padded(self.table))
+        if mode == 0:   # curve, gains and table compose: see lw_encode.c
+            e.direct = self._hold("uint8_t[]", _padded(self.table[_folded(lut, gains)].reshape(-1)))
+        e.segment, e.chunk = payloads.segment, payloads.chunk
+        e.stride, e.first = payloads.stride, payloads.first
+        bands = 1 if threads == 1 else BANDS_PER_THREAD * threads
+        self._band_rows = max(1, -(-self.shape[0] // bands))
+        self._pool = ffi.NULL
+        if threads > 1:
+            pool = lib.lw_pool_new(threads)
+            if pool == ffi.NULL:
+                raise OSError(f"fastpath: could not start {threads} worker threads")
+            self._pool = ffi.gc(pool, lib.lw_pool_free)
+        self._busy = threading.Lock()
+
+    def _hold(self, ctype: str, array: np.ndarray) -> FFI.CData:
+        self._keep.append(array)
+        return _ptr(ctype, array)
+
+    def encode_into(self, frame: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Correct ``frame`` and write its bytes into ``out`` (``uint8``, ``size`` bytes at least)."""
+        frame = np.ascontiguousarray(common.check_frame(frame, self.shape))
+        out = reencode.check_out(out, self.payloads, self.shape[0] * self.shape[1])
+        if np.may_share_memory(out, frame):
+            raise ValueError("payloads: the output shares memory with the frame; pass a separate array")
+        with self._busy:
+            self._enc.out = _ptr("uint8_t[]", out)
+            status = lib.lw_encode(self._pool, self._enc, self._band_rows, _ptr("uint8_t[]", frame))
+            self._enc.out = ffi.NULL
+        if status == -2:
+            raise MemoryError("fastpath.Encoder: out of memory for a row's scratch")
+        if status:
+            raise ValueError("fastpath.Encoder: the payload layout was refused by the kernel")
+        return out

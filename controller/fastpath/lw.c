@@ -259,6 +259,8 @@ struct lw_pool {
         int32_t n_bands;
         int32_t next;           /* the next band to take, atomically */
         const uint8_t *frame;
+        lw_task_fn task;        /* set by lw_pool_run: bands are task's, not modules */
+        void *arg;
     } job;
 };
 
@@ -268,6 +270,10 @@ static void take_bands(struct job *job)
         int32_t b = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
         if (b >= job->n_bands)
             return;
+        if (job->task) {
+            job->task(job->arg, b);
+            continue;
+        }
         run_band(job->plan, job->fn, job->frame, job->bands[b], job->bands[b + 1]);
     }
 }
@@ -364,6 +370,32 @@ int lw_process(lw_pool *pool, const lw_plan *plan, int kernel, const int32_t *ba
         pthread_cond_wait(&pool->done, &pool->mu);
     pthread_mutex_unlock(&pool->mu);
     return 0;
+}
+
+/* The same hand-out for another banded job (lw_encode): kept apart from
+ * lw_process so each reads on its own. */
+void lw_pool_run(lw_pool *pool, lw_task_fn task, void *arg, int32_t n_bands)
+{
+    struct job job;
+    memset(&job, 0, sizeof job);
+    job.task = task, job.arg = arg, job.n_bands = n_bands;
+    if (!pool || pool->threads == 1) {
+        take_bands(&job);
+        return;
+    }
+    pthread_mutex_lock(&pool->mu);
+    pool->job = job;
+    pool->pending = pool->threads - 1;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->go);
+    pthread_mutex_unlock(&pool->mu);
+
+    take_bands(&pool->job);
+
+    pthread_mutex_lock(&pool->mu);
+    while (pool->pending > 0)
+        pthread_cond_wait(&pool->done, &pool->mu);
+    pthread_mutex_unlock(&pool->mu);
 }
 
 /* ------------------------------------------------------------ coefficients */
@@ -473,6 +505,23 @@ int lw_correct(int kernel, const uint8_t *frame, int32_t height, int32_t width,
         fn(&ctx, frame + 3 * first, &g, row, out + 3 * first, sums, peaks);
     }
     free(off), free(row);
+    return 0;
+}
+
+/* One row, its coefficients already in kernel order (lw_encode_relayout):
+ * lw_encode's correction step, without lw_correct's per-row re-lay. */
+int lw_correct_row(int kernel, const uint8_t *row, int32_t width, const int32_t *off,
+                   const uint16_t *lut, const uint32_t *gains, int32_t mode,
+                   const int16_t *coef, uint16_t *out)
+{
+    lw_module_fn fn = kernel_fn(kernel);
+    if (!fn)
+        return -1;
+    lw_ctx ctx = {mode, lut, {gains[0], gains[1], gains[2]}};
+    lw_geom g = {width, 1, 1, width, 0, 0, 3, 0, off};
+    uint64_t sums[3];
+    uint16_t peaks[3];
+    fn(&ctx, row, &g, coef, out, sums, peaks);
     return 0;
 }
 

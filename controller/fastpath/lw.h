@@ -96,7 +96,51 @@ void lw_module_scan(const lw_plan *plan, const uint16_t *image);
 void lw_floor_copy(const uint8_t *const *srcs, const int64_t *lens, int32_t nsrc,
                    uint8_t *dst, int64_t dst_len);
 
+/* Correction fused with the re-encode for cards with their own curve
+ * (lw_encode.c; docs/correction.md, "Cards with their own curve").  Pixel
+ * p = y * width + x goes to segment p / segment, chunk (p % segment) / chunk
+ * = packet s * ceil(segment / chunk) + j, whose bytes start at first +
+ * packet * stride; its byte i is table[corrected channel order[i]]. */
+typedef struct {
+    int32_t height;
+    int32_t width;
+    int32_t mode;              /* 0 none, 1 gain, 2 matrix, as lw_plan */
+    int32_t order[3];
+    const uint16_t *lut;       /* [3][256]; for mode 0 the gains are already applied */
+    uint32_t gains[3];
+    const int16_t *coef;       /* re-laid by lw_encode_relayout; NULL for mode 0 */
+    const uint8_t *table;      /* [65536], and 3 readable bytes past the end (gathers) */
+    const uint8_t *direct;     /* mode 0: table[lut[c][x]] as [3][256], 3 bytes more readable */
+    int32_t kernel;            /* lw_correct's kernel; 0 on x86 with AVX-512 also gathers */
+    int32_t reserved;
+    int64_t segment;
+    int64_t chunk;
+    int64_t stride;
+    int64_t first;
+    uint8_t *out;
+} lw_encoding;
+
+/* Rows in bands of band_rows, taken by the pool's threads as lw_process's
+ * bands are.  Returns -1 for a malformed encoding or a kernel this CPU
+ * cannot run, -2 out of memory for a row's scratch, else 0. */
+int lw_encode(lw_pool *pool, const lw_encoding *enc, int32_t band_rows, const uint8_t *frame);
+
+/* Coefficients (calib as int16[H][W][q]) into the order lw_encode reads:
+ * row by row, in blocks of 32 pixels, each block plane-major. */
+void lw_encode_relayout(const int16_t *calib, int32_t height, int32_t width, int32_t q,
+                        int16_t *coef);
+
 /* cdef-end */
+
+/* Internal: one row corrected from kernel-order coefficients (lw.c, for lw_encode). */
+int lw_correct_row(int kernel, const uint8_t *row, int32_t width, const int32_t *off,
+                   const uint16_t *lut, const uint32_t *gains, int32_t mode,
+                   const int16_t *coef, uint16_t *out);
+
+/* Internal: any banded job on the pool (lw_encode's); bands 0 .. n_bands - 1
+ * are handed to task in turn, on the caller's thread only when pool is NULL. */
+typedef void (*lw_task_fn)(void *arg, int32_t band);
+void lw_pool_run(lw_pool *pool, lw_task_fn task, void *arg, int32_t n_bands);
 
 /* Internal: what a kernel is given for one module. */
 typedef struct {

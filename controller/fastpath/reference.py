@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.config import Cabinet, Layout
-from controller.fastpath import common
+from controller.fastpath import common, reencode
 
 
 def correct(frame: np.ndarray, lut: np.ndarray, gains: npt.ArrayLike, calib: np.ndarray | None = None,
@@ -113,6 +113,8 @@ class Pipeline:
         self.lut = common.check_lut(lut)
         self.gains = common.check_gains(gains)
         self.calib = common.check_calib(calib, (layout.height, layout.width))
+        #: What the pipeline was built from, for an Encoder with the same settings.
+        self.inputs = (self.lut, self.gains, self.calib)
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
                                     or threads < 1):
             raise ValueError(f"threads: expected a whole number of threads >= 1, got {threads!r}")
@@ -134,3 +136,59 @@ class Pipeline:
             calib = None if self.calib is None else self.calib[rows, cols]
             out[rows, cols] = correct(frame[rows, cols], self.lut, scaled_gains(self.gains, s), calib)
         return module_scan(out, self.layout)
+
+
+
+# ------------------------------------------------------------------ cards with their own curve
+
+def correct_encode(frame: np.ndarray, lut: np.ndarray, gains: npt.ArrayLike,
+                   calib: np.ndarray | None, table: np.ndarray) -> np.ndarray:
+    """The picture an 8-bit sink is sent: ``table[correct(frame, …)]``, ``uint8[H][W][3]``.
+
+    ``table`` is the card's inverse curve (:func:`~controller.fastpath.reencode.encode_table`).
+    """
+    table = reencode.check_table(table)
+    encoded: np.ndarray = table[correct(frame, lut, gains, calib)]
+    return encoded
+
+
+def pack(picture: np.ndarray, payloads: reencode.Payloads, out: np.ndarray) -> np.ndarray:
+    """Copy ``uint8[H][W][3]`` into ``out`` where ``payloads`` puts each pixel; other bytes stay."""
+    pixels = picture.reshape(-1, 3)[:, list(payloads.order)]
+    out = reencode.check_out(out, payloads, len(pixels))
+    for offset, start, count in payloads.packets(len(pixels)):
+        out[offset:offset + 3 * count] = pixels[start:start + count].reshape(-1)
+    return out
+
+
+class Encoder:
+    """Frame → correction → the card's table → packet payloads, for the NumPy backend.
+
+    The compiled :class:`controller.fastpath._cffi.Encoder` does it in one
+    fused pass; this one is :func:`correct_encode` then :func:`pack`, the
+    definition it is tested against.  ``threads`` and ``kernel`` as in
+    :class:`Pipeline`.
+    """
+
+    def __init__(self, shape: tuple[int, int], lut: np.ndarray, gains: npt.ArrayLike,
+                 calib: np.ndarray | None, table: np.ndarray, payloads: reencode.Payloads, *,
+                 threads: int | None = None, kernel: str | None = None) -> None:
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.lut = common.check_lut(lut)
+        self.gains = common.check_gains(gains)
+        self.calib = common.check_calib(calib, self.shape)
+        self.table = reencode.check_table(table)
+        if not isinstance(payloads, reencode.Payloads):
+            raise ValueError(f"payloads: expected fastpath.Payloads, got {type(payloads).__name__}")
+        self.payloads = payloads
+        self.size = payloads.size(self.shape[0] * self.shape[1])
+        if kernel not in (None, "numpy"):
+            raise ValueError(f"kernel: {kernel!r} is not available; the NumPy backend has 'numpy'")
+        self.threads = 1
+        self.kernel = "numpy"
+
+    def encode_into(self, frame: np.ndarray, out: np.ndarray) -> np.ndarray:
+        frame = common.check_frame(frame, self.shape)
+        reencode.check_out(out, self.payloads, self.shape[0] * self.shape[1])
+        return pack(correct_encode(frame, self.lut, self.gains, self.calib, self.table),
+                    self.payloads, out)

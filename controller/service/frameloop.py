@@ -69,7 +69,9 @@ class FrameSink(Protocol):
 
     ``send`` runs on the loop's worker thread and must not stop the loop for a
     receiver that is missing (video is best effort); ``name`` is shown in the
-    status, ``close`` is called once when the loop stops."""
+    status, ``close`` is called once when the loop stops.  A sink that also has
+    ``send_frame(frame, pipeline, frame_no)`` (the 8-bit video sinks) is handed
+    the source frame and the live pipeline instead, and corrects it itself."""
 
     @property
     def name(self) -> str: ...
@@ -282,6 +284,12 @@ class FrameLoop:
 
     def _one(self, frame: np.ndarray, frame_no: int) -> float:
         power = self.power
+        send_frame = getattr(self.sink, "send_frame", None)
+        if send_frame is not None and power is None:
+            # 8-bit sinks correct and re-encode in one pass (issue 16); with a limiter they
+            # take card buffers, whose module sums the limiter needs
+            send_frame(frame, self.pipeline, frame_no)
+            return
         scale = None if power is None else power.scale()
         scan = self.pipeline.process(frame) if scale is None else self.pipeline.process(frame, scale)
         t0 = time.monotonic()

@@ -25,11 +25,13 @@ bytes are BGR; FPP's comment says RGB, but FPP sends whatever order its
 not the card.  We send **BGR**, pinned by a test; ``order="rgb"``
 (``colorlight:eth0?order=rgb``) is there for a card configured otherwise.
 
-**16 → 8 bits.**  As DDP: the screen picture through
-:class:`~controller.video.picture.ScreenPicture`'s table (linear by default,
-the card's inverse curve once issue 16 item 3 lands).  The card applies its
-own gamma, so run it with ``gamma 1.0`` until then.  Brightness packets say
-full (255): the pipeline already applied ours.
+**16 → 8 bits.**  The card applies its own gamma (``colorlight:eth0?gamma=2.2``;
+1.0, the default, for a linear card), so the corrected linear light is
+re-encoded through its inverse (docs/correction.md, "Cards with their own
+curve"): from the frame loop in one fused pass straight into the row packets
+(``send_frame``), or from card buffers through
+:class:`~controller.video.picture.ScreenPicture` (``send``).  Brightness
+packets say full (255): the pipeline already applied ours.
 
 **Packet counter and uptime** in the discovery reply: no public description
 gives their place.  :data:`REPLY_COUNTER_AT` and :data:`REPLY_UPTIME_AT` are
@@ -49,6 +51,8 @@ import struct
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import parse_qs
 
 import numpy as np
 
@@ -56,6 +60,9 @@ from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
 from controller.jsonin import JsonObject
+from controller.fastpath.reencode import Payloads, card_gamma, encode_table
+from controller.video.batch import BatchSender
+from controller.video.encoding import FrameEncoder
 from controller.video.picture import ScreenPicture
 
 log = logging.getLogger("ledwarden.video")
@@ -142,40 +149,48 @@ def brightness_frame(rgb: tuple[int, int, int] = (255, 255, 255)) -> bytes:
 
 
 class RowPackets:
-    """The row packets of a ``height`` × ``width`` picture, built once and refilled each frame.
+    """The row packets of a ``height`` × ``width`` picture in one buffer, refilled each frame.
 
-    One array per horizontal part (a row wider than 497 pixels takes several
-    packets) holds a whole packet per row: addresses and header written at
-    construction, pixels copied in by :meth:`fill` with one NumPy assignment
-    per part.  :meth:`frames` then yields each packet as a view, row by row,
-    so sending costs one system call a packet and no per-packet Python
-    building.
+    Packet ``i`` (row ``i // per_row``, part ``i % per_row``: a row wider than
+    497 pixels takes several) starts at ``i * stride``; addresses and header
+    are written at construction, the pixel bytes after them by the fused
+    encoder (:attr:`payloads` says where, for :class:`controller.fastpath.Encoder`)
+    or by :meth:`fill` from a picture.  :meth:`frames` then yields each packet
+    as a view, so sending costs one system call a packet and no copy.
     """
 
     def __init__(self, height: int, width: int, order: str = "bgr") -> None:
-        self.channels = list(ORDERS[order])
-        self.parts: list[tuple[int, int, np.ndarray]] = []
-        start_of_pixels = len(ADDRESSES) + ROW_HEADER.size
-        for start in range(0, width, MAX_PIXELS):
-            count = min(MAX_PIXELS, width - start)
-            packets = np.zeros((height, start_of_pixels + 3 * count), np.uint8)
-            for row in range(height):
-                packets[row, :start_of_pixels] = np.frombuffer(
-                    ADDRESSES + ROW_HEADER.pack(TYPE_ROW, row, start, count, *ROW_MARK), np.uint8)
-            self.parts.append((start, count, packets))
+        header = len(ADDRESSES) + ROW_HEADER.size
+        chunk = min(MAX_PIXELS, max(width, 1))
+        self.payloads = Payloads(segment=max(width, 1), chunk=chunk, stride=header + 3 * chunk,
+                                 first=header, order=ORDERS[order])
+        self.pixels = height * width
+        # whole packets for every row, so the buffer is also [row][part][byte] for fill()
+        self.per_row = self.payloads.per_segment
+        self.buffer = np.zeros(height * self.per_row * self.payloads.stride, np.uint8)
+        self.spans: list[tuple[int, int]] = []
+        for offset, first, count in self.payloads.packets(self.pixels):
+            row, start = divmod(first, width)
+            self.buffer[offset - header:offset] = np.frombuffer(
+                ADDRESSES + ROW_HEADER.pack(TYPE_ROW, row, start, count, *ROW_MARK), np.uint8)
+            self.spans.append((offset - header, offset + 3 * count))
 
     def fill(self, picture: np.ndarray) -> None:
-        """Copy ``uint8[H][W][3]`` (RGB) into the packets, in the card's colour order."""
-        start_of_pixels = len(ADDRESSES) + ROW_HEADER.size
-        for start, count, packets in self.parts:
-            pixels = packets[:, start_of_pixels:].reshape(len(packets), count, 3)
-            for k, channel in enumerate(self.channels):  # per channel: no temporary picture
+        """Copy ``uint8[H][W][3]`` (RGB) into the packets, in the card's colour order
+        (``reference.pack``'s result, one NumPy assignment per part and channel)."""
+        height, width = picture.shape[:2]
+        packets = self.buffer.reshape(height, self.per_row, self.payloads.stride)
+        first, chunk = self.payloads.first, self.payloads.chunk
+        for part, start in enumerate(range(0, width, chunk)):
+            count = min(chunk, width - start)
+            pixels = packets[:, part, first:first + 3 * count].reshape(height, count, 3)
+            for k, channel in enumerate(self.payloads.order):  # per channel: no temporary
                 pixels[:, :, k] = picture[:, start:start + count, channel]
 
     def frames(self) -> Iterator[memoryview]:
-        for row in range(len(self.parts[0][2]) if self.parts else 0):
-            for _, _, packets in self.parts:
-                yield memoryview(packets[row])
+        view = self.buffer.data
+        for start, end in self.spans:
+            yield view[start:end]
 
 
 def row_frames(picture: np.ndarray, order: str = "bgr") -> list[bytes]:
@@ -205,20 +220,26 @@ def link_state(sock: socket.socket, iface: str) -> JsonObject:
             "speed_mbps": speed, "gigabit": speed is not None and speed >= 1000}
 
 
-def parse_spec(spec: str) -> tuple[str, str]:
-    """``colorlight:IFACE[?order=bgr|rgb]`` → interface and colour order."""
+def parse_spec(spec: str) -> tuple[str, str, str]:
+    """``colorlight:IFACE[?order=bgr|rgb&gamma=G]`` → interface, colour order, card gamma."""
     rest = spec[len("colorlight:"):]
     iface, _, query = rest.partition("?")
-    order = "bgr"
-    if query:
-        key, _, value = query.partition("=")
-        if key != "order" or value not in ORDERS:
-            raise ConfigError(f"--sink {spec}: the only option is ?order=bgr or ?order=rgb")
-        order = value
+    options = parse_qs(query, keep_blank_values=True) if query else {}
+    if set(options) - {"order", "gamma"}:
+        raise ConfigError(f"--sink {spec}: the options are order=bgr|rgb and gamma=G "
+                          f"(the card's own gamma, 1.0 when it is linear)")
+    order = options.get("order", ["bgr"])[-1]
+    if order not in ORDERS:
+        raise ConfigError(f"--sink {spec}: the colour order is order=bgr or order=rgb, not {order!r}")
+    gamma = options.get("gamma", ["1.0"])[-1]
+    try:
+        card_gamma(gamma)
+    except ValueError as exc:
+        raise ConfigError(f"--sink {spec}: {exc}") from None
     if not iface or len(iface) > 15 or "/" in iface:
         raise ConfigError(f"--sink {spec}: name the network interface the card is on, "
                           f"as colorlight:eth0")
-    return iface, order
+    return iface, order, gamma
 
 
 class ColorlightSink:
@@ -232,15 +253,21 @@ class ColorlightSink:
     """
 
     def __init__(self, layout: Layout, iface: str, *, order: str = "bgr",
-                 encode: np.ndarray | None = None, sync_gap_s: float = 0.005,
+                 gamma: float | str = "1.0", sync_gap_s: float = 0.005,
                  slow_after_s: float = 0.020, discover_timeout_s: float = 0.3,
                  rediscover_s: float = 5.0) -> None:
         self.name = f"colorlight:{iface}"
         self.iface, self.order, self.sync_gap_s, self.slow_after_s = iface, order, sync_gap_s, slow_after_s
         self.rediscover_s = rediscover_s
         self.layout = layout
-        self.picture = ScreenPicture(layout, encode)
+        try:
+            table = encode_table(gamma)
+        except ValueError as exc:
+            raise ConfigError(f"--sink colorlight:{iface}: {exc}") from None
+        self.gamma = str(gamma)
+        self.picture = ScreenPicture(layout, table)
         self.rows = RowPackets(layout.height, layout.width, order)
+        self.encoder = FrameEncoder(layout, self.rows.payloads, table)
         try:
             socket.if_nametoindex(iface)
         except OSError:
@@ -256,6 +283,7 @@ class ColorlightSink:
             raise ConfigError("--sink colorlight: sending raw Ethernet frames needs root or the "
                               "CAP_NET_RAW capability; run the service with it") from None
         self.sock.bind((iface, 0))
+        self.batch = BatchSender(self.sock, self.rows.buffer, self.rows.spans)
         self.replies.bind((iface, REPLY_ETHERTYPE))
         self.replies.setblocking(False)
         self.link = link_state(self.sock, iface)
@@ -327,10 +355,23 @@ class ColorlightSink:
                     raise
 
     def send(self, scan: ScanResult, frame_no: int) -> None:
+        """Card buffers in (the LWV1 way): back to the picture, then out."""
         t0 = time.perf_counter()
         self.rows.fill(self.picture.picture(scan))
-        for frame in self.rows.frames():
-            self._send(frame)
+        self._send_rows(t0)
+
+    def send_frame(self, frame: np.ndarray, pipeline: Any, frame_no: int) -> None:
+        """The frame loop's way: corrected and re-encoded straight into the row packets."""
+        if not self.encoder.usable(pipeline):
+            return self.send(pipeline.process(frame), frame_no)
+        t0 = time.perf_counter()
+        self.encoder.encode(frame, pipeline, self.rows.buffer)
+        self._send_rows(t0)
+
+    def _send_rows(self, t0: float) -> None:
+        sent, refused = self.batch.send(lambda err: err not in LINK_GONE)
+        self.packets += sent
+        self.send_errors += refused
         time.sleep(self.sync_gap_s)  # the card needs the gap before it shows the rows
         copies = 2 if self.card is not None and self.card.doubles else 1
         self._send(brightness_frame(), copies)
@@ -370,6 +411,7 @@ class ColorlightSink:
         return {"sink": self.name, "frames": self.frames, "packets": self.packets,
                 "send_errors": self.send_errors, "slow_frames": self.slow_frames,
                 "last_send_ms": round(self.last_send_s * 1000, 3), "link": self.link,
+                "card_gamma": self.gamma,
                 "card_restarts": self.card_restarts, "card_silent": self.card_silent,
                 "card": None if self.card is None else {**asdict(self.card),
                                                         "doubles": self.card.doubles}}

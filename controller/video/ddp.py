@@ -27,9 +27,9 @@ not pixels for us, a query.  A frame whose bytes did not all arrive since the
 last PUSH is still shown (DDP's buffer keeps the previous bytes, as a real
 receiver's does) and counted ``incomplete``.
 
-The sender (:class:`DdpSink`) sends the screen's picture in 8 bits (see
-:mod:`controller.video.picture` for how the 16-bit output becomes 8 bits and
-why), 480 pixels (1 440 bytes) a packet so a packet fits a 1 500-byte MTU,
+The sender (:class:`DdpSink`) sends the screen's picture in 8 bits,
+re-encoded for the receiver's own curve (docs/correction.md, "Cards with
+their own curve"), 480 pixels (1 440 bytes) a packet so a packet fits a 1 500-byte MTU,
 PUSH on the last.
 """
 
@@ -38,6 +38,8 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from typing import Any
+from urllib.parse import parse_qs
 
 import numpy as np
 
@@ -45,6 +47,10 @@ from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
 from controller.jsonin import JsonObject
+from controller.fastpath import reference
+from controller.fastpath.reencode import Payloads, card_gamma, encode_table
+from controller.video.batch import BatchSender
+from controller.video.encoding import FrameEncoder
 from controller.video.picture import ScreenPicture
 from controller.video.threaded import ThreadedSource
 
@@ -74,11 +80,26 @@ def parse_listen(spec: str) -> tuple[str, int]:
 
 
 def parse_target(spec: str) -> tuple[str, int]:
-    """``ddp://HOST[:PORT]`` → where to send (port 4048 unless given)."""
-    rest = spec[len("ddp:"):]
+    """``ddp://HOST[:PORT]`` → where to send (port 4048 unless given); options are ignored here."""
+    rest = spec[len("ddp:"):].partition("?")[0]
     if not rest.startswith("//") or rest == "//":
         raise ConfigError(f"--sink {spec}: say where to send, as ddp://HOST or ddp://HOST:PORT")
     return _host_port(spec, rest, None, lowest_port=1)
+
+
+def parse_target_gamma(spec: str) -> str:
+    """The receiver's own gamma from ``ddp://HOST[:PORT]?gamma=G`` (1.0 when not given)."""
+    query = spec.partition("?")[2]
+    options = parse_qs(query, keep_blank_values=True) if query else {}
+    if set(options) - {"gamma"}:
+        raise ConfigError(f"--sink {spec}: the only option is gamma=G, the receiver's own "
+                          f"gamma (1.0 when it applies none)")
+    gamma = options.get("gamma", ["1.0"])[-1]
+    try:
+        card_gamma(gamma)
+    except ValueError as exc:
+        raise ConfigError(f"--sink {spec}: {exc}") from None
+    return gamma
 
 
 def _host_port(spec: str, rest: str, default_host: str | None,
@@ -189,30 +210,69 @@ def ddp_packets(picture: bytes, sequence: int) -> list[bytes]:
 
 
 class DdpSink:
-    """Sends each corrected frame, as the screen's 8-bit picture, to a DDP receiver."""
+    """Sends each corrected frame, as the screen's 8-bit picture, to a DDP receiver.
+
+    The frame's datagrams live in one buffer, headers written once (the
+    sequence number is refreshed per frame), 1 440 data bytes each; from the
+    frame loop the fused encoder writes the pixel bytes straight into it
+    (``send_frame``), card buffers go through
+    :class:`~controller.video.picture.ScreenPicture` (``send``).  ``gamma`` is
+    the receiver's own curve (``ddp://HOST?gamma=2.2``; WLED applies one when
+    its "gamma correct colour" is on), 1.0 by default.
+    """
 
     def __init__(self, layout: Layout, host: str, port: int = PORT,
-                 encode: np.ndarray | None = None) -> None:
+                 gamma: float | str = "1.0") -> None:
         self.name = f"ddp://{host}:{port}"
-        self.picture = ScreenPicture(layout, encode)
         try:
-            self.address = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+            table = encode_table(gamma)
+        except ValueError as exc:
+            raise ConfigError(f"--sink {self.name}: {exc}") from None
+        self.gamma = str(gamma)
+        self.picture = ScreenPicture(layout, table)
+        pixels = layout.height * layout.width
+        self.payloads = Payloads(segment=max(pixels, 1), chunk=DATA_PER_PACKET // 3,
+                                 stride=HEADER.size + DATA_PER_PACKET, first=HEADER.size)
+        self.buffer = np.zeros(self.payloads.size(pixels), np.uint8)
+        self.spans: list[tuple[int, int]] = []
+        packets = self.payloads.packets(pixels)
+        for n, (offset, first, count) in enumerate(packets):
+            flags = VERSION_1 | (FLAG_PUSH if n == len(packets) - 1 else 0)
+            self.buffer[offset - HEADER.size:offset] = np.frombuffer(
+                HEADER.pack(flags, 1, TYPE_RGB8, ID_DISPLAY, 3 * first, 3 * count), np.uint8)
+            self.spans.append((offset - HEADER.size, offset + 3 * count))
+        self.encoder = FrameEncoder(layout, self.payloads, table)
+        try:
+            found = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+            self.address = (str(found[0]), int(found[1]))
         except socket.gaierror as exc:
             raise ConfigError(f"--sink ddp://{host}:{port}: cannot resolve {host!r} "
                               f"({exc.strerror}); give an IP address or a known name") from None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.batch = BatchSender(self.sock, self.buffer, self.spans, self.address)
         self.datagrams = 0
         self.send_errors = 0
         self.last_send_s = 0.0
 
     def send(self, scan: ScanResult, frame_no: int) -> None:
+        """Card buffers in: back to the picture, then out."""
         t0 = time.perf_counter()
-        for packet in ddp_packets(self.picture.picture(scan).tobytes(), frame_no):
-            try:
-                self.sock.sendto(packet, self.address)
-                self.datagrams += 1
-            except OSError:
-                self.send_errors += 1  # best effort: a missing receiver must not stop the loop
+        reference.pack(self.picture.picture(scan), self.payloads, self.buffer)
+        self._send_packets(frame_no, t0)
+
+    def send_frame(self, frame: np.ndarray, pipeline: Any, frame_no: int) -> None:
+        """The frame loop's way: corrected and re-encoded straight into the datagrams."""
+        if not self.encoder.usable(pipeline):
+            return self.send(pipeline.process(frame), frame_no)
+        t0 = time.perf_counter()
+        self.encoder.encode(frame, pipeline, self.buffer)
+        self._send_packets(frame_no, t0)
+
+    def _send_packets(self, frame_no: int, t0: float) -> None:
+        self.buffer[1::self.payloads.stride] = (frame_no % 15) + 1   # every header's sequence
+        sent, refused = self.batch.send()   # best effort: a missing receiver must not stop the loop
+        self.datagrams += sent
+        self.send_errors += refused
         self.last_send_s = time.perf_counter() - t0
 
     def close(self) -> None:
@@ -220,4 +280,4 @@ class DdpSink:
 
     def stats(self) -> JsonObject:
         return {"sink": self.name, "datagrams": self.datagrams, "send_errors": self.send_errors,
-                "last_send_ms": round(self.last_send_s * 1000, 3)}
+                "last_send_ms": round(self.last_send_s * 1000, 3), "card_gamma": self.gamma}

@@ -7,14 +7,14 @@ positions is *measured* once by pushing an index image through the NumPy
 reference's own ``module_scan``: whatever the reference does (chains,
 rotation, scan groups), the inverse follows it by construction.
 
-The 16 → 8 bit step is a 65 536-entry table.  The default is the plain linear
-one, ``round(v * 255 / 65535)``: with gamma 1.0, no calibration and full
-brightness the pipeline gives ``v * 257`` and the table gives ``v`` back, so
-the picture that arrives equals the picture that went in.  Cards that apply
-their own gamma want the corrected *linear* light re-encoded through their
-curve's inverse; that table (and its fused C version) is issue 16 item 3 and
-plugs in here as ``encode``.  Until then, run such sinks with ``gamma 1.0`` so
-the card's curve is the only one and calibration and brightness still apply.
+The 16 → 8 bit step is the card's table, ``fastpath.encode_table(gamma)``
+(the inverse of the card's own curve; 1.0, the default, gives
+``round(v * 255 / 65535)``, so with gamma 1.0, no calibration and full
+brightness the picture that arrives equals the picture that went in).  This
+is the path for card buffers (``send(scan)``); the frame loop gives the
+8-bit sinks the frame instead, and :class:`controller.fastpath.Encoder` does
+correction and table in one C pass straight into the packets, with the same
+bytes (tests/video check both).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import numpy as np
 from controller.config import Layout
 from controller.fastpath import reference
 from controller.fastpath.common import ScanResult
+from controller.fastpath.reencode import encode_table
 
 
 def linear_encode_table() -> np.ndarray:
-    """``uint8[65536]``: ``round(v * 255 / 65535)``, exact for ``v = x * 257``."""
-    v = np.arange(65536, dtype=np.int64)
-    return ((v * 255 + 32767) // 65535).astype(np.uint8)
+    """``uint8[65536]``: ``round(v * 255 / 65535)``, exact for ``v = x * 257`` (a linear card)."""
+    return encode_table(1)
 
 
 def _scan_positions(layout: Layout) -> dict[int, np.ndarray]:

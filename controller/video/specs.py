@@ -3,8 +3,9 @@
 Sources: ``file:PATH[?scale=fit|fill|stretch&fps=N]`` (a video, a folder of
 videos or a playlist; see :mod:`controller.video.files`), a bare path ending in
 a video suffix, ``ddp:`` or ``ddp://HOST:PORT`` (listen for DDP; every address
-and port 4048 by default).  Sinks: ``ddp://HOST[:PORT]`` (send DDP) and
-``colorlight:IFACE[?order=bgr|rgb]``.  Anything else is ``None``: not ours, so
+and port 4048 by default).  Sinks: ``ddp://HOST[:PORT][?gamma=G]`` (send DDP) and
+``colorlight:IFACE[?order=bgr|rgb&gamma=G]``, ``G`` the receiver's own gamma
+(1.0, the default, for one that applies none).  Anything else is ``None``: not ours, so
 the frame loop's own patterns, images and sinks get their turn.
 """
 
@@ -16,7 +17,7 @@ from urllib.parse import parse_qs
 from controller.config import Layout
 from controller.errors import ConfigError
 from controller.video.colorlight import ColorlightSink, parse_spec
-from controller.video.ddp import DdpSink, DdpSource, parse_listen, parse_target
+from controller.video.ddp import DdpSink, DdpSource, parse_listen, parse_target, parse_target_gamma
 from controller.video.files import PLAYLIST_SUFFIXES, VIDEO_SUFFIXES, VideoFileSource
 from controller.video.threaded import ThreadedSource
 
@@ -58,6 +59,6 @@ def video_sink(spec: str, layout: Layout | None) -> DdpSink | ColorlightSink | N
         raise ConfigError(f"--sink {spec}: this sink needs the screen's layout")
     if spec.startswith("ddp:"):
         host, port = parse_target(spec)
-        return DdpSink(layout, host, port)
-    iface, order = parse_spec(spec)
-    return ColorlightSink(layout, iface, order=order)
+        return DdpSink(layout, host, port, gamma=parse_target_gamma(spec))
+    iface, order, gamma = parse_spec(spec)
+    return ColorlightSink(layout, iface, order=order, gamma=gamma)

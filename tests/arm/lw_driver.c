@@ -29,6 +29,11 @@
  *   5 scaled    as 1, then i32 n_cabinets, i32 mod_cab[n_modules], u16 raw_lut[768],
  *               and each frame preceded by u32 scale[n_cabinets] (Q16 per cabinet)
  *               -> as 1
+ *   6 encode    i32 mode h w threads order[3], i64 segment chunk stride first
+ *               calib_len out_len band_rows, u16 lut[768], u32 gains[3],
+ *               i16 calib[calib_len], u8 table[65536], u8 direct[768],
+ *               u8 frame[h * w * 3] -> i32 status, u8 out[out_len] (0xA5 where
+ *               the encoder writes nothing)
  *
  * A geometry is i32 width scan groups n dir, i64 line_step group_step,
  * i32 off[n].  OUT starts with the default kernel's name and the build info
@@ -236,6 +241,48 @@ static void first_bad(cursor *c, FILE *f)
     put(f, &index, sizeof index);
 }
 
+static void encode(cursor *c, FILE *f)
+{
+    lw_encoding e;
+    memset(&e, 0, sizeof e);
+    e.mode = i32(c), e.height = i32(c), e.width = i32(c);
+    int threads = i32(c);
+    for (int i = 0; i < 3; i++)
+        e.order[i] = i32(c);
+    e.segment = i64(c), e.chunk = i64(c), e.stride = i64(c), e.first = i64(c);
+    int64_t calib_len = i64(c), out_len = i64(c), band_rows = i64(c);
+    if (e.height < 0 || e.width < 0 || threads < 1 || calib_len < 0 || out_len < 0
+        || band_rows < 1 || band_rows > 1 << 30)
+        die(2, "bad encode sizes");
+    e.lut = take(c, sizeof(uint16_t) * 768);
+    const uint32_t *gains = take(c, sizeof(uint32_t) * 3);
+    memcpy(e.gains, gains, sizeof e.gains);
+    const int16_t *calib = take(c, sizeof(int16_t) * (size_t)calib_len);
+    uint8_t *table = alloc(65536 + 64), *direct = alloc(768 + 64);   /* as lw.h asks */
+    const uint8_t *t = take(c, 65536), *d = take(c, 768);
+    memcpy(table, t, 65536), memcpy(direct, d, 768);
+    e.table = table;
+    const uint8_t *frame = take(c, (size_t)e.height * (size_t)e.width * 3);
+    int q = e.mode == 2 ? 9 : e.mode == 1 ? 3 : 0;
+    if (q) {        /* as _cffi.Encoder does: re-lay the coefficients once */
+        int16_t *coef = alloc(sizeof(int16_t) * (size_t)calib_len);
+        lw_encode_relayout(calib, e.height, e.width, q, coef);
+        e.coef = coef;
+    } else {
+        e.direct = direct;
+    }
+    uint8_t *out = alloc((size_t)out_len);
+    memset(out, 0xA5, (size_t)out_len);
+    e.out = out;
+    lw_pool *pool = threads > 1 ? lw_pool_new(threads) : NULL;
+    if (threads > 1 && !pool)
+        die(3, "could not start the worker threads");
+    int32_t status = lw_encode(pool, &e, (int32_t)band_rows, frame);
+    lw_pool_free(pool);
+    put(f, &status, sizeof status);
+    put(f, out, (size_t)out_len);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3)
@@ -270,6 +317,7 @@ int main(int argc, char **argv)
         case 2: correct(&c, out); break;
         case 3: scan(&c, out); break;
         case 4: first_bad(&c, out); break;
+        case 6: encode(&c, out); break;
         default: die(2, "unknown case kind");
         }
     }

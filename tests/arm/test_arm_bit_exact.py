@@ -12,7 +12,8 @@ every output byte with :mod:`controller.fastpath.reference`.
 Covered: the fused pipeline on 1, 2 and 3 threads with the pool kept over
 two frames, with and without the per-cabinet scale, ``correct()`` alone and ``module_scan()`` alone, in all three
 calibration modes with the spec's extremes, plus the calibration bound
-check.  Everything runs in one qemu process, so it takes seconds.
+check, and the fused re-encode for cards with their own curve
+(``lw_encode``) over drawn payload layouts, card gammas and thread counts.  Everything runs in one qemu process, so it takes seconds.
 
 Without the cross compiler or qemu (``apt-get install gcc-aarch64-linux-gnu
 qemu-user``) the test is skipped on a developer's machine and fails in CI.
@@ -31,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from controller.config import parse_screen
-from controller.fastpath import _build, plan as plans, reference
+from controller.fastpath import _build, plan as plans, reencode, reference
 from controller.fastpath._cffi import BANDS_PER_THREAD, _folded
 
 from fastpath.fastpath_cases import MODES, inputs, layouts, scales  # tests/ is on the path
@@ -46,6 +47,7 @@ MAGIC = b"LWARMv1\0"
 #: most of the time goes into the NumPy reference.
 DRAWN_LAYOUTS = 360
 DRAWN_FRAMES = 180
+DRAWN_ENCODES = 150
 
 
 def _missing(what: str, how: str):
@@ -155,6 +157,26 @@ class CaseFile:
         self.expected.append((label, np.array([flat[0] if flat.size else -1], "<i8")))
         self.count += 1
 
+    def encode(self, label, frame, lut, gains, calib, table, payloads, threads: int) -> None:
+        """As _cffi.Encoder builds and runs it (issue 16 item 3: cards with their own curve)."""
+        mode = 0 if calib is None else 1 if calib.ndim == 3 else 2
+        c_lut = _folded(lut, gains) if mode == 0 else lut
+        direct = table[_folded(lut, gains)].reshape(-1) if mode == 0 else np.zeros(768, np.uint8)
+        c_calib = np.zeros(0, np.int16) if calib is None else np.ascontiguousarray(calib)
+        h, w, _ = frame.shape
+        size = payloads.size(h * w)
+        bands = 1 if threads == 1 else BANDS_PER_THREAD * threads
+        self._put(struct.pack("<I7i7q", 6, mode, h, w, threads, *payloads.order, payloads.segment,
+                              payloads.chunk, payloads.stride, payloads.first, c_calib.size, size,
+                              max(1, -(-h // bands))),
+                  c_lut.astype("<u2"), np.asarray(gains, "<u4"), c_calib.astype("<i2"), table,
+                  direct, frame)
+        want = reference.Encoder((h, w), lut, gains, calib, table, payloads).encode_into(
+            frame, np.full(size, 0xA5, np.uint8))
+        self.expected.append((f"{label} status", np.zeros(1, "<i4")))
+        self.expected.append((f"{label} out", want))
+        self.count += 1
+
     def write(self, path: Path) -> None:
         path.write_bytes(MAGIC + struct.pack("<i", self.count) + b"".join(self.parts))
 
@@ -213,6 +235,18 @@ def build_cases() -> CaseFile:
     for i, (seed, h, w, mode, extreme) in enumerate(shapes):
         frame, lut, gains, calib = inputs(seed, (h, w), mode, extreme)
         cases.correct(f"correct {i} ({mode}, {h}x{w})", frame, lut, gains, calib)
+    encodes = _drawn(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 9), st.integers(0, 90),
+                               st.sampled_from(MODES), st.booleans(), st.integers(1, 200),
+                               st.integers(1, 70), st.integers(0, 9), st.integers(1, 3)),
+                     DRAWN_ENCODES)
+    for i, (seed, h, w, mode, extreme, segment, chunk, pad, threads) in enumerate(encodes):
+        frame, lut, gains, calib = inputs(seed, (h, w), mode, extreme)
+        segment = segment if i % 2 else max(1, w)        # every other one a row a segment
+        order = ((0, 1, 2), (2, 1, 0), (1, 2, 0))[i % 3]
+        payloads = reencode.Payloads(segment, chunk, 3 * min(chunk, segment) + pad, i % 13, order)
+        table = reencode.encode_table(("1", "2.2", "2.8")[i // 3 % 3])
+        cases.encode(f"encode {i} ({mode}, {h}x{w}, {threads} threads)", frame, lut, gains,
+                     calib, table, payloads, threads)
     for mode in ("gain", "matrix"):
         _, _, _, calib = inputs(11, (40, 130), mode, extreme=True)
         cases.first_bad(f"first_bad {mode} in bounds", calib)

@@ -152,3 +152,42 @@ def test_the_limit_survives_a_pipeline_swap(tmp_path):
     assert asyncio.run(run()) and loop.error is None
     full = 64 * 32 * 3 * 65535
     assert all(t[a] / full == pytest.approx(0.5, abs=2e-3) for t in sink.totals[-5:] for a in (1, 2))
+
+
+class EightBitRecorder(Recorder):
+    """An 8-bit sink (it has ``send_frame``): must still get card buffers under a limiter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fused = 0
+
+    def send_frame(self, frame, pipeline, frame_no: int) -> None:
+        self.fused += 1
+
+
+def test_an_8_bit_sink_takes_card_buffers_while_a_limiter_runs_and_the_fused_path_without(tmp_path):
+    """The fused re-encode (issue 16) has no module sums or per-cabinet scale, so with a
+    limiter the loop keeps the card-buffer path, and the wall stays limited."""
+    path = tmp_path / "screen.toml"
+    path.write_text(SCREEN + POWER)
+    layout = load_screen(path)
+    pipe = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=1)
+
+    def play(power):
+        sink = EightBitRecorder()
+        loop = FrameLoop(layout, pipe, frame_source("pattern:white", 128, 32), sink, fps=50,
+                         power=power)
+
+        async def run():
+            await loop.start()
+            await asyncio.sleep(0.3)
+            await loop.stop()
+        asyncio.run(run())
+        assert loop.error is None
+        return sink
+
+    limited = play(PowerLimiter(parse_power(load_screen_data(path), layout), layout))
+    assert limited.fused == 0 and len(limited.totals) >= 5
+    assert limited.totals[-1][1] < limited.totals[0][1]
+    free = play(None)
+    assert free.fused >= 5 and not free.totals

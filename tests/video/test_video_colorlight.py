@@ -260,6 +260,36 @@ def test_with_a_curve_and_calibration_the_card_gets_what_the_reference_predicts(
     assert np.array_equal(emulator.shown[0], ((corrected * 255 + 32767) // 65535).astype(np.uint8))
 
 
+def test_fused_with_a_card_curve_the_card_gets_correct_encode_exactly(netns, layout):
+    """``colorlight:IFACE?gamma=2.2`` through ``send_frame`` (the frame loop's path): the
+    emulator shows ``reference.correct_encode`` with the card's inverse curve, to the bit."""
+    emulator = netns.run(Emulator)
+    sink = netns.run(frame_sink, "colorlight:clhost?gamma=2.2", layout)
+    calib = np.random.default_rng(19).integers(-3000, 9000, (H, W, 3, 3), dtype=np.int16)
+    lut, gains = power_lut(2.2), gains_from(0.8, (1.0, 0.95, 0.9))
+    pipe = fastpath.Pipeline(layout, lut, gains, calib, threads=2)
+    table = fastpath.encode_table("2.2")
+    try:
+        for n, seed in enumerate((14, 15)):
+            frame = frame_of(seed)
+            sink.send_frame(frame, pipe, n)
+            emulator.wait_shown(n + 1)
+            want = fastpath.reference.correct_encode(frame, lut, gains, calib, table)
+            assert np.array_equal(emulator.shown[n], want)
+        # identity settings on a linear card: the frame itself
+        plain = netns.run(frame_sink, "colorlight:clhost", layout)
+        try:
+            plain.send_frame(frame_of(16), fastpath.Pipeline(layout, power_lut(1.0), gains_from(1.0)), 2)
+            emulator.wait_shown(3)
+        finally:
+            plain.close()
+        assert np.array_equal(emulator.shown[2], frame_of(16))
+    finally:
+        sink.close()
+        emulator.close()
+    assert sink.stats()["card_gamma"] == "2.2"
+
+
 def test_pixel_bytes_go_out_blue_green_red(netns, layout):
     """PanelPlayer says BGR, FPP's comment RGB: we send BGR.  Pure red is ``00 00 FF`` on the wire."""
     emulator, sink = rig(netns, layout)
@@ -402,3 +432,27 @@ def test_without_permission_for_raw_sockets_the_error_says_what_to_do():
     done = subprocess.run([*nobody, script], capture_output=True, text=True, cwd=root, timeout=60)
     assert done.stdout.strip() == ("--sink colorlight: sending raw Ethernet frames needs root or "
                                    "the CAP_NET_RAW capability; run the service with it"), done.stderr
+
+
+@pytest.mark.parametrize("height, width", [(3, 1000), (5, 497), (2, 10), (4, 1500)])
+def test_row_packets_filled_from_a_picture_are_the_encoders_layout(height, width):
+    """``fill`` (the card-buffer path) writes exactly where ``Payloads`` says the fused encoder
+    writes, so both paths send the same packets."""
+    from controller.fastpath import reference
+    from controller.video.colorlight import RowPackets
+    rows = RowPackets(height, width)
+    picture = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    rows.fill(picture)
+    want = reference.pack(picture, rows.payloads, rows.buffer.copy())
+    assert np.array_equal(rows.buffer, want)
+    assert len(list(rows.frames())) == height * -(-width // 497)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("colorlight:eth0?gamma=abc", "gamma: 'abc' is not a number"),
+    ("colorlight:eth0?gamma=2.225", "at most 2 decimal places"),
+    ("colorlight:eth0?brightness=9", "the options are order=bgr|rgb and gamma=G"),
+])
+def test_a_card_gamma_that_cannot_be_is_one_clear_error_before_any_socket(layout, spec, message):
+    with pytest.raises(ConfigError, match=message):
+        frame_sink(spec, layout)

@@ -246,3 +246,53 @@ def test_a_port_in_use_is_one_clear_error(receiver):
     with pytest.raises(ConfigError, match="cannot listen for DDP on 127.0.0.1"):
         probe = DdpSource(W, H, "127.0.0.1", receiver.address[1])
         probe.close()
+
+
+# ------------------------------------------------------------ receivers with their own curve (issue 16 item 3)
+
+def test_the_fused_path_sends_what_the_reference_predicts_with_a_curve_and_calibration(listener):
+    """The frame loop's way (``send_frame``): correction and the receiver's inverse curve in one
+    C pass straight into the datagrams; the receiver gets ``reference.correct_encode`` exactly."""
+    layout = loads_screen(SCREEN)
+    sink = frame_sink(f"ddp://127.0.0.1:{listener.getsockname()[1]}?gamma=2.2", layout)
+    calib = np.random.default_rng(3).integers(-4000, 9000, (H, W, 3, 3), dtype=np.int16)
+    lut, gains = power_lut(2.2), gains_from(0.7, (1.0, 0.9, 0.8))
+    pipe = fastpath.Pipeline(layout, lut, gains, calib, threads=2)
+    table = fastpath.encode_table("2.2")
+    try:
+        for n, seed in enumerate((21, 22)):
+            frame = random_frame(seed)
+            sink.send_frame(frame, pipe, n)
+            picture, headers = spec_receive(listener, W * H * 3)
+            want = fastpath.reference.correct_encode(frame, lut, gains, calib, table)
+            assert picture == want.tobytes()
+            assert {h[1] for h in headers} == {n + 1}           # sequence 1 … 15
+            # and the card-buffer path gives the same bytes
+            sink.send(pipe.process(frame), n)
+            assert spec_receive(listener, W * H * 3)[0] == want.tobytes()
+    finally:
+        sink.close()
+    assert sink.stats()["card_gamma"] == "2.2"
+
+
+def test_the_fused_path_is_the_input_frame_at_identity_and_black_where_no_cabinet_is(listener):
+    gappy = SCREEN.replace("x = 64\n", "x = 96\n").replace("width = 128", "width = 160")
+    layout = loads_screen(gappy)                      # columns 64 … 95 belong to no cabinet
+    sink = DdpSink(layout, "127.0.0.1", listener.getsockname()[1])
+    frame = np.random.default_rng(8).integers(0, 256, (H, 160, 3), dtype=np.uint8)
+    try:
+        sink.send_frame(frame, identity(layout), 0)
+        picture, _ = spec_receive(listener, 160 * H * 3)
+    finally:
+        sink.close()
+    got = np.frombuffer(picture, np.uint8).reshape(H, 160, 3)
+    assert np.array_equal(got[:, :64], frame[:, :64]) and np.array_equal(got[:, 96:], frame[:, 96:])
+    assert not got[:, 64:96].any()
+
+
+def test_a_receiver_gamma_that_cannot_be_is_one_clear_error():
+    layout = loads_screen(SCREEN)
+    for bad, message in (("?gamma=fast", "not a number"), ("?gamma=9", "between 0.5 and 4.0"),
+                         ("?brightness=3", "the only option is gamma")):
+        with pytest.raises(ConfigError, match=message):
+            frame_sink(f"ddp://127.0.0.1:4048{bad}", layout)
