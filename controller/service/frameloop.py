@@ -283,23 +283,28 @@ class FrameLoop:
         await asyncio.get_running_loop().run_in_executor(None, close_source, old)
 
     def _one(self, frame: np.ndarray, frame_no: int) -> float:
+        """Correct one frame and send it; returns when the send ended (for the latency)."""
         power = self.power
         send_frame = getattr(self.sink, "send_frame", None)
+        scan, scale = None, None
         if send_frame is not None and power is None:
-            # 8-bit sinks correct and re-encode in one pass (issue 16); with a limiter they
-            # take card buffers, whose module sums the limiter needs
+            # 8-bit sinks correct and re-encode in one pass (issue 16), so their send time
+            # includes the correction; with a limiter they take card buffers, whose module
+            # sums the limiter needs
+            t0 = time.monotonic()
             send_frame(frame, self.pipeline, frame_no)
-            return
-        scale = None if power is None else power.scale()
-        scan = self.pipeline.process(frame) if scale is None else self.pipeline.process(frame, scale)
-        t0 = time.monotonic()
-        self.sink.send(scan, frame_no)
+        else:
+            scale = None if power is None else power.scale()
+            scan = (self.pipeline.process(frame) if scale is None
+                    else self.pipeline.process(frame, scale))
+            t0 = time.monotonic()
+            self.sink.send(scan, frame_no)
         t1 = time.monotonic()
         self.send_times.append(t1 - t0)
         self.sink_frames += 1
         if t1 - t0 > 1.0 / self.fps:
             self.sink_slow += 1
-        if power is not None:   # after the send: the limiter's work adds no latency to the video
+        if power is not None and scan is not None:   # after the send: no latency added
             power.update(scan.sums, scale)
         return t1
 
