@@ -10,11 +10,13 @@
 * DDP from a sender process, through the controller's correction, out as DDP
   to this process: pixel-exact against the same prediction.
 
-The controller builds its pipeline with its default curve (power, gamma 2.2;
-no calibration, full brightness), so the prediction is that curve through
-the reference, re-encoded to 8 bits as ``docs/video-io.md`` defines.  At
-gamma 1.0 the same prediction is the input itself, which the in-process
-sink tests check.
+The first test runs the controller with its default curve (power, gamma
+2.2; no calibration, full brightness), so the prediction is that curve
+through the reference, re-encoded to 8 bits as ``docs/correction.md``
+defines.  The second runs it at identity settings (gamma 1.0), where the
+card must show the clip itself, and with a real curve and a matrix
+calibration sent to a card with its own gamma, where it must show the
+reference's ``correct_encode``.  The DDP test runs at identity.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 import pytest
 from test_video_colorlight import WIDE, Emulator, H, W, netns  # noqa: F401 - netns is a fixture
 
-from controller.fastpath import reference
+from controller.fastpath import encode_table, reference
 from controller.fastpath.settings import gains_from, power_lut
 from controller.service.auth import TokenStore
 from host.cli import main
@@ -40,6 +42,10 @@ from hw.sim.server import Simulator
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = [np.random.default_rng(40 + n).integers(0, 256, (H, W, 3), dtype=np.uint8)
           for n in range(3)]
+
+
+#: The screen's ``[correction]`` for identity: gamma 1.0, no calibration, full brightness.
+IDENTITY = "\n[correction]\ncurve = \"power\"\ngamma = 1.0\n"
 
 
 def predicted(frame: np.ndarray) -> np.ndarray:
@@ -62,10 +68,12 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int = 5) -> Path:
     return path
 
 
-def start_controller(tmp: Path, bus: str, *options: str, namespace: str | None = None):
-    """``controller run`` on the wide screen (one cabinet, address 1); returns (process, url, token)."""
+def start_controller(tmp: Path, bus: str, *options: str, namespace: str | None = None,
+                     correction: str = ""):
+    """``controller run`` on the wide screen (one cabinet, address 1), with ``correction``
+    appended to the screen file; returns (process, url, token)."""
     screen = tmp / "wide.toml"
-    screen.write_text(WIDE)
+    screen.write_text(WIDE + correction)
     state = tmp / "state"
     state.mkdir(exist_ok=True)
     token = TokenStore(state / "tokens.db").create(f"svc-{time.monotonic_ns()}", "service")
@@ -158,6 +166,49 @@ def test_a_clip_onto_a_colorlight_card_through_the_controller(netns, tmp_path, c
             emulator.close()
 
 
+def calibrated_screen(tmp: Path) -> tuple[str, np.ndarray]:
+    """A real curve (gamma 2.4) and a per-pixel matrix calibration for the one cabinet, as the
+    screen file gives them; returns (the ``[correction]`` text, the matrix)."""
+    rng = np.random.default_rng(7)
+    matrix = np.zeros((H, W, 3, 3), np.int16)
+    for c in range(3):
+        matrix[..., c, c] = rng.integers(12000, 16384, (H, W))
+        matrix[..., c, (c + 1) % 3] = rng.integers(-1500, 1500, (H, W))
+    np.savez(tmp / "cab01.npz", matrix=matrix)
+    return ("\n[correction]\ncurve = \"power\"\ngamma = 2.4\n"
+            "[correction.calibration]\n1 = \"cab01.npz\"\n"), matrix
+
+
+@pytest.mark.parametrize("variant", ["identity", "curve+calibration"])
+def test_the_colorlight_card_shows_the_reference_frames(netns, tmp_path, monkeypatch, variant):
+    """Identity settings show the clip itself; a real curve with a matrix calibration, sent to a
+    card with its own gamma 2.2, shows exactly the reference's correct-and-re-encode."""
+    monkeypatch.setenv("LEDWARDEN_CONFIG_DIR", str(tmp_path / "host-config"))
+    clip = write_clip(tmp_path / "clip.mov", FRAMES)
+    if variant == "identity":
+        correction, sink, wanted = IDENTITY, "colorlight:clhost", list(FRAMES)
+    else:
+        correction, matrix = calibrated_screen(tmp_path)
+        sink, table = "colorlight:clhost?gamma=2.2", encode_table(2.2)
+        wanted = [reference.correct_encode(f, power_lut(2.4), gains_from(1.0), matrix, table)
+                  for f in FRAMES]
+    wanted.append(np.zeros((H, W, 3), np.uint8))          # black before the first frame
+    emulator = netns.run(Emulator, firmware=(13, 2))
+    with Simulator(1, pty=True) as sim:
+        proc, _url, _token = start_controller(tmp_path, sim.url, "--source", f"file:{clip}",
+                                              "--sink", sink, namespace=netns.name,
+                                              correction=correction)
+        try:
+            emulator.wait_shown(15, timeout=30)
+            matched = [next((i for i, w in enumerate(wanted) if np.array_equal(s, w)), None)
+                       for s in list(emulator.shown)]
+            assert None not in matched, f"a shown picture matches no predicted frame: {matched}"
+            assert {0, 1, 2} <= set(matched)
+        finally:
+            stop(proc)
+            emulator.close()
+
+
 def test_ddp_from_one_process_through_the_controller_to_another(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LEDWARDEN_CONFIG_DIR", str(tmp_path / "host-config"))
     listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -175,10 +226,11 @@ def test_ddp_from_one_process_through_the_controller_to_another(tmp_path, capsys
               "    time.sleep(0.05)\n")
     with Simulator(1, pty=True) as sim:
         proc, url, token = start_controller(tmp_path, sim.url, "--source", f"ddp://127.0.0.1:{ddp_in}",
-                                            "--sink", f"ddp://127.0.0.1:{listener.getsockname()[1]}")
+                                            "--sink", f"ddp://127.0.0.1:{listener.getsockname()[1]}",
+                                            correction=IDENTITY)
         send = subprocess.Popen([sys.executable, "-c", sender], cwd=ROOT)
         try:
-            want = predicted(frame).tobytes()
+            want = frame.tobytes()          # identity settings: pixel-exact, the input itself
             listener.settimeout(5)
             got = None
             deadline = time.monotonic() + 20
