@@ -260,6 +260,7 @@ class FaultSink(Protocol):
 class CabinetPowerStatus(TypedDict):
     address: int
     estimate_a: float           # what the last frame draws, DC at the module supply
+    model_a: float              # the same from the power model alone, before the card's correction
     measured_a: float | None    # the card's last reading; None when it cannot report or has not
     budget_a: float | None
     scale: float                # the gain factor the next frame gets, 0 … 1
@@ -315,6 +316,7 @@ class PowerLimiter:
         self._previous = np.zeros(n)        # the frame before's demand
         self._rise = np.zeros(n)            # how much the frame before's demand rose
         self._estimate = self._quiescent.copy()     # mA drawn by the last frame
+        self._model_estimate = self._quiescent.copy()   # the same without the cards' correction
         # uncorrected LED mA of recent frames, averaged only when a reading comes (seconds apart)
         self._recent: deque[tuple[float, np.ndarray]] = deque(maxlen=256)
         self._correction = np.ones(n)
@@ -345,6 +347,7 @@ class PowerLimiter:
             self._recent.append((now, raw))
             led = raw * self._correction
             self._estimate = self._quiescent + led
+            self._model_estimate = self._quiescent + raw
             previous, self._rise = self._demand, self._demand - self._previous
             self._previous = previous
             if applied is None:
@@ -489,6 +492,7 @@ class PowerLimiter:
                 cabinets.append({
                     "address": cab.address,
                     "estimate_a": round(float(self._estimate[i]) / 1000, 3),
+                    "model_a": round(float(self._model_estimate[i]) / 1000, 3),
                     "measured_a": None if measured is None else round(measured / 1000, 3),
                     "budget_a": cab.budget_a,
                     "scale": round(float(self._gain[i]), 3),

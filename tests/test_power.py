@@ -260,6 +260,8 @@ def test_card_readings_correct_the_estimate_and_their_absence_is_said():
     wall.show((255, 255, 255))
     one, two = wall.cabinet(1), wall.cabinet(2)
     assert one["estimate_a"] == pytest.approx(0.2 + 3.3, rel=1e-3) and one["measured_a"] == 3.5
+    assert one["model_a"] == pytest.approx(0.2 + 3.0, rel=1e-3)     # the model's own, uncorrected
+    assert two["model_a"] == two["estimate_a"]
     assert one["basis"].startswith("estimate corrected") and two["basis"] == "estimate"
     assert two["measured_a"] is None
     assert wall.limiter.status()["note"].endswith("cabinets 2: they have not reported their current")
