@@ -251,8 +251,11 @@ def readings(polls: list[dict], address: int) -> list[dict]:
         if not r or not r.get("supported") or r.get("current_ma") is None or r["at"] in seen:
             continue
         seen.add(r["at"])
-        out.append({"at": r["at"], "a": r["current_ma"] / 1000})
-    for r in out:
+        out.append({"at": r["at"], "a": r["current_ma"] / 1000, "shown": r.get("frames_shown")})
+    for r, previous in zip(out, [None, *out[:-1]]):
+        # frames the card completed since its previous reading: few means it shows a stale one
+        r["new_frames"] = (None if previous is None or r["shown"] is None or previous["shown"] is None
+                           else r["shown"] - previous["shown"])
         before = [p for p in polls if p["t"] <= r["at"]]
         r["segment"] = before[-1]["segment"] if before else "starting"
         began = r["at"]
@@ -290,7 +293,8 @@ def compare(polls: list[dict], address: int, field: str,
         if outliers is not None and abs(error) > 5:
             outliers.append({"estimate": field, "segment": r["segment"],
                              "into_segment_s": r["into"], "reading_a": r["a"],
-                             "estimate_a": statistics.median(near), "error_pct": round(error, 2)})
+                             "estimate_a": statistics.median(near), "error_pct": round(error, 2),
+                             "new_frames": r["new_frames"]})
     return errors, skipped
 
 
@@ -394,7 +398,8 @@ def build_report(model: PowerModel, off: list[dict], on: list[dict], white_a: fl
             "peak_reading_on_a": max((r["a"] for r in limited), default=None),
             "readings_on": len(limited),
             "readings_over_on": sum(r["a"] > on_a * (1 + OVER) for r in limited),
-            "over_on": [{"segment": r["segment"], "into_segment_s": r["into"], "reading_a": r["a"]}
+            "over_on": [{"segment": r["segment"], "into_segment_s": r["into"], "reading_a": r["a"],
+                         "new_frames": r["new_frames"]}
                         for r in limited if r["a"] > on_a * (1 + OVER)],
             "outliers_off": outliers,
             "peak_estimate_on_a": max(est_on, default=None),
@@ -438,10 +443,12 @@ def print_report(r: dict) -> None:
         for o in c["outliers_off"]:
             print(f"  cabinet {c['address']}, limiting off, {o['estimate']} off by "
                   f"{o['error_pct']:+.1f} %: card {o['reading_a']:.2f} A vs {o['estimate_a']:.2f} A, "
-                  f"{o['into_segment_s']:.1f} s into {o['segment']}")
+                  f"{o['into_segment_s']:.1f} s into {o['segment']}, "
+                  f"{o['new_frames']} frames shown since its last reading")
         for o in c["over_on"]:
             print(f"  cabinet {c['address']}, limiting on, card read {o['reading_a']:.2f} A "
-                  f"{o['into_segment_s']:.1f} s into {o['segment']}")
+                  f"{o['into_segment_s']:.1f} s into {o['segment']}, "
+                  f"{o['new_frames']} frames shown since its last reading")
     m, k = r["model_error"], r["corrected_error"]
     print(f"model estimate vs cards: {m['n']} readings, mean |error| {_pct(m, 'mean_abs_pct')} %, "
           f"mean {_pct(m, 'mean_pct')} %, worst {_pct(m, 'worst_pct')} % (goal within 5 %)")
@@ -457,9 +464,12 @@ def print_report(r: dict) -> None:
     if r["bench_limiting"] is not None:
         print("ledwarden bench --limiting --cpu-time (this screen, no calibration):")
         for row in r["bench_limiting"]["rows"]:
+            if row["ms_per_frame"] is None or row["ratio_to_plain"] is None:
+                continue
+            best = row["best_ratio_to_plain"]
             print(f"  {row['variant']:<32} {row['threads']} thread(s)  {row['ms_per_frame']:.3f} ms"
-                  f"  {100 * (row['ratio_to_plain'] - 1):+.1f} % "
-                  f"(best {100 * (row['best_ratio_to_plain'] - 1):+.1f} %)")
+                  f"  {100 * (row['ratio_to_plain'] - 1):+.1f} %"
+                  + ("" if best is None else f" (best {100 * (best - 1):+.1f} %)"))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,11 @@ FAULT_AFTER_S = 10.0
 CORRECTION_BOUNDS = (0.5, 2.0)
 #: Time constant of the estimate a card's reading is compared with (its sensor averages too).
 READING_AVERAGE_S = 0.5
+#: A reading corrects the estimate only if the estimate varied less than this share across that
+#: window: right after a cut the card may still show the frame before (or its sensor average
+#: it), and a reading compared with the wrong picture would mis-scale the cabinet by up to the
+#: bounds (measured with benchmarks/power_accuracy.py, docs/power.md).
+READING_STEADY = 0.05
 FULL_DRIVE = 65535
 Q16 = 65536
 
@@ -464,7 +469,8 @@ class PowerLimiter:
         """A card's reading of its LEDs' current (``GET_OUTPUT``), or None when it cannot report.
 
         The reading corrects this cabinet's estimate from now on (bounded to
-        0.5 … 2 times it); ``None`` drops the correction: the limiter then
+        0.5 … 2 times it) when the picture was steady across the averaging
+        window (``READING_STEADY``); ``None`` drops the correction: the limiter then
         works on its estimate alone, and ``status`` says so.
         """
         i = self._index.get(address)
@@ -479,8 +485,10 @@ class PowerLimiter:
             recent = [r[i] for t, r in self._recent if now - t <= READING_AVERAGE_S]
             raw = float(np.mean(recent)) if recent else 0.0
             quiet = float(self._quiescent[i])
-            # only a cabinet showing something says how its LEDs compare with the model
-            if raw > max(1.0, 0.01 * quiet):
+            steady = bool(recent) and max(recent) <= (1 + READING_STEADY) * min(recent)
+            # only a cabinet showing something, and the same thing for a while, says how its
+            # LEDs compare with the model; otherwise the last correction stands
+            if raw > max(1.0, 0.01 * quiet) and steady:
                 low, high = CORRECTION_BOUNDS
                 self._correction[i] = min(high, max(low, (milliamps - quiet) / raw))
 
