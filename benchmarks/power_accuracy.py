@@ -307,6 +307,13 @@ def compare(polls: list[dict], address: int, field: str,
     return errors, skipped
 
 
+def matching(reading: dict, series: list[tuple[float, float]]) -> float | None:
+    """How long before ``reading`` the controller last estimated a frame within 0.5 % of it
+    (the card then shows that frame, late); None if no polled estimate matches."""
+    hits = [t for t, v in series if t <= reading["at"] and abs(v - reading["a"]) <= 0.005 * reading["a"]]
+    return round(reading["at"] - hits[-1], 2) if hits else None
+
+
 def summary(errors: list[float]) -> dict:
     if not errors:
         return {"n": 0, "mean_abs_pct": None, "mean_pct": None, "worst_pct": None}
@@ -398,7 +405,8 @@ def build_report(model: PowerModel, off: list[dict], on: list[dict], white_a: fl
         all_model += model_err
         all_corrected += corrected_err
         limited = readings(on, cab.address)
-        est_on = [v for _, v in estimates(on, cab.address, "estimate_a")]
+        est_series = estimates(on, cab.address, "estimate_a")
+        est_on = [v for _, v in est_series]
         cabinets.append({
             "address": cab.address,
             "readings_off": len(readings(off, cab.address)), "readings_skipped": skipped,
@@ -408,7 +416,8 @@ def build_report(model: PowerModel, off: list[dict], on: list[dict], white_a: fl
             "readings_on": len(limited),
             "readings_over_on": sum(r["a"] > on_a * (1 + OVER) for r in limited),
             "over_on": [{"segment": r["segment"], "into_segment_s": r["into"], "reading_a": r["a"],
-                         "new_frames": r["new_frames"]}
+                         "new_frames": r["new_frames"],
+                         "matches_estimate_s_before": matching(r, est_series)}
                         for r in limited if r["a"] > on_a * (1 + OVER)],
             "outliers_off": outliers,
             "peak_estimate_on_a": max(est_on, default=None),
@@ -457,7 +466,10 @@ def print_report(r: dict) -> None:
         for o in c["over_on"]:
             print(f"  cabinet {c['address']}, limiting on, card read {o['reading_a']:.2f} A "
                   f"{o['into_segment_s']:.1f} s into {o['segment']}, "
-                  f"{o['new_frames']} frames shown since its last reading")
+                  f"{o['new_frames']} frames shown since its last reading; "
+                  + ("matches no polled estimate" if o["matches_estimate_s_before"] is None else
+                     f"the controller estimated that frame {o['matches_estimate_s_before']:.1f} s "
+                     f"before"))
     m, k = r["model_error"], r["corrected_error"]
     print(f"model estimate vs cards: {m['n']} readings, mean |error| {_pct(m, 'mean_abs_pct')} %, "
           f"mean {_pct(m, 'mean_pct')} %, worst {_pct(m, 'worst_pct')} % (goal within 5 %)")
