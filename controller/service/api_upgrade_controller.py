@@ -33,6 +33,7 @@ from controller.service.apikit import body_of, int_query, upload_in, who
 from controller.service.auth import requires
 from controller.service.jobs import UNFINISHED, Job
 from controller.service.state import Service
+from controller.timeutil import utc_text
 from controller.upgrade.bundles import events
 from controller.upgrade.bundles.confirm import Confirmation, forward_journal, restart_soon
 from controller.upgrade.bundles.installer import MAX_BUNDLE, Installer
@@ -67,7 +68,7 @@ class ControllerUpgrades:
                             "guarded": self.confirmation.guarded},
                 "confirmation": self.confirmation.as_dict(),
                 **self.store.describe(),
-                "events": [e | {"time": events.iso(e["time"])} for e in recent]}
+                "events": [e | {"time": utc_text(e["time"])} for e in recent]}
 
     def start(self, upload_id: str, who: str) -> Job:
         """Install an uploaded bundle as an exclusive job, refused unless the boot guard runs this

@@ -38,7 +38,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Any
 from controller.errors import LedwardenError, UpgradeRejected
 from controller.faultlog import card_source
 from controller.protocol import commands as c
+from controller.timeutil import utc_now
 from controller.upgrade.cards.firmware import CardFirmware, open_firmware
 from controller.upgrade.cards.flash import CardFlasher
 from controller.upgrade.cards.run import (FAILED, FINAL, INSTALLED, ROLLED_BACK, FlashOptions,
@@ -95,7 +95,7 @@ class CardUpgrades:
             return None
 
     def _save(self, plan: dict) -> None:
-        plan["updated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        plan["updated"] = utc_now()
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w") as f:
             json.dump(plan, f, indent=1, sort_keys=True)
