@@ -116,7 +116,7 @@ class ControllerUpgrades:
                                       f"the controller keeps running {software_version()}") from None
             finally:
                 self.uploads.remove(upload_id)
-                await forward_journal(service)
+                await forward_journal(service.state_dir, service.faults)
             job.note(f"installed {result.version} in slot {result.slot} in {result.seconds} s "
                      f"(transaction {result.transaction}); restarting into it")
             restart_soon()
@@ -213,7 +213,8 @@ def setup(app: web.Application, service: Service) -> None:
             service.trial_judged.set()      # judged (or cancelled): card upgrades may go on
 
     async def on_startup(app: web.Application) -> None:
-        tasks.append(asyncio.create_task(forward_journal(service), name="upgrade-journal"))
+        tasks.append(asyncio.create_task(forward_journal(service.state_dir, service.faults),
+                                         name="upgrade-journal"))
         if upgrades.confirmation.guarded:
             # Hold card upgrades until this start is judged: a long firmware run holds the bus
             # and would push the health check past the boot guard's deadline.

@@ -83,7 +83,9 @@ class Service:
         self.watch = (CardWatch(self.board, watch_interval_s, bus_busy=self.board_jobs.bus_busy)
                       if watch_interval_s else None)
         #: GET_OUTPUT every ~2 s while video flows to the cards: card.no_video, measured current.
-        self.output_watch = OutputWatch(self) if frame_loop is not None and watch_interval_s else None
+        self.output_watch = (OutputWatch(self.board, bus_busy=self.board_jobs.bus_busy,
+                                         power=lambda: self.power)
+                             if frame_loop is not None and watch_interval_s else None)
 
     # ---------------------------------------------------------------- the board's parts, read-only
 
