@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from controller.boardcontext import BoardContext
+from controller.cardaddress import hex_address
 from controller.errors import BusTimeout, LedwardenError
 from controller.faultlog import FaultLog, card_source
 from controller.protocol import cards as ops
@@ -189,7 +190,7 @@ class OutputWatch:
 
     def status(self) -> dict[str, Any]:
         """Per card (``"0x05"``), the last reading; for ``status``."""
-        return {f"0x{a:02X}": r.as_dict() for a, r in sorted(self.readings.items())}
+        return {hex_address(a): r.as_dict() for a, r in sorted(self.readings.items())}
 
     async def run_forever(self) -> None:
         while True:
