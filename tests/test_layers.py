@@ -58,7 +58,7 @@ LAYERS = (
            "power", "faultlog", "fastpath", "protocol", "shared", "base"),
           "the service wires the parts together (bus owner, jobs, API); nothing below may need it, "
           "so every part runs and is tested without a service"),
-    Layer("fleet", ("controller.fleet",), ("upgrade", "faultlog", "base"),
+    Layer("fleet", ("controller.fleet",), ("upgrade", "faultlog", "shared", "base"),
           "the DDI client asks a rollout server what to install and hands it to the upgrade "
           "machinery a hand upload uses (upload store, signed package, trusted keys, durable "
           "steps); the installs themselves (A/B installer, card job) the service lends it, so a "
