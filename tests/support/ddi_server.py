@@ -150,3 +150,37 @@ class DdiServer:
 
     def closed(self) -> list[dict]:
         return [fb["status"] for path, fb in self.feedback if fb["status"]["execution"] == "closed"]
+
+
+class Serving:
+    """``server`` on 127.0.0.1 in a thread of its own, for a controller process to poll."""
+
+    def __init__(self, server: DdiServer) -> None:
+        self.server = server
+
+    def __enter__(self) -> DdiServer:
+        import asyncio
+        import threading
+        ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+
+        async def start():
+            self.runner = web.AppRunner(self.server.app())
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+            self.server.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+            ready.set()
+
+        def main():
+            self.loop.run_until_complete(start())
+            self.loop.run_forever()
+            self.loop.run_until_complete(self.runner.cleanup())
+
+        self.thread = threading.Thread(target=main, daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+        return self.server
+
+    def __exit__(self, *exc) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
