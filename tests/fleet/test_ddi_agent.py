@@ -270,3 +270,52 @@ def test_settings_and_token_files(tmp_path):
     with pytest.raises(ConfigError, match="unknown setting secret"):
         ddi_settings.load(tmp_path)
     assert ddi_settings.load(tmp_path / "nowhere") is None
+
+
+def test_an_action_offered_again_after_its_report_is_answered_not_reinstalled(rig):
+    fw = firmware(rig["tmp"], rig["key"])
+    server = DdiServer(action=Action("15", [fw]), close_on_feedback=False)
+
+    async def body(agent):
+        await agent.step()
+        await agent.step()                       # the server "lost" the closed feedback
+    inst = run(rig, server, body)
+    assert len(inst.installed) == 1
+    assert [s["details"][0] for s in server.closed()] == ["8 cards at 2.0.0",
+                                                          "already finished on this controller"]
+
+
+def test_a_server_that_ignores_range_gets_the_download_from_the_start(rig):
+    fw = firmware(rig["tmp"], rig["key"])
+    server = DdiServer(action=Action("16", [fw]), cut_once_after=100_000, ignore_range=True)
+
+    async def body(agent):
+        with pytest.raises(Unreachable):
+            await agent.step()
+        await agent.step()
+    inst = run(rig, server, body)
+    assert len(inst.installed) == 1 and server.ranges == []
+    assert [s["result"]["finished"] for s in server.closed()] == ["success"]
+
+
+def test_the_controller_outcome_is_read_from_the_upgrade_journal(tmp_path):
+    from controller.service.api_fleet import _controller_outcome
+    from controller.upgrade.bundles import events
+    sha = "ab" * 32
+    assert _controller_outcome(tmp_path, sha, 0) is None
+    events.record(tmp_path, "installed", {"transaction": "T1", "bundle": sha, "version": "1.5.0",
+                                          "slot": "b", "from_version": "1.4.0"})
+    assert _controller_outcome(tmp_path, sha, 0) == "running"
+    events.record(tmp_path, "rolled-back", {"transaction": "T1", "version": "1.5.0", "slot": "b",
+                                            "reason": "the quick self-test failed",
+                                            "back_to": "a", "back_version": "1.4.0"})
+    assert _controller_outcome(tmp_path, sha, 0) == (
+        False, "1.5.0 rolled back to 1.4.0: the quick self-test failed")
+    other = "cd" * 32
+    events.record(tmp_path, "rejected", {"bundle": other, "reason": "platform",
+                                         "message": "built for aarch64"})
+    assert _controller_outcome(tmp_path, other, 0) == (False, "platform: built for aarch64")
+    events.record(tmp_path, "installed", {"transaction": "T2", "bundle": other, "version": "1.6.0"})
+    events.record(tmp_path, "confirmed", {"transaction": "T2", "version": "1.6.0", "slot": "a"})
+    import time
+    assert _controller_outcome(tmp_path, other, time.time() + 60) is None   # older than the action
