@@ -345,6 +345,30 @@ void lw_pool_free(lw_pool *pool)
     free(pool);
 }
 
+/* Hand a banded job to the pool: the caller's thread takes bands too, and
+ * returns when every band is done (the caller's alone without a pool). */
+static void run_job(lw_pool *pool, const struct job *job)
+{
+    if (!pool || pool->threads == 1) {
+        struct job own = *job;
+        take_bands(&own);
+        return;
+    }
+    pthread_mutex_lock(&pool->mu);
+    pool->job = *job;
+    pool->pending = pool->threads - 1;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->go);
+    pthread_mutex_unlock(&pool->mu);
+
+    take_bands(&pool->job);
+
+    pthread_mutex_lock(&pool->mu);
+    while (pool->pending > 0)
+        pthread_cond_wait(&pool->done, &pool->mu);
+    pthread_mutex_unlock(&pool->mu);
+}
+
 int lw_process(lw_pool *pool, const lw_plan *plan, int kernel, const int32_t *bands,
                int32_t n_bands, const uint8_t *frame)
 {
@@ -352,50 +376,17 @@ int lw_process(lw_pool *pool, const lw_plan *plan, int kernel, const int32_t *ba
     if (!fn)
         return -1;
     struct job job = {plan, fn, bands, n_bands, 0, frame};
-    if (!pool || pool->threads == 1) {
-        take_bands(&job);
-        return 0;
-    }
-    pthread_mutex_lock(&pool->mu);
-    pool->job = job;
-    pool->pending = pool->threads - 1;
-    pool->generation++;
-    pthread_cond_broadcast(&pool->go);
-    pthread_mutex_unlock(&pool->mu);
-
-    take_bands(&pool->job);
-
-    pthread_mutex_lock(&pool->mu);
-    while (pool->pending > 0)
-        pthread_cond_wait(&pool->done, &pool->mu);
-    pthread_mutex_unlock(&pool->mu);
+    run_job(pool, &job);
     return 0;
 }
 
-/* The same hand-out for another banded job (lw_encode): kept apart from
- * lw_process so each reads on its own. */
+/* The same hand-out for another banded job (lw_encode). */
 void lw_pool_run(lw_pool *pool, lw_task_fn task, void *arg, int32_t n_bands)
 {
     struct job job;
     memset(&job, 0, sizeof job);
     job.task = task, job.arg = arg, job.n_bands = n_bands;
-    if (!pool || pool->threads == 1) {
-        take_bands(&job);
-        return;
-    }
-    pthread_mutex_lock(&pool->mu);
-    pool->job = job;
-    pool->pending = pool->threads - 1;
-    pool->generation++;
-    pthread_cond_broadcast(&pool->go);
-    pthread_mutex_unlock(&pool->mu);
-
-    take_bands(&pool->job);
-
-    pthread_mutex_lock(&pool->mu);
-    while (pool->pending > 0)
-        pthread_cond_wait(&pool->done, &pool->mu);
-    pthread_mutex_unlock(&pool->mu);
+    run_job(pool, &job);
 }
 
 /* ------------------------------------------------------------ coefficients */

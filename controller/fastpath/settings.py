@@ -10,8 +10,10 @@ offending pixel, because a bad row would overflow the kernel's int32 sum.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -50,31 +52,45 @@ def gains_from(brightness: float, white: Sequence[float] = (1.0, 1.0, 1.0)) -> n
     return np.floor(65536 * float(brightness) * w + 0.5).astype(np.int64)
 
 
+def npz_array(source: str | Path | BinaryIO, label: str, dims: str = "h, w") -> np.ndarray:
+    """The one calibration array of an ``.npz`` file (``gain`` or ``matrix``), its shape and
+    dtype checked; the bound is the caller's to check (it knows the cabinet or the screen).
+
+    One reader for the screen-wide file here and the per-cabinet files of
+    :mod:`controller.picture.calibration`, so both refuse the same files with
+    the same sentence, prefixed with ``label``; ``dims`` names the first two
+    axes in that sentence.
+    """
+    try:
+        with np.load(source, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{label}: not a readable .npz calibration file ({exc})") from None
+    names = sorted(arrays)
+    if names not in (["gain"], ["matrix"]):
+        raise ConfigError(f"{label}: an .npz calibration holds exactly one array, 'gain' or "
+                          f"'matrix'; this one has {names or 'none'}")
+    calib: np.ndarray = np.asarray(arrays[names[0]])
+    tail = (3,) if names == ["gain"] else (3, 3)
+    if calib.ndim != 2 + len(tail) or calib.shape[2:] != tail:
+        raise ConfigError(f"{label}: '{names[0]}' must have shape ({dims}, "
+                          f"{', '.join(map(str, tail))}), not {calib.shape}")
+    if calib.dtype != np.int16:
+        raise ConfigError(f"{label}: '{names[0]}' must be int16 (Q1.14, 16384 = 1.0), not "
+                          f"{calib.dtype}")
+    return calib
+
+
 def load_calibration(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Read a calibration ``.npz``; :class:`ConfigError` says what is wrong and where.
 
     With ``shape`` (the screen's height and width) the array must cover it.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a readable .npz calibration file: {exc}") from exc
-    names = sorted(arrays)
-    if names not in (["gain"], ["matrix"]):
-        raise ConfigError(f"{path}: a calibration file holds exactly one array, 'gain' or "
-                          f"'matrix'; this one has {names or 'none'}")
-    calib = arrays[names[0]]
-    want = (3,) if names == ["gain"] else (3, 3)
-    if calib.ndim != 2 + len(want) or calib.shape[2:] != want:
-        raise ConfigError(f"{path}: '{names[0]}' must have shape (H, W, {', '.join(map(str, want))}), "
-                          f"not {calib.shape}")
+    calib = npz_array(path, str(path), "H, W")
     if shape is not None and calib.shape[:2] != tuple(shape):
         raise ConfigError(f"{path}: calibration is {calib.shape[1]}x{calib.shape[0]} pixels, the "
                           f"screen {shape[1]}x{shape[0]}")
-    if calib.dtype != np.int16:
-        raise ConfigError(f"{path}: '{names[0]}' must be int16 (Q1.14), not {calib.dtype}")
     try:
         checked = common.check_calib(calib, calib.shape[:2])
     except ValueError as exc:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ import numpy as np
 from controller.config import Cabinet, Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import CALIB_BOUND
+from controller.fastpath.settings import npz_array
 
 ONE = 16384          # Q1.14
 CSV_HEADER = ("x", "y", "rr", "rg", "rb", "gr", "gg", "gb", "br", "bg", "bb")
@@ -89,23 +89,7 @@ def check(calib: np.ndarray, cab: Cabinet, what: str) -> np.ndarray:
 def read_npz(data: bytes, cab: Cabinet, what: str = "npz") -> np.ndarray:
     """A cabinet's calibration from the bytes of an ``.npz`` file."""
     label = f"cabinet {cab.address} ({what})"
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        raise ConfigError(f"{label}: not a readable .npz file ({exc})") from None
-    names = sorted(arrays)
-    if names not in (["gain"], ["matrix"]):
-        raise ConfigError(f"{label}: an .npz calibration holds exactly one array, 'gain' or "
-                          f"'matrix'; this one has {names or 'none'}")
-    calib = arrays[names[0]]
-    tail = (3,) if names == ["gain"] else (3, 3)
-    if calib.ndim != 2 + len(tail) or calib.shape[2:] != tail:
-        raise ConfigError(f"{label}: '{names[0]}' must have shape (h, w, "
-                          f"{', '.join(map(str, tail))}), not {calib.shape}")
-    if calib.dtype != np.int16:
-        raise ConfigError(f"{label}: '{names[0]}' must be int16 (Q1.14, 16384 = 1.0), not "
-                          f"{calib.dtype}")
+    calib = npz_array(io.BytesIO(data), label)
     return check(np.ascontiguousarray(calib), cab, what)
 
 

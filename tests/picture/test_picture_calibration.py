@@ -86,7 +86,7 @@ def test_a_file_for_another_cabinet_size_is_refused():
     (npz(gain=np.zeros((16, 32, 3), np.int16), matrix=q14(matrix(1))), "exactly one array"),
     (npz(gain=np.full((16, 32, 3), -1, np.int16)), "gain R is -1 (Q1.14), outside 0 … 32768"),
     (npz(matrix=np.zeros((16, 32, 3), np.int16)), "'matrix' must have shape (h, w, 3, 3)"),
-    (b"PK\x03\x04 not really", "not a readable .npz file"),
+    (b"PK\x03\x04 not really", "not a readable .npz calibration file"),
 ])
 def test_a_bad_npz_is_refused(data, words):
     with pytest.raises(ConfigError) as err:
