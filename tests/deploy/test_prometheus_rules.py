@@ -8,28 +8,16 @@ rule nobody tested is a rule nobody knows fires.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+
+from support.prometheus_tools import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "ledwarden-rules.yml"
 TESTS = ROOT / "deploy" / "prometheus" / "ledwarden-rules.test.yml"
-
-
-def tool(name: str) -> str:
-    """The path of a Prometheus tool; skips (locally) or fails (CI) when it is missing."""
-    found = shutil.which(name)
-    if found:
-        return found
-    how = "apt-get install prometheus"
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed, and CI must run this test: {how}")
-    pytest.skip(f"{name} is not installed ({how}); CI runs this test")
 
 
 def alerts() -> set[str]:
