@@ -8,20 +8,23 @@ certificate with two lines of its configuration (``authorization``,
 ``tls_config``), and one port means one firewall rule, one TLS identity and
 one token store, with the connection guard and rate limiter in front of it.
 
-The collection runs on the event loop, between the watch's polls: it reads
+The state is read on the event loop, between the watch's polls: it reads
 the watch's dictionaries, which only the loop writes, so a scrape never
-sees one half-updated, and it never waits on the bus.
+sees one half-updated, and it never waits on the bus.  The text is then
+formatted in a worker thread, the larger part of a scrape's time
+(``benchmarks/metrics_scrape.py``), so frames and API calls do not wait on it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from controller.service.auth import requires
-from controller.service.metrics import CONTENT_TYPE, exposition, registry_for
+from controller.service.metrics import CONTENT_TYPE, collected, exposition, registry_for
 
 OPENAPI = Path(__file__).with_name("openapi.d") / "metrics.json"
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
@@ -30,7 +33,8 @@ REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", Collect
 @requires("viewer")
 async def metrics(request: web.Request) -> web.Response:
     """Every ``ledwarden_*`` metric, read from the live state now."""
-    body = exposition(request.app[REGISTRY])
+    families = collected(request.app[REGISTRY])
+    body = await asyncio.to_thread(exposition, families)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
