@@ -4,6 +4,7 @@ the slot store hold, over simulated cards, and a scrape never puts a transaction
 from __future__ import annotations
 
 import asyncio
+import json
 import tomllib
 from pathlib import Path
 
@@ -108,3 +109,75 @@ def test_the_route_is_in_the_openapi_document_behind_a_viewer_token():
     assert op["x-ledwarden-role"] == "viewer"
     assert "text/plain" in op["responses"]["200"]["content"]
     assert ("GET", "/metrics", api_metrics.metrics) in app_module.ROUTES
+
+
+POWER = """
+[power]
+cabinet_budget_a = 2.5
+[power.modules.p25]
+current_ma = [900, 700, 800]
+quiescent_ma = 120
+supply_v = 4.5
+"""
+
+
+def test_frame_loop_limiter_inspection_and_trial_read_from_the_parts(tmp_path):
+    """A running frame loop with a current limiter on a tight budget, a real quarterly
+    inspection that finds the simulated dead LEDs, and a controller upgrade on trial."""
+    from controller import fastpath
+    from controller.fastpath.settings import gains_from, power_lut
+    from controller.power import PowerLimiter, parse_power
+    from controller.selftest.runner import run_profile
+    from controller.service.frameloop import FrameLoop, NullSink, frame_source
+    from controller.upgrade.bundles.slots import BootState
+
+    layout = load_screen(SCREEN)
+    data = tomllib.loads(SCREEN.read_text() + POWER)
+    model = parse_power(data, layout)
+    assert model is not None
+    power = PowerLimiter(model, layout)
+    pipeline = fastpath.Pipeline(layout, power_lut(2.2), gains_from(1.0), threads=1)
+    frames = FrameLoop(layout, pipeline, frame_source("pattern:bars", layout.width, layout.height),
+                       NullSink(), fps=30, source_name="pattern:bars", power=power)
+    plan = FaultPlan().with_card(2, dead_leds={(0, 10, 5, 0), (1, 3, 3, 2)})
+    with Simulator(8, pty=True, plan=plan) as sim:
+        svc = Service(layout, CardSettings.from_screen_file(data), BusOwner(Bus(sim.url)),
+                      tmp_path / "state", screen_file=str(SCREEN), bus_url=sim.url,
+                      schedule="off", frame_loop=frames)
+        svc.power = power
+        # a trial as the installer leaves it in state.json (the boot guard's pointer)
+        slots = svc.state_dir / "slots"
+        slots.mkdir()
+        (slots / "state.json").write_text(json.dumps(
+            {**BootState().__dict__, "current": "a",
+             "trial": {"slot": "a", "transaction": "t1", "version": "0.2.0",
+                       "from_version": "0.1.0", "boots": 1, "since": "2026-12-05T08:00:00Z"}}))
+        loop = asyncio.new_event_loop()
+        try:
+            async def scenario():
+                await svc.start()
+                await run_profile(svc.board, "quarterly", trigger="test", who="test")
+                while frames.frames < 10:
+                    await asyncio.sleep(0.05)
+            loop.run_until_complete(scenario())
+            found = samples(exposition(registry_for(svc)).decode())
+        finally:
+            loop.run_until_complete(svc.stop())
+            loop.close()
+    assert value(found, "ledwarden_cabinet_dead_leds", cabinet="2") == 2
+    assert value(found, "ledwarden_cabinet_dead_leds", cabinet="1") == 0
+    assert value(found, "ledwarden_selftest_last_outcome", profile="quarterly", outcome="fail") == 1
+    assert ("ledwarden_selftest_last_run_timestamp_seconds",
+            frozenset({("profile", "quarterly")})) in found
+    assert value(found, "ledwarden_frameloop_running") == 1
+    assert value(found, "ledwarden_frameloop_frames_total") >= 10
+    assert value(found, "ledwarden_frameloop_frame_seconds_count") >= 10
+    assert 0 < value(found, "ledwarden_frameloop_frame_seconds", quantile="0.5") \
+        <= value(found, "ledwarden_frameloop_frame_seconds", quantile="0.99")
+    assert value(found, "ledwarden_frameloop_frame_seconds_sum") > 0
+    assert value(found, "ledwarden_cabinet_current_budget_amperes", cabinet="1") == 2.5
+    # bars at full drive on a 2.5 A budget: the limiter dims every cabinet
+    assert value(found, "ledwarden_cabinet_current_limiting", cabinet="1") == 1
+    assert value(found, "ledwarden_cabinet_current_scale_ratio", cabinet="1") < 1
+    assert value(found, "ledwarden_upgrade_trial") == 1
+    assert value(found, "ledwarden_upgrade_trial_since_timestamp_seconds") == 1796457600
