@@ -181,3 +181,30 @@ def test_frame_loop_limiter_inspection_and_trial_read_from_the_parts(tmp_path):
     assert value(found, "ledwarden_cabinet_current_scale_ratio", cabinet="1") < 1
     assert value(found, "ledwarden_upgrade_trial") == 1
     assert value(found, "ledwarden_upgrade_trial_since_timestamp_seconds") == 1796457600
+
+
+def exposed_names(text: str) -> set[str]:
+    """Every series name the collector can produce, empty families included (they still carry
+    their ``# TYPE`` line)."""
+    names: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        suffixes = {"counter": ("_total",), "info": ("_info",),
+                    "summary": ("", "_count", "_sum")}.get(family.type, ("",))
+        names.update(family.name + s for s in suffixes)
+    return names
+
+
+def test_the_alert_rules_and_the_dashboard_use_only_names_the_controller_exposes(service):
+    """A typo in a rule is an alert that never fires: every ``ledwarden_*`` name in the rules,
+    their tests and the Grafana dashboard must be one the collector yields."""
+    import re
+    svc, _ = service
+    exposed = exposed_names(exposition(registry_for(svc)).decode())
+    files = [ROOT / "deploy" / "prometheus" / "ledwarden-rules.yml",
+             ROOT / "deploy" / "prometheus" / "ledwarden-rules.test.yml",
+             ROOT / "deploy" / "grafana" / "ledwarden-wall.json"]
+    for path in files:
+        used = set(re.findall(r"\bledwarden_[a-z_]+", path.read_text())) - {"ledwarden_rules"}
+        assert used, path
+        assert used <= exposed, f"{path.name} uses names /metrics does not have: {used - exposed}"
+    json.loads(files[2].read_text())
