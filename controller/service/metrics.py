@@ -145,11 +145,10 @@ class ControllerCollector(Collector):
 
     def _dead_counts(self) -> dict[int, int]:
         history = self.service.history
-        runs = [r for r in history.runs(20) if PROFILES.get(r["profile"]) is not None
-                and PROFILES[r["profile"]].detect]
+        runs = [run for name, p in PROFILES.items() if p.detect for run in history.runs(1, name)]
         if not runs:
             return {}
-        newest = runs[0]["id"]
+        newest = max(run["id"] for run in runs)
         if self._dead is None or self._dead[0] != newest:
             report = history.report(newest)
             counts = {cab["address"]: len(cab.get("dead_leds") or [])
