@@ -321,11 +321,13 @@ class ControllerCollector(Collector):
         since = _g("upgrade_trial_since_timestamp_seconds", "When the running trial began.")
         t = described["trial"]
         trial.add_metric([], 1.0 if t else 0.0)
-        if t and t.get("since"):
+        # the installer stamps the trial's record "time" (slots.py's comment says "since")
+        began = t and (t.get("time") or t.get("since"))
+        if began:
             try:
-                since.add_metric([], epoch_of(t["since"]))
+                since.add_metric([], epoch_of(began))
             except ValueError:
-                pass
+                log.warning("the trial in state.json has an unreadable time %r", began)
         yield from (trial, since)
         problem = _g("upgrade_slot_state_problem", "1 if the slot store's state.json is "
                      "unreadable (the boot guard falls back to a confirmed slot).")

@@ -151,7 +151,8 @@ def test_frame_loop_limiter_inspection_and_trial_read_from_the_parts(tmp_path):
         (slots / "state.json").write_text(json.dumps(
             {**BootState().__dict__, "current": "a",
              "trial": {"slot": "a", "transaction": "t1", "version": "0.2.0",
-                       "from_version": "0.1.0", "boots": 1, "since": "2026-12-05T08:00:00Z"}}))
+                       "from_version": "0.1.0", "boots": 1, "from_slot": None,
+                       "time": "2026-12-05T08:00:00Z"}}))
         loop = asyncio.new_event_loop()
         try:
             async def scenario():
