@@ -4,7 +4,7 @@ The self-tests, the card watch and the service's jobs all work on the same
 board: the bus, the screen's layout, the card settings, the fault log, the
 frame loop, the state directory, the self-test history.  They used to be
 handed the whole service object and to pick out what they needed by
-attribute (``getattr(service, "faults", None)``), so none of them could run
+attribute, with a default for a piece that might be missing, so none of them could run
 without a service, a test had to build one to run a self-test, and nothing
 said which part needed which piece.
 

@@ -60,6 +60,11 @@ FAULT_AFTER_S = 10.0
 CORRECTION_BOUNDS = (0.5, 2.0)
 #: Time constant of the estimate a card's reading is compared with (its sensor averages too).
 READING_AVERAGE_S = 0.5
+#: A reading corrects the estimate only if the estimate varied less than this share across that
+#: window: right after a cut the card may still show the frame before (or its sensor average
+#: it), and a reading compared with the wrong picture would mis-scale the cabinet by up to the
+#: bounds (measured with benchmarks/power_accuracy.py, docs/power.md).
+READING_STEADY = 0.05
 FULL_DRIVE = 65535
 Q16 = 65536
 
@@ -261,6 +266,7 @@ class FaultSink(Protocol):
 class CabinetPowerStatus(TypedDict):
     address: int
     estimate_a: float           # what the last frame draws, DC at the module supply
+    model_a: float              # the same from the power model alone, before the card's correction
     measured_a: float | None    # the card's last reading; None when it cannot report or has not
     budget_a: float | None
     scale: float                # the gain factor the next frame gets, 0 … 1
@@ -316,6 +322,7 @@ class PowerLimiter:
         self._previous = np.zeros(n)        # the frame before's demand
         self._rise = np.zeros(n)            # how much the frame before's demand rose
         self._estimate = self._quiescent.copy()     # mA drawn by the last frame
+        self._model_estimate = self._quiescent.copy()   # the same without the cards' correction
         # uncorrected LED mA of recent frames, averaged only when a reading comes (seconds apart)
         self._recent: deque[tuple[float, np.ndarray]] = deque(maxlen=256)
         self._correction = np.ones(n)
@@ -346,6 +353,7 @@ class PowerLimiter:
             self._recent.append((now, raw))
             led = raw * self._correction
             self._estimate = self._quiescent + led
+            self._model_estimate = self._quiescent + raw
             previous, self._rise = self._demand, self._demand - self._previous
             self._previous = previous
             if applied is None:
@@ -462,7 +470,8 @@ class PowerLimiter:
         """A card's reading of its LEDs' current (``GET_OUTPUT``), or None when it cannot report.
 
         The reading corrects this cabinet's estimate from now on (bounded to
-        0.5 … 2 times it); ``None`` drops the correction: the limiter then
+        0.5 … 2 times it) when the picture was steady across the averaging
+        window (``READING_STEADY``); ``None`` drops the correction: the limiter then
         works on its estimate alone, and ``status`` says so.
         """
         i = self._index.get(address)
@@ -477,8 +486,10 @@ class PowerLimiter:
             recent = [r[i] for t, r in self._recent if now - t <= READING_AVERAGE_S]
             raw = float(np.mean(recent)) if recent else 0.0
             quiet = float(self._quiescent[i])
-            # only a cabinet showing something says how its LEDs compare with the model
-            if raw > max(1.0, 0.01 * quiet):
+            steady = bool(recent) and max(recent) <= (1 + READING_STEADY) * min(recent)
+            # only a cabinet showing something, and the same thing for a while, says how its
+            # LEDs compare with the model; otherwise the last correction stands
+            if raw > max(1.0, 0.01 * quiet) and steady:
                 low, high = CORRECTION_BOUNDS
                 self._correction[i] = min(high, max(low, (milliamps - quiet) / raw))
 
@@ -490,6 +501,7 @@ class PowerLimiter:
                 cabinets.append({
                     "address": cab.address,
                     "estimate_a": round(float(self._estimate[i]) / 1000, 3),
+                    "model_a": round(float(self._model_estimate[i]) / 1000, 3),
                     "measured_a": None if measured is None else round(measured / 1000, 3),
                     "budget_a": cab.budget_a,
                     "scale": round(float(self._gain[i]), 3),

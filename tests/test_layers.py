@@ -54,10 +54,15 @@ LAYERS = (
           "with the board's libraries and runs the simulator for its demo, but reaches the running "
           "service only over HTTPS: never the service's modules, never a package's private module"),
     Layer("service", ("controller.service",),
-          ("picture", "video", "bundles", "cards", "selftest", "upgrade", "board", "report",
+          ("fleet", "picture", "video", "bundles", "cards", "selftest", "upgrade", "board", "report",
            "power", "faultlog", "fastpath", "protocol", "shared", "base"),
           "the service wires the parts together (bus owner, jobs, API); nothing below may need it, "
           "so every part runs and is tested without a service"),
+    Layer("fleet", ("controller.fleet",), ("upgrade", "faultlog", "shared", "base"),
+          "the DDI client asks a rollout server what to install and hands it to the upgrade "
+          "machinery a hand upload uses (upload store, signed package, trusted keys, durable "
+          "steps); the installs themselves (A/B installer, card job) the service lends it, so a "
+          "rollout can do nothing a service engineer could not, and the fleet needs no service"),
     Layer("picture", ("controller.picture",), ("upgrade", "fastpath", "faultlog", "base"),
           "the live picture turns correction settings and per-cabinet calibration into the fast "
           "path's inputs and keeps run-time changes on disk with the upgrade's durable steps "

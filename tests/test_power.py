@@ -260,6 +260,8 @@ def test_card_readings_correct_the_estimate_and_their_absence_is_said():
     wall.show((255, 255, 255))
     one, two = wall.cabinet(1), wall.cabinet(2)
     assert one["estimate_a"] == pytest.approx(0.2 + 3.3, rel=1e-3) and one["measured_a"] == 3.5
+    assert one["model_a"] == pytest.approx(0.2 + 3.0, rel=1e-3)     # the model's own, uncorrected
+    assert two["model_a"] == two["estimate_a"]
     assert one["basis"].startswith("estimate corrected") and two["basis"] == "estimate"
     assert two["measured_a"] is None
     assert wall.limiter.status()["note"].endswith("cabinets 2: they have not reported their current")
@@ -267,6 +269,25 @@ def test_card_readings_correct_the_estimate_and_their_absence_is_said():
     wall.show((255, 255, 255))
     assert wall.cabinet(1)["estimate_a"] == pytest.approx(0.2 + 6.0, rel=1e-3)
     wall.limiter.measured(77, 1.0)                        # not a cabinet of this screen: ignored
+
+
+def test_a_reading_just_after_a_cut_does_not_mis_scale_the_cabinet():
+    """A card read 0.1 s after a cut from white to black may show either picture; compared
+    with an estimate averaged across the cut it would halve (or double) the cabinet's estimate
+    until the next reading, and the next white frame would overload it.  Such a reading is
+    shown in status but corrects nothing; a reading of a steady picture still does."""
+    wall = Wall(POWER.replace("cabinet_budget_a = 1.0", "cabinet_budget_a = 10.0"))
+    wall.show((255, 255, 255), 30)
+    wall.limiter.measured(1, (0.2 + 3.0 * 1.1) * 1000)      # steady white: 10 % more
+    wall.show((0, 0, 0), 5)                                  # cut to black, 0.1 s
+    wall.limiter.measured(1, 0.2 * 1000 + 30)                # the card already shows black
+    assert wall.cabinet(1)["measured_a"] == pytest.approx(0.23)
+    wall.show((255, 255, 255))
+    assert wall.cabinet(1)["estimate_a"] == pytest.approx(0.2 + 3.3, rel=1e-3)   # kept 1.1
+    wall.show((255, 255, 255), 30)
+    wall.limiter.measured(1, (0.2 + 3.0 * 0.95) * 1000)     # steady again: taken
+    wall.show((255, 255, 255))
+    assert wall.cabinet(1)["estimate_a"] == pytest.approx(0.2 + 2.85, rel=1e-3)
 
 
 def test_the_compiled_pipelines_sums_are_read_in_place_and_agree_with_copies():

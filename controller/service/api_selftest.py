@@ -22,6 +22,7 @@ from controller.selftest.profiles import profile as get_profile
 from controller.selftest.schedule import Scheduler
 from controller.service.apikit import SERVICE, body_of, int_param, int_query, who
 from controller.service.auth import requires
+from controller.service.state import Service
 
 OPENAPI = Path(__file__).with_name("openapi.d") / "selftest.json"
 SCHEDULER = web.AppKey("selftest_scheduler", Scheduler)
@@ -103,10 +104,10 @@ ROUTES = [
 ]
 
 
-def setup(app: web.Application, service) -> None:
+def setup(app: web.Application, service: Service) -> None:
     """Start the built-in quarterly scheduler with the app, unless the board leaves scheduling to
     systemd's timer."""
-    if getattr(service, "schedule", "builtin") != "builtin":
+    if service.schedule != "builtin":
         return
 
     async def start_run():

@@ -59,7 +59,7 @@ ROUTES = [
 def setup(app: web.Application, service: Service) -> None:
     """Serve card upgrades, and resume one a restart interrupted, once a controller upgrade's trial
     is judged so the two never share the bus."""
-    upgrades = CardUpgrades(service, lambda: app[UPLOADS])
+    upgrades = CardUpgrades(service, lambda: app[UPLOADS], service.faults)
     app[CARD_UPGRADES] = upgrades
     tasks: list[asyncio.Task] = []
 

@@ -33,6 +33,7 @@ from controller.service.apikit import body_of, int_query, upload_in, who
 from controller.service.auth import requires
 from controller.service.jobs import UNFINISHED, Job
 from controller.service.state import Service
+from controller.timeutil import utc_text
 from controller.upgrade.bundles import events
 from controller.upgrade.bundles.confirm import Confirmation, forward_journal, restart_soon
 from controller.upgrade.bundles.installer import MAX_BUNDLE, Installer
@@ -67,7 +68,7 @@ class ControllerUpgrades:
                             "guarded": self.confirmation.guarded},
                 "confirmation": self.confirmation.as_dict(),
                 **self.store.describe(),
-                "events": [e | {"time": events.iso(e["time"])} for e in recent]}
+                "events": [e | {"time": utc_text(e["time"])} for e in recent]}
 
     def start(self, upload_id: str, who: str) -> Job:
         """Install an uploaded bundle as an exclusive job, refused unless the boot guard runs this
@@ -115,7 +116,7 @@ class ControllerUpgrades:
                                       f"the controller keeps running {software_version()}") from None
             finally:
                 self.uploads.remove(upload_id)
-                await forward_journal(service)
+                await forward_journal(service.state_dir, service.faults)
             job.note(f"installed {result.version} in slot {result.slot} in {result.seconds} s "
                      f"(transaction {result.transaction}); restarting into it")
             restart_soon()
@@ -212,7 +213,8 @@ def setup(app: web.Application, service: Service) -> None:
             service.trial_judged.set()      # judged (or cancelled): card upgrades may go on
 
     async def on_startup(app: web.Application) -> None:
-        tasks.append(asyncio.create_task(forward_journal(service), name="upgrade-journal"))
+        tasks.append(asyncio.create_task(forward_journal(service.state_dir, service.faults),
+                                         name="upgrade-journal"))
         if upgrades.confirmation.guarded:
             # Hold card upgrades until this start is judged: a long firmware run holds the bus
             # and would push the health check past the boot guard's deadline.

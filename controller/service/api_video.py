@@ -16,6 +16,7 @@ from aiohttp import web
 from controller.errors import LedwardenError
 from controller.service.apikit import SERVICE, body_of, who
 from controller.service.auth import requires
+from controller.service.state import Service
 from controller.service.videosource import SourceSwitch
 
 OPENAPI = Path(__file__).with_name("openapi.d") / "video.json"
@@ -57,6 +58,8 @@ ROUTES = [
 ]
 
 
-def setup(app: web.Application, service) -> None:
-    if getattr(service, "frame_loop", None) is not None:
+def setup(app: web.Application, service: Service) -> None:
+    """Attach the source switch to the frame loop; a service run without one (``--no-frames``)
+    has no source to switch."""
+    if service.frame_loop is not None:
         app[SWITCH] = SourceSwitch(service.frame_loop, service.faults, service.state_dir)

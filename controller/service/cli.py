@@ -39,6 +39,7 @@ from controller.service.state import Service
 from controller.service.tls import certificate_fingerprint, server_ssl_context
 from controller.service.videosource import note_startup, open_startup
 from controller.upgrade.bundles import boardcli
+from controller.fleet import cli as fleet_cli
 
 
 
@@ -110,6 +111,7 @@ def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     tokens_cli.register(ctl_sub)
     trust_cli.register(ctl_sub)
     boardcli.register(ctl_sub)
+    fleet_cli.register(ctl_sub)
     return ctl_sub
 
 

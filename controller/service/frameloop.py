@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypedDict
 from urllib.parse import urlparse
 
 import numpy as np
@@ -41,6 +41,7 @@ from controller import fastpath
 from controller.config import Layout
 from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
+from controller.jsonin import JsonObject
 from controller.percentile import percentile
 from controller.power import PowerLimiter
 from controller.timeutil import utc_now
@@ -352,7 +353,7 @@ class FrameLoop:
         await asyncio.get_running_loop().run_in_executor(None, close_source, self.source)
         self.sink.close()
 
-    def source_stats(self) -> dict:
+    def source_stats(self) -> JsonObject:
         """The current source: its name, since when, frames taken and new, and its own counters
         (a live source's produced, dropped, repeated and error)."""
         own = getattr(self.source, "stats", None)
@@ -360,7 +361,7 @@ class FrameLoop:
                 "since": self.source_since, "frames": self.source_frames,
                 "new_frames": self.source_new}
 
-    def sink_stats(self) -> dict:
+    def sink_stats(self) -> JsonObject:
         """The sink: frames handed to it, slow ones (longer than a frame period), send times,
         and its own counters (send errors, packets, link …)."""
         own = getattr(self.sink, "stats", None)
@@ -371,18 +372,20 @@ class FrameLoop:
                 "send_p99_ms": _ms(percentile(ordered, 0.99)),
                 "last_send_ms": _ms(self.send_times[-1] if self.send_times else None)}
 
-    def latency(self) -> dict:
+    def latency(self) -> Latency:
         """End to end, arrival (or decode) to the last packet sent, over the last 1 000 new frames."""
         ordered = sorted(self.latencies)
-        return {"frames": len(ordered), "p50_ms": _ms(percentile(ordered, 0.50)),
-                "p99_ms": _ms(percentile(ordered, 0.99))}
+        return Latency(frames=len(ordered), p50_ms=_ms(percentile(ordered, 0.50)),
+                       p99_ms=_ms(percentile(ordered, 0.99)))
 
-    def video_cards(self) -> list[dict]:
+    def video_cards(self) -> list[JsonObject]:
         """Receiving cards the sink found on its own (Colorlight discovery); [] for other sinks."""
         cards = getattr(self.sink, "cards", None)
         return cards() if callable(cards) else []
 
-    def stats(self) -> dict:
+    def stats(self) -> JsonObject:
+        """Everything ``status``, the watch and the ``frameloop.budget`` check read of the loop
+        (a free-form object: the source's and sink's own counters are merged in)."""
         now = time.monotonic()
         recent = [t for t in self.stamps if now - t <= 1.0]
         ordered = sorted(self.times)
@@ -398,6 +401,14 @@ class FrameLoop:
             "latency": self.latency(), "source_stats": self.source_stats(),
             "sink_stats": self.sink_stats(), "video_cards": self.video_cards(),
         }
+
+
+class Latency(TypedDict):
+    """End-to-end latency over the last new frames, as ``status`` and the ``video.output`` check show it."""
+
+    frames: int
+    p50_ms: float | None
+    p99_ms: float | None
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -21,8 +21,8 @@ stall.  Nothing is judged while video does not flow (no loop, another sink,
 a stalled source) or while a job holds the bus to itself.
 
 The same answers carry the current the card's own sensor measured.  If the
-service has a power limiter (``service.power`` with a ``measured(address,
-milliamps_or_None)`` method) every reading goes to it; ``None`` says the card
+service has a power limiter (the ``power`` getter returns something with a
+``measured(address, milliamps_or_None)`` method) every reading goes to it; ``None`` says the card
 cannot measure (no sensor, or no ``GET_OUTPUT`` at all: such cards answer
 ``UNKNOWN_COMMAND``, are asked again only every ``UNSUPPORTED_RETRY_S`` in
 case a firmware upgrade brought the command, and are otherwise left alone).
@@ -33,11 +33,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from controller.boardcontext import BoardContext
+from controller.cardaddress import hex_address
 from controller.errors import BusTimeout, LedwardenError
-from controller.faultlog import card_source
+from controller.faultlog import FaultLog, card_source
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 
@@ -69,12 +72,39 @@ class Reading:
         return asdict(self)
 
 
+class CurrentReadings(Protocol):
+    """Where the cards' measured currents go: the power limiter (:class:`controller.power.PowerLimiter`)."""
+
+    def measured(self, address: int, milliamps: float | None) -> None:
+        """A card's reading of its LEDs' current, or None when it cannot measure."""
+        ...
+
+
+def _no_limiter() -> CurrentReadings | None:
+    return None
+
+
 class OutputWatch:
     """Polls ``GET_OUTPUT`` of every cabinet's card while video flows, and files
-    ``card.no_video``; see the module's docstring."""
+    ``card.no_video``; see the module's docstring.
 
-    def __init__(self, service, interval_s: float = INTERVAL_S) -> None:
-        self.service = service
+    Like :class:`~controller.service.watch.CardWatch` it is handed the board
+    (the bus, the layout, the fault log, the frame loop) and asks the service
+    only two things, as callables because both change while it runs:
+    ``bus_busy`` (a job holds the bus to itself: stand aside) and ``power``
+    (the current limiter, set after the service is built, or None).
+    """
+
+    def __init__(self, board: BoardContext, interval_s: float = INTERVAL_S, *,
+                 bus_busy: Callable[[], bool] = lambda: False,
+                 power: Callable[[], CurrentReadings | None] = _no_limiter) -> None:
+        if board.faults is None:
+            raise LedwardenError("the output watch needs a fault log to file what it sees")
+        #: The board it watches; replaced whole (``dataclasses.replace``) when its frame loop is.
+        self.board = board
+        self.faults: FaultLog = board.faults
+        self.bus_busy = bus_busy
+        self.power = power
         self.interval_s = interval_s
         self.readings: dict[int, Reading] = {}
         self._skip_until: dict[int, float] = {}
@@ -84,8 +114,9 @@ class OutputWatch:
 
     def video_flows(self) -> bool:
         """Did the frame loop send frames to the cards since the last look?"""
-        loop = self.service.frame_loop
-        if loop is None or not getattr(loop.sink, "feeds_cards", False):
+        loop = self.board.frame_loop
+        # The board types its loop by the counters it reads (FrameStats); the sink is FrameLoop's.
+        if loop is None or not getattr(getattr(loop, "sink", None), "feeds_cards", False):
             self._loop_frames = None
             return False
         frames = loop.stats()["frames"]
@@ -97,8 +128,8 @@ class OutputWatch:
         flowing = self.video_flows()
         if not flowing:
             return
-        for cab in self.service.layout.cabinets:
-            if self.service.jobs.running_exclusive() is not None:
+        for cab in self.board.layout.cabinets:
+            if self.bus_busy():
                 self._loop_frames = None   # the next round only sets a baseline
                 return
             await self._poll_card(cab.address)
@@ -108,7 +139,7 @@ class OutputWatch:
         if self._skip_until.get(address, 0.0) > now:
             return
         try:
-            reply = await self.service.owner.run(ops.read_output, address)
+            reply = await self.board.bus.run(ops.read_output, address)
         except BusTimeout:
             self._silent[address] = self._silent.get(address, 0) + 1
             if self._silent[address] >= SILENT_POLLS:
@@ -136,12 +167,12 @@ class OutputWatch:
         if reply.frames_shown > before.frames_shown:
             reading.showing = True
             if before.showing is not True:
-                await asyncio.to_thread(self.service.faults.resolve, CODE, source)
+                await asyncio.to_thread(self.faults.resolve, CODE, source)
             return
         reading.showing = False
         dropped = reply.frames_dropped - (before.frames_dropped or 0)
         await asyncio.to_thread(
-            self.service.faults.record, CODE, "error", source,
+            self.faults.record, CODE, "error", source,
             {"text": f"cabinet {address} receives video but shows none",
              "frames_shown": reply.frames_shown, "frames_dropped": reply.frames_dropped,
              "dropped_since_last_look": max(0, dropped),
@@ -149,7 +180,7 @@ class OutputWatch:
                      "controller's frame loop, or check the card's video cable"})
 
     def _feed_power(self, address: int, reply: c.OutputReply | None) -> None:
-        power = self.service.power
+        power = self.power()
         if power is None:
             return
         try:
@@ -159,7 +190,7 @@ class OutputWatch:
 
     def status(self) -> dict[str, Any]:
         """Per card (``"0x05"``), the last reading; for ``status``."""
-        return {f"0x{a:02X}": r.as_dict() for a, r in sorted(self.readings.items())}
+        return {hex_address(a): r.as_dict() for a, r in sorted(self.readings.items())}
 
     async def run_forever(self) -> None:
         while True:

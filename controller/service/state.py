@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
 from controller.boardcontext import BoardContext
 from controller.config import Layout
 from controller.faultlog import FaultLog
 from controller.faultlog.findings import record_selftest_faults
+from controller.jsonin import JsonObject
 from controller.power import PowerLimiter
 from controller.protocol import commands as c
 from controller.screenmap import CardSettings
@@ -62,7 +62,7 @@ class Service:
         self.trial_judged = asyncio.Event()
         self.trial_judged.set()
         #: Cards a discovery or commissioning identified: address → summary.
-        self.cards: dict[int, dict[str, Any]] = {}
+        self.cards: dict[int, JsonObject] = {}
         self.started = time.time()
         state_dir = Path(state_dir)
         (state_dir / "reports").mkdir(parents=True, exist_ok=True)
@@ -83,32 +83,42 @@ class Service:
         self.watch = (CardWatch(self.board, watch_interval_s, bus_busy=self.board_jobs.bus_busy)
                       if watch_interval_s else None)
         #: GET_OUTPUT every ~2 s while video flows to the cards: card.no_video, measured current.
-        self.output_watch = OutputWatch(self) if frame_loop is not None and watch_interval_s else None
+        self.output_watch = (OutputWatch(self.board, bus_busy=self.board_jobs.bus_busy,
+                                         power=lambda: self.power)
+                             if frame_loop is not None and watch_interval_s else None)
 
     # ---------------------------------------------------------------- the board's parts, read-only
 
     @property
     def layout(self) -> Layout:
+        """The screen's cabinets and their cards, for the API's handlers (card targets, views)."""
         return self.board.layout
 
     @property
     def settings(self) -> CardSettings:
+        """The screen file's ``[cards]`` table, which the brightness and picture routes check against."""
         return self.board.settings
 
     @property
     def state_dir(self) -> Path:
+        """``--state``: where the API's modules keep their files (uploads, plans, keys, journals)."""
         return self.board.state_dir
 
     @property
     def reports_dir(self) -> Path:
+        """Where acceptance and inspection reports are written and served from."""
         return self.board.reports_dir
 
     @property
     def screen_file(self) -> str:
+        """The screen file's name as reports and ``status`` quote it."""
         return self.board.screen_file
 
     @property
     def frame_loop(self):
+        """The running frame loop (:class:`~controller.service.frameloop.FrameLoop`), None under
+        ``--no-frames``; read from the board each time, so a board replaced with another loop
+        (a restarted sender, a test) is the one the API sees."""
         return self.board.frame_loop
 
     @property
@@ -118,17 +128,22 @@ class Service:
 
     @property
     def faults(self) -> FaultLog:
+        """The fault log, never None here (the service always opens one), for the fault routes
+        and the modules that file what they find."""
         assert self.board.faults is not None       # the service always opens one
         return self.board.faults
 
     @property
     def history(self) -> History:
+        """The stored self-test runs as the concrete class, for the self-test routes and scheduler."""
         assert isinstance(self.board.history, History)
         return self.board.history
 
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        """Start what runs by itself (frame loop, watches, brightness schedule) once the API's
+        event loop exists."""
         if self.frame_loop is not None:
             await self.frame_loop.start()
         if self.watch is not None:
@@ -138,6 +153,8 @@ class Service:
         self.brightness.start()
 
     async def stop(self) -> None:
+        """Stop everything :meth:`start` started, cancel the jobs, then close the bus and the
+        databases, so a restart finds them whole."""
         await self.brightness.stop()
         if self.watch is not None:
             await self.watch.stop()
@@ -152,52 +169,70 @@ class Service:
 
     # ---------------------------------------------------------------- views (.views)
 
-    def controller_info(self) -> dict:
+    def controller_info(self) -> JsonObject:
+        """The controller as reports name it (host, bus, fingerprint, software); the board
+        context asks for it when a report is written."""
         return views.controller_info(self.bus_url, self.owner.bus.baud, self.fingerprint)
 
-    def status(self) -> dict:
+    def status(self) -> JsonObject:
+        """``GET /api/v1/status`` (:func:`.views.status`), with the service's own counters and watches."""
         return views.status(self.board, self.jobs, bus_url=self.bus_url,
                             baud=self.owner.bus.baud, started=self.started, power=self.power,
                             card_output=self.output_watch, brightness=self.brightness)
 
-    def cards_view(self) -> dict:
+    def cards_view(self) -> JsonObject:
+        """``GET /api/v1/cards``: configured, identified and watched cards (:func:`.views.cards_view`)."""
         return views.cards_view(self.board, self.cards,
                                 self.watch.answered if self.watch is not None else {})
 
-    def reports(self) -> list[dict]:
+    def reports(self) -> list[JsonObject]:
+        """``GET /api/v1/reports``: the stored reports, newest first (:func:`.views.reports`)."""
         return views.reports(self.reports_dir)
 
     def report_path(self, name: str) -> Path:
+        """The file of one stored report; a name that could leave the directory is refused, a
+        missing one is ``NotFound``."""
         return views.report_path(self.reports_dir, name)
 
     # ---------------------------------------------------------------- jobs (.boardjobs)
 
-    def start_bus_job(self, kind: str, body: JobBody, params: dict, who: str,
+    def start_bus_job(self, kind: str, body: JobBody, params: JsonObject, who: str,
                       role: str = "installer") -> Job:
+        """Start a job that holds the bus to itself (the card-firmware upgrade starts one here);
+        refused while another such job runs."""
         return self.board_jobs.start_bus_job(kind, body, params, who, role)
 
     def start_commissioning(self, unattended: bool, who: str, lang: str = "en") -> Job:
+        """``POST /api/v1/commission``: the whole commissioning run and its acceptance report, as a job."""
         return self.board_jobs.start_commissioning(unattended, who, lang)
 
     def start_discovery(self, who: str) -> Job:
+        """``POST /api/v1/discover``: find the cards on the bus; they become the known cards."""
         return self.board_jobs.start_discovery(who)
 
     def start_detection(self, addresses: list[int] | None, who: str) -> Job:
+        """``POST /api/v1/detect``: dead-LED detection on the given cards (None: all), as a job."""
         return self.board_jobs.start_detection(addresses, who)
 
     def start_selftest(self, profile: str, trigger: str, who: str) -> Job:
+        """A self-test run of ``profile``, from the API or the quarterly scheduler (``trigger``)."""
         return self.board_jobs.start_selftest(profile, trigger, who)
 
-    def record_selftest_faults(self, report: dict) -> None:
+    def record_selftest_faults(self, report: JsonObject) -> None:
+        """File a finished run's warnings and failures in the fault log (and resolve what it
+        no longer finds); kept here for the callers that hold only the service."""
         record_selftest_faults(self.faults, report)
 
     # ---------------------------------------------------------------- health (controller.upgrade.bundles.health)
 
     async def health_check(self) -> tuple[bool, str]:
+        """The upgrade trial's verdict (healthy?, why): what the confirmation and
+        ``host/demo_upgrade.py`` ask after a controller upgrade."""
         return await health_check(self.board)
 
     # ---------------------------------------------------------------- quick actions (.quickactions)
 
     async def show_pattern(self, request: c.TestPattern,
                            addresses: list[int] | None) -> PatternShown:
+        """``POST /api/v1/pattern``: show a test pattern on the given cards (None: all), at once, no job."""
         return await quickactions.show_pattern(self.board, request, addresses)

@@ -202,7 +202,7 @@ def test_card_upgrades_wait_while_an_upgraded_controller_is_on_trial(rig):
     from controller.upgrade.cards.job import CardUpgrades
 
     rig.service.trial_judged.clear()
-    upgrades = CardUpgrades(rig.service, lambda: None)
+    upgrades = CardUpgrades(rig.service, lambda: None, rig.service.faults)
     with pytest.raises(LedwardenError, match="on trial"):
         upgrades.start("0" * 64, None, 1, False, "test")
 

@@ -75,11 +75,11 @@ def test_brightness_set_by_hand_then_a_selftest_passes_cards_config(rig):
     assert card_levels(rig) == {level_of_percent(80)}               # the screen file's default
     rig.run(svc.brightness.set_by_hand(level_of_percent(40), None, "installer-1"))
     assert card_levels(rig) == {26214}                              # each card read back
-    report = rig.run(run_profile(svc, svc.history, "quick", trigger="manual", who="test"))
+    report = rig.run(run_profile(svc.board, "quick", trigger="manual", who="test"))
     assert [f["key"] for f in config_check(report)["findings"]] == ["config.ok"]
     # a card someone changed behind the controller's back is still found, in percent
     rig.sim.cards[4].card.brightness = level_of_percent(80)
-    report = rig.run(run_profile(svc, svc.history, "quick", trigger="manual", who="test"))
+    report = rig.run(run_profile(svc.board, "quick", trigger="manual", who="test"))
     (finding,) = config_check(report)["findings"]
     assert finding["text"] == "Cabinet 5 (0x05): brightness 80 %, the wall is set to 40 %"
 
@@ -240,7 +240,7 @@ def test_a_fade_shares_the_bus_with_a_selftest_and_the_check_accepts_its_steps(r
     async def go():
         task = asyncio.create_task(fader())
         try:
-            return await run_profile(rig.service, rig.service.history, "quick", trigger="manual",
+            return await run_profile(rig.service.board, "quick", trigger="manual",
                                      who="test")
         finally:
             done.set()

@@ -101,8 +101,17 @@ def wall(tmp_path):
 
 
 def use_loop(service, loop) -> None:
-    """Hand the service another frame loop, as a restarted sender would (the board is frozen)."""
+    """Hand the service another frame loop, as a restarted sender would (the board is frozen,
+    so the service and its output watch are handed a new one)."""
     service.board = dataclasses.replace(service.board, frame_loop=loop)
+    if service.output_watch is not None:
+        service.output_watch.board = service.board
+
+
+def watch_of(service, **kwargs) -> OutputWatch:
+    """An output watch over the service's board, asking the service what the service's own asks."""
+    return OutputWatch(service.board, bus_busy=service.board_jobs.bus_busy,
+                       power=lambda: service.power, **kwargs)
 
 
 def test_a_card_that_stays_black_is_found_within_seconds_and_cleared_when_it_shows(wall, capsys):
@@ -153,7 +162,7 @@ def test_nothing_is_judged_while_no_video_flows(wall):
     use_loop(service, FrameLoop(layout, fastpath.Pipeline(layout, power_lut(2.2),
                                                           gains_from(1.0), threads=1),
                                 frame_source("pattern:black", 128, 64), NullSink(), fps=30))
-    watch = OutputWatch(service, interval_s=0.1)
+    watch = watch_of(service, interval_s=0.1)
     sim.set_plan(FaultPlan().with_card(1, stays_black_after_s=0.0))
 
     async def scenario() -> None:
@@ -186,7 +195,7 @@ class Flowing:
 def test_one_silent_poll_does_not_hold_a_card_back_but_a_dead_card_is_left_alone(wall):
     layout, sim, service = wall
     use_loop(service, Flowing())
-    watch = OutputWatch(service)
+    watch = watch_of(service)
 
     async def scenario() -> None:
         try:
@@ -217,7 +226,7 @@ def test_a_limiter_that_fails_does_not_stop_the_watch(wall, caplog):
             raise ValueError("limiter bug")
     service.power = Broken()
     use_loop(service, Flowing())
-    watch = OutputWatch(service)
+    watch = watch_of(service)
 
     async def scenario() -> None:
         try:

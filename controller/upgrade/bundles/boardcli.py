@@ -13,13 +13,13 @@ import argparse
 from pathlib import Path
 
 from controller.cliargs import DEFAULT_STATE, board_admin_parent, existing_state
-from controller.cliout import Progress, emit_json, table
+from controller.cliout import Progress, emit, table, wants_json
 from controller.upgrade.bundles import bootguard, installer
 from controller.upgrade.bundles.slots import SlotStore
 
 
 def _install(args: argparse.Namespace) -> int:
-    bar = Progress("install", enabled=not args.json)
+    bar = Progress("install", enabled=not wants_json(args))
 
     def progress(step: str, done: int, total: int) -> None:
         bar.label = step[:40]
@@ -28,13 +28,10 @@ def _install(args: argparse.Namespace) -> int:
     state = Path(args.state)
     result = installer.Installer(state, running_version=installer.running_version(state),
                                  progress=progress).install(Path(args.bundle))
-    if args.json:
-        emit_json(result.as_dict())
-    else:
-        print(f"installed {result.version} in slot {result.slot} (transaction "
-              f"{result.transaction}, {result.seconds} s); it starts on trial at the service's "
-              f"next start: 'systemctl restart ledwarden'")
-    return 0
+    return emit(args, result.as_dict(), lambda _: print(
+        f"installed {result.version} in slot {result.slot} (transaction "
+        f"{result.transaction}, {result.seconds} s); it starts on trial at the service's "
+        f"next start: 'systemctl restart ledwarden'"))
 
 
 def show_slots(doc: dict) -> str:
@@ -64,11 +61,7 @@ def show_slots(doc: dict) -> str:
 
 def _slots(args: argparse.Namespace) -> int:
     doc = SlotStore(existing_state(args)).describe()
-    if args.json:
-        emit_json(doc)
-    else:
-        print(show_slots(doc))
-    return 0
+    return emit(args, doc, lambda d: print(show_slots(d)))
 
 
 def register(controller_sub) -> None:

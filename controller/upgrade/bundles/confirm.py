@@ -26,8 +26,10 @@ import asyncio
 import logging
 import os
 import signal
+from pathlib import Path
 
 from controller.errors import LedwardenError
+from controller.faultlog import FaultLog
 from controller.upgrade.bundles import events
 from controller.upgrade.bundles.bootguard import ENV_SLOT, ENV_TRANSACTION
 from controller.upgrade.bundles.slots import SLOTS, SlotStore
@@ -114,13 +116,11 @@ def restart_soon(delay: float = RESTART_DELAY_S) -> None:
     asyncio.get_running_loop().call_later(delay, os.kill, os.getpid(), signal.SIGTERM)
 
 
-async def forward_journal(service) -> None:
-    """Copy new upgrade journal lines into the fault log, if this service has one."""
-    faults = getattr(service, "faults", None)
-    if faults is None:
-        return
+async def forward_journal(state_dir: Path, faults: FaultLog) -> None:
+    """Copy new upgrade journal lines from ``state_dir`` into the fault log, off the event loop;
+    a failure is logged and the lines wait for the next start."""
     try:
-        count = await asyncio.to_thread(events.forward, service.state_dir, faults)
+        count = await asyncio.to_thread(events.forward, state_dir, faults)
     except Exception as exc:  # the journal stays; the next start tries again
         log.error("could not forward upgrade events to the fault log: %r", exc)
         return

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from controller.upgrade.steps import Steps
@@ -77,10 +76,6 @@ def read(state_dir: Path) -> list[dict]:
         if isinstance(item, dict) and "code" in item:
             out.append(item)
     return out
-
-
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def forward(state_dir: Path, faults) -> int:

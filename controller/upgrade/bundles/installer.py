@@ -41,11 +41,10 @@ import time
 import venv
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from controller.errors import LedwardenError, UpgradeRejected
-from controller.timeutil import utc_now
+from controller.timeutil import utc_compact, utc_now
 from controller.upgrade.bundles import events
 from controller.upgrade.bundles.bundle import KIND, board_platform, check_manifest
 from controller.upgrade.bundles.slots import (FORMAT, SLOT_FILE, STAGING, TRASH, BootState,
@@ -85,7 +84,7 @@ class InstallCancelled(LedwardenError):
 
 def transaction_id() -> str:
     """Sortable and unique: UTC time of the start plus 24 random bits."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+    return utc_compact() + "-" + secrets.token_hex(3)
 
 
 @dataclass

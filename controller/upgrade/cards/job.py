@@ -38,15 +38,15 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 from controller.errors import LedwardenError, UpgradeRejected
-from controller.faultlog import card_source
+from controller.faultlog import FaultLog, card_source
 from controller.protocol import commands as c
+from controller.timeutil import utc_now
 from controller.upgrade.cards.firmware import CardFirmware, open_firmware
 from controller.upgrade.cards.flash import CardFlasher
 from controller.upgrade.cards.run import (FAILED, FINAL, INSTALLED, ROLLED_BACK, FlashOptions,
@@ -71,8 +71,11 @@ class CardUpgradeFailed(LedwardenError):
 class CardUpgrades:
     """The service's card-upgrade state: the plan file and the job working on it."""
 
-    def __init__(self, service, uploads: Callable[[], UploadStore]) -> None:
+    def __init__(self, service, uploads: Callable[[], UploadStore], faults: FaultLog) -> None:
         self.service = service
+        #: Where each card's outcome is filed (installed, failed, rolled back), handed in
+        #: rather than looked up on the service, so a run without a fault log cannot happen.
+        self.faults = faults
         self._uploads = uploads   # looked up when needed: the store is set up by another module
         self.path = Path(service.state_dir) / PLAN
         #: Set when the service shuts down: its jobs are then cancelled, but the plan stays
@@ -95,7 +98,7 @@ class CardUpgrades:
             return None
 
     def _save(self, plan: dict) -> None:
-        plan["updated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        plan["updated"] = utc_now()
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w") as f:
             json.dump(plan, f, indent=1, sort_keys=True)
@@ -230,9 +233,7 @@ class CardUpgrades:
                         "cards": cards, "chunks": snapshot["chunks"], "stream": snapshot["stream"]}
 
     def _record_faults(self, report: FlashReport, job_id: int) -> None:
-        faults = getattr(self.service, "faults", None)
-        if faults is None:
-            return
+        faults = self.faults
         for card in report.cards.values():
             source = card_source(card.address)
             details = {"version": report.version, "from": card.version_before,
