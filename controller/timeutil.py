@@ -39,6 +39,13 @@ def utc_text(when: float | datetime | None = None) -> str:
     return _utc(when).strftime(_ISO)
 
 
+def epoch_of(text: str) -> float:
+    """A stamp ``utc_text`` wrote (or any ISO 8601 time; naive read as UTC) as epoch seconds, for
+    the metrics, whose timestamps are Unix time; :class:`ValueError` if it is not a time."""
+    when = datetime.fromisoformat(text)
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
 def utc_now() -> str:
     """Now, in UTC, as ``YYYY-MM-DDTHH:MM:SSZ``."""
     return utc_text()

@@ -7,6 +7,8 @@ import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from controller import timeutil
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +53,11 @@ def test_no_other_module_spells_a_timestamp():
     allowed = ("controller/timeutil.py",)
     stray = [line for line in found if not line.startswith(allowed)]
     assert not stray, "spell timestamps with controller.timeutil:\n" + "\n".join(stray)
+
+
+def test_epoch_of_reads_what_utc_text_wrote_and_refuses_a_non_time():
+    assert timeutil.epoch_of(timeutil.utc_text(1_796_457_600)) == 1_796_457_600
+    assert timeutil.epoch_of("2026-12-05T08:00:00") == 1_796_457_600      # naive: UTC
+    assert timeutil.epoch_of("2026-12-05T16:00:00+08:00") == 1_796_457_600
+    with pytest.raises(ValueError):
+        timeutil.epoch_of("yesterday")

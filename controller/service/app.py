@@ -42,7 +42,8 @@ ROUTE_MODULES: tuple[str, ...] = ("controller.service.api_faults", "controller.s
                                   "controller.service.api_upgrade_controller",
                                   "controller.service.api_upgrade_cards",
                                   "controller.service.api_picture",
-                                  "controller.service.api_video", "controller.service.api_fleet")
+                                  "controller.service.api_video", "controller.service.api_fleet",
+                                  "controller.service.api_metrics")
 
 
 # ------------------------------------------------------------------ handlers

@@ -244,6 +244,9 @@ class FrameLoop:
         self.frames = 0
         self.overruns = 0
         self.times: deque[float] = deque(maxlen=1000)   # seconds per frame, most recent last
+        #: Seconds spent on all ``frames`` so far: with ``frames`` the running sum and count a
+        #: Prometheus summary needs (``/metrics``); ``times`` only keeps a window.
+        self.busy_s = 0.0
         self.stamps: deque[float] = deque(maxlen=1000)  # monotonic time each frame finished
         self.latencies: deque[float] = deque(maxlen=1000)  # arrival → last packet sent, new frames
         self.send_times: deque[float] = deque(maxlen=1000)  # seconds in sink.send
@@ -332,6 +335,7 @@ class FrameLoop:
                 self.latencies.append(sent - arrived)
             t1 = time.monotonic()
             self.times.append(t1 - t0)
+            self.busy_s += t1 - t0
             self.stamps.append(t1)
             self.frames += 1
             if t1 - t0 > period:

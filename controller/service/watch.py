@@ -97,6 +97,9 @@ class CardWatch:
         #: When (``time.time()``) each card last answered the watch; dropped when it stops, so
         #: ``ledwarden cards`` shows as seen what the watch hears, not only what a discovery found.
         self.answered: dict[int, float] = {}
+        #: Each answering card's last ``GET_STATUS`` reply, dropped with ``answered``: what
+        #: ``/metrics`` shows (temperature, supply, fan, flags), so a scrape never touches the bus.
+        self.last_status: dict[int, c.StatusReply] = {}
 
     async def poll_once(self) -> None:
         """One round over every configured card and the frame loop."""
@@ -112,6 +115,7 @@ class CardWatch:
             status = await self.board.bus.call(address, c.Cmd.GET_STATUS, file_timeout=False)
         except BusTimeout as exc:
             self.answered.pop(address, None)
+            self.last_status.pop(address, None)
             await asyncio.to_thread(faults.record, "card.offline", "error", source,
                                     {"text": f"card {hex_address(address)} stopped answering: {exc}"})
             return
@@ -119,6 +123,7 @@ class CardWatch:
             log.info("watch: card %s: %s", hex_address(address), exc)
             return
         self.answered[address] = time.time()
+        self.last_status[address] = status
         await asyncio.to_thread(self._file_status, source, status)
         await self._poll_events(address, source)
 
