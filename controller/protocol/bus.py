@@ -67,6 +67,8 @@ DEFAULT_RETRIES = 3
 USB_LATENCY_S = 0.020
 DEFAULT_LATENCY_S = 0.005
 BITS_PER_BYTE = 10  # 8N1: start, eight data bits, stop
+#: The most one read takes after its first byte: more than any answer, so one read per answer.
+READ_CHUNK_BYTES = 4096
 
 #: ``trace(kind, frame_or_bytes, monotonic_time)``; kinds: tx, rx, late, echo, timeout, and
 #: idle (with the seconds of a deliberate pause instead of a frame).
@@ -411,9 +413,20 @@ class Bus:
         return self._line_free_at
 
     def _read_some(self, timeout: float) -> bytes:
+        """What has arrived, waiting up to ``timeout`` for the first byte.
+
+        After the first read, whatever else is there is taken without waiting: pyserial's
+        ``socket://`` port (a TCP serial server) reports "one or more" bytes waiting, so a
+        read sized by ``in_waiting`` alone took a 650-byte answer one byte per call, slower
+        than the line delivers it, and a long answer missed its window.
+        """
         try:
             self.port.timeout = max(0.0, timeout)
-            return self.port.read(max(1, _waiting(self.port)))
+            first = self.port.read(max(1, _waiting(self.port)))
+            if not first:
+                return first
+            self.port.timeout = 0
+            return first + self.port.read(READ_CHUNK_BYTES)
         except (serial.SerialException, OSError) as exc:
             raise PortError(f"reading from the bus failed: {exc}") from None
 
