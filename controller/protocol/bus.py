@@ -152,8 +152,10 @@ class BusStatistics:
 
 
 def default_latency(url: str) -> float:
-    """The latency allowance for a port, judged from its name."""
-    return USB_LATENCY_S if re.search(r"ttyUSB|ttyACM|cu\.usb|COM\d", url) else DEFAULT_LATENCY_S
+    """The latency allowance for a port, judged from its name: udev's stable names for a USB
+    adapter (``/dev/serial/by-id/usb-FTDI_…``, ``by-path/…-usb-0:1.2…``) count as USB too."""
+    usb = re.search(r"ttyUSB|ttyACM|cu\.usb|COM\d|[/-]usb-", url, re.IGNORECASE)
+    return USB_LATENCY_S if usb else DEFAULT_LATENCY_S
 
 
 def open_port(url: str, baud: int = DEFAULT_BAUD, rs485: RS485Config | None = None) -> serial.SerialBase:

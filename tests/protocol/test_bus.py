@@ -17,7 +17,8 @@ import pytest
 
 from controller.errors import BusTimeout, CardError, PayloadError, PortError
 from controller.protocol import commands as c
-from controller.protocol.bus import Bus, RS485Config, open_port
+from controller.protocol.bus import (DEFAULT_LATENCY_S, USB_LATENCY_S, Bus, RS485Config,
+                                     default_latency, open_port)
 from controller.protocol.framing import FLAG_ERR, FLAG_RESP, Deframer, Frame, encode
 
 PING = c.PingReply(0x0A01, 1, 0, 0, 42, 0, 5, 640)
@@ -309,3 +310,15 @@ def test_the_bus_owner_adds_its_operations_to_the_snapshot(peer_bus):
     stats = asyncio.run(go())
     owner._executor.shutdown(wait=True)
     assert stats.operations == 2 and stats.links[2].requests == 2
+
+
+@pytest.mark.parametrize("url, allowance", [
+    ("/dev/ttyUSB0", USB_LATENCY_S), ("/dev/ttyACM1", USB_LATENCY_S), ("COM3", USB_LATENCY_S),
+    ("/dev/cu.usbserial-A10K", USB_LATENCY_S),
+    ("/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K-if00-port0", USB_LATENCY_S),
+    ("/dev/serial/by-path/platform-fd500000.pcie-pci-0000:01:00.0-usb-0:1.3:1.0-port0", USB_LATENCY_S),
+    ("/dev/ttyAMA0", DEFAULT_LATENCY_S), ("/dev/ttyS0", DEFAULT_LATENCY_S),
+    ("socket://127.0.0.1:4000", DEFAULT_LATENCY_S), ("/dev/pts/3", DEFAULT_LATENCY_S),
+])
+def test_usb_adapters_get_their_latency_timer_under_every_name_udev_gives_them(url, allowance):
+    assert default_latency(url) == allowance
