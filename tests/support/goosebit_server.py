@@ -177,6 +177,11 @@ class GooseBit:
     def devices(self) -> list[dict]:
         return self._request("GET", "/api/v1/devices", None, None)["devices"]  # type: ignore[index]
 
+    def device_log(self, device: str) -> str:
+        """``GET /api/v1/devices/{id}/log``: the feedback details the device sent, joined."""
+        return self._request("GET", f"/api/v1/devices/{urllib.parse.quote(device)}/log", None,
+                             None)["log"] or ""  # type: ignore[index]
+
     def rollouts(self) -> list[dict]:
         return self._request("GET", "/api/v1/rollouts", None, None)["rollouts"]  # type: ignore[index]
 
