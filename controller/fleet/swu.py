@@ -88,7 +88,8 @@ def wrap(package: Path, out: Path, *, version: str, hardware: str) -> Path:
 
 def _read_entries(blob: bytes) -> list[tuple[str, int, bytes]]:
     """(name, mode, data) of every entry up to the trailer, each header checked."""
-    entries, pos = [], 0
+    entries: list[tuple[str, int, bytes]] = []
+    pos = 0
     while True:
         head = blob[pos:pos + HEADER]
         if len(head) < HEADER:
