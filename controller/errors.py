@@ -85,7 +85,8 @@ class UpgradeRejected(LedwardenError, ValueError):
     ``reason`` is a short machine tag (``unsigned``, ``untrusted-key``,
     ``bad-signature``, ``manifest``, ``payload``, ``truncated``, ``platform``,
     ``product``, ``hw-model``, ``downgrade``, ``min-version``, ``unsafe-path``,
-    ``oversized``, ``no-space``, ``kind``, ``busy``, ``not-guarded``, ``altered``); the
+    ``oversized``, ``no-space``, ``kind``, ``busy``, ``not-guarded``, ``altered``,
+    ``container``); the
     message says what was wrong and what to do.  Whatever was
     running before keeps running.
     """

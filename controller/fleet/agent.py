@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Protocol
 
 from controller.errors import LedwardenError, UpgradeRejected
+from controller.fleet import swu
 from controller.fleet.ddi import DdiClient, DdiError, Deployment, Poll, Unreachable, backoff
 from controller.upgrade.package import open_package, peek_manifest
 from controller.upgrade.signing import TrustedKeys
@@ -204,24 +205,31 @@ class Agent:
                 f"{sum(a.size for a in dep.artifacts)} bytes"])
         total = sum(a.size for a in dep.artifacts) or 1
         done = 0
-        for art in dep.artifacts:
+        for i, art in enumerate(dep.artifacts):
+            known = doc["artifacts"][i]
+            if known != art.sha256 and (await asyncio.to_thread(self.uploads.status, known))["complete"]:
+                done += art.size                      # sealed under its SHA-256 before a restart
+                continue
             try:
-                await self.client.download(art, self.uploads)
+                sealed = await self.client.download(art, self.uploads)
             except Unreachable:
                 raise                                 # resumes on the next poll
             except LedwardenError as exc:             # a hash that does not match, a full disk
                 await self._finish(doc, False, f"download of {art.filename} refused: {exc}")
                 return False
+            if sealed != known:                       # SHA-1 only: now known by its SHA-256
+                doc["artifacts"][i] = sealed
+                self.save(doc)
             done += art.size
             await self.client.feedback(dep.action_id, "proceeding",
                                        progress=(done * 100 // total, 100),
                                        details=[f"downloaded {art.filename} ({art.size} bytes), "
-                                                f"SHA-256 matches"])
+                                                f"{'SHA-1' if art.sha1 else 'SHA-256'} matches"])
         try:
-            kinds = await asyncio.to_thread(self._verify, dep)
+            kinds = await asyncio.to_thread(self._verify, doc, dep)
         except UpgradeRejected as exc:
-            for art in dep.artifacts:
-                await asyncio.to_thread(self.uploads.remove, art.sha256)
+            for upload in {*doc["artifacts"], *(a.sha256 for a in dep.artifacts)}:
+                await asyncio.to_thread(self.uploads.remove, upload)
             await self._finish(doc, False, f"refused ({exc.reason}): {exc}; nothing was installed")
             return False
         doc.update(stage="downloaded", kinds=kinds)
@@ -229,13 +237,27 @@ class Agent:
         await self.client.feedback(dep.action_id, "downloaded", details=["signature verified"])
         return True
 
-    def _verify(self, dep: Deployment) -> list[str]:
+    def _verify(self, doc: dict, dep: Deployment) -> list[str]:
         """Each artifact's signature and manifest, with the board's trusted keys, as a hand upload
-        is checked; returns the package kinds in order."""
+        is checked; returns the package kinds in order.  An artifact in a ``.swu`` container
+        (gooseBit accepts nothing else) is unwrapped first and replaced in ``doc`` by the
+        package inside, which then passes the same check: the container is trusted for nothing."""
         trusted = TrustedKeys.from_directory(self.state_dir / "trusted-keys")
         kinds = []
-        for art in dep.artifacts:
-            path = self.uploads.path(art.sha256)
+        for i, art in enumerate(dep.artifacts):
+            path = self.uploads.path(doc["artifacts"][i])
+            if swu.is_swu(path):
+                inner = path.with_name(f".unwrapped-{doc['artifacts'][i]}")
+                try:
+                    swu.unwrap(path, inner)
+                    doc["artifacts"][i] = self.uploads.add_file(inner)
+                except swu.SwuError as exc:
+                    raise UpgradeRejected("container", f"{art.filename}: {exc}") from None
+                finally:
+                    inner.unlink(missing_ok=True)
+                self.save(doc)
+                self.uploads.remove(path.name)
+                path = self.uploads.path(doc["artifacts"][i])
             kind = peek_manifest(path).get("kind")
             if kind not in KINDS:
                 raise UpgradeRejected("kind", f"{art.filename} is a {kind!r} package; this "

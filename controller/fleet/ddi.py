@@ -29,6 +29,7 @@ goes through.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import re
@@ -49,6 +50,7 @@ CHUNK = 1 << 20
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=20, sock_read=60)
 #: Backoff while the server cannot be reached: doubling from BACKOFF_MIN_S up to BACKOFF_MAX_S.
 BACKOFF_MIN_S, BACKOFF_MAX_S = 15.0, 3600.0
+SHA1 = re.compile(r"[0-9a-f]{40}")
 SLEEP = re.compile(r"^(\d{1,3}):([0-5]\d):([0-5]\d)$")
 #: The polling intervals a server may ask for: hawkBit's own limits are 30 s .. 1 day.
 MIN_SLEEP_S, MAX_SLEEP_S = 10, 7 * 86400
@@ -97,8 +99,9 @@ class Poll:
 class Artifact:
     filename: str
     size: int
-    sha256: str
+    sha256: str             # the store id: the SHA-256, or a staging id when the server sent SHA-1 only
     href: str
+    sha1: str | None = None  # set when the server (gooseBit) sent SHA-1 only: a transport check
 
 
 @dataclass(frozen=True)
@@ -159,17 +162,28 @@ def parse_deployment(doc: object) -> Deployment:
             if not isinstance(name, str) or not isinstance(size, int) or isinstance(size, bool) \
                     or size < 0:
                 raise DdiError(f"artifact {name!r} has no filename or size")
-            if not isinstance(sha, str) or not UPLOAD_ID.fullmatch(sha.lower()):
-                raise DdiError(f"artifact {name!r} carries no SHA-256 hash; the board installs "
-                               f"only what it can check")
+            sha1 = (art.get("hashes") or {}).get("sha1") if isinstance(art.get("hashes"), dict) else None
+            if isinstance(sha, str) and UPLOAD_ID.fullmatch(sha.lower()):
+                key, weak = sha.lower(), None
+            elif isinstance(sha1, str) and SHA1.fullmatch(sha1.lower()):
+                # gooseBit sends SHA-1 only: a transport check; the signature is what is trusted.
+                key, weak = staging_id(sha1.lower()), sha1.lower()
+            else:
+                raise DdiError(f"artifact {name!r} carries no SHA-256 or SHA-1 hash; the board "
+                               f"installs only what it can check")
             href = _link(art.get("_links"), "download") or _link(art.get("_links"), "download-http")
             if href is None:
                 raise DdiError(f"artifact {name!r} has no download link")
-            artifacts.append(Artifact(name, size, sha.lower(), href))
+            artifacts.append(Artifact(name, size, key, href, weak))
     if not artifacts:
         raise DdiError("the deployment's chunks hold no artifacts")
     return Deployment(str(action_id), handling["download"], handling["update"], window,
                       tuple(artifacts))
+
+
+def staging_id(sha1: str) -> str:
+    """The upload-store id a SHA-1-only artifact downloads under until its SHA-256 is known."""
+    return hashlib.sha256(b"ledwarden-ddi-sha1:" + sha1.encode()).hexdigest()
 
 
 def feedback_doc(action_id: str, execution: str, finished: str = "none", *,
@@ -257,13 +271,14 @@ class DdiClient:
                                       details=details))
 
     async def download(self, art: Artifact, store: UploadStore,
-                       progress: Callable[[int], None] | None = None) -> None:
+                       progress: Callable[[int], None] | None = None) -> str:
         """Fetch ``art`` into ``store`` under its SHA-256, resuming from what is on disk, and seal
-        it only when the whole file hashes to what the server said (raises LedwardenError)."""
+        it only when the whole file hashes to what the server said (raises LedwardenError).
+        Returns the sealed upload's id (its SHA-256, learnt here when the server sent SHA-1)."""
         status = await asyncio.to_thread(store.status, art.sha256)
         have = status["size"]
         if status["complete"]:
-            return
+            return art.sha256
         if have > art.size:
             await asyncio.to_thread(store.remove, art.sha256)
             have = 0
@@ -297,7 +312,10 @@ class DdiClient:
         if have != art.size:
             raise Unreachable(f"the download of {art.filename} ended at byte {have} of {art.size}; "
                               f"it resumes there")
+        if art.sha1:
+            return await asyncio.to_thread(store.complete_sha1, art.sha256, art.sha1)
         await asyncio.to_thread(store.complete, art.sha256, art.sha256)
+        return art.sha256
 
     async def _append(self, store: UploadStore, art: Artifact, have: int, data: bytes,
                       progress: Callable[[int], None] | None) -> int:

@@ -35,6 +35,8 @@ class DdiServer:
     cut_once_after: int | None = None
     ignore_range: bool = False
     wrong_hash: bool = False
+    #: Like gooseBit: each artifact carries a SHA-1 only.
+    sha1_only: bool = False
     garbage: bool = False
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
     feedback: list[tuple[str, dict]] = field(default_factory=list)
@@ -95,9 +97,12 @@ class DdiServer:
             if self.wrong_hash:
                 sha = hashlib.sha256(b"something else").hexdigest()
             href = f"{self.base()}/softwaremodules/{i}/artifacts/{f.name}"
-            arts.append({"filename": f.name, "hashes": {"sha1": hashlib.sha1(data).hexdigest(),
-                                                        "md5": hashlib.md5(data).hexdigest(),
-                                                        "sha256": sha},
+            hashes = {"sha1": hashlib.sha1(data).hexdigest(), "md5": hashlib.md5(data).hexdigest(),
+                      "sha256": sha}
+            if self.sha1_only:
+                hashes = {"sha1": hashlib.sha1(b"something else" if self.wrong_hash else data
+                                               ).hexdigest()}
+            arts.append({"filename": f.name, "hashes": hashes,
                          "size": len(data),
                          "_links": {"download": {"href": href}, "download-http": {"href": href},
                                     "md5sum-http": {"href": href + ".MD5SUM"}}})
