@@ -151,14 +151,16 @@ def budgets(model: PowerModel) -> tuple[float, float, float]:
 class Wall:
     """``ledwarden sim`` and ``ledwarden controller run`` on loopback for one screen file."""
 
-    def __init__(self, tmp: Path, screen: Path, fps: float, seed: int) -> None:
+    def __init__(self, tmp: Path, screen: Path, fps: float, seed: int,
+                 current_log: Path | None = None) -> None:
         self.tmp, self.screen = tmp, screen
         self.ddp_port = free_port(socket.SOCK_DGRAM)
         video = f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
         self.procs: list[subprocess.Popen] = []
         py = [sys.executable, "-m", "host.cli"]
         sim = self._start(py + ["sim", "--tcp", f"127.0.0.1:{free_port(socket.SOCK_STREAM)}",
-                                "--screen", str(screen), "--video", video, "--seed", str(seed)])
+                                "--screen", str(screen), "--video", video, "--seed", str(seed)]
+                          + (["--current-log", str(current_log)] if current_log else []))
         bus = self._first_line(sim, "the simulator")[0]
         state = tmp / "state"
         state.mkdir()
@@ -327,15 +329,52 @@ def loop_stats(polls: list[dict]) -> dict:
     return {k: loop.get(k) for k in ("p50_ms", "p99_ms", "frames", "overruns", "target_fps")}
 
 
-def run_pass(tmp: Path, text: str, budget_a: float, args, segments) -> list[dict]:
+def run_pass(tmp: Path, text: str, budget_a: float, args, segments,
+             current_log: Path | None = None) -> list[dict]:
     screen = tmp / "screen.toml"
     screen.write_text(with_budget(text, budget_a))
-    wall = Wall(tmp, screen, args.fps, args.seed)
+    wall = Wall(tmp, screen, args.fps, args.seed, current_log)
     try:
         time.sleep(args.settle)      # the output watch's first round sets its baseline
         return play(wall, segments, args.send_fps)
     finally:
         wall.close()
+
+
+def probe(log: Path, budget_a: float) -> dict:
+    """Every frame each card showed with limiting on, from the simulator's current log (a probe
+    on each card's supply, ``ledwarden sim --current-log``): per card, frames shown, the peak,
+    the frames above the budget by more than 2 %, the longest run of them in a row among the
+    frames shown, and the longest in frames *sent* (from the first frame over to the next one
+    shown within budget: frames the card skipped may have been over too, so this is the upper
+    bound)."""
+    limit_ma = budget_a * (1 + OVER) * 1000
+    per: dict[int, list[tuple[int, float]]] = {}
+    for line in log.read_text(encoding="ascii").splitlines()[1:]:
+        _, address, frame, ma = line.split(",")
+        per.setdefault(int(address), []).append((int(frame), float(ma)))
+    cards = {}
+    for address, frames in sorted(per.items()):
+        over = run = longest = span = 0
+        first_over: int | None = None
+        for frame, ma in frames:
+            if ma > limit_ma:
+                over, run = over + 1, run + 1
+                longest = max(longest, run)
+                first_over = frame if first_over is None else first_over
+            else:
+                if first_over is not None:
+                    span = max(span, frame - first_over)
+                run, first_over = 0, None
+        if first_over is not None:                     # over until the end of the log
+            span = max(span, frames[-1][0] - first_over + 1)
+        cards[address] = {"shown": len(frames), "peak_a": round(max(m for _, m in frames) / 1000, 3),
+                          "over": over, "longest_shown_run": longest, "longest_sent_run": span}
+    return {"budget_a": round(budget_a, 3), "cards": cards,
+            "shown": sum(c["shown"] for c in cards.values()),
+            "over": sum(c["over"] for c in cards.values()),
+            "longest_shown_run": max((c["longest_shown_run"] for c in cards.values()), default=0),
+            "longest_sent_run": max((c["longest_sent_run"] for c in cards.values()), default=0)}
 
 
 def bench_limiting(screen: Path) -> dict | None:
@@ -378,12 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         segments = sequence(layout.width, layout.height, args.seconds)
         with tempfile.TemporaryDirectory() as t1, tempfile.TemporaryDirectory() as t2:
             off = run_pass(Path(t1), text, off_a, args, segments)
-            on = run_pass(Path(t2), text, on_a, args, segments)
+            on = run_pass(Path(t2), text, on_a, args, segments, Path(t2) / "current.csv")
+            frames_on = probe(Path(t2) / "current.csv", on_a)
         bench = None if args.no_bench else bench_limiting(args.screen)
     except (LedwardenError, OSError) as exc:
         print(f"power_accuracy: {exc}", file=sys.stderr)
         return 1
     report = build_report(model, off, on, white_a, off_a, on_a, bench)
+    report["frames_on"] = frames_on
     report["screen"] = str(args.screen)
     report["resolution"] = f"{layout.width}x{layout.height}"
     if args.json:
@@ -477,6 +518,16 @@ def print_report(r: dict) -> None:
           f"worst {_pct(k, 'worst_pct')} %")
     print(f"limiting on: {r['readings_over_on']} of {r['readings_on']} card readings above budget "
           f"by more than 2 % (goal: never more than one frame)")
+    p = r.get("frames_on")
+    if p:
+        print(f"limiting on, every frame the cards showed (simulator's current log): "
+              f"{p['over']} of {p['shown']} frames above budget by more than 2 %; longest run "
+              f"{p['longest_shown_run']} frame(s) shown in a row, at most "
+              f"{p['longest_sent_run']} frame(s) sent (goal: never more than one)")
+        for address, c in p["cards"].items():
+            print(f"  card {address:>3}: {c['shown']:>4} frames shown, peak {c['peak_a']:.2f} A, "
+                  f"{c['over']} over, longest {c['longest_shown_run']} shown / "
+                  f"{c['longest_sent_run']} sent")
     fl = r["frame_loop"]
     print(f"frame loop p50: {fl['off']['p50_ms']} ms off, {fl['on']['p50_ms']} ms on "
           f"({fl['p50_extra_pct']} %), p99 {fl['off']['p99_ms']} / {fl['on']['p99_ms']} ms, "

@@ -466,13 +466,18 @@ class PowerLimiter:
 
     # -------------------------------------------------------------- readings and views
 
-    def measured(self, address: int, milliamps: float | None) -> None:
+    def measured(self, address: int, milliamps: float | None, *,
+                 keeping_up: bool = True) -> None:
         """A card's reading of its LEDs' current (``GET_OUTPUT``), or None when it cannot report.
 
         The reading corrects this cabinet's estimate from now on (bounded to
         0.5 … 2 times it) when the picture was steady across the averaging
-        window (``READING_STEADY``); ``None`` drops the correction: the limiter then
-        works on its estimate alone, and ``status`` says so.
+        window (``READING_STEADY``) and the card is ``keeping_up`` with the
+        frames sent: a card that showed only a few of them may be showing a
+        picture seconds old, and a correction taken from it would let the
+        limiter under-estimate the picture now on its way.  ``None`` drops the
+        correction: the limiter then works on its estimate alone, and
+        ``status`` says so.
         """
         i = self._index.get(address)
         if i is None:
@@ -489,7 +494,7 @@ class PowerLimiter:
             steady = bool(recent) and max(recent) <= (1 + READING_STEADY) * min(recent)
             # only a cabinet showing something, and the same thing for a while, says how its
             # LEDs compare with the model; otherwise the last correction stands
-            if raw > max(1.0, 0.01 * quiet) and steady:
+            if raw > max(1.0, 0.01 * quiet) and steady and keeping_up:
                 low, high = CORRECTION_BOUNDS
                 self._correction[i] = min(high, max(low, (milliamps - quiet) / raw))
 

@@ -290,6 +290,21 @@ def test_a_reading_just_after_a_cut_does_not_mis_scale_the_cabinet():
     assert wall.cabinet(1)["estimate_a"] == pytest.approx(0.2 + 2.85, rel=1e-3)
 
 
+def test_a_card_behind_the_frames_sent_is_shown_but_corrects_nothing():
+    """A card that showed few of the frames sent may be showing a picture seconds old (found
+    by the simulator's current log at 1080p: a correction taken from a lagging card let whole
+    seconds of stripes through over budget)."""
+    wall = Wall(POWER.replace("cabinet_budget_a = 1.0", "cabinet_budget_a = 10.0"))
+    wall.show((255, 255, 255), 30)
+    wall.limiter.measured(1, (0.2 + 3.0 * 0.6) * 1000, keeping_up=False)   # an old, dim picture
+    assert wall.cabinet(1)["measured_a"] == pytest.approx(2.0)
+    wall.show((255, 255, 255))
+    assert wall.cabinet(1)["estimate_a"] == pytest.approx(0.2 + 3.0, rel=1e-3)   # the model's
+    wall.limiter.measured(1, (0.2 + 3.0 * 1.1) * 1000, keeping_up=True)
+    wall.show((255, 255, 255))
+    assert wall.cabinet(1)["estimate_a"] == pytest.approx(0.2 + 3.3, rel=1e-3)
+
+
 def test_the_compiled_pipelines_sums_are_read_in_place_and_agree_with_copies():
     from controller import fastpath
     wall = Wall(POWER.replace("cabinet_budget_a = 1.0", "cabinet_budget_a = 10.0"))

@@ -55,6 +55,10 @@ UNSUPPORTED_RETRY_S = 60.0
 SILENT_POLLS = 2
 SILENT_RETRY_S = 10.0
 CODE = "card.no_video"
+#: A card that showed at least this share of the frames sent since its last reading shows the
+#: picture of now; below it (a congested link, a receiver falling behind) its current reading
+#: may be of a picture seconds old, and does not correct the limiter's estimate.
+KEEPING_UP = 0.5
 
 
 @dataclass
@@ -75,8 +79,10 @@ class Reading:
 class CurrentReadings(Protocol):
     """Where the cards' measured currents go: the power limiter (:class:`controller.power.PowerLimiter`)."""
 
-    def measured(self, address: int, milliamps: float | None) -> None:
-        """A card's reading of its LEDs' current, or None when it cannot measure."""
+    def measured(self, address: int, milliamps: float | None, *,
+                 keeping_up: bool = True) -> None:
+        """A card's reading of its LEDs' current, or None when it cannot measure; ``keeping_up``
+        is False when the card showed too few of the frames sent to be showing the latest."""
         ...
 
 
@@ -110,6 +116,8 @@ class OutputWatch:
         self._skip_until: dict[int, float] = {}
         self._silent: dict[int, int] = {}
         self._loop_frames: int | None = None
+        #: The frame loop's frame count at each card's last reading.
+        self._sent_at: dict[int, int | None] = {}
         self._task: asyncio.Task | None = None
 
     def video_flows(self) -> bool:
@@ -149,7 +157,7 @@ class OutputWatch:
             log.info("output watch: card %d: %s", address, exc)
             return
         self._silent.pop(address, None)
-        self._feed_power(address, reply)
+        self._feed_power(address, reply, self._keeping_up(address, reply))
         if reply is None:
             self.readings[address] = Reading(supported=False, at=time.time())
             self._skip_until[address] = now + UNSUPPORTED_RETRY_S
@@ -179,12 +187,25 @@ class OutputWatch:
              "hint": "power-cycled cards stay black until the sender restarts: restart the "
                      "controller's frame loop, or check the card's video cable"})
 
-    def _feed_power(self, address: int, reply: c.OutputReply | None) -> None:
+    def _keeping_up(self, address: int, reply: c.OutputReply | None) -> bool:
+        """Did the card show at least ``KEEPING_UP`` of the frames sent since its last reading?
+        Unknown (a first reading, a reboot, no frame loop) counts as not keeping up."""
+        loop = self.board.frame_loop
+        sent = None if loop is None else loop.stats()["frames"]
+        before_sent, self._sent_at[address] = self._sent_at.get(address), sent
+        before = self.readings.get(address)
+        if (reply is None or sent is None or before_sent is None or before is None
+                or before.frames_shown is None or reply.frames_shown < before.frames_shown):
+            return False
+        return reply.frames_shown - before.frames_shown >= KEEPING_UP * (sent - before_sent)
+
+    def _feed_power(self, address: int, reply: c.OutputReply | None, keeping_up: bool) -> None:
         power = self.power()
         if power is None:
             return
         try:
-            power.measured(address, None if reply is None else reply.milliamps)
+            power.measured(address, None if reply is None else reply.milliamps,
+                           keeping_up=keeping_up)
         except Exception as exc:  # noqa: BLE001 - another part's bug must not stop the watch
             log.warning("power limiter refused card %d's reading: %r", address, exc)
 

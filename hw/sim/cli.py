@@ -107,6 +107,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed of the fault random generator")
     p.add_argument("--video", type=host_port("127.0.0.1"), metavar="HOST:PORT",
                    help="listen for the controller's video (its --sink udp://HOST:PORT)")
+    p.add_argument("--current-log", metavar="FILE",
+                   help="with --video: write a CSV line per frame a card shows, with the current "
+                        "it draws (a probe on every card's supply; docs/simulator.md)")
     p.add_argument("--screen", metavar="FILE",
                    help="a screen file: one card per cabinet, at its address, holding its "
                         "module size, scan and modules (overrides --cards)")
@@ -153,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     count = len(screen.cabinets) if screen else args.cards
     sim = Simulator(count, baud=args.baud, tcp=args.tcp, pty=args.pty, state_dir=args.state,
                     plan=plan_from_args(args, count), fault_file=args.faults,
-                    unaddressed=args.unaddressed, seed=args.seed, video=args.video, screen=screen)
+                    unaddressed=args.unaddressed, seed=args.seed, video=args.video, screen=screen,
+                    current_log=args.current_log)
     # The URL on stdout alone, so a script can read it; the rest is for people.
     print(sim.url, flush=True)
     print(f"ledwarden sim: {count} cards at {args.baud} baud on {sim.url} "

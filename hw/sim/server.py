@@ -128,13 +128,16 @@ class Simulator:
                  plan: FaultPlan | None = None, fault_file: str | Path | None = None,
                  hw_model: int = DEFAULT_HW_MODEL, version=DEFAULT_VERSION,
                  unaddressed: int = 0, seed: int | None = None,
-                 video: tuple[str, int] | None = None, screen: Layout | None = None) -> None:
+                 video: tuple[str, int] | None = None, screen: Layout | None = None,
+                 current_log: str | Path | None = None) -> None:
         if screen is not None:
             cards = len(screen.cabinets)
         if not 1 <= cards <= 240:
             raise ConfigError(f"--cards {cards}: a bus holds 1 to 240 cards")
         if not 0 <= unaddressed <= cards:
             raise ConfigError(f"--unaddressed {unaddressed} must be between 0 and --cards")
+        if current_log and not video:
+            raise ConfigError("--current-log needs --video: the log is of the video frames shown")
         if (tcp is None) == (not pty):
             raise ConfigError("choose exactly one of a TCP address or a pseudo-terminal")
         for cab in screen.cabinets if screen is not None else ():
@@ -169,7 +172,7 @@ class Simulator:
         self.video: VideoProcess | None = None
         if video:
             try:
-                self.video = VideoProcess(*video)
+                self.video = VideoProcess(*video, str(current_log) if current_log else None)
                 for card in self.cards:
                     card.platform.video = self.video.receiver(card.position)
                 self.video.update(self.cards)

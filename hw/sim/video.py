@@ -78,8 +78,15 @@ class LedModel:
                    brightness: int) -> float:
         """Milliamps drawn for channel ``sums`` (of 16-bit values over every LED), at 1/``scan``
         and dimming ``brightness`` (0..65535)."""
-        lit = sum(p * s / 65535 for p, s in zip(self.peak_ma, sums)) / scan
-        return self.factor * (lit * brightness / 65535 + modules * self.quiescent_ma_per_module)
+        *per_sum, quiescent = self.linear(scan, modules, brightness)
+        return quiescent + sum(k * s for k, s in zip(per_sum, sums))
+
+    def linear(self, scan: int, modules: int, brightness: int) -> tuple[float, float, float, float]:
+        """The current as ``(k_r, k_g, k_b, q)``: ``q + Σ k_ch × sum_ch`` milliamps, so a receiver
+        in another process can compute every frame's current from four numbers."""
+        per_sum = self.factor * brightness / 65535 / scan / 65535
+        r, g, b = (p * per_sum for p in self.peak_ma)
+        return r, g, b, self.factor * modules * self.quiescent_ma_per_module
 
 
 class CardVideo:

@@ -10,12 +10,20 @@ side reads what ``GET_OUTPUT`` needs (frames shown and dropped, the channel
 sums of the frame on show) from shared memory, and writes there what the
 receiver needs of the card (where it is on the bus, its buffer size, whether
 it is powered, and a boot generation that makes the receiver start afresh).
+
+With a ``current_log`` file the receiver is also a current probe on every
+card's supply: one line per frame shown, with the current that frame draws by
+the card's own LED model (the four numbers of :meth:`LedModel.linear
+<hw.sim.video.LedModel.linear>`, written here by the bus side), so a
+benchmark can count frames over a budget where ``GET_OUTPUT``, read every
+two seconds, only samples them.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import socket
+import time
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 
@@ -25,7 +33,10 @@ from hw.sim.video import HEADER, HEADER_BYTES, MAGIC, CardVideo
 
 POSITIONS = 241      # cards 1..240; row 0 unused
 GEN, BLACK, SIZE, POWERED, SHOWN, DROPPED, REJECTED, SUM0 = range(8)
-FIELDS = 11          # SUM0..SUM0+2 are the channel sums
+K0, QUIESCENT, PATTERN = SUM0 + 3, SUM0 + 6, SUM0 + 7
+FIELDS = 16          # SUM0..SUM0+2 the channel sums, K0..K0+2 mA per unit of each sum
+#: The current log's first line.
+CURRENT_LOG_HEADER = "t_s,address,frame,current_ma\n"
 ADDRESSES = 256
 #: Per address: datagrams, bytes, frames started, last frame number.
 COUNTS = 4
@@ -55,7 +66,7 @@ class SharedCardVideo:
         self.row = row
 
     def reset(self, stays_black: bool = False) -> None:
-        self.row[SHOWN:] = 0
+        self.row[SHOWN:K0] = 0
         self.row[BLACK] = float(stays_black)
         self.row[GEN] += 1
 
@@ -75,7 +86,8 @@ class SharedCardVideo:
         return float(self.row[SUM0]), float(self.row[SUM0 + 1]), float(self.row[SUM0 + 2])
 
 
-def _serve(host: str, port: int, name: str, conn: Connection) -> None:
+def _serve(host: str, port: int, name: str, conn: Connection,
+           current_log: str | None) -> None:
     """The receiver process: bind, report, then take datagrams until told to stop."""
     shm = SharedMemory(name)
     cards, route, counts, control = _layout(shm.buf)
@@ -90,6 +102,11 @@ def _serve(host: str, port: int, name: str, conn: Connection) -> None:
     conn.send(("ok", sock.getsockname()))
     sock.settimeout(0.2)
     receivers: dict[int, tuple[float, CardVideo]] = {}
+    # line-buffered: a simulator stopped by a signal leaves every line it wrote
+    log = None if not current_log else open(  # noqa: SIM115 - open for the process's life
+        current_log, "w", encoding="ascii", buffering=1)
+    if log is not None:
+        log.write(CURRENT_LOG_HEADER)
     try:
         while not control[STOP]:
             try:
@@ -119,10 +136,15 @@ def _serve(host: str, port: int, name: str, conn: Connection) -> None:
             if held[0] != row[GEN]:
                 continue                  # the card rebooted meanwhile: write nothing stale
             if video.shown != shown:
-                row[SUM0:SUM0 + 3] = video.sums()
+                row[SUM0:SUM0 + 3] = sums = video.sums()
+                if log is not None and not row[PATTERN]:
+                    ma = row[QUIESCENT] + sum(k * v for k, v in zip(row[K0:K0 + 3], sums))
+                    log.write(f"{time.monotonic():.4f},{address},{frame},{ma:.1f}\n")
             row[SHOWN], row[DROPPED], row[REJECTED] = video.shown, video.dropped, video.rejected
     finally:
         sock.close()
+        if log is not None:
+            log.close()
         del cards, route, counts, control
         shm.close()
 
@@ -135,7 +157,7 @@ class VideoProcess:
     card's platform and :meth:`update`, which the simulator calls every tick.
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, current_log: str | None = None) -> None:
         self._shm = SharedMemory(create=True, size=SHARED_BYTES)
         self._cards, self._route, self._counts, self._control = _layout(self._shm.buf)
         self._cards[:] = 0
@@ -144,7 +166,8 @@ class VideoProcess:
         self._control[:] = 0
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(host, port, self._shm.name, child),
+        self._process = context.Process(target=_serve,
+                                        args=(host, port, self._shm.name, child, current_log),
                                         name="ledwarden-sim-video", daemon=True)
         self._process.start()
         status, value = parent.recv() if parent.poll(30) else ("error", "no answer in 30 s")
@@ -157,13 +180,17 @@ class VideoProcess:
         return SharedCardVideo(self._cards[position])
 
     def update(self, cards) -> None:
-        """Where each card is now: bus address, buffer size from its config, powered or not."""
+        """Where each card is now: bus address, buffer size from its config, powered or not,
+        and its current's coefficients at its dimming level (for the current log)."""
         route = np.zeros(ADDRESSES, np.int32)
         for card in cards:
-            w, h, _, mx, my = card.card.config[:5]
+            w, h, scan, mx, my = card.card.config[:5]
             row = self._cards[card.position]
             row[SIZE] = w * h * mx * my * 3 * 2
             row[POWERED] = float(card.powered)
+            platform = card.platform
+            row[K0:QUIESCENT + 1] = platform.leds.linear(scan, mx * my, platform.brightness)
+            row[PATTERN] = float(bool(platform.pattern))
             route[card.card.address] = card.position
         self._route[:] = route
 

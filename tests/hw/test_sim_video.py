@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from controller.config import loads_screen
+from controller.errors import ConfigError
 from controller.protocol import cards as ops
 from controller.protocol import commands as c
 from controller.protocol.bus import Bus
@@ -145,6 +146,42 @@ def test_full_white_and_a_test_pattern_draw_the_same(wall):
     pattern = ops.read_output(bus, 3)
     assert pattern.current_ma == video.current_ma
     assert abs(video.current_ma - expected_ma(white, 16, 2)) <= 0.03 * expected_ma(white, 16, 2) + 1
+
+
+def test_the_current_log_has_every_shown_frame_with_what_get_output_reports(tmp_path):
+    """The probe a benchmark counts frames over budget with: one line per frame shown, with
+    the current GET_OUTPUT reports for it, at the card's dimming; none for a test pattern."""
+    log = tmp_path / "current.csv"
+    with Simulator(pty=True, video=("127.0.0.1", 0), screen=loads_screen(SCREEN), seed=11,
+                   current_log=log) as sim, Bus(sim.url) as bus:
+        sender = Sender(sim.video.address)
+        rng = np.random.default_rng(9)
+        reported = []
+        for frame, level in ((1, 0xFFFF), (2, 0xFFFF), (3, 0x4000)):
+            if level != 0xFFFF:
+                ops.write_brightness(bus, 3, level)
+                time.sleep(0.3)                         # the simulator's tick carries it over
+            buffer = rng.integers(0, 65536, 64 * 32 * 2 * 3, dtype=np.uint16)
+            sender.send(3, frame, buffer)
+            reply = wait_for(lambda f=frame: (r := ops.read_output(bus, 3)) and r.frames_shown == f
+                             and r)
+            assert reply, f"frame {frame} was not shown"
+            reported.append(reply.current_ma)
+        bus.call(3, c.Cmd.TEST_PATTERN, c.TestPattern(c.Pattern.WHITE, 65535))
+        time.sleep(0.3)
+        sender.send(3, 4, rng.integers(0, 65536, 64 * 32 * 2 * 3, dtype=np.uint16))
+        wait_for(lambda: ops.read_output(bus, 3).frames_shown == 4)
+        sender.close()
+    lines = log.read_text().splitlines()
+    assert lines[0] == "t_s,address,frame,current_ma"
+    rows = [line.split(",") for line in lines[1:]]
+    assert [(int(a), int(f)) for _, a, f, _ in rows] == [(3, 1), (3, 2), (3, 3)]
+    assert [round(float(ma)) for *_, ma in rows] == reported
+
+
+def test_a_current_log_without_video_is_refused_in_one_sentence(tmp_path):
+    with pytest.raises(ConfigError, match="--current-log needs --video"):
+        Simulator(2, pty=True, current_log=tmp_path / "c.csv")
 
 
 def test_torn_late_and_duplicate_datagrams_are_counted_as_a_card_would(wall):

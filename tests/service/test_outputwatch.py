@@ -54,13 +54,14 @@ rotation = 0
 
 
 class PowerLimiterInput:
-    """The limiter's input side as the brief's contract gives it: ``measured(address, mA|None)``."""
+    """The limiter's input side as the brief's contract gives it: ``measured(address, mA|None)``,
+    and whether the card kept up with the frames sent."""
 
     def __init__(self) -> None:
-        self.readings: list[tuple[int, int | None]] = []
+        self.readings: list[tuple[int, int | None, bool]] = []
 
-    def measured(self, address: int, milliamps: int | None) -> None:
-        self.readings.append((address, milliamps))
+    def measured(self, address: int, milliamps: int | None, *, keeping_up: bool = True) -> None:
+        self.readings.append((address, milliamps, keeping_up))
 
     def status(self) -> None:
         """``status`` asks every limiter for its view; this stand-in has none to give."""
@@ -131,6 +132,8 @@ def test_a_card_that_stays_black_is_found_within_seconds_and_cleared_when_it_sho
                          .with_card(1, stays_black_after_s=0.0))
             assert await until(lambda: (CODE, "card:0x05") in active(service), 10.0)
             found_after = time.monotonic() - injected
+            # the black card's reading is of no picture sent now: it must not correct the limiter
+            assert [up for a, _, up in power.readings if a == 5][-1] is False
             fault = next(f for f in service.faults.active() if f.code == CODE)
             assert fault.details["text"] == "cabinet 5 receives video but shows none"
             assert fault.details["frames_shown"] == 0 and fault.details["frames_dropped"] > 0
@@ -152,9 +155,11 @@ def test_a_card_that_stays_black_is_found_within_seconds_and_cleared_when_it_sho
         print(f"\ncard.no_video filed {found_after:.1f} s after the card went black "
               f"(poll every {watch.interval_s:g} s)")
     assert found_after < 7.0
-    fives = [ma for a, ma in power.readings if a == 5]
+    fives = [ma for a, ma, _ in power.readings if a == 5]
     assert fives and all(isinstance(ma, int) and ma > 0 for ma in fives)
-    assert (6, None) in power.readings                  # the limiter hears it cannot measure
+    assert (6, None, False) in power.readings           # the limiter hears it cannot measure
+    # while it showed the frames sent, its readings were taken as of the picture now
+    assert any(up for a, _, up in power.readings if a == 5)
 
 
 def test_nothing_is_judged_while_no_video_flows(wall):
@@ -222,7 +227,7 @@ def test_a_limiter_that_fails_does_not_stop_the_watch(wall, caplog):
     layout, sim, service = wall
 
     class Broken:
-        def measured(self, address, milliamps):
+        def measured(self, address, milliamps, *, keeping_up=True):
             raise ValueError("limiter bug")
     service.power = Broken()
     use_loop(service, Flowing())
