@@ -101,6 +101,9 @@ class PowerModel:
     wall_budget_a: float | None     # AC amps at mains_v
     mains_v: float | None
     psu_efficiency: float | None
+    #: How far a cabinet may draw above the model (LED bins, sense resistors), as a fraction:
+    #: the limiter keeps that much headroom until a card's reading corrects the estimate.
+    model_tolerance: float = 0.0
 
     def ac_per_dc_amp(self, cab: CabinetPower) -> float:
         """Mains amps per amp the cabinet draws at its supply voltage."""
@@ -173,6 +176,7 @@ def parse_power(data: Mapping[str, Any], layout: Layout, source: str = "<screen>
     with_wall = wall_budget is not None
     mains_v = top.number("mains_v", required=with_wall, positive=True)
     efficiency = top.number("psu_efficiency", required=with_wall, positive=True, at_most=1.0)
+    tolerance_pct = top.number("model_tolerance_pct", required=False, at_most=20.0) or 0.0
     top.no_other_keys("modules", "cabinets")
 
     modules: dict[str, ModulePower] = {}
@@ -206,15 +210,18 @@ def parse_power(data: Mapping[str, Any], layout: Layout, source: str = "<screen>
             continue
         power = CabinetPower(cab.address, model, cab.module_count,
                              overrides.get(cab.address, cabinet_budget))
-        if power.budget_a is not None and power.budget_a <= power.quiescent_a:
+        headroom = 1 + tolerance_pct / 100
+        if power.budget_a is not None and power.budget_a <= power.quiescent_a * headroom:
             problems.append(f"{label}: budget {power.budget_a:g} A is not above its quiescent "
                             f"current {power.quiescent_a:g} A ({power.modules} modules × "
-                            f"{model.quiescent_ma:g} mA); rule: a budget must leave room for light")
+                            f"{model.quiescent_ma:g} mA"
+                            + (f", plus model_tolerance_pct {tolerance_pct:g} %" if tolerance_pct
+                               else "") + "); rule: a budget must leave room for light")
         cabinets.append(power)
     if cabinet_budget is None and wall_budget is None and not overrides and not problems:
         problems.append("[power]: no budget; give cabinet_budget_a, wall_budget_a or a "
                         "[[power.cabinets]] budget_a")
-    result = PowerModel(tuple(cabinets), wall_budget, mains_v, efficiency)
+    result = PowerModel(tuple(cabinets), wall_budget, mains_v, efficiency, tolerance_pct / 100)
     if wall_budget is not None and mains_v and efficiency and not problems:
         quiescent = sum(c.quiescent_a * result.ac_per_dc_amp(c) for c in cabinets)
         if wall_budget <= quiescent:
@@ -310,6 +317,9 @@ class PowerLimiter:
         self._quiescent = np.array([c.quiescent_a * 1000 for c in cabs])
         self._budget = np.array([math.inf if c.budget_a is None else c.budget_a * 1000 for c in cabs])
         self._room = self._budget - self._quiescent     # mA left for light; > 0 by validation
+        # ... and while no reading corrected the estimate: the budget less the model's tolerance
+        self._room_uncorrected = self._budget / (1 + model.model_tolerance) - self._quiescent
+        self._corrected = np.zeros(n, bool)
         self._ac = (np.array([model.ac_per_dc_amp(c) for c in cabs])
                     if model.wall_budget_a is not None else None)
         self._ac_quiet = 0.0 if self._ac is None else float(np.dot(self._quiescent, self._ac))
@@ -400,7 +410,8 @@ class PowerLimiter:
     def _targets(self, demand: np.ndarray) -> np.ndarray:
         """The largest scale per cabinet within its budget for ``demand``, then the wall's."""
         target = np.ones_like(demand)
-        np.divide(self._room, demand, out=target, where=demand > self._room)
+        room = np.where(self._corrected, self._room, self._room_uncorrected)
+        np.divide(room, demand, out=target, where=demand > room)
         self._wall_limiting = False
         if self._ac is not None and self.model.wall_budget_a is not None:
             ac_light = float(np.dot(demand * target, self._ac))
@@ -485,6 +496,7 @@ class PowerLimiter:
         with self._lock:
             if milliamps is None:
                 self._reports[i], self._measured[i], self._correction[i] = False, None, 1.0
+                self._corrected[i] = False
                 return
             self._reports[i], self._measured[i] = True, float(milliamps)
             now = self.clock()
@@ -497,6 +509,7 @@ class PowerLimiter:
             if raw > max(1.0, 0.01 * quiet) and steady and keeping_up:
                 low, high = CORRECTION_BOUNDS
                 self._correction[i] = min(high, max(low, (milliamps - quiet) / raw))
+                self._corrected[i] = True
 
     def status(self) -> PowerStatus:
         with self._lock:

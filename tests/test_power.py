@@ -290,6 +290,33 @@ def test_a_reading_just_after_a_cut_does_not_mis_scale_the_cabinet():
     assert wall.cabinet(1)["estimate_a"] == pytest.approx(0.2 + 2.85, rel=1e-3)
 
 
+def test_the_model_s_tolerance_is_kept_as_headroom_until_a_reading_corrects_the_estimate():
+    """A cabinet whose LEDs draw 3 % more than the model would sit 3 % over its budget on the
+    model alone (the simulated wall's cabinet 11 did); ``model_tolerance_pct`` keeps that much
+    headroom until its card's reading says how it really draws."""
+    wall = Wall(POWER.replace("cabinet_budget_a = 1.0", "cabinet_budget_a = 1.0\nmodel_tolerance_pct = 5"))
+    wall.show((255, 255, 255), 30)
+    assert wall.cabinet(1)["estimate_a"] == pytest.approx(1.0 / 1.05, rel=1e-3)
+    wall.limiter.measured(1, wall.cabinet(1)["estimate_a"] * 1000)   # the model was right
+    wall.show((255, 255, 255), int((HOLD_S + RELEASE_S) * FPS) + 10)
+    assert wall.cabinet(1)["estimate_a"] == pytest.approx(1.0, rel=1e-3)
+    assert wall.cabinet(2)["estimate_a"] == pytest.approx(1.0 / 1.05, rel=1e-3)   # still unread
+    wall.limiter.measured(1, None)                     # the card stops reporting: headroom again
+    wall.show((255, 255, 255), 2)                      # the frame after next (one-frame attack)
+    assert wall.cabinet(1)["estimate_a"] == pytest.approx(1.0 / 1.05, rel=1e-3)
+
+
+def test_a_tolerance_that_leaves_no_room_for_light_is_refused():
+    data, layout = load(POWER.replace("cabinet_budget_a = 1.0",
+                                      "cabinet_budget_a = 0.205\nmodel_tolerance_pct = 5"))
+    with pytest.raises(ConfigError, match=r"plus model_tolerance_pct 5 %\); rule: a budget must"):
+        parse_power(data, layout)
+    data, layout = load(POWER.replace("cabinet_budget_a = 1.0",
+                                      "cabinet_budget_a = 1.0\nmodel_tolerance_pct = 25"))
+    with pytest.raises(ConfigError, match=r"model_tolerance_pct = 25 is out of range"):
+        parse_power(data, layout)
+
+
 def test_a_card_behind_the_frames_sent_is_shown_but_corrects_nothing():
     """A card that showed few of the frames sent may be showing a picture seconds old (found
     by the simulator's current log at 1080p: a correction taken from a lagging card let whole
