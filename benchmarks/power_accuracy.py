@@ -326,7 +326,10 @@ def summary(errors: list[float]) -> dict:
 
 def loop_stats(polls: list[dict]) -> dict:
     loop = polls[-1]["status"].get("frame_loop") or {}
-    return {k: loop.get(k) for k in ("p50_ms", "p99_ms", "frames", "overruns", "target_fps")}
+    source = loop.get("source_stats") or {}
+    return {**{k: loop.get(k) for k in ("p50_ms", "p99_ms", "frames", "overruns", "target_fps")},
+            # DDP frames shown with packets missing (the previous frame's bytes fill the gap)
+            "source_frames": source.get("frames"), "source_incomplete": source.get("incomplete")}
 
 
 def run_pass(tmp: Path, text: str, budget_a: float, args, segments,
@@ -532,7 +535,9 @@ def print_report(r: dict) -> None:
     print(f"frame loop p50: {fl['off']['p50_ms']} ms off, {fl['on']['p50_ms']} ms on "
           f"({fl['p50_extra_pct']} %), p99 {fl['off']['p99_ms']} / {fl['on']['p99_ms']} ms, "
           f"overruns {fl['off']['overruns']} / {fl['on']['overruns']} of "
-          f"{fl['off']['frames']} / {fl['on']['frames']} frames")
+          f"{fl['off']['frames']} / {fl['on']['frames']} frames; DDP frames with packets missing "
+          f"{fl['off']['source_incomplete']} / {fl['on']['source_incomplete']} of "
+          f"{fl['off']['source_frames']} / {fl['on']['source_frames']}")
     if r["bench_limiting"] is not None:
         print("ledwarden bench --limiting --cpu-time (this screen, no calibration):")
         for row in r["bench_limiting"]["rows"]:
