@@ -40,7 +40,7 @@ from hw.sim.photometry import nominal_primaries
 
 #: Camera R, G, B (rows) of the nominal LED primaries (columns): broad filters overlap.
 _CAMERA_OF_PRIMARIES = np.array([[0.80, 0.09, 0.02],
-                                 [0.14, 0.88, 0.17],
+                                 [0.14, 0.88, 0.10],
                                  [0.01, 0.07, 0.95]])
 
 
@@ -56,7 +56,7 @@ class Camera:
     height: int = 480
     colour: np.ndarray = field(default_factory=default_colour)
     bits: int = 12
-    full_well: float = 20000.0       # electrons at which a pixel clips
+    full_well: float = 50000.0       # electrons at which a pixel clips
     read_noise: float = 4.0          # electrons rms
     psf_sigma: float = 0.15          # lens blur, LED pitches
     emitter: float = 0.3             # emitting square's side, LED pitches
