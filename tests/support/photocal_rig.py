@@ -68,6 +68,7 @@ class Rig:
     keystone: tuple[float, float] = (0.04, 0.02)
     peak: float = 0.6
     shots: int = 2
+    exposure: float = 0.0            # of the last photos taken
 
     def profile(self, error: float = 0.003) -> photos.CameraProfile:
         """The camera as measured once against a colorimeter (to within ``error``)."""
@@ -75,14 +76,16 @@ class Rig:
         return photos.CameraProfile(self.cam.colour * (1 + noise), self.cam.vignetting)
 
     def photos(self, region: tuple[int, int, int, int] | None = None,
-               calib: np.ndarray | None = None
+               calib: np.ndarray | None = None, exposure: float | None = None
                ) -> tuple[photos.Photo, list[list[photos.Photo]]]:
-        """The registration photo and the full fields of ``region`` (x, y, w, h)."""
+        """The registration photo and the full fields of ``region`` (x, y, w, h), at the
+        ``exposure`` given (one for several regions) or the one :attr:`peak` asks for."""
         x, y, w, h = region or (0, 0, self.wall.width, self.wall.height)
         hom = camera.view(self.cam, w, h, px_per_led=self.px_per_led,
                           rotation_deg=self.rotation_deg, keystone=self.keystone)
-        white = shown(self.wall, np.full((h, w, 3), 255, np.uint8), calib, (x, y))
-        exposure = camera.exposure_for(self.cam, hom, white[y:y + h, x:x + w], self.peak)
+        if exposure is None:
+            white = shown(self.wall, np.full((h, w, 3), 255, np.uint8), calib, (x, y))
+            exposure = camera.exposure_for(self.cam, hom, white[y:y + h, x:x + w], self.peak)
         count = [0]
 
         def take(frame: np.ndarray, name: str) -> photos.Photo:
@@ -92,6 +95,7 @@ class Rig:
                                                         shot=count[0]))
 
         reg = take(photos.registration_pattern(w, h), "registration.png")
+        self.exposure = exposure
         fields = [[take(photos.full_field(w, h, p), f"{p}-{i + 1}.png") for i in range(self.shots)]
                   for p in photos.PRIMARIES]
         return reg, fields

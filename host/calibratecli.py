@@ -1,0 +1,94 @@
+"""``ledwarden calibrate PHOTOS``: uniformity calibration computed from photographs of the wall.
+
+Runs on the laptop the photos are on: it finds the LEDs in the photos, measures each one's
+primaries, chooses a target every LED reaches and computes every LED's 3x3 coefficients
+(:mod:`controller.picture.photocal`), then writes them as each cabinet's ``.npz`` (``--out``)
+and/or sends them to the controller through the calibration import every other calibration
+file takes (``--import``, an installer token; ``--activate`` shows them at once).  Everything
+is measured and checked before the first import, so a bad photo is one sentence and the wall
+keeps the calibration it had.  The folder layout, the camera settings and the camera profile
+are in ``docs/photocal.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from controller.cliout import add_json_flag, emit
+from controller.config import load_screen
+from controller.errors import PayloadError
+from controller.jsonin import JsonObject
+from controller.picture import calibration
+from controller.picture.photocal.folder import calibrate_folder
+from controller.picture.photocal.photos import CameraProfile
+from host.remote import client_for
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    if not args.out and not args.send:
+        raise PayloadError("say where the calibration goes: --out FOLDER for .npz files, "
+                           "--import to send it to the controller, or both")
+    if args.activate and not args.send:
+        raise PayloadError("--activate needs --import: only an imported calibration is shown")
+    layout = load_screen(args.screen)
+    profile = CameraProfile.read(args.camera)
+    done = calibrate_folder(Path(args.photos), layout, profile)
+    res = done.result
+    report: JsonObject = {
+        "photo_sets": done.sets,
+        "measured_nonuniformity_percent": [round(v, 2) for v in done.before],
+        "level": round(res.level, 4), "desaturation": round(res.desaturation, 4),
+        "dead_leds": [list(d) for d in res.dead], "written": [], "imported": []}
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for address, calib in done.cabinets.items():
+            path = out / f"cabinet-{address}.npz"
+            path.write_bytes(calibration.to_npz(calib))
+            report["written"].append(str(path))
+    if args.send:
+        client = client_for(args)
+        for address, calib in done.cabinets.items():
+            index = client.post_bytes("/api/v1/calibration/import", calibration.to_npz(calib),
+                                      cabinet=address, format="npz", activate=args.activate,
+                                      name=f"photocal-cabinet-{address}.npz")
+            report["imported"].append({"cabinet": address,
+                                       "version": index["versions"][-1]["version"],
+                                       "active": index["active"]})
+    return emit(args, report, _show)
+
+
+def _show(r: JsonObject) -> None:
+    before = ", ".join(f"{k} {v:.2f} %" for k, v in zip("RGB", r["measured_nonuniformity_percent"]))
+    print(f"measured      {len(r['photo_sets'])} photo set(s); luminance spread {before}")
+    print(f"target        {100 * r['level']:.1f} % of the average LED's light, desaturation "
+          f"{100 * r['desaturation']:.1f} %")
+    dead = r["dead_leds"]
+    if dead:
+        print(f"dead LEDs     {len(dead)}, left as they are (replace them): "
+              + ", ".join(f"(x={x}, y={y})" for x, y in dead[:10]) + (" …" if len(dead) > 10 else ""))
+    for path in r["written"]:
+        print(f"written       {path}")
+    for item in r["imported"]:
+        state = "shown now" if item["active"] == item["version"] else \
+            f"not shown yet: ledwarden calibration activate --cabinet {item['cabinet']} " \
+            f"--version {item['version']}"
+        print(f"imported      cabinet {item['cabinet']} as v{item['version']} ({state})")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    summary = "compute every LED's uniformity calibration from photos of the wall"
+    p = sub.add_parser("calibrate", help=summary, description=summary[0].upper() + summary[1:]
+                       + " (docs/photocal.md).")
+    add_json_flag(p)
+    p.add_argument("photos", help="folder of photos: registration, red, green, blue (.png/.tif), "
+                                  "or one cabinet-<address>/ folder of them per cabinet")
+    p.add_argument("--screen", required=True, help="the wall's screen file (as the controller's)")
+    p.add_argument("--camera", required=True,
+                   help="the camera profile, JSON: 3x3 'colour' (XYZ to camera RGB), 'vignetting'")
+    p.add_argument("--out", metavar="FOLDER", help="write cabinet-<address>.npz files here")
+    p.add_argument("--import", dest="send", action="store_true",
+                   help="import them on the controller as each cabinet's next version (installer)")
+    p.add_argument("--activate", action="store_true", help="with --import: show them at once")
+    p.set_defaults(func=cmd_calibrate)

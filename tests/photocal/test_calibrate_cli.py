@@ -1,0 +1,140 @@
+"""``ledwarden calibrate``: a folder of photo files (the whole screen, or cabinet by cabinet
+at one exposure) to each cabinet's .npz and into a running controller's calibration store;
+bad folders refused in one sentence with nothing imported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from controller.picture import calibration
+from hw.sim import camera, photometry
+from host.cli import main
+from hw.sim.server import Simulator
+from support import controller_process
+from support.photocal_rig import LAYOUT, MODULE, SCREEN, Rig, nonuniformity
+
+SIZE = 64
+
+
+def write_set(folder: Path, reg, fields) -> None:
+    folder.mkdir(parents=True)
+    camera.write_png(folder / reg.name, reg.image)
+    for shots in fields:
+        for photo in shots:
+            camera.write_png(folder / photo.name, photo.image)
+
+
+@pytest.fixture(scope="module")
+def wall() -> photometry.Wall:
+    return photometry.make_wall(SIZE, SIZE, MODULE, MODULE, seed=61)
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory, wall) -> dict[str, Path]:
+    """The screen file, the camera profile, and the photos both ways."""
+    root = tmp_path_factory.mktemp("photocal")
+    (root / "screen.toml").write_text(SCREEN)
+    rig = Rig(wall)
+    profile = rig.profile()
+    (root / "camera.json").write_text(json.dumps(
+        {"colour": profile.colour.tolist(), "vignetting": list(profile.vignetting)}))
+    write_set(root / "whole", *rig.photos())
+    # cabinet by cabinet: each alone at 8 px per LED, all at the exposure the first one needed
+    exposure = None
+    for cab in LAYOUT.cabinets:
+        reg, fields = rig.photos((cab.x, cab.y, cab.width, cab.height), exposure=exposure)
+        exposure = rig.exposure
+        write_set(root / "cabinets" / f"cabinet-{cab.address}", reg, fields)
+    return {"root": root, "screen": root / "screen.toml", "camera": root / "camera.json"}
+
+
+def run(kit, folder: str, *more: str, capsys) -> tuple[int, str, str]:
+    capsys.readouterr()
+    status = main(["calibrate", str(kit["root"] / folder), "--screen", str(kit["screen"]),
+                   "--camera", str(kit["camera"]), *more])
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def screen_from(files: dict[int, Path]) -> np.ndarray:
+    arrays = {cab.address: calibration.read_file(files[cab.address], cab) for cab in LAYOUT.cabinets}
+    out = calibration.screen_array(LAYOUT, arrays)
+    assert out is not None
+    return out
+
+
+@pytest.mark.parametrize("folder", ["whole", "cabinets"])
+def test_photos_to_npz_files_make_the_wall_uniform(kit, wall, folder, tmp_path, capsys):
+    status, out, err = run(kit, folder, "--out", str(tmp_path), "--json", capsys=capsys)
+    assert status == 0, err
+    report = json.loads(out)
+    assert len(report["photo_sets"]) == (1 if folder == "whole" else 4)
+    files = {a: tmp_path / f"cabinet-{a}.npz" for a in (1, 2, 3, 4)}
+    assert sorted(report["written"]) == sorted(str(p) for p in files.values())
+    after = nonuniformity(wall, screen_from(files))
+    print(f"\nledwarden calibrate ({folder}): measured spread {report['measured_nonuniformity_percent']}"
+          f" %, after (ground truth) {np.round(100 * after, 2)} %")
+    assert 5 < min(report["measured_nonuniformity_percent"]) and (after < 0.01).all()
+
+
+def test_the_summary_for_people(kit, tmp_path, capsys):
+    status, out, _ = run(kit, "whole", "--out", str(tmp_path), capsys=capsys)
+    assert status == 0
+    assert "luminance spread R" in out and "of the average LED's light" in out
+    assert f"written       {tmp_path / 'cabinet-4.npz'}" in out
+
+
+def test_bad_folders_are_one_sentence(kit, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for p in (kit["root"] / "whole").iterdir():
+        if not p.name.startswith("green"):
+            (broken / p.name).write_bytes(p.read_bytes())
+    (kit["root"] / "broken").symlink_to(broken)
+    status, _, err = run(kit, "broken", "--out", str(tmp_path / "out"), capsys=capsys)
+    assert status == 1 and err.count("\n") == 1 and "no green photo" in err
+    assert not (tmp_path / "out").exists()
+    status, _, err = run(kit, "whole", capsys=capsys)
+    assert status == 1 and "say where the calibration goes" in err
+    (kit["root"] / "bad.json").write_text("{}")
+    capsys.readouterr()
+    assert main(["calibrate", str(kit["root"] / "whole"), "--screen", str(kit["screen"]),
+                 "--camera", str(kit["root"] / "bad.json"), "--out", str(tmp_path)]) == 1
+    assert "not a camera profile" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(240)
+def test_imported_into_a_running_controller(kit, tmp_path, monkeypatch, capsys):
+    """Through the controller's calibration import (installer token): each cabinet gets a
+    stored version equal to the file written; a refused run imports nothing."""
+    broken = tmp_path / "photos"
+    write_set(broken, *Rig(photometry.make_wall(SIZE, SIZE, MODULE, MODULE, seed=62),
+                           peak=3.0, shots=1).photos())
+    (kit["root"] / "clipped").symlink_to(broken)
+    with Simulator(4, pty=True) as sim, controller_process.running(
+            tmp_path, sim.url, "installer", "--watch-interval", "0", "--schedule", "off",
+            screen=kit["screen"]) as ctl:
+        monkeypatch.setenv("LEDWARDEN_TOKEN", ctl.token)
+        base = ["--controller", ctl.url]
+        capsys.readouterr()
+        assert main([*base, "calibrate", str(kit["root"] / "clipped"), "--screen",
+                     str(kit["screen"]), "--camera", str(kit["camera"]), "--import"]) == 1
+        assert "clipped (over-exposed)" in capsys.readouterr().err
+        assert not (ctl.state / "calibration").exists()
+        assert main([*base, "calibrate", str(kit["root"] / "whole"), "--screen", str(kit["screen"]),
+                     "--camera", str(kit["camera"]), "--import", "--activate",
+                     "--out", str(tmp_path / "out"), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert [(i["cabinet"], i["version"], i["active"]) for i in report["imported"]] == [
+            (1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1)]
+        assert main([*base, "calibration", "list", "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)["cabinets"]
+        assert [c["in_use"] for c in listed] == [{"from": "stored", "version": 1}] * 4
+        for a in (1, 2, 3, 4):
+            stored = np.load(ctl.state / "calibration" / f"0x{a:02x}" / "v1.npz")["matrix"]
+            written = np.load(tmp_path / "out" / f"cabinet-{a}.npz")["matrix"]
+            assert np.array_equal(stored, written)
