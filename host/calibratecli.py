@@ -15,17 +15,46 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from controller.cliout import add_json_flag, emit
 from controller.config import load_screen
 from controller.errors import PayloadError
 from controller.jsonin import JsonObject
 from controller.picture import calibration
 from controller.picture.photocal.folder import calibrate_folder
-from controller.picture.photocal.photos import CameraProfile
+from controller.picture.photocal.photos import CameraProfile, registration_pattern
 from host.remote import client_for
 
 
+def cmd_patterns(args: argparse.Namespace, folder: Path) -> int:
+    """The registration frames, screen-sized 8-bit PNGs for the controller's image source: the
+    whole screen's, and each cabinet's alone (the rest black)."""
+    layout = load_screen(args.screen)
+    folder.mkdir(parents=True, exist_ok=True)
+    regions = [("registration.png", 0, 0, layout.width, layout.height)] + [
+        (f"cabinet-{c.address}-registration.png", c.x, c.y, c.width, c.height)
+        for c in layout.cabinets]
+    written = []
+    for name, x, y, w, h in regions:
+        frame = np.zeros((layout.height, layout.width, 3), np.uint8)
+        frame[y:y + h, x:x + w] = registration_pattern(w, h)
+        if not cv2.imwrite(str(folder / name), frame[..., ::-1]):
+            raise OSError(f"cannot write {folder / name}")
+        written.append(str(folder / name))
+    return emit(args, {"written": written},
+                lambda r: print("\n".join(f"written       {p}" for p in r["written"])))
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    if args.patterns:
+        return cmd_patterns(args, Path(args.patterns))
+    if not args.photos:
+        raise PayloadError("give the folder of photos (or --patterns FOLDER to write the "
+                           "registration frames to show first)")
+    if not args.camera:
+        raise PayloadError("give the camera's profile: --camera PROFILE.json (docs/photocal.md)")
     if not args.out and not args.send:
         raise PayloadError("say where the calibration goes: --out FOLDER for .npz files, "
                            "--import to send it to the controller, or both")
@@ -82,10 +111,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help=summary, description=summary[0].upper() + summary[1:]
                        + " (docs/photocal.md).")
     add_json_flag(p)
-    p.add_argument("photos", help="folder of photos: registration, red, green, blue (.png/.tif), "
-                                  "or one cabinet-<address>/ folder of them per cabinet")
+    p.add_argument("photos", nargs="?",
+                   help="folder of photos: registration, red, green, blue (.png/.tif), "
+                        "or one cabinet-<address>/ folder of them per cabinet")
+    p.add_argument("--patterns", metavar="FOLDER",
+                   help="instead: write the registration frames to show (whole screen and each "
+                        "cabinet alone) as PNG files for the controller's image source")
     p.add_argument("--screen", required=True, help="the wall's screen file (as the controller's)")
-    p.add_argument("--camera", required=True,
+    p.add_argument("--camera",
                    help="the camera profile, JSON: 3x3 'colour' (XYZ to camera RGB), 'vignetting'")
     p.add_argument("--out", metavar="FOLDER", help="write cabinet-<address>.npz files here")
     p.add_argument("--import", dest="send", action="store_true",

@@ -138,3 +138,21 @@ def test_imported_into_a_running_controller(kit, tmp_path, monkeypatch, capsys):
             stored = np.load(ctl.state / "calibration" / f"0x{a:02x}" / "v1.npz")["matrix"]
             written = np.load(tmp_path / "out" / f"cabinet-{a}.npz")["matrix"]
             assert np.array_equal(stored, written)
+
+
+def test_the_registration_frames_to_show(kit, tmp_path, capsys):
+    """Screen-sized 8-bit frames the controller's image source plays: the whole screen's
+    pattern, and each cabinet's alone; what they light is what the calibration looks for."""
+    import cv2
+
+    from controller.picture.photocal.photos import registration_lit
+    assert main(["calibrate", "--patterns", str(tmp_path), "--screen", str(kit["screen"])]) == 0
+    whole = cv2.imread(str(tmp_path / "registration.png"), cv2.IMREAD_UNCHANGED)
+    assert whole.dtype == np.uint8 and whole.shape == (SIZE, SIZE, 3)
+    assert np.array_equal(whole.any(axis=2), registration_lit(SIZE, SIZE))
+    four = cv2.imread(str(tmp_path / "cabinet-4-registration.png"), cv2.IMREAD_UNCHANGED)
+    assert not four[:32].any() and not four[:, :32].any()
+    assert np.array_equal(four[32:, 32:].any(axis=2), registration_lit(32, 32))
+    capsys.readouterr()
+    assert main(["calibrate", "--screen", str(kit["screen"]), "--out", str(tmp_path)]) == 1
+    assert "give the folder of photos" in capsys.readouterr().err
