@@ -6,13 +6,13 @@ default: several minutes, most of it making the photos, which is not timed).
 The wall is 1920 x 1080 LEDs, 6 x 6 cabinets of 320 x 180 (5 x 5 modules of 64 x 36), aged
 three years, from :mod:`hw.sim.photometry`.  A camera a few metres away resolves one cabinet
 at a time (about 5 photo pixels per LED, 1.8 megapixels), so each cabinet is photographed
-alone, as an installer does: its registration pattern and one full field each of red, green
-and blue, the rest of the wall dark (:mod:`hw.sim.camera`).  Timed, per cabinet: reading one
+alone, as an installer does: its registration pattern and two full fields (``--shots``) each
+of red, green and blue, averaged, the rest of the wall dark (:mod:`hw.sim.camera`).  Timed, per cabinet: reading one
 PNG file per photo (decoding, as from the camera card), finding the grid and measuring every
 LED (:func:`controller.picture.photocal.measure.measure`); then, once for the whole wall, the
 common target and every LED's coefficients, and cutting them into the cabinets' checked Q1.14
 arrays.  The photos are made in memory and one is written to PNG to time the decoding (the
-144 files would take 1.5 GB).  Also printed: the wall's luminance non-uniformity before and
+252 files would take 2.6 GB).  Also printed: the wall's luminance non-uniformity before and
 after, from the physical model (the ground truth), so a fast wrong answer shows.
 """
 
@@ -73,6 +73,7 @@ def nonuniformity(wall: photometry.Wall, calib: np.ndarray | None) -> list[float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cabinets", type=int, default=36, help="measure only the first N")
+    parser.add_argument("--shots", type=int, default=2, help="full-field photos per primary")
     args = parser.parse_args()
     layout = loads_screen(screen_text())
     wall = photometry.make_wall(W, H, MOD_W, MOD_H, seed=19)
@@ -89,7 +90,8 @@ def main() -> None:
             white = np.einsum("yxkc->yxc", truth)
             exposure = camera.exposure_for(cam, hom, white, 0.6)
             frames = [photos.registration_pattern(CAB_W, CAB_H)] + [
-                photos.full_field(CAB_W, CAB_H, p) for p in photos.PRIMARIES]
+                photos.full_field(CAB_W, CAB_H, p) for p in photos.PRIMARIES
+                for _ in range(args.shots)]
             shot = [photos.Photo(f"cab{cab.address}-{i}.png", camera.photograph(
                 cam, hom, np.einsum("yxk,yxkc->yxc", f / 255.0, truth), exposure, shot=i))
                 for i, f in enumerate(frames)]
@@ -100,13 +102,15 @@ def main() -> None:
                 photos.read_photo(path)
                 decode = time.perf_counter() - t
             t1 = time.perf_counter()
-            found = measure.measure(shot[0], [[p] for p in shot[1:]], CAB_W, CAB_H, profile)
+            fields = [shot[1 + k * args.shots:1 + (k + 1) * args.shots] for k in range(3)]
+            found = measure.measure(shot[0], fields, CAB_W, CAB_H, profile)
             t2 = time.perf_counter()
             primaries[cab.y:cab.y + CAB_H, cab.x:cab.x + CAB_W] = found.primaries
             made += t1 - t0
-            timed += t2 - t1 + 4 * decode
-            print(f"cabinet {cab.address}: measured in {t2 - t1:.2f} s (+ {4 * decode:.2f} s "
-                  f"reading 4 PNG files); photos made in {t1 - t0:.1f} s", flush=True)
+            files = len(shot)
+            timed += t2 - t1 + files * decode
+            print(f"cabinet {cab.address}: measured in {t2 - t1:.2f} s (+ {files * decode:.2f} s "
+                  f"reading {files} PNG files); photos made in {t1 - t0:.1f} s", flush=True)
     if args.cabinets < len(layout.cabinets):
         print(f"measured {args.cabinets} of {len(layout.cabinets)} cabinets: "
               f"{timed / args.cabinets * len(layout.cabinets):.1f} s for the wall, extrapolated")
