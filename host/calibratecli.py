@@ -19,13 +19,23 @@ import cv2
 import numpy as np
 
 from controller.cliout import add_json_flag, emit
-from controller.config import load_screen
+from controller.config import Layout, load_screen
 from controller.errors import PayloadError
 from controller.jsonin import JsonObject
 from controller.picture import calibration
-from controller.picture.photocal.folder import calibrate_folder
+from controller.picture.photocal.folder import (calibrate_folder, current_calibration,
+                                                match_folder, module_area)
 from controller.picture.photocal.photos import CameraProfile, registration_pattern
 from host.remote import client_for
+
+
+def _pixel(text: str) -> tuple[int, int]:
+    try:
+        x, y = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a pixel of the module as X,Y, "
+                                         f"screen coordinates, e.g. 40,20") from None
+    return x, y
 
 
 def cmd_patterns(args: argparse.Namespace, folder: Path) -> int:
@@ -33,7 +43,9 @@ def cmd_patterns(args: argparse.Namespace, folder: Path) -> int:
     whole screen's, and each cabinet's alone (the rest black)."""
     layout = load_screen(args.screen)
     folder.mkdir(parents=True, exist_ok=True)
-    regions = [("registration.png", 0, 0, layout.width, layout.height)] + [
+    regions = [("registration.png", 0, 0, layout.width, layout.height)] + ([
+        ("module-registration.png", *module_area(layout, *args.module).region)]
+        if args.module else []) + [
         (f"cabinet-{c.address}-registration.png", c.x, c.y, c.width, c.height)
         for c in layout.cabinets]
     written = []
@@ -62,6 +74,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise PayloadError("--activate needs --import: only an imported calibration is shown")
     layout = load_screen(args.screen)
     profile = CameraProfile.read(args.camera)
+    if args.module:
+        return _module(args, layout, profile)
     done = calibrate_folder(Path(args.photos), layout, profile)
     res = done.result
     report: JsonObject = {
@@ -69,23 +83,51 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         "measured_nonuniformity_percent": [round(v, 2) for v in done.before],
         "level": round(res.level, 4), "desaturation": round(res.desaturation, 4),
         "dead_leds": [list(d) for d in res.dead], "written": [], "imported": []}
+    _deliver(args, done.cabinets, report)
+    return emit(args, report, _show)
+
+
+def _deliver(args: argparse.Namespace, cabinets: dict[int, np.ndarray], report: JsonObject) -> None:
+    """Write the cabinets' files (``--out``) and import them (``--import``)."""
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        for address, calib in done.cabinets.items():
+        for address, calib in cabinets.items():
             path = out / f"cabinet-{address}.npz"
             path.write_bytes(calibration.to_npz(calib))
             report["written"].append(str(path))
     if args.send:
         client = client_for(args)
-        for address, calib in done.cabinets.items():
+        for address, calib in cabinets.items():
             index = client.post_bytes("/api/v1/calibration/import", calibration.to_npz(calib),
                                       cabinet=address, format="npz", activate=args.activate,
                                       name=f"photocal-cabinet-{address}.npz")
             report["imported"].append({"cabinet": address,
                                        "version": index["versions"][-1]["version"],
                                        "active": index["active"]})
-    return emit(args, report, _show)
+
+
+def _module(args: argparse.Namespace, layout: Layout, profile: CameraProfile) -> int:
+    """``--module X,Y``: match the module with that pixel to its neighbours; only its
+    cabinet's calibration changes, and in it only the module's LEDs."""
+    area = module_area(layout, *args.module)
+    current = current_calibration(Path(args.current) if args.current else None, layout)
+    done = match_folder(Path(args.photos), layout, profile, area, current)
+    report: JsonObject = {
+        "module": list(area.module), "cabinet": done.address, "region": list(area.region),
+        "white_delta_uv_before": round(done.before, 5), "white_delta_uv_after": round(done.after, 5),
+        "desaturation": round(done.result.desaturation, 4),
+        "dead_leds": [list(d) for d in done.result.dead], "written": [], "imported": []}
+    _deliver(args, {done.address: done.array}, report)
+
+    def show(r: JsonObject) -> None:
+        x, y, w, h = r["module"]
+        print(f"module        {w}x{h} at (x={x}, y={y}) in cabinet {r['cabinet']}: white "
+              f"Δu'v' to its neighbours {r['white_delta_uv_before']:.4f} measured, "
+              f"{r['white_delta_uv_after']:.4f} with the new coefficients")
+        _show_delivered(r)
+
+    return emit(args, report, show)
 
 
 def _show(r: JsonObject) -> None:
@@ -97,6 +139,10 @@ def _show(r: JsonObject) -> None:
     if dead:
         print(f"dead LEDs     {len(dead)}, left as they are (replace them): "
               + ", ".join(f"(x={x}, y={y})" for x, y in dead[:10]) + (" …" if len(dead) > 10 else ""))
+    _show_delivered(r)
+
+
+def _show_delivered(r: JsonObject) -> None:
     for path in r["written"]:
         print(f"written       {path}")
     for item in r["imported"]:
@@ -124,4 +170,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--import", dest="send", action="store_true",
                    help="import them on the controller as each cabinet's next version (installer)")
     p.add_argument("--activate", action="store_true", help="with --import: show them at once")
+    p.add_argument("--module", type=_pixel, metavar="X,Y",
+                   help="match only the module with screen pixel X,Y (a replaced one) to the "
+                        "modules around it, photographed together; the rest stays as it is")
+    p.add_argument("--current", metavar="FOLDER",
+                   help="with --module: the cabinet-<address>.npz files of the calibration in "
+                        "use (what --out wrote); cabinets without one are uncalibrated")
     p.set_defaults(func=cmd_calibrate)

@@ -156,3 +156,42 @@ def test_the_registration_frames_to_show(kit, tmp_path, capsys):
     capsys.readouterr()
     assert main(["calibrate", "--screen", str(kit["screen"]), "--out", str(tmp_path)]) == 1
     assert "give the folder of photos" in capsys.readouterr().err
+
+
+def test_a_replaced_module_matched_from_the_command_line(kit, wall, tmp_path, capsys):
+    """``--module X,Y --current FOLDER``: the calibration in use (written by an earlier run),
+    the replaced module photographed with its neighbours; only its cabinet's file is written,
+    and in it only the module's LEDs differ."""
+    from support.photocal_rig import REPLACED, white_difference
+    status, _, err = run(kit, "whole", "--out", str(tmp_path / "cal"), capsys=capsys)
+    assert status == 0, err
+    new = wall.replace_module(*REPLACED)                       # module (16..31, 32..47), cabinet 3
+    write_set(kit["root"] / "module-set", *Rig(new).photos((0, 16, 48, 48)))
+    status, out, err = run(kit, "module-set", "--module", "20,40", "--current",
+                           str(tmp_path / "cal"), "--out", str(tmp_path / "new"), "--json",
+                           capsys=capsys)
+    assert status == 0, err
+    report = json.loads(out)
+    assert (report["cabinet"], report["module"], report["region"]) == (3, [16, 32, 16, 16],
+                                                                        [0, 16, 48, 48])
+    assert [Path(p).name for p in report["written"]] == ["cabinet-3.npz"]
+    old_files = {a: tmp_path / "cal" / f"cabinet-{a}.npz" for a in (1, 2, 3, 4)}
+    before = white_difference(new, screen_from(old_files), *REPLACED)
+    after = white_difference(new, screen_from({**old_files, 3: tmp_path / "new" / "cabinet-3.npz"}),
+                             *REPLACED)
+    with capsys.disabled():
+        print(f"\nledwarden calibrate --module: white Δu'v' {before:.4f} -> {after:.5f} (ground truth), "
+              f"measured {report['white_delta_uv_before']} -> {report['white_delta_uv_after']}")
+    assert before > 0.007 and after < 0.002 and report["white_delta_uv_after"] < 0.001
+    old3 = np.load(old_files[3])["matrix"]
+    new3 = np.load(tmp_path / "new" / "cabinet-3.npz")["matrix"]
+    outside = np.ones((32, 32), bool)
+    outside[:16, 16:] = False                                  # cabinet 3 is at (0, 32)
+    assert np.array_equal(old3[outside], new3[outside]) and not np.array_equal(old3, new3)
+    capsys.readouterr()
+    assert main(["calibrate", "--patterns", str(tmp_path / "frames"), "--module", "20,40",
+                 "--screen", str(kit["screen"])]) == 0
+    assert (tmp_path / "frames" / "module-registration.png").exists()
+    assert main(["calibrate", "--patterns", str(tmp_path / "frames"), "--module", "99,40",
+                 "--screen", str(kit["screen"])]) == 1
+    assert "pixel (x=99, y=40) is on no cabinet" in capsys.readouterr().err

@@ -18,12 +18,13 @@ target is common to all the sets: one exposure for every photo of every set
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from controller.config import Layout
+from controller.config import Cabinet, Layout
+from controller.picture import calibration
 from controller.picture.photocal import measure, solve
 from controller.picture.photocal.photos import PRIMARIES, CameraProfile, PhotoError, read_photo
 
@@ -94,3 +95,90 @@ def calibrate_folder(folder: Path, layout: Layout, profile: CameraProfile) -> Wa
                                       np.median(primaries[shown], axis=0)))
     cabinets = solve.per_cabinet(layout, result.q14())
     return WallResult(result, cabinets, [str(s[0]) for s in sets], before)
+
+
+@dataclass(frozen=True)
+class ModuleArea:
+    """A module on the screen and the region photographed to match it: the module and the
+    modules around it (clipped to the screen), in screen pixels (x, y, width, height)."""
+
+    cabinet: Cabinet
+    module: tuple[int, int, int, int]
+    region: tuple[int, int, int, int]
+
+
+def module_area(layout: Layout, x: int, y: int) -> ModuleArea:
+    """The module that screen pixel (x, y) belongs to, and its region."""
+    for cab in layout.cabinets:
+        if cab.x <= x < cab.x + cab.width and cab.y <= y < cab.y + cab.height:
+            mw, mh = cab.module.width, cab.module.height
+            mx, my = cab.x + (x - cab.x) // mw * mw, cab.y + (y - cab.y) // mh * mh
+            x0, y0 = max(0, mx - mw), max(0, my - mh)
+            x1, y1 = min(layout.width, mx + 2 * mw), min(layout.height, my + 2 * mh)
+            return ModuleArea(cab, (mx, my, mw, mh), (x0, y0, x1 - x0, y1 - y0))
+    raise PhotoError(f"pixel (x={x}, y={y}) is on no cabinet of the screen file; give a pixel "
+                     f"of the replaced module, in screen coordinates")
+
+
+def current_calibration(folder: Path | None, layout: Layout) -> np.ndarray:
+    """``float64[H][W][3][3]``: the screen's coefficients as factors, from the cabinets'
+    ``cabinet-<address>.npz`` in ``folder`` (what ``--out`` wrote); identity elsewhere."""
+    per_cabinet = {}
+    if folder is not None:
+        for cab in layout.cabinets:
+            path = Path(folder) / f"cabinet-{cab.address}.npz"
+            if path.exists():
+                per_cabinet[cab.address] = calibration.read_file(path, cab)
+    screen = calibration.screen_array(layout, per_cabinet)
+    if screen is None:
+        screen = calibration.identity(layout.height, layout.width)
+    out: np.ndarray = calibration.as_matrix(screen).astype(np.float64) / calibration.ONE
+    return out
+
+
+def _white_upvp(p: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """u′v′ of the mean white (all inputs full) LEDs with matrices ``p`` show through ``m``."""
+    xyz = (p @ m).sum(axis=-1).reshape(-1, 3).mean(axis=0)
+    d = xyz[0] + 15 * xyz[1] + 3 * xyz[2]
+    return np.array([4 * xyz[0] / d, 9 * xyz[1] / d])
+
+
+@dataclass(frozen=True)
+class ModuleResult:
+    result: solve.Result
+    address: int
+    array: np.ndarray          # the cabinet's whole new int16 array, its own orientation
+    before: float              # measured Δu′v′ of the module's white to its neighbours'
+    after: float               # the same, predicted with the new coefficients
+
+
+def match_folder(folder: Path, layout: Layout, profile: CameraProfile, area: ModuleArea,
+                 current: np.ndarray) -> ModuleResult:
+    """The replaced module matched to its neighbours from one photo set of ``area.region``;
+    every other LED keeps ``current`` (the screen's coefficients as factors)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PhotoError(f"{folder}: not a folder of photos")
+    reg = _step(folder, "registration")
+    fields = [[read_photo(p) for p in _step(folder, k)] for k in PRIMARIES]
+    x, y, w, h = area.region
+    found = measure.measure(read_photo(reg[0]), fields, w, h, profile)
+    shown = np.zeros((layout.height, layout.width), bool)
+    for cab in layout.cabinets:
+        shown[cab.y:cab.y + cab.height, cab.x:cab.x + cab.width] = True
+    mx, my, mw, mh = area.module
+    inner = (slice(my - y, my - y + mh), slice(mx - x, mx - x + mw))
+    around = shown[y:y + h, x:x + w].copy()
+    around[inner] = False
+    cur = current[y:y + h, x:x + w]
+    result = solve.match_module(found.primaries, cur, inner, around)
+    p = solve.matrices(found.primaries)
+    before = float(np.linalg.norm(_white_upvp(p[inner], cur[inner])
+                                  - _white_upvp(p[around], cur[around])))
+    after = float(np.linalg.norm(_white_upvp(p[inner], result.coefficients[inner])
+                                 - _white_upvp(p[around], cur[around])))
+    q = solve.to_q14(current)
+    q[y:y + h, x:x + w][inner] = result.q14()[inner]
+    cab = area.cabinet
+    array = solve.per_cabinet(replace(layout, cabinets=(cab,)), q)[cab.address]
+    return ModuleResult(result, cab.address, array, before, after)
