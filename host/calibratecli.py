@@ -24,8 +24,9 @@ from controller.errors import PayloadError
 from controller.jsonin import JsonObject
 from controller.picture import calibration
 from controller.picture.photocal.folder import (calibrate_folder, current_calibration,
-                                                match_folder, module_area)
-from controller.picture.photocal.photos import CameraProfile, registration_pattern
+                                                match_folder, module_area, verify_folder)
+from controller.picture.photocal.photos import (PRIMARIES, CameraProfile, full_field,
+                                                registration_pattern)
 from host.remote import client_for
 
 
@@ -39,24 +40,45 @@ def _pixel(text: str) -> tuple[int, int]:
 
 
 def cmd_patterns(args: argparse.Namespace, folder: Path) -> int:
-    """The registration frames, screen-sized 8-bit PNGs for the controller's image source: the
-    whole screen's, and each cabinet's alone (the rest black)."""
+    """The frames to show, screen-sized 8-bit PNGs for the controller's image source, for the
+    whole screen, each cabinet alone (the rest black) and, with ``--module``, the module's
+    region: the registration pattern, and the full fields for the verification round (which
+    must go through the video, so that the calibration applies)."""
     layout = load_screen(args.screen)
     folder.mkdir(parents=True, exist_ok=True)
-    regions = [("registration.png", 0, 0, layout.width, layout.height)] + ([
-        ("module-registration.png", *module_area(layout, *args.module).region)]
-        if args.module else []) + [
-        (f"cabinet-{c.address}-registration.png", c.x, c.y, c.width, c.height)
-        for c in layout.cabinets]
+    regions = [("", 0, 0, layout.width, layout.height)] + ([
+        ("module-", *module_area(layout, *args.module).region)] if args.module else []) + [
+        (f"cabinet-{c.address}-", c.x, c.y, c.width, c.height) for c in layout.cabinets]
     written = []
-    for name, x, y, w, h in regions:
-        frame = np.zeros((layout.height, layout.width, 3), np.uint8)
-        frame[y:y + h, x:x + w] = registration_pattern(w, h)
-        if not cv2.imwrite(str(folder / name), frame[..., ::-1]):
-            raise OSError(f"cannot write {folder / name}")
-        written.append(str(folder / name))
+    for prefix, x, y, w, h in regions:
+        for step in ("registration", *PRIMARIES):
+            frame = np.zeros((layout.height, layout.width, 3), np.uint8)
+            frame[y:y + h, x:x + w] = (registration_pattern(w, h) if step == "registration"
+                                       else full_field(w, h, step))
+            path = folder / f"{prefix}{step}.png"
+            if not cv2.imwrite(str(path), frame[..., ::-1]):
+                raise OSError(f"cannot write {path}")
+            written.append(str(path))
     return emit(args, {"written": written},
-                lambda r: print("\n".join(f"written       {p}" for p in r["written"])))
+                lambda r: print(f"written       {len(r['written'])} frames in {folder}"))
+
+
+def cmd_verify(args: argparse.Namespace, layout: Layout, profile: CameraProfile) -> int:
+    """``--verify``: measure the wall as it shows now (second round of photos)."""
+    found = verify_folder(Path(args.photos), layout, profile)
+    report: JsonObject = {"photo_sets": found.sets,
+                          "nonuniformity_percent": [round(v, 3) for v in found.spread],
+                          "worst_module": list(found.worst_module),
+                          "worst_module_white_delta_uv": round(found.worst_delta_uv, 5)}
+
+    def show(r: JsonObject) -> None:
+        spread = ", ".join(f"{k} {v:.2f} %" for k, v in zip("RGB", r["nonuniformity_percent"]))
+        x, y = r["worst_module"]
+        print(f"measured      {len(r['photo_sets'])} photo set(s); luminance spread {spread}")
+        print(f"worst module  at (x={x}, y={y}): white Δu'v' "
+              f"{r['worst_module_white_delta_uv']:.4f} from the wall's")
+
+    return emit(args, report, show)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -67,13 +89,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                            "registration frames to show first)")
     if not args.camera:
         raise PayloadError("give the camera's profile: --camera PROFILE.json (docs/photocal.md)")
-    if not args.out and not args.send:
+    if not args.out and not args.send and not args.verify:
         raise PayloadError("say where the calibration goes: --out FOLDER for .npz files, "
                            "--import to send it to the controller, or both")
     if args.activate and not args.send:
         raise PayloadError("--activate needs --import: only an imported calibration is shown")
     layout = load_screen(args.screen)
     profile = CameraProfile.read(args.camera)
+    if args.verify:
+        return cmd_verify(args, layout, profile)
     if args.module:
         return _module(args, layout, profile)
     done = calibrate_folder(Path(args.photos), layout, profile)
@@ -170,6 +194,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--import", dest="send", action="store_true",
                    help="import them on the controller as each cabinet's next version (installer)")
     p.add_argument("--activate", action="store_true", help="with --import: show them at once")
+    p.add_argument("--verify", action="store_true",
+                   help="instead: measure the wall as it shows now, from photos of the full "
+                        "fields played through the video (the --patterns frames), to check a "
+                        "calibration")
     p.add_argument("--module", type=_pixel, metavar="X,Y",
                    help="match only the module with screen pixel X,Y (a replaced one) to the "
                         "modules around it, photographed together; the rest stays as it is")

@@ -195,3 +195,23 @@ def test_a_replaced_module_matched_from_the_command_line(kit, wall, tmp_path, ca
     assert main(["calibrate", "--patterns", str(tmp_path / "frames"), "--module", "99,40",
                  "--screen", str(kit["screen"])]) == 1
     assert "pixel (x=99, y=40) is on no cabinet" in capsys.readouterr().err
+
+
+def test_the_verification_round_agrees_with_the_walls_own_light(kit, wall, tmp_path, capsys):
+    """``--verify`` on photos taken before and after (the full fields through the video, the
+    calibration applied) measures what the physical model says, within 0.3 points."""
+    status, _, err = run(kit, "whole", "--out", str(tmp_path / "cal"), capsys=capsys)
+    assert status == 0, err
+    calib = screen_from({a: tmp_path / "cal" / f"cabinet-{a}.npz" for a in (1, 2, 3, 4)})
+    write_set(kit["root"] / "after", *Rig(wall).photos(calib=calib))
+    for folder, truth in (("whole", nonuniformity(wall, None)), ("after", nonuniformity(wall, calib))):
+        status, out, err = run(kit, folder, "--verify", "--json", capsys=capsys)
+        assert status == 0, err
+        measured = np.array(json.loads(out)["nonuniformity_percent"])
+        with capsys.disabled():
+            print(f"\n--verify {folder}: measured {measured} %, ground truth "
+                  f"{np.round(100 * truth, 2)} %")
+        assert np.abs(measured - 100 * truth).max() < 0.3
+    assert (measured < 1).all()
+    status, out, _ = run(kit, "after", "--verify", capsys=capsys)
+    assert status == 0 and "luminance spread R" in out and "worst module" in out

@@ -71,8 +71,10 @@ def _sets(folder: Path, layout: Layout) -> list[tuple[Path, int, int, int, int]]
     return out
 
 
-def calibrate_folder(folder: Path, layout: Layout, profile: CameraProfile) -> WallResult:
-    """Every cabinet's coefficients from the photos in ``folder`` (see the module docstring)."""
+def _measure_sets(folder: Path, layout: Layout, profile: CameraProfile
+                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Every LED's primaries from the photo sets in ``folder``, the mask of LEDs on cabinets,
+    and the sets' folders."""
     primaries = np.zeros((layout.height, layout.width, 3, 3))
     covered = np.zeros((layout.height, layout.width), bool)
     sets = _sets(Path(folder), layout)
@@ -89,12 +91,47 @@ def calibrate_folder(folder: Path, layout: Layout, profile: CameraProfile) -> Wa
         shown[cab.y:cab.y + cab.height, cab.x:cab.x + cab.width] = True
     if not covered[shown].all():
         raise PhotoError(f"{folder}: the photos do not cover every cabinet's LEDs")
-    lum = primaries[shown][..., 1]
-    before = [float(100 * lum[:, k].std() / lum[:, k].mean()) for k in range(3)]
+    return primaries, shown, [str(s[0]) for s in sets]
+
+
+def _spread(primaries: np.ndarray) -> list[float]:
+    """Luminance sd / mean per primary, in %."""
+    lum = primaries[..., 1]
+    return [float(100 * lum[:, k].std() / lum[:, k].mean()) for k in range(3)]
+
+
+def calibrate_folder(folder: Path, layout: Layout, profile: CameraProfile) -> WallResult:
+    """Every cabinet's coefficients from the photos in ``folder`` (see the module docstring)."""
+    primaries, shown, sets = _measure_sets(folder, layout, profile)
     result = solve.calibrate(np.where(shown[..., None, None], primaries,
                                       np.median(primaries[shown], axis=0)))
     cabinets = solve.per_cabinet(layout, result.q14())
-    return WallResult(result, cabinets, [str(s[0]) for s in sets], before)
+    return WallResult(result, cabinets, sets, _spread(primaries[shown]))
+
+
+@dataclass(frozen=True)
+class Verification:
+    sets: list[str]
+    spread: list[float]            # luminance sd / mean per primary, %
+    worst_module: tuple[int, int]  # screen pixel of the module whose white is farthest off
+    worst_delta_uv: float          # its white's Δu′v′ from the wall's
+
+
+def verify_folder(folder: Path, layout: Layout, profile: CameraProfile) -> Verification:
+    """The wall as it shows now, from photos of the full fields shown through the video (with
+    the calibration applied): the second round of photos that checks a calibration."""
+    primaries, shown, sets = _measure_sets(folder, layout, profile)
+    p = solve.matrices(primaries)
+    wall = _white_upvp(p[shown], np.eye(3))
+    worst, where = -1.0, (0, 0)
+    for cab in layout.cabinets:
+        mw, mh = cab.module.width, cab.module.height
+        for y in range(cab.y, cab.y + cab.height, mh):
+            for x in range(cab.x, cab.x + cab.width, mw):
+                d = float(np.linalg.norm(_white_upvp(p[y:y + mh, x:x + mw], np.eye(3)) - wall))
+                if d > worst:
+                    worst, where = d, (x, y)
+    return Verification(sets, _spread(primaries[shown]), where, worst)
 
 
 @dataclass(frozen=True)
