@@ -13,6 +13,8 @@ are in ``docs/photocal.md``.
 from __future__ import annotations
 
 import argparse
+import json
+import time
 from pathlib import Path
 
 import cv2
@@ -24,7 +26,13 @@ from controller.errors import PayloadError
 from controller.jsonin import JsonObject
 from controller.picture import calibration
 from controller.picture.photocal.folder import (calibrate_folder, current_calibration,
-                                                match_folder, module_area, verify_folder)
+                                                match_folder, measure_wall, module_area,
+                                                verify_folder)
+from controller.picture.photocal.record import calibration_report
+from controller.report.calibration import write_calibration
+from controller.report.page import report_stem
+from controller.timeutil import utc_text
+from controller.version import software_version
 from controller.picture.photocal.photos import (PRIMARIES, CameraProfile, full_field,
                                                 registration_pattern)
 from host.remote import client_for
@@ -65,6 +73,8 @@ def cmd_patterns(args: argparse.Namespace, folder: Path) -> int:
 
 def cmd_verify(args: argparse.Namespace, layout: Layout, profile: CameraProfile) -> int:
     """``--verify``: measure the wall as it shows now (second round of photos)."""
+    if args.report:
+        return _report(args, layout, profile)
     found = verify_folder(Path(args.photos), layout, profile)
     report: JsonObject = {"photo_sets": found.sets,
                           "nonuniformity_percent": [round(v, 3) for v in found.spread],
@@ -79,6 +89,45 @@ def cmd_verify(args: argparse.Namespace, layout: Layout, profile: CameraProfile)
               f"{r['worst_module_white_delta_uv']:.4f} from the wall's")
 
     return emit(args, report, show)
+
+
+def _report(args: argparse.Namespace, layout: Layout, profile: CameraProfile) -> int:
+    """``--verify --before PHOTOS --report FOLDER``: the signed report's JSON and HTML."""
+    if not args.before:
+        raise PayloadError("--report needs --before FOLDER: the photos the calibration was "
+                           "computed from, for the 'before' half of the report")
+    settings: JsonObject = {}
+    if args.camera_settings:
+        try:
+            loaded = json.loads(Path(args.camera_settings).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PayloadError(f"{args.camera_settings}: not readable as JSON ({exc}); give the "
+                               f"camera's settings as {{\"name\": \"value\", …}}") from None
+        if not isinstance(loaded, dict):
+            raise PayloadError(f"{args.camera_settings}: give the camera's settings as a JSON "
+                               f"object of names and values")
+        settings = loaded
+    start = time.monotonic()
+    started = utc_text()
+    before, shown, sets_before = measure_wall(Path(args.before), layout, profile)
+    after, _, sets_after = measure_wall(Path(args.photos), layout, profile)
+    record = calibration_report(
+        layout, str(args.screen), before, after, shown, photos_before=sets_before,
+        photos_after=sets_after, profile=str(args.camera), settings=settings,
+        software=software_version(), started=started, finished=utc_text(),
+        duration_s=time.monotonic() - start, lang=args.lang)
+    stem = report_stem("calibration", layout.name, started)
+    json_path, html_path = write_calibration(record, Path(args.report), stem)
+    out: JsonObject = {"result": record["result"], "figures": record["figures"],
+                       "json": str(json_path), "html": str(html_path)}
+
+    def show(r: JsonObject) -> None:
+        spread = r["figures"]["spread_percent"]
+        print(f"luminance spread R G B: before {', '.join(f'{v:.2f} %' for v in spread['before'])}; "
+              f"after {', '.join(f'{v:.2f} %' for v in spread['after'])} — {r['result'].upper()}")
+        print(f"report        {r['html']}\n              {r['json']}")
+
+    return emit(args, out, show)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -198,6 +247,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instead: measure the wall as it shows now, from photos of the full "
                         "fields played through the video (the --patterns frames), to check a "
                         "calibration")
+    p.add_argument("--before", metavar="FOLDER",
+                   help="with --verify --report: the photos the calibration was computed from")
+    p.add_argument("--report", metavar="FOLDER",
+                   help="with --verify: write the calibration report (JSON and HTML) here")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="the report's language")
+    p.add_argument("--camera-settings", metavar="FILE",
+                   help="with --report: the camera's settings to print, JSON {name: value}")
     p.add_argument("--module", type=_pixel, metavar="X,Y",
                    help="match only the module with screen pixel X,Y (a replaced one) to the "
                         "modules around it, photographed together; the rest stays as it is")

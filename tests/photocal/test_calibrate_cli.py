@@ -215,3 +215,38 @@ def test_the_verification_round_agrees_with_the_walls_own_light(kit, wall, tmp_p
     assert (measured < 1).all()
     status, out, _ = run(kit, "after", "--verify", capsys=capsys)
     assert status == 0 and "luminance spread R" in out and "worst module" in out
+
+
+def test_the_calibration_report(kit, wall, tmp_path, capsys):
+    """``--verify --before --report``: JSON and one self-contained HTML page (well-formed, four
+    maps, the figures), PASS when every primary is under 1 %; Chinese from the same record."""
+    import xml.etree.ElementTree as ET
+
+    from controller.report.calibration import render_calibration_html
+    status, _, err = run(kit, "whole", "--out", str(tmp_path / "cal"), capsys=capsys)
+    assert status == 0, err
+    calib = screen_from({a: tmp_path / "cal" / f"cabinet-{a}.npz" for a in (1, 2, 3, 4)})
+    write_set(kit["root"] / "report-after", *Rig(wall).photos(calib=calib))
+    (tmp_path / "settings.json").write_text(json.dumps(
+        {"camera": "simulated, 800 x 700", "exposure": "1/60 s, f/8, ISO 100"}))
+    status, out, err = run(kit, "report-after", "--verify", "--before", str(kit["root"] / "whole"),
+                           "--report", str(tmp_path / "reports"), "--camera-settings",
+                           str(tmp_path / "settings.json"), "--json", capsys=capsys)
+    assert status == 0, err
+    done = json.loads(out)
+    assert done["result"] == "pass"
+    record = json.loads(Path(done["json"]).read_text())
+    before = record["figures"]["spread_percent"]["before"]
+    after = record["figures"]["spread_percent"]["after"]
+    assert min(before) > 5 and max(after) < 1
+    page = Path(done["html"]).read_text()
+    root = ET.fromstring(page.split("\n", 1)[1])                  # after the doctype: XML
+    svgs = [e for e in root.iter() if e.tag.endswith("svg")]
+    assert len(svgs) == 4 and all(len(list(s)) == 32 * 32 for s in svgs)   # blocks of 2 x 2 LEDs
+    assert "Uniformity calibration report" in page and "1/60 s, f/8, ISO 100" in page
+    assert f"{before[0]:.2f}".rstrip("0") in page
+    zh = render_calibration_html(record, lang="zh")
+    assert "均匀性校正报告" in zh and "合格" in zh and "签字" in zh
+    status, _, err = run(kit, "report-after", "--verify", "--report", str(tmp_path / "r2"),
+                         capsys=capsys)
+    assert status == 1 and "--report needs --before FOLDER" in err

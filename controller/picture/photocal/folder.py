@@ -71,8 +71,8 @@ def _sets(folder: Path, layout: Layout) -> list[tuple[Path, int, int, int, int]]
     return out
 
 
-def _measure_sets(folder: Path, layout: Layout, profile: CameraProfile
-                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def measure_wall(folder: Path, layout: Layout, profile: CameraProfile
+                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Every LED's primaries from the photo sets in ``folder``, the mask of LEDs on cabinets,
     and the sets' folders."""
     primaries = np.zeros((layout.height, layout.width, 3, 3))
@@ -102,7 +102,7 @@ def _spread(primaries: np.ndarray) -> list[float]:
 
 def calibrate_folder(folder: Path, layout: Layout, profile: CameraProfile) -> WallResult:
     """Every cabinet's coefficients from the photos in ``folder`` (see the module docstring)."""
-    primaries, shown, sets = _measure_sets(folder, layout, profile)
+    primaries, shown, sets = measure_wall(folder, layout, profile)
     result = solve.calibrate(np.where(shown[..., None, None], primaries,
                                       np.median(primaries[shown], axis=0)))
     cabinets = solve.per_cabinet(layout, result.q14())
@@ -120,7 +120,7 @@ class Verification:
 def verify_folder(folder: Path, layout: Layout, profile: CameraProfile) -> Verification:
     """The wall as it shows now, from photos of the full fields shown through the video (with
     the calibration applied): the second round of photos that checks a calibration."""
-    primaries, shown, sets = _measure_sets(folder, layout, profile)
+    primaries, shown, sets = measure_wall(folder, layout, profile)
     p = solve.matrices(primaries)
     wall = _white_upvp(p[shown], np.eye(3))
     worst, where = -1.0, (0, 0)
