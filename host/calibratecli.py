@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from controller.timeutil import utc_text
 from controller.version import software_version
 from controller.picture.photocal.photos import (PRIMARIES, CameraProfile, full_field,
                                                 registration_pattern)
+from host.calibrateshoot import shoot
 from host.remote import client_for
 
 
@@ -145,6 +147,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise PayloadError("--activate needs --import: only an imported calibration is shown")
     layout = load_screen(args.screen)
     profile = CameraProfile.read(args.camera)
+    if args.shoot:
+        if args.verify or args.module:
+            raise PayloadError("--shoot takes the photos of a whole-wall calibration; for "
+                               "--verify and --module show the patterns and take them by hand")
+        shoot(client_for(args), layout, Path(args.shoot), Path(args.photos),
+              by_cabinet=args.by_cabinet, shots=args.shots, wait_s=args.wait,
+              say=lambda text: print(f"ledwarden: {text}", file=sys.stderr, flush=True))
     if args.verify:
         return cmd_verify(args, layout, profile)
     if args.module:
@@ -247,6 +256,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instead: measure the wall as it shows now, from photos of the full "
                         "fields played through the video (the --patterns frames), to check a "
                         "calibration")
+    p.add_argument("--shoot", metavar="INBOX",
+                   help="first show each pattern on the wall and wait for its photo in INBOX "
+                        "(where the tethered camera saves), filing them into PHOTOS")
+    p.add_argument("--by-cabinet", action="store_true",
+                   help="with --shoot: one photo set per cabinet, each cabinet alone")
+    p.add_argument("--shots", type=int, choices=range(1, 9), default=2, metavar="N",
+                   help="with --shoot: photos of each primary (default 2, averaged)")
+    p.add_argument("--wait", type=float, default=600.0, metavar="S",
+                   help="with --shoot: seconds to wait for each photo (default 600)")
     p.add_argument("--before", metavar="FOLDER",
                    help="with --verify --report: the photos the calibration was computed from")
     p.add_argument("--report", metavar="FOLDER",
