@@ -29,6 +29,7 @@ SUBCOMMAND_MODULES = (
     "host.selftestcli",
     "host.faultscli",
     "host.picturecli",
+    "host.calibratecli",
     "host.sourcecli",
     "host.buscli",
     "hw.sim.cli",

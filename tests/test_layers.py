@@ -49,10 +49,12 @@ class Layer:
 LAYERS = (
     Layer("host", ("host",),
           ("selftest", "bundles", "cards", "upgrade", "report", "power", "faultlog", "fastpath",
-           "protocol", "shared", "base", "sim"),
-          "the laptop's command line builds and signs bundles, talks to the bus and renders reports "
-          "with the board's libraries and runs the simulator for its demo, but reaches the running "
-          "service only over HTTPS: never the service's modules, never a package's private module"),
+           "picture", "protocol", "shared", "base", "sim"),
+          "the laptop's command line builds and signs bundles, talks to the bus, renders reports "
+          "and computes calibration from photos (picture.photocal, on the laptop the photos are "
+          "on) with the board's libraries and runs the simulator for its demo, but reaches the "
+          "running service only over HTTPS: never the service's modules, never a package's "
+          "private module"),
     Layer("service", ("controller.service",),
           ("fleet", "picture", "video", "bundles", "cards", "selftest", "upgrade", "board", "report",
            "power", "faultlog", "fastpath", "protocol", "shared", "base"),

@@ -2,7 +2,9 @@
 
 Sources (``--source``): ``pattern:NAME`` (``bars``, ``gradient``, ``white``,
 ``black``, ``red``, ``green``, ``blue``; ``bars`` scrolls so consecutive
-frames differ), a ``.npy`` file holding one ``uint8[H][W][3]`` frame or a
+frames differ; ``registration``, the calibration from photographs' pattern;
+``registration`` and the solid colours take a region, ``pattern:red:X,Y,W,H``,
+black elsewhere), a ``.npy`` file holding one ``uint8[H][W][3]`` frame or a
 stack ``[N][H][W][3]``, an image file (PNG, JPEG … when Pillow is
 installed), or a folder of such files played in a loop in name order;
 video files (``file:``) and DDP (``ddp:``) come from :mod:`controller.video`.
@@ -25,6 +27,7 @@ from taking a frame to handing its buffers to the sink, and overruns
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import struct
@@ -43,6 +46,7 @@ from controller.errors import ConfigError
 from controller.fastpath.common import ScanResult
 from controller.jsonin import JsonObject
 from controller.percentile import percentile
+from controller.picture.photocal.photos import PhotoError, registration_pattern
 from controller.power import PowerLimiter
 from controller.timeutil import utc_now
 from controller.video.specs import video_sink, video_source
@@ -53,7 +57,7 @@ SOLID = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0),
          "green": (0, 255, 0), "blue": (0, 0, 255)}
 BARS = np.array([(192, 192, 192), (192, 192, 0), (0, 192, 192), (0, 192, 0),
                  (192, 0, 192), (192, 0, 0), (0, 0, 192), (16, 16, 16)], dtype=np.uint8)
-PATTERNS = ("bars", "gradient", *SOLID)
+PATTERNS = ("bars", "gradient", *SOLID, "registration")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -112,6 +116,31 @@ def _pattern_frames(name: str, width: int, height: int) -> Iterator[np.ndarray]:
                       f"{', '.join(SOLID)}")
 
 
+def _region_frames(spec: str, name: str, region: str | None, width: int,
+                   height: int) -> Iterator[np.ndarray]:
+    """``pattern:registration[:X,Y,W,H]`` and ``pattern:COLOUR:X,Y,W,H``: the calibration from
+    photographs' registration pattern (``docs/photocal.md``) or a solid colour on that region
+    of the screen (the whole screen without one), black elsewhere.  Checked here, not at the
+    first frame, so that a live switch to a bad spec fails."""
+    if name not in SOLID and name != "registration":
+        raise ConfigError(f"--source {spec}: only registration and the solid colours "
+                          f"({', '.join(SOLID)}) take a region X,Y,W,H")
+    try:
+        x, y, w, h = (int(v) for v in region.split(",")) if region else (0, 0, width, height)
+    except ValueError:
+        raise ConfigError(f"--source {spec}: a region is X,Y,W,H in screen pixels, e.g. "
+                          f"pattern:{name}:0,0,64,32") from None
+    if x < 0 or y < 0 or w < 1 or h < 1 or x + w > width or y + h > height:
+        raise ConfigError(f"--source {spec}: the region lies outside the {width}x{height} screen")
+    frame = np.zeros((height, width, 3), np.uint8)
+    try:
+        frame[y:y + h, x:x + w] = (registration_pattern(w, h) if name == "registration"
+                                   else SOLID[name])
+    except PhotoError as exc:
+        raise ConfigError(f"--source {spec}: {exc}") from None
+    return itertools.repeat(frame)
+
+
 def _load_file(path: Path, width: int, height: int) -> list[np.ndarray]:
     if path.suffix == ".npy":
         try:
@@ -142,9 +171,12 @@ def frame_source(spec: str, width: int, height: int) -> FrameSource:
     if live is not None:
         return live
     if spec.startswith("pattern:"):
-        name = spec.split(":", 1)[1]
+        parts = spec.split(":", 2)
+        name, region = parts[1], parts[2:]
         if name not in PATTERNS:  # now, not at the first frame: a live switch must fail here
             raise ConfigError(f"--source pattern:{name}: patterns are {', '.join(PATTERNS)}")
+        if region or name == "registration":
+            return _region_frames(spec, name, region[0] if region else None, width, height)
         return _pattern_frames(name, width, height)
     path = Path(spec)
     if path.is_dir():

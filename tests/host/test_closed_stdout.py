@@ -67,6 +67,7 @@ def samples(rig: dict) -> dict[tuple[str, ...], list[str]]:
         ("calibration", "activate"): R + ["calibration", "activate", "--cabinet", "1",
                                           "--version", "1"],
         ("calibration", "rollback"): R + ["calibration", "rollback", "--cabinet", "1"],
+        ("calibrate",): ["calibrate", "--patterns", str(tmp / "frames"), "--screen", str(SCREEN)],
         ("bus", "discover"): ["bus", "discover", *bus, "--range", "1-4"],
         ("bus", "ping"): ["bus", "ping", *bus, "-a", "1"],
         ("bus", "status"): ["bus", "status", *bus, "-a", "1-4"],

@@ -63,6 +63,22 @@ def test_pattern_sources_have_the_screen_size_and_bars_scroll():
         next(frame_source("pattern:plaid", 4, 2))
 
 
+def test_registration_and_region_patterns_for_calibration_from_photos():
+    from controller.picture.photocal.photos import registration_lit
+    whole = next(frame_source("pattern:registration", 64, 32))
+    assert np.array_equal(whole.any(axis=2), registration_lit(64, 32))
+    part = next(frame_source("pattern:registration:32,0,32,32", 64, 32))
+    assert not part[:, :32].any() and np.array_equal(part[:, 32:].any(axis=2), registration_lit(32, 32))
+    green = next(frame_source("pattern:green:0,16,8,16", 64, 32))
+    assert (green[16:, :8] == (0, 255, 0)).all() and green.sum() == 255 * 8 * 16
+    for spec, words in (("pattern:registration:40,0,32,32", "outside the 64x32 screen"),
+                        ("pattern:red:1,2", "a region is X,Y,W,H"),
+                        ("pattern:bars:0,0,8,8", "only registration and the solid colours"),
+                        ("pattern:registration:0,0,4,4", "too small")):
+        with pytest.raises(ConfigError, match=words):
+            frame_source(spec, 64, 32)          # at once: a live switch must fail, not a frame
+
+
 def test_npy_file_and_folder_sources_loop(tmp_path):
     frames = np.random.default_rng(1).integers(0, 256, (3, 4, 5, 3), dtype=np.uint8)
     np.save(tmp_path / "stack.npy", frames)
