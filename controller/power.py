@@ -12,9 +12,13 @@ voltage through the supplies' efficiency).
 :class:`PowerLimiter` turns the estimate into a per-cabinet gain scale that
 the next frame is corrected with (``Pipeline.process(frame, scale)``):
 
-- **attack, one frame** — a frame whose estimate is over budget makes the
-  very next frame's scale low enough for it; a frame the wall has not seen
-  yet cannot be predicted, so a cut to full white overshoots for one frame;
+- **attack, at once** — a frame whose estimate is over budget makes the
+  very next frame's scale low enough for it; and a frame that, corrected
+  with the scale it was given, would still draw more than a budget allows
+  by over ``SECOND_LOOK_MARGIN`` (a cut to a brighter picture) is corrected
+  again with a scale that fits before it is sent
+  (:meth:`PowerLimiter.second_look`), so no such frame reaches the cards;
+  the second pass costs one correction at each cut;
 - **hold, 0.5 s** — after the last time the scale had to drop it stays put,
   so content that flickers around the budget does not flicker the picture;
 - **release, 2 s** — then it rises linearly, full range in 2 s, never above
@@ -53,6 +57,9 @@ from controller.jsonin import JsonObject
 
 #: Envelope of the limiter, seconds (attack is one frame: the next one).
 HOLD_S = 0.5
+#: A frame over budget by more than this share, at the scale it was given, is corrected again
+#: (``second_look``); below it the next frame's scale is soon enough and no pass is spent.
+SECOND_LOOK_MARGIN = 0.01
 RELEASE_S = 2.0
 #: Limiting longer than this files ``power.limiting``.
 FAULT_AFTER_S = 10.0
@@ -351,6 +358,35 @@ class PowerLimiter:
         """``uint32[cabinets]`` (Q16) for the next frame, or None while nothing is limited."""
         return self._next
 
+    def correct(self, pipeline: Any, frame: np.ndarray) -> tuple[Any, np.ndarray | None]:
+        """``(scan, scale)``: ``frame`` through ``pipeline`` with the scale the frames before
+        set, and again with a tighter one when it would still draw over a budget
+        (:meth:`second_look`), as the frame loop sends it; then call :meth:`update`."""
+        scale = self.scale()
+        scan = pipeline.process(frame) if scale is None else pipeline.process(frame, scale)
+        tighter = self.second_look(scan.sums, scale)
+        if tighter is not None:
+            scale = tighter
+            scan = pipeline.process(frame, scale)
+        return scan, scale
+
+    def second_look(self, sums: Mapping[int, np.ndarray],
+                    applied: np.ndarray | None) -> np.ndarray | None:
+        """The scale this very frame needs, when corrected with ``applied`` it would draw more
+        than a budget allows by over ``SECOND_LOOK_MARGIN`` (a cut to a brighter picture, which
+        the scale from the frame before could not foresee); None when it fits.  Changes nothing:
+        :meth:`update` then takes the frame as sent."""
+        raw = np.add.reduceat(self._flat(sums) * self._weights, self._starts) * float(self.dimming())
+        with self._lock:
+            led = raw * self._correction
+            gain = np.ones_like(led) if applied is None else applied * (1.0 / Q16)
+            demand = led.copy()
+            np.divide(led, gain, out=demand, where=gain > 0)
+            target, _ = self._targets_for(demand)
+        if not (target * (1 + SECOND_LOOK_MARGIN) < gain).any():
+            return None
+        return np.floor(np.minimum(gain, target) * Q16).astype(np.uint32)
+
     def update(self, sums: Mapping[int, np.ndarray], applied: np.ndarray | None) -> None:
         """Take one shown frame's module sums (``ScanResult.sums``) and the scale it was
         corrected with; set the next frame's scale."""
@@ -408,18 +444,24 @@ class PowerLimiter:
                                        np.minimum(np.maximum(rise, 0.0), 2 * self._rise), 0.0)
 
     def _targets(self, demand: np.ndarray) -> np.ndarray:
-        """The largest scale per cabinet within its budget for ``demand``, then the wall's."""
+        """The largest scale per cabinet within its budget for ``demand``, then the wall's;
+        notes whether the wall's budget limited."""
+        target, self._wall_limiting = self._targets_for(demand)
+        return target
+
+    def _targets_for(self, demand: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(the largest scale per cabinet within its budget for ``demand``, then the wall's;
+        whether the wall's budget limited)."""
         target = np.ones_like(demand)
         room = np.where(self._corrected, self._room, self._room_uncorrected)
         np.divide(room, demand, out=target, where=demand > room)
-        self._wall_limiting = False
         if self._ac is not None and self.model.wall_budget_a is not None:
             ac_light = float(np.dot(demand * target, self._ac))
             wall_room = self.model.wall_budget_a * 1000 - self._ac_quiet
             if ac_light > wall_room:
                 target *= wall_room / ac_light
-                self._wall_limiting = True
-        return target
+                return target, True
+        return target, False
 
     def _fault_changes(self, now: float, limiting: np.ndarray) -> list[tuple[int, bool, float]]:
         """(index, limiting, seconds) for every fault to file or resolve; filed outside the lock."""

@@ -54,8 +54,8 @@ def measure_limiting(layout: Layout, mode: str, inputs: tuple, threads: int, arg
         timer.add(f"scale:{t}", lambda pipe=pipe: pipe.process(frame, scale), clock)
 
         def limited(pipe=pipe, limiter=bench_power(layout)) -> None:   # one per pipeline,
-            s = limiter.scale()                                           # as in the frame loop
-            limiter.update(pipe.process(frame, s).sums, s)
+            scan, s = limiter.correct(pipe, frame)                        # as in the frame loop
+            limiter.update(scan.sums, s)
         timer.add(f"limiter:{t}", limited, clock)
     sums = fastpath.Pipeline(layout, lut, gains, calib, threads=1).process(frame).sums
     alone = bench_power(layout)

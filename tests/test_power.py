@@ -100,6 +100,12 @@ class Wall:
             self.limiter.update(scan.sums, scale)
             self.clock.now += 1 / FPS
 
+    def sums_of(self, rgb, scale):
+        """The module sums of a solid ``rgb`` frame corrected with ``scale`` (nothing updated)."""
+        frame = np.empty((self.layout.height, self.layout.width, 3), np.uint8)
+        frame[:] = rgb
+        return self.pipe.process(frame, scale).sums
+
     def cabinet(self, address: int = 1) -> dict:
         return next(c for c in self.limiter.status()["cabinets"] if c["address"] == address)
 
@@ -315,6 +321,24 @@ def test_a_tolerance_that_leaves_no_room_for_light_is_refused():
                                       "cabinet_budget_a = 1.0\nmodel_tolerance_pct = 25"))
     with pytest.raises(ConfigError, match=r"model_tolerance_pct = 25 is out of range"):
         parse_power(data, layout)
+
+
+def test_a_second_look_gives_a_cut_the_scale_it_needs_and_leaves_the_rest_alone():
+    """The frame loop corrects a frame again when, at the scale it was given, it would draw
+    more than a budget allows (a cut): the scale that fits; None when the frame fits."""
+    wall = Wall()
+    wall.show((0, 0, 0), 10)
+    dark = wall.sums_of((40, 40, 40), wall.limiter.scale())
+    assert wall.limiter.second_look(dark, wall.limiter.scale()) is None
+    white = wall.sums_of((255, 255, 255), wall.limiter.scale())
+    tighter = wall.limiter.second_look(white, wall.limiter.scale())
+    assert tighter is not None
+    # 1.0 A budget less 0.2 A quiescent, against 3.0 A of light at full white: scale 0.8/3.0
+    assert tighter / 65536 == pytest.approx([0.8 / 3.0] * 2, abs=1e-4)
+    wall.limiter.update(wall.sums_of((255, 255, 255), tighter), tighter)
+    assert wall.cabinet(1)["estimate_a"] == pytest.approx(1.0, rel=2e-3)   # sent within budget
+    again = wall.sums_of((255, 255, 255), wall.limiter.scale())
+    assert wall.limiter.second_look(again, wall.limiter.scale()) is None   # steady: no 2nd pass
 
 
 def test_a_card_behind_the_frames_sent_is_shown_but_corrects_nothing():

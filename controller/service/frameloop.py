@@ -330,9 +330,8 @@ class FrameLoop:
             t0 = time.monotonic()
             send_frame(frame, self.pipeline, frame_no)
         else:
-            scale = None if power is None else power.scale()
-            scan = (self.pipeline.process(frame) if scale is None
-                    else self.pipeline.process(frame, scale))
+            scan, scale = ((self.pipeline.process(frame), None) if power is None
+                           else power.correct(self.pipeline, frame))
             t0 = time.monotonic()
             self.sink.send(scan, frame_no)
         t1 = time.monotonic()
