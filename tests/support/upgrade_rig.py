@@ -124,7 +124,7 @@ class Board:
             proc = start_controller(self.state, sim.url, port, guarded=guarded,
                                     confirm_within=confirm_within, log=log)
             try:
-                yield Running(self, proc, self.client(port))
+                yield Running(self, proc, self.client(port), sim)
             finally:
                 stop_controller(proc)
 
@@ -142,6 +142,7 @@ class Running:
     board: Board
     proc: subprocess.Popen
     client: ControllerClient
+    sim: Simulator
 
     def settled(self, timeout: float = 90.0) -> dict:
         return wait_settled(self.client, timeout)
