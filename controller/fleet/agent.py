@@ -176,24 +176,27 @@ class Agent:
             self._reported(doc, "the server no longer offers it: it took the final status "
                                 "sent before a restart")
             doc = self.load()
-        await self._report_pending(doc)
+        just_reported = await self._report_pending(doc)
         if poll.cancel:
             await self._cancel(doc, poll.cancel)
         elif doc.get("stage") in ("installing", "switched"):
             await self._resume(doc)
-        elif poll.deployment:
+        elif poll.deployment and action_id_of(poll.deployment) != just_reported:
+            # (the poll came before that report: its link to the same action is stale)
             await self._deploy(doc, await self.client.deployment(poll.deployment))
         return poll
 
     # ------------------------------------------------------------ stages
 
-    async def _report_pending(self, doc: dict) -> None:
+    async def _report_pending(self, doc: dict) -> str | None:
+        """Send the final status waiting in ``doc``; returns the action's id if it did."""
         if doc.get("stage") != "finished":
-            return
+            return None
         fin = doc["final"]
         await self.client.feedback(doc["id"], "closed", "success" if fin["ok"] else "failure",
                                    details=[fin["reason"]])
         self._reported(doc, "success" if fin["ok"] else f"failure: {fin['reason']}")
+        return doc["id"]
 
     def _reported(self, doc: dict, what: str) -> None:
         """The server has the final status of ``doc``'s action: remember it, start afresh."""
