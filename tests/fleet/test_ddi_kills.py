@@ -161,7 +161,9 @@ def test_twenty_kills_during_a_deployment_one_install_one_final_status(tmp_path)
                 "install": lambda: stage() == "installing" and trial() is None and any(
                     p.name.startswith(".new-") and p.stat().st_mtime > last_wall
                     for p in store.leftovers()),
-                "restart": lambda: trial() is not None and children(run.proc.pid),
+                # switched, and the new version not answering yet
+                "restart": lambda: trial() is not None and children(run.proc.pid)
+                and not answering(),
                 "verdict": lambda: trial() is not None and answering(),
                 "report": lambda: server.closed_arrivals and server.closed_arrivals[-1] > last,
             }
