@@ -71,12 +71,14 @@ def free_port() -> int:
 
 
 def start_controller(state: Path, bus: str, port: int, *, guarded: bool = True,
-                     confirm_within: float = 60.0, log=None) -> subprocess.Popen:
+                     confirm_within: float = 60.0, max_starts: int | None = None,
+                     log=None) -> subprocess.Popen:
     """The controller on loopback at ``port``: under the boot guard, or plain (unguarded)."""
     run = ["--screen", str(SCREEN), "--bus", bus, "--listen", f"127.0.0.1:{port}", "--no-frames"]
     if guarded:
+        starts = ["--max-starts", str(max_starts)] if max_starts else []
         argv = [sys.executable, "-m", "controller.upgrade.bundles.bootguard", "--state", str(state),
-                "--confirm-within", str(confirm_within), "--", *run]
+                "--confirm-within", str(confirm_within), *starts, "--", *run]
     else:
         argv = [sys.executable, "-m", "host.cli", "controller", "run", "--state", str(state), *run]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)

@@ -19,9 +19,17 @@ every controller install ends with, or a power cut) finds where it was:
 - ``switched`` (controller bundles): the final status waits for the boot
   guard's verdict in the slot state — confirmed, or rolled back with the
   reason — which the restarted service reads.
-- ``finished`` holds the final status until the server has taken it;
-  ``reported`` ids are remembered (:data:`REMEMBERED`) so an action the server
-  offers again after a lost acknowledgement is answered, never reinstalled.
+- ``finished`` holds the final status until the server has taken it.  After a
+  restart it is sent again only while the server still offers the action: an
+  action the server no longer offers was closed by the report that reached it
+  just before the restart, and a second final status would be counted twice
+  (gooseBit adds it to the rollout's figures again).
+- ``reported`` ids are remembered (:data:`REMEMBERED`, those that failed in
+  ``failed``) so an action the server offers again after a lost
+  acknowledgement is answered with its own result, never reinstalled.
+- ``sw_version``, the software module version of the last action that
+  succeeded, is sent with the attributes: gooseBit offers its rollout again to
+  any device whose ``sw_version`` differs, and a configData without it clears it.
 
 ``skip``/``attempt``/``forced`` and the maintenance window: a ``skip``
 download waits; a ``skip`` update or an unavailable window downloads and
@@ -41,7 +49,8 @@ from typing import Protocol
 
 from controller.errors import LedwardenError, UpgradeRejected
 from controller.fleet import swu
-from controller.fleet.ddi import DdiClient, DdiError, Deployment, Poll, Unreachable, backoff
+from controller.fleet.ddi import (DdiClient, DdiError, Deployment, Poll, Unreachable, action_id_of,
+                                  backoff)
 from controller.upgrade.package import open_package, peek_manifest
 from controller.upgrade.signing import TrustedKeys
 from controller.upgrade.steps import Steps
@@ -54,6 +63,11 @@ KINDS = ("controller", "card-firmware")
 MAX_INSTALL_TRIES = 3
 REMEMBERED = 50
 SOURCE = "controller"
+#: What action.json keeps from one action to the next.
+KEPT = ("reported", "failed", "sw_version")
+#: Seconds between looks at the installers while an install's fate is pending (a trial being
+#: judged): the final status goes out within this of the verdict, not at the next poll.
+OUTCOME_CHECK_S = 1.0
 
 
 class Installers(Protocol):
@@ -91,6 +105,8 @@ class Agent:
         self.failures = 0
         self.sent_attributes: dict | None = None
         self.last_error = ""
+        #: (kind, action) while an install's fate is pending after a restart.
+        self.pending: tuple[str, dict] | None = None
 
     # ------------------------------------------------------------ durable state
 
@@ -116,11 +132,26 @@ class Agent:
             try:
                 sleep = (await self.step()).sleep_s
                 self.failures = 0
+                if self.pending is not None:
+                    await self._await_outcome(sleep)
+                    continue
             except (Unreachable, DdiError) as exc:
                 self.failures += 1
                 self._fault(exc, self.failures)
                 sleep = max(sleep if isinstance(exc, DdiError) else 0, backoff(self.failures))
             await asyncio.sleep(sleep)
+
+    async def _await_outcome(self, longest: float) -> None:
+        """Look at the pending install every :data:`OUTCOME_CHECK_S` until its fate is known (then
+        poll at once, which reports it) or ``longest`` seconds have passed."""
+        assert self.pending is not None
+        kind, doc = self.pending
+        waited = 0.0
+        while waited < longest:
+            await asyncio.sleep(OUTCOME_CHECK_S)
+            waited += OUTCOME_CHECK_S
+            if await asyncio.to_thread(self.installers.outcome, kind, doc) != "running":
+                return
 
     def _fault(self, exc: Exception, failures: int) -> None:
         self.last_error = str(exc)
@@ -131,32 +162,53 @@ class Agent:
                                {"message": str(exc), "failures": failures})
 
     async def step(self) -> Poll:
+        self.pending = None
         poll = await self.client.poll()
+        doc = self.load()
         attrs = self.attributes()
+        if doc.get("sw_version"):
+            attrs["sw_version"] = doc["sw_version"]
         if poll.config_data or attrs != self.sent_attributes:
             await self.client.put_config_data(attrs)
             self.sent_attributes = attrs
-        doc = self.load()
-        await self._report_pending(doc)
+        if (doc.get("stage") == "finished" and poll.cancel is None
+                and action_id_of(poll.deployment) != doc["id"]):
+            self._reported(doc, "the server no longer offers it: it took the final status "
+                                "sent before a restart")
+            doc = self.load()
+        just_reported = await self._report_pending(doc)
         if poll.cancel:
             await self._cancel(doc, poll.cancel)
         elif doc.get("stage") in ("installing", "switched"):
             await self._resume(doc)
-        elif poll.deployment:
+        elif poll.deployment and action_id_of(poll.deployment) != just_reported:
+            # (the poll came before that report: its link to the same action is stale)
             await self._deploy(doc, await self.client.deployment(poll.deployment))
         return poll
 
     # ------------------------------------------------------------ stages
 
-    async def _report_pending(self, doc: dict) -> None:
+    async def _report_pending(self, doc: dict) -> str | None:
+        """Send the final status waiting in ``doc``; returns the action's id if it did."""
         if doc.get("stage") != "finished":
-            return
+            return None
         fin = doc["final"]
         await self.client.feedback(doc["id"], "closed", "success" if fin["ok"] else "failure",
                                    details=[fin["reason"]])
-        self.save({"reported": (doc.get("reported", []) + [doc["id"]])[-REMEMBERED:]})
-        log.info("DDI action %s reported %s: %s", doc["id"], "success" if fin["ok"] else
-                 "failure", fin["reason"])
+        self._reported(doc, "success" if fin["ok"] else f"failure: {fin['reason']}")
+        return doc["id"]
+
+    def _reported(self, doc: dict, what: str) -> None:
+        """The server has the final status of ``doc``'s action: remember it, start afresh."""
+        kept = {k: doc[k] for k in KEPT if k in doc}
+        kept["reported"] = (kept.get("reported", []) + [doc["id"]])[-REMEMBERED:]
+        if doc["final"]["ok"]:
+            kept["sw_version"] = doc.get("version") or kept.get("sw_version")
+        else:
+            kept["failed"] = (kept.get("failed", []) + [doc["id"]])[-REMEMBERED:]
+        kept["failed"] = [a for a in kept.get("failed", []) if a in kept["reported"]]
+        self.save(kept)
+        log.info("DDI action %s reported: %s", doc["id"], what)
 
     async def _finish(self, doc: dict, ok: bool, reason: str) -> None:
         """Make the final status durable first, then report it (again after a restart if the
@@ -171,12 +223,15 @@ class Agent:
     async def _deploy(self, doc: dict, dep: Deployment) -> None:
         if dep.action_id in doc.get("reported", []):
             # The server did not take our final status: say it again, install nothing.
-            await self.client.feedback(dep.action_id, "closed", "success",
-                                       details=["already finished on this controller"])
+            failed = dep.action_id in doc.get("failed", [])
+            await self.client.feedback(dep.action_id, "closed", "failure" if failed else "success",
+                                       details=["already finished on this controller" +
+                                                (" (it failed)" if failed else "")])
             return
         if doc.get("id") != dep.action_id:
-            doc = {"reported": doc.get("reported", []), "id": dep.action_id, "stage": "new",
-                   "artifacts": [a.sha256 for a in dep.artifacts], "tries": 0}
+            doc = {**{k: doc[k] for k in KEPT if k in doc}, "id": dep.action_id, "stage": "new",
+                   "artifacts": [a.sha256 for a in dep.artifacts], "tries": 0,
+                   "version": dep.version}
             self.save(doc)
         if dep.download == "skip":
             return
@@ -304,6 +359,7 @@ class Agent:
         kind = doc["kinds"][index]
         fate = self.installers.outcome(kind, doc)
         if fate == "running":
+            self.pending = (kind, doc)
             return
         if fate is None:
             if doc["stage"] == "switched":
@@ -333,7 +389,8 @@ class Agent:
         if doc.get("id") == stop_id:
             for sha in doc.get("artifacts", []):
                 await asyncio.to_thread(self.uploads.remove, sha)
-            self.save({"reported": (doc.get("reported", []) + [stop_id])[-REMEMBERED:]})
+            kept = {k: doc[k] for k in KEPT if k in doc}
+            self.save(kept | {"reported": (kept.get("reported", []) + [stop_id])[-REMEMBERED:]})
         await self.client.feedback(cancel_id, "closed", "success",
                                    details=[f"action {stop_id} cancelled; nothing was installed"],
                                    cancel=True)

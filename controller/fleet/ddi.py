@@ -111,6 +111,9 @@ class Deployment:
     update: str             # skip | attempt | forced
     window: str | None      # maintenanceWindow: available | unavailable | None (no window)
     artifacts: tuple[Artifact, ...]
+    #: The software modules' versions (chunks[].version), joined with "+": what gooseBit compares
+    #: with the device's ``sw_version`` attribute to decide whether to offer its rollout again.
+    version: str = ""
 
 
 def _link(links: object, name: str) -> str | None:
@@ -177,8 +180,18 @@ def parse_deployment(doc: object) -> Deployment:
             artifacts.append(Artifact(name, size, key, href, weak))
     if not artifacts:
         raise DdiError("the deployment's chunks hold no artifacts")
+    versions = [str(c["version"]) for c in chunks if isinstance(c, dict)
+                and isinstance(c.get("version"), (str, int, float)) and str(c["version"]).strip()]
     return Deployment(str(action_id), handling["download"], handling["update"], window,
-                      tuple(artifacts))
+                      tuple(artifacts), "+".join(versions)[:200])
+
+
+def action_id_of(href: str | None) -> str | None:
+    """The action id a ``deploymentBase/{id}`` link names (None without a link)."""
+    if href is None:
+        return None
+    parts = urlsplit(href).path.rstrip("/").rsplit("/", 2)
+    return parts[-1] if len(parts) == 3 and parts[-2] == "deploymentBase" else None
 
 
 def staging_id(sha1: str) -> str:

@@ -64,7 +64,18 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """True for a process that has exited but was not yet reaped: it holds no device.  A
+    controller killed together with its parent (the boot guard) stays one for as long as the
+    init that inherits it takes to reap it, and its lock file must not block the next start."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:][:1] == "Z"
 
 
 def _pid_in(path: Path) -> int | None:

@@ -38,8 +38,9 @@ log = logging.getLogger("ledwarden.fleet")
 OPENAPI = Path(__file__).with_name("openapi.d") / "fleet.json"
 #: {"agent": Agent} once started (the app is frozen by then, so the holder is set up front).
 AGENT = web.AppKey("ddi_agent", dict)
-#: Seconds after start-up before the first poll: a trial's health check goes first.
-FIRST_POLL_S = 3.0
+#: Seconds after start-up before the first poll; on a trial the poll also waits for the health
+#: check's verdict, which goes first (nothing can be installed before it anyway).
+FIRST_POLL_S = 1.0
 WHO = "ddi"
 
 
@@ -167,6 +168,7 @@ def setup(app: web.Application, service: Service) -> None:
 
         async def run() -> None:
             await asyncio.sleep(FIRST_POLL_S)
+            await service.trial_judged.wait()
             await agent.run(settings.poll_s)
         tasks.append(asyncio.create_task(run(), name="ddi-agent"))
 

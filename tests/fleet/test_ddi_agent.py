@@ -319,3 +319,48 @@ def test_the_controller_outcome_is_read_from_the_upgrade_journal(tmp_path):
     events.record(tmp_path, "confirmed", {"transaction": "T2", "version": "1.6.0", "slot": "a"})
     import time
     assert _controller_outcome(tmp_path, other, time.time() + 60) is None   # older than the action
+
+
+def test_a_final_status_the_server_took_before_a_restart_is_not_sent_again(rig):
+    """Killed after the server recorded the final status but before the agent knew: the next
+    poll no longer offers the action, so it is marked reported without a second closed; one
+    that the server did not get (still offered) is sent again."""
+    fw = firmware(rig["tmp"], rig["key"])
+    server = DdiServer(action=Action("21", [fw]))
+    path = rig["state"] / "ddi" / "action.json"
+
+    async def body(agent):
+        await agent.step()                       # installed, reported, closed on the server
+        doc = json.loads(path.read_text())
+        # As if killed between the server's recording and the agent's save:
+        path.write_text(json.dumps({"id": "21", "stage": "finished", "version": "1.0",
+                                    "final": {"ok": True, "reason": "8 cards at 2.0.0"},
+                                    "reported": [], "sw_version": doc["sw_version"]}))
+        await agent.step()
+        assert len(server.closed()) == 1
+        assert json.loads(path.read_text())["reported"] == ["21"]
+        # The same, but the server never got it: still offered, so it is sent (once more).
+        server.action = Action("22", [fw])
+        path.write_text(json.dumps({"id": "22", "stage": "finished", "version": "1.0",
+                                    "final": {"ok": True, "reason": "8 cards at 2.0.0"},
+                                    "reported": ["21"], "sw_version": "1.0"}))
+        await agent.step()
+        assert len(server.closed()) == 2 and server.action is None
+    inst = run(rig, server, body)
+    assert len(inst.installed) == 1
+    # gooseBit takes the device's version from configData: the last good action's version.
+    assert "sw_version" not in server.config[0]["data"]
+    assert server.config[-1]["data"]["sw_version"] == "1.0"
+
+
+def test_a_failed_action_offered_again_is_answered_failure(rig):
+    fw = firmware(rig["tmp"], rig["key"])
+    server = DdiServer(action=Action("23", [fw]), close_on_feedback=False)
+
+    async def body(agent):
+        await agent.step()
+        await agent.step()                       # the server "lost" the closed feedback
+    inst = run(rig, server, body, RecordingInstallers(rig["state"], (False, "card 3 silent")))
+    assert [(s["result"]["finished"], s["details"][0]) for s in server.closed()] == [
+        ("failure", "card 3 silent"), ("failure", "already finished on this controller (it failed)")]
+    assert len(inst.installed) == 1

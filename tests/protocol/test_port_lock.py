@@ -78,6 +78,25 @@ def test_a_lock_file_left_by_a_dead_process_is_stale(pty_sim):
     assert not path.exists()
 
 
+def test_a_lock_file_naming_a_zombie_is_stale(pty_sim):
+    """A controller SIGKILLed together with its boot guard is a zombie until init reaps it:
+    it holds nothing, and its lock file must not stop the next start (the DDI kill test)."""
+    lock = portlock.lock_dir()
+    if lock is None:
+        pytest.skip("no writable /run/lock or /var/lock here")
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        while open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+            pass                                  # exited, not yet waited for: a zombie
+        path = lock / portlock.lock_file_name(pty_sim)
+        path.write_text(f"{zombie.pid:10d}\n")
+        with Bus(pty_sim) as bus:
+            assert path.read_text() == f"{os.getpid():10d}\n"
+            assert bus.call(2, c.Cmd.PING).serial
+    finally:
+        zombie.wait()
+
+
 def test_urls_without_a_device_have_nothing_to_lock():
     assert portlock.device_of("socket://127.0.0.1:4000") is None
     assert portlock.device_of("loop://") is None

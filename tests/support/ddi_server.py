@@ -8,7 +8,9 @@ artifacts filled in; it records every request the device makes, serves downloads
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,16 @@ class DdiServer:
     #: Like hawkBit: an action closed by the device is no longer offered (False: offered again,
     #: as after an acknowledgement the device never received).
     close_on_feedback: bool = True
+    #: Bytes a second a download is served at (None: as fast as it goes), so a test can stop
+    #: the device in the middle of one.
+    rate: int | None = None
+    #: Seconds a closed feedback waits before it is recorded, and again before it is answered:
+    #: a window in which the device can die before the server took its final status (then it
+    #: is dropped, as if lost on the way) or after (it counts, the answer is lost).
+    final_delay: float = 0.0
+    #: time.monotonic() of each download request and of each closed feedback's arrival.
+    download_times: list[float] = field(default_factory=list)
+    closed_arrivals: list[float] = field(default_factory=list)
 
     def base(self) -> str:
         return f"{self.url}/{TENANT}/controller/v1/{TARGET}"
@@ -116,6 +128,12 @@ class DdiServer:
 
     async def post_feedback(self, request):
         doc = await request.json()
+        final = doc["status"]["execution"] == "closed" and "/cancelAction/" not in request.path
+        if final and self.final_delay:
+            self.closed_arrivals.append(time.monotonic())
+            await asyncio.sleep(self.final_delay)
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=503)      # the device died first: lost on the way
         self.feedback.append((request.path, doc))
         if self.close_on_feedback and doc["status"]["execution"] in ("closed", "rejected"):
             if "/cancelAction/" in request.path:
@@ -124,6 +142,8 @@ class DdiServer:
                     self.action = None
             else:
                 self.action = None
+        if final and self.final_delay:
+            await asyncio.sleep(self.final_delay)
         return web.Response(status=200)
 
     async def cancel_action(self, request):
@@ -131,6 +151,7 @@ class DdiServer:
         return web.json_response({"id": self.cancel[0], "cancelAction": {"stopId": self.cancel[1]}})
 
     async def artifact(self, request):
+        self.download_times.append(time.monotonic())
         f = self.action.files[int(request.match_info["m"])]
         data = f.read_bytes()
         rng = request.headers.get("Range")
@@ -149,7 +170,16 @@ class DdiServer:
             await resp.write(body[:cut])
             request.transport.close()          # the link drops mid-download
             return resp
-        await resp.write(body)
+        if self.rate:
+            piece = max(1, self.rate // 10)
+            for at in range(0, len(body), piece):
+                try:
+                    await resp.write(body[at:at + piece])
+                except ConnectionResetError:         # the device died mid-download
+                    return resp
+                await asyncio.sleep(0.1)
+        else:
+            await resp.write(body)
         await resp.write_eof()
         return resp
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,17 +116,21 @@ class Board:
                                 on_new_pin=lambda *a: None)
 
     @contextmanager
-    def running(self, *, guarded: bool = True, confirm_within: float = 60.0) -> Iterator["Running"]:
+    def running(self, *, guarded: bool = True, confirm_within: float = 60.0,
+                max_starts: int | None = None) -> Iterator["Running"]:
         """The controller (under the boot guard unless ``guarded`` is false) and the cards."""
         port = free_port()
         with Simulator(CARDS, pty=True, state_dir=self.cards) as sim, \
                 open(self.root / "controller.log", "ab") as log:
-            proc = start_controller(self.state, sim.url, port, guarded=guarded,
-                                    confirm_within=confirm_within, log=log)
+            def start() -> subprocess.Popen:
+                return start_controller(self.state, sim.url, port, guarded=guarded,
+                                        confirm_within=confirm_within, max_starts=max_starts,
+                                        log=log)
+            run = Running(self, start(), self.client(port), sim, start)
             try:
-                yield Running(self, proc, self.client(port))
+                yield run
             finally:
-                stop_controller(proc)
+                stop_controller(run.proc)
 
     def log(self) -> str:
         path = self.root / "controller.log"
@@ -142,9 +146,19 @@ class Running:
     board: Board
     proc: subprocess.Popen
     client: ControllerClient
+    sim: Simulator
+    start: Callable[[], subprocess.Popen]
 
     def settled(self, timeout: float = 90.0) -> dict:
         return wait_settled(self.client, timeout)
+
+    def restart(self) -> bool:
+        """Start the controller again if it has exited, as systemd's ``Restart=always`` does;
+        True if it had to."""
+        if self.proc.poll() is None:
+            return False
+        self.proc = self.start()
+        return True
 
 
 @functools.cache
