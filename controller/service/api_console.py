@@ -28,6 +28,8 @@ them.  Each still carries ``@public`` or ``@requires`` like every route.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 import math
 import re
@@ -53,6 +55,11 @@ LOGIN_LIMIT = 5
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
+#: Report pages (``/api/v1/reports/…``, ``/api/v1/selftest/runs/N?format=html``): no script,
+#: their own style elements by hash, pictures inline.
+REPORT_CSP = ("default-src 'none'; style-src {styles}; img-src 'self' data:; base-uri 'none'; "
+              "form-action 'none'; frame-ancestors 'none'")
+STYLE_ELEMENT = re.compile(rb"<style>(.*?)</style>", re.S)
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
 
@@ -222,9 +229,21 @@ ROUTES = [
 ]
 
 
+def _report_policy(html: bytes) -> str:
+    """The policy of a report page (an HTML answer outside the console): no script at all, and
+    only the page's own ``<style>`` elements, named by their SHA-256, so a report opened from the
+    console keeps its look without allowing inline style in general."""
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(css).digest()).decode()}'"
+                      for css in STYLE_ELEMENT.findall(html))
+    return REPORT_CSP.format(styles=hashes or "'none'")
+
+
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if (not request.path.startswith("/console") and isinstance(response, web.Response)
+            and response.content_type == "text/html" and isinstance(response.body, bytes)):
+        response.headers["Content-Security-Policy"] = _report_policy(response.body)
 
 
 def setup(app: web.Application, tokens: TokenStore, sessions: SessionStore,

@@ -38,6 +38,8 @@ log = logging.getLogger("ledwarden.console")
 
 #: How often the shared snapshot is rebuilt while anyone listens.
 TICK_S = 1.0
+#: The most active faults a snapshot carries (the most recently seen); the page says how many more.
+MAX_FAULTS = 50
 #: A comment line this often keeps proxies and the browser from closing a quiet stream.
 KEEPALIVE_S = 15.0
 
@@ -85,16 +87,18 @@ def wall_picture(service: Service, lang: str) -> str:
 
 
 def snapshot(service: Service) -> JsonObject:
-    """What every open console shows, in one small JSON object: the cards, the jobs, the fault
-    counts and a digest of the wall (so the page knows when to redraw it)."""
+    """What every open console shows, in one small JSON object: the cards, the jobs, the active
+    faults and their counts, and a digest of the wall (so the page knows when to redraw it)."""
     cards = [{"address": hex_address(c["address"]), "found": c["found"], "status": c["status"],
               "dead_leds": len(c["dead_leds"]), "firmware": c["firmware"]}
              for c in wall_cabinets(service)]
     wall = hashlib.sha256(json.dumps(cards, sort_keys=True, default=str).encode()).hexdigest()[:16]
     jobs = [j.as_dict(full=False) for j in sorted(service.jobs.jobs.values(),
                                                    key=lambda j: j.id, reverse=True)][:20]
+    active = service.faults.list(state="active", limit=MAX_FAULTS)     # from memory, not SQLite
     return {"screen": {"name": service.layout.name, "cabinets": len(cards)}, "wall": wall,
-            "cards": cards, "jobs": jobs, "faults": service.faults.counts()}
+            "cards": cards, "jobs": jobs, "faults": service.faults.counts(),
+            "active_faults": [f.as_dict() for f in active]}
 
 
 class LiveFeed:

@@ -94,6 +94,8 @@ def test_an_engineers_visit(rig):
     context, page = new_page(rig)
     fetched = []
     page.on("requestfinished", lambda request: fetched.append(request))
+    said: list[str] = []
+    page.on("console", lambda message: said.append(message.text))
 
     # The login page, and a wrong token refused on it.
     page.goto(f"{url}/console/")
@@ -133,6 +135,18 @@ def test_an_engineers_visit(rig):
     assert row.locator("td").nth(5).text_content() == "1"
     shoot(page, "wall-dead-led")
 
+    # Faults: the watch files card 3's LED fault (its status flag, once detection has run);
+    # the installer clears it from the list.
+    fault = page.locator("#faults tr.fault.active", has_text="card.pixel_faults")
+    fault.locator("button.clear").click()
+    page.wait_for_function("() => /^Fault [0-9]+ cleared\\.$/.test("
+                           "document.getElementById('message').textContent)")
+    page.click("#fault-mode")
+    page.wait_for_selector("#faults tr.fault.cleared >> text=card.pixel_faults")
+    assert "cleared by installer-1" in page.text_content("#faults tr.fault.cleared")
+    shoot(page, "faults-history")
+    page.click("#fault-mode")
+
     # Commissioning asks whether the wall shows each pattern: answer the first, then cancel.
     page.click("#commission")
     question = page.wait_for_selector("#jobs li.job.waiting .question")
@@ -145,6 +159,22 @@ def test_an_engineers_visit(rig):
     page.click("#jobs li.job.waiting .cancel")
     page.wait_for_selector("#jobs li.job.cancelled")
     assert "Job" in page.text_content("#message") and "cancelled" in page.text_content("#message")
+
+    # A quick self-test, run from the console, followed in the jobs, its report opened.
+    page.select_option("#profile", "quick")
+    page.click("#run-selftest")
+    page.wait_for_selector("#runs li.run >> text=quick")
+    with page.expect_popup() as opened:
+        page.click("#runs li.run a")
+    report = opened.value
+    report.wait_for_load_state()
+    assert report.url.startswith(f"{url}/api/v1/selftest/runs/") and "format=html" in report.url
+    # the report's own style element applies under the report pages' policy (by its hash)
+    assert report.evaluate("getComputedStyle(document.documentElement).backgroundColor") == \
+        "rgb(232, 235, 240)"
+    assert report.locator("svg.wall").count() == 1
+    report.screenshot(path=str(ARTIFACTS / "selftest-report-laptop.png"), full_page=True)
+    report.close()
 
     # 中文, then log out: the session is gone, on the page and at the server.
     page.click("#lang")
@@ -160,6 +190,8 @@ def test_an_engineers_visit(rig):
     page.reload()
     page.wait_for_selector("#login", state="visible")
     context.close()
+    # the page never needed anything the policy forbids
+    assert not [m for m in said if "Content Security Policy" in m], said
 
     record({"first_load_bytes": first_load, "first_load_files": first_load_files})
 

@@ -1,72 +1,30 @@
 // The ledwarden console: log in, then show what /console/events pushes and act through the API.
 // Every action is checked by the server; a refusal is shown as the server words it.
-import { STRINGS, translate } from "/console/i18n.js";
+import {
+  $, act, button, call, cell, getLang, say, setCsrf, setLang, t, whenSessionLost,
+} from "/console/ui.js";
+import { redrawFaults, renderFaults, setUpFaults } from "/console/faults.js";
+import { forgetSelftests, renderSelftests, setUpSelftests } from "/console/selftest.js";
 
-const $ = (id) => document.getElementById(id);
-let lang = localStorage.getItem("lw-lang") || document.documentElement.lang || "en";
-if (!(lang in STRINGS)) lang = "en";
-let csrf = null;
 let stream = null;
 let last = null;          // the last snapshot, redrawn when the language changes
 let wallShown = null;     // the wall digest the picture shows
 
-const t = (key, fields) => translate(lang, key, fields);
-
-class Refused extends Error {
-  constructor(status, error) {
-    super(error);
-    this.status = status;
-  }
-}
-
-function say(text, kind = "error") {
-  const box = $("message");
-  box.textContent = text || "";
-  box.className = kind;
-  box.hidden = !text;
-}
-
-async function call(method, path, body) {
-  const headers = {};
-  if (method !== "GET") headers["X-CSRF-Token"] = csrf ?? "";
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const resp = await fetch(path, {
-    method, headers, credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let data = null;
-  try { data = await resp.json(); } catch { data = null; }
-  if (!resp.ok) throw new Refused(resp.status, (data && data.error) || resp.statusText);
-  return data;
-}
-
-// Run an action; show the server's refusal on the page instead of failing quietly.
-async function act(what, onDone) {
-  try {
-    const result = await what();
-    if (onDone) say(onDone(result), "ok");
-  } catch (err) {
-    if (err instanceof Refused) {
-      say(t("refused", { status: err.status, error: err.message }));
-      if (err.status === 401) showLogin();
-    } else {
-      say(String(err));
-    }
-  }
-}
-
 function applyLang() {
-  document.documentElement.lang = lang;
+  document.documentElement.lang = getLang();
   for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
   $("lang").textContent = t("other_lang");
   $("wall").alt = t("wall_alt");
   wallShown = null;
+  forgetSelftests();
   if (last) render(last);
+  redrawFaults();
 }
 
 function showLogin() {
   if (stream) { stream.close(); stream = null; }
-  csrf = null;
+  setCsrf(null);
+  forgetSelftests();
   last = null;
   wallShown = null;
   $("console").hidden = true;
@@ -77,7 +35,7 @@ function showLogin() {
 }
 
 function showConsole(session) {
-  csrf = session.csrf;
+  setCsrf(session.csrf);
   $("who").textContent = t("who", { name: session.name, role: session.role });
   $("login").hidden = true;
   $("logout").hidden = false;
@@ -97,21 +55,6 @@ function listen() {
       say(t("session_over"));
     }
   });
-}
-
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text ?? "–";
-  return td;
-}
-
-function button(label, onClick, cls) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.textContent = label;
-  if (cls) b.className = cls;
-  b.addEventListener("click", onClick);
-  return b;
 }
 
 function renderCards(cards) {
@@ -178,10 +121,12 @@ function render(snap) {
   wall.dataset.missing = String(missing);
   if (snap.wall !== wallShown) {
     wallShown = snap.wall;
-    wall.src = `/console/wall.svg?lang=${lang}&v=${snap.wall}`;
+    wall.src = `/console/wall.svg?lang=${getLang()}&v=${snap.wall}`;
   }
   renderCards(snap.cards);
   renderJobs(snap.jobs);
+  renderFaults(snap);
+  renderSelftests(snap);
 }
 
 $("login-form").addEventListener("submit", (event) => {
@@ -196,13 +141,13 @@ $("login-form").addEventListener("submit", (event) => {
 });
 
 $("logout").addEventListener("click", () => act(async () => {
+  if (stream) { stream.close(); stream = null; }     // its "ended" is ours: no second message
   await call("POST", "/console/logout");
   showLogin();
 }, () => t("logged_out")));
 
 $("lang").addEventListener("click", () => {
-  lang = lang === "en" ? "zh" : "en";
-  localStorage.setItem("lw-lang", lang);
+  setLang(getLang() === "en" ? "zh" : "en");
   applyLang();
 });
 
@@ -210,9 +155,12 @@ $("detect").addEventListener("click", () => act(() => call("POST", "/api/v1/dete
   (job) => t("started", { id: job.id, kind: job.kind })));
 
 $("commission").addEventListener("click", () => act(
-  () => call("POST", "/api/v1/commission", { unattended: false, lang }),
+  () => call("POST", "/api/v1/commission", { unattended: false, lang: getLang() }),
   (job) => t("started", { id: job.id, kind: job.kind })));
 
+whenSessionLost(showLogin);
+setUpFaults();
+setUpSelftests();
 applyLang();
 fetch("/console/session", { credentials: "same-origin" })
   .then(async (resp) => (resp.ok ? showConsole(await resp.json()) : showLogin()))
