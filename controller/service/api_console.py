@@ -95,8 +95,12 @@ def _file(name: str) -> web.Response:
     if not STATIC_NAME.fullmatch(name) or not (STATIC / name).is_file():
         raise web.HTTPNotFound()
     ext = name.rsplit(".", 1)[1]
-    return web.Response(body=(STATIC / name).read_bytes(), content_type=TYPES[ext],
-                        charset="utf-8", headers={"Cache-Control": "no-cache"})
+    response = web.Response(body=(STATIC / name).read_bytes(), content_type=TYPES[ext],
+                            charset="utf-8", headers={"Cache-Control": "no-cache"})
+    # Compressed when the browser takes it: these files hold no secret for a compression side
+    # channel to reveal (the CSRF token travels only in JSON answers, never compressed).
+    response.enable_compression()
+    return response
 
 
 @public
@@ -193,8 +197,10 @@ async def wall(request: web.Request) -> web.Response:
     lang = request.query.get("lang", "en")
     if lang not in LANGS:
         raise PayloadError(f"lang must be one of {', '.join(LANGS)}")
-    return web.Response(text=wall_picture(request.app[SERVICE], lang),
-                        content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+    response = web.Response(text=wall_picture(request.app[SERVICE], lang),
+                            content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+    response.enable_compression()          # the picture holds no secret either
+    return response
 
 
 @requires("viewer")
