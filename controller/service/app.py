@@ -20,8 +20,8 @@ from controller.brightness import LEVEL_MAX
 from controller.errors import PayloadError
 from controller.jsonin import JsonObject
 from controller.protocol import commands as c
-from controller.service.apikit import (SERVICE, addresses_in, body_of, errors_as_json, int_param,
-                                      number_in, routed, who)
+from controller.service.apikit import (MAX_ID, SERVICE, addresses_in, body_of, errors_as_json,
+                                      int_param, number_in, routed, who)
 from controller.service.auth import (TOKEN, RateLimiter, TokenStore, auth_middleware, public, requires,
                                      role_allows)
 from controller.service import api_console
@@ -117,11 +117,12 @@ def _controlled_job(request: web.Request):
 async def job_answer(request: web.Request) -> web.Response:
     """Answer the question a waiting job asks (a test pattern seen or not); only the role that may
     start the job may steer it."""
-    body = await body_of(request, ("yes",))
+    body = await body_of(request, ("yes", "question_no"))
     if not isinstance(body.get("yes"), bool):
         raise PayloadError('answer with {"yes": true} or {"yes": false}')
+    question_no = None if "question_no" not in body else number_in(body, "question_no", 1, MAX_ID)
     job = _controlled_job(request)
-    job.answer(body["yes"])
+    job.answer(body["yes"], question_no)
     return web.json_response(job.as_dict(full=False))
 
 

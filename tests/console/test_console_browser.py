@@ -153,12 +153,48 @@ def test_an_engineers_visit(rig):
     first = question.text_content()
     assert first.startswith("Does every cabinet show the")
     shoot(page, "commission-question")
+    # A second engineer's browser shows the same question; the first answers, the second's
+    # Yes (on what it showed) is refused, not taken for the next question.
+    other_context, other = new_page(rig)
+    log_in(other, url, rig["tokens"]["installer"])
+    other.wait_for_selector(f"#jobs li.job.waiting .question >> text={first}")
+    stale_yes = other.query_selector("#jobs li.job.waiting .answer-yes")
     page.click("#jobs li.job.waiting .answer-yes")
     page.wait_for_function("(first) => { const q = document.querySelector('#jobs li.job.waiting "
                            ".question'); return q && q.textContent !== first; }", arg=first)
+    stale_yes.evaluate("button => button.click()")
+    other.wait_for_selector("#message >> text=Refused (409)")
+    assert "no longer asks question 1 (it was answered already)" in other.text_content("#message")
+    shoot(other, "question-answered-twice")
+    other_context.close()
     page.click("#jobs li.job.waiting .cancel")
     page.wait_for_selector("#jobs li.job.cancelled")
     assert "Job" in page.text_content("#message") and "cancelled" in page.text_content("#message")
+
+    # The picture: brightness and a test pattern set from the console reach the cards.
+    page.wait_for_selector("#picture-state dd >> text=pattern:bars")
+    page.fill("#brightness-percent", "50")
+    page.click("#set-brightness")
+    page.wait_for_selector("#message >> text=Brightness set to 50 %.")
+    assert [k.card.brightness for k in sim.cards] == [32768] * 8
+    page.wait_for_selector("#picture-state dd >> text=50 %")
+    page.select_option("#pattern", "grid")
+    page.click("#show-pattern")
+    page.wait_for_selector("#message >> text=The wall shows the grid pattern.")
+    assert {k.platform.pattern for k in sim.cards} == {5}
+    shoot(page, "picture")
+    page.select_option("#pattern", "normal")
+    page.click("#show-pattern")
+    page.wait_for_selector("#message >> text=The wall shows the normal pattern.")
+    assert {k.platform.pattern for k in sim.cards} == {0}
+
+    # Upgrades need the service role: the installer's upload is refused before a byte is kept.
+    page.wait_for_selector("#upgrade-state dd >> text=0.1.0")
+    page.set_input_files("#package", files=[{"name": "firmware.lwfw", "mimeType":
+                                             "application/octet-stream", "buffer": b"x" * 1000}])
+    page.click("#start-upgrade")
+    page.wait_for_selector("#message >> text=Refused (403)")
+    assert "needs the 'service' role" in page.text_content("#message")
 
     # A quick self-test, run from the console, followed in the jobs, its report opened.
     page.select_option("#profile", "quick")
@@ -209,6 +245,25 @@ def test_a_viewer_is_refused_an_installers_action_by_the_server(rig):
     assert page.locator("#jobs li.job").count() == jobs_before
     page.click("#logout")
     page.wait_for_selector("#login", state="visible")
+    context.close()
+
+
+def test_an_upload_that_is_not_a_package_is_refused_on_the_page(rig):
+    context, page = new_page(rig)
+    log_in(page, rig["url"], rig["tokens"]["service"])
+    page.wait_for_selector("#upgrade-state dd >> text=0.1.0")
+    jobs_before = page.locator("#jobs li.job").count()
+    page.select_option("#upgrade-target", "cards")
+    page.set_input_files("#package", files=[{"name": "holiday.jpg", "mimeType": "image/jpeg",
+                                             "buffer": b"\xff\xd8\xff\xe0" + b"JFIF" * 300}])
+    page.click("#start-upgrade")
+    page.wait_for_selector("#message >> text=Refused (400)")
+    shoot(page, "upgrade-refused")
+    message = page.text_content("#message")
+    assert "firmware" in message.lower() or "package" in message.lower(), message
+    time.sleep(0.5)
+    assert page.locator("#jobs li.job").count() == jobs_before
+    assert "#" not in page.text_content("#upgrade-state")      # no card upgrade job started
     context.close()
 
 

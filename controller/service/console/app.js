@@ -5,6 +5,8 @@ import {
 } from "/console/ui.js";
 import { redrawFaults, renderFaults, setUpFaults } from "/console/faults.js";
 import { forgetSelftests, renderSelftests, setUpSelftests } from "/console/selftest.js";
+import { refreshPicture, setUpPicture } from "/console/picture.js";
+import { refreshUpgrades, setUpUpgrades } from "/console/upgrade.js";
 
 let stream = null;
 let last = null;          // the last snapshot, redrawn when the language changes
@@ -41,6 +43,8 @@ function showConsole(session) {
   $("logout").hidden = false;
   $("console").hidden = false;
   listen();
+  refreshPicture();
+  refreshUpgrades();
 }
 
 function listen() {
@@ -96,10 +100,11 @@ function renderJobs(jobs) {
       q.className = "question";
       q.textContent = job.question;
       li.append(q,
-        button(t("yes"), () => act(() => call("POST", `/api/v1/jobs/${job.id}/answer`, { yes: true }),
-          () => t("answered", { id: job.id })), "answer-yes"),
-        button(t("no"), () => act(() => call("POST", `/api/v1/jobs/${job.id}/answer`, { yes: false }),
-          () => t("answered", { id: job.id })), "answer-no"));
+        // The answer names the question it answers: if someone else answered it first, the
+        // server refuses this one (409) instead of taking it for the next question.
+        ...[true, false].map((yes) => button(t(yes ? "yes" : "no"), () => act(
+          () => call("POST", `/api/v1/jobs/${job.id}/answer`, { yes, question_no: job.question_no }),
+          () => t("answered", { id: job.id })), yes ? "answer-yes" : "answer-no")));
     }
     if (["queued", "running", "waiting"].includes(job.state)) {
       li.append(button(t("cancel"), () => act(() => call("POST", `/api/v1/jobs/${job.id}/cancel`),
@@ -161,6 +166,8 @@ $("commission").addEventListener("click", () => act(
 whenSessionLost(showLogin);
 setUpFaults();
 setUpSelftests();
+setUpPicture();
+setUpUpgrades();
 applyLang();
 fetch("/console/session", { credentials: "same-origin" })
   .then(async (resp) => (resp.ok ? showConsole(await resp.json()) : showLogin()))

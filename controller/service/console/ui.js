@@ -32,14 +32,16 @@ export function say(text, kind = "error") {
   box.hidden = !text;
 }
 
-// One API call with the session cookie; a state change carries the CSRF token.
+// One API call with the session cookie; a state change carries the CSRF token.  The body is
+// sent as JSON, or as it is when it is binary (an upload's chunk).
 export async function call(method, path, body) {
   const headers = {};
   if (method !== "GET") headers["X-CSRF-Token"] = csrf ?? "";
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const binary = body instanceof ArrayBuffer || ArrayBuffer.isView(body);
+  if (body !== undefined) headers["Content-Type"] = binary ? "application/octet-stream" : "application/json";
   const resp = await fetch(path, {
     method, headers, credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
   });
   let data = null;
   try { data = await resp.json(); } catch { data = null; }

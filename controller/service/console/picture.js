@@ -1,0 +1,44 @@
+// The picture: source, brightness, correction, calibration; brightness, gamma and test patterns
+// set by an installer.  Read when the console opens and after each change made here.
+import { $, act, call, t } from "/console/ui.js";
+
+function show(brightness, correction, calibration, source) {
+  const calibrated = calibration.cabinets.filter((c) => c.active != null).length;
+  const rows = [
+    [t("source"), source.spec],
+    [t("brightness"), `${brightness.percent} % (${brightness.source})`],
+    [t("correction"), `${correction.curve} · gamma ${correction.gamma} · white ${correction.white.join(" / ")}`],
+    [t("calibration"), t("calibrated", { n: calibrated, total: calibration.cabinets.length })],
+  ];
+  $("picture-state").replaceChildren(...rows.flatMap(([name, value]) => {
+    const dt = document.createElement("dt");
+    const dd = document.createElement("dd");
+    dt.textContent = name;
+    dd.textContent = value;
+    return [dt, dd];
+  }));
+}
+
+export async function refreshPicture() {
+  await act(async () => {
+    const [b, c, cal, src] = await Promise.all(["/api/v1/brightness", "/api/v1/correction",
+      "/api/v1/calibration", "/api/v1/source"].map((path) => call("GET", path)));
+    show(b, c, cal, src);
+  });
+}
+
+function change(what, done) {
+  act(what, done).then(refreshPicture);
+}
+
+export function setUpPicture() {
+  $("set-brightness").addEventListener("click", () => change(
+    () => call("POST", "/api/v1/brightness", { percent: Number($("brightness-percent").value) }),
+    () => t("brightness_set", { percent: $("brightness-percent").value })));
+  $("set-gamma").addEventListener("click", () => change(
+    () => call("POST", "/api/v1/correction", { gamma: Number($("gamma").value) }),
+    () => t("gamma_set", { gamma: $("gamma").value })));
+  $("show-pattern").addEventListener("click", () => change(
+    () => call("POST", "/api/v1/pattern", { pattern: $("pattern").value }),
+    () => t("pattern_shown", { pattern: $("pattern").value })));
+}
