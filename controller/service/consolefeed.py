@@ -79,6 +79,16 @@ def wall_cabinets(service: Service) -> list[JsonObject]:
     return cabinets
 
 
+def link_quality(stats) -> JsonObject | None:
+    """A card's link in three figures: the share of transactions that got an answer, the retries
+    it took, and the 99th-percentile round trip (``None`` before the bus has talked to it)."""
+    if stats is None or not stats.requests:
+        return None
+    view = stats.as_dict()
+    return {"answered_pct": round(100 * (1 - stats.failures / stats.requests), 1),
+            "retries": stats.retries, "p99_ms": (view["rtt_ms"] or {}).get("p99")}
+
+
 def wall_picture(service: Service, lang: str) -> str:
     """``GET /console/wall.svg``: the live wall drawn as the reports draw it."""
     layout = service.layout
@@ -93,6 +103,9 @@ def snapshot(service: Service) -> JsonObject:
               "dead_leds": len(c["dead_leds"]), "firmware": c["firmware"]}
              for c in wall_cabinets(service)]
     wall = hashlib.sha256(json.dumps(cards, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    links = service.board.bus.statistics().links       # after the digest: not part of the picture
+    for card, cab in zip(cards, service.layout.cabinets, strict=True):
+        card["link"] = link_quality(links.get(cab.address))
     jobs = [j.as_dict(full=False) for j in sorted(service.jobs.jobs.values(),
                                                    key=lambda j: j.id, reverse=True)][:20]
     active = service.faults.list(state="active", limit=MAX_FAULTS)     # from memory, not SQLite

@@ -133,6 +133,7 @@ def test_an_engineers_visit(rig):
     assert "1 dead LEDs" in page.text_content("#wall-summary")
     row = page.locator("#cards tbody tr", has_text="0x03")
     assert row.locator("td").nth(5).text_content() == "1"
+    assert row.locator("td").nth(7).text_content().startswith("100 % answered · ")
     shoot(page, "wall-dead-led")
 
     # Faults: the watch files card 3's LED fault (its status flag, once detection has run);

@@ -72,6 +72,8 @@ function renderCards(cards) {
       cell(s.supply_mv == null ? null : `${(s.supply_mv / 1000).toFixed(2)} V`),
       cell(s.fan_rpm == null ? null : `${s.fan_rpm} rpm`),
       cell(String(card.dead_leds)), cell((s.flags || []).join(", ") || null),
+      cell(card.link && t("link", { pct: card.link.answered_pct, retries: card.link.retries,
+        p99: card.link.p99_ms ?? "–" })),
       cell(card.firmware == null ? null : String(card.firmware)));
     return tr;
   }));
