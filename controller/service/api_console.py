@@ -197,7 +197,9 @@ async def wall(request: web.Request) -> web.Response:
     lang = request.query.get("lang", "en")
     if lang not in LANGS:
         raise PayloadError(f"lang must be one of {', '.join(LANGS)}")
-    response = web.Response(text=wall_picture(request.app[SERVICE], lang),
+    feed = request.app[FEED]
+    feed.inspection.refresh(request.app[SERVICE])
+    response = web.Response(text=wall_picture(request.app[SERVICE], lang, feed.inspection),
                             content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
     response.enable_compression()          # the picture holds no secret either
     return response
@@ -216,10 +218,13 @@ async def events(request: web.Request) -> web.StreamResponse:
     def still_allowed() -> bool:
         return session_id is None or sessions.get(session_id) is not None
 
-    async for text in request.app[FEED].stream(still_allowed):
-        await response.write(b": keep-alive\n\n" if text is None
-                             else f"event: snapshot\ndata: {text}\n\n".encode())
-    await response.write(b"event: ended\ndata: {}\n\n")
+    try:
+        async for text in request.app[FEED].stream(still_allowed):
+            await response.write(b": keep-alive\n\n" if text is None
+                                 else f"event: snapshot\ndata: {text}\n\n".encode())
+        await response.write(b"event: ended\ndata: {}\n\n")
+    except ConnectionResetError:     # the browser went away (closed tab, lost Wi-Fi): nothing to do
+        log.debug("console event stream closed by %s", request.remote)
     return response
 
 

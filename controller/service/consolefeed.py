@@ -31,6 +31,7 @@ from controller.cardresults import is_error
 from controller.jsonin import JsonObject
 from controller.report.wall import wall_svg
 from controller.screenmap import cabinet_entry
+from controller.selftest.profiles import PROFILES
 from controller.service.jobs import JobState
 from controller.service.state import Service
 
@@ -44,26 +45,54 @@ MAX_FAULTS = 50
 KEEPALIVE_S = 15.0
 
 
-def dead_leds(service: Service) -> dict[int, list[JsonObject]]:
-    """Each card's dead LEDs from the newest LED detection job that reached it (module-local, as
-    the wall drawing places them); a card that no detection has reached is left out."""
+class InspectionLeds:
+    """The dead LEDs of the newest stored self-test that ran LED detection (the quarterly
+    inspection), read from the history only when a newer run appears."""
+
+    def __init__(self) -> None:
+        self._newest: int | None = None
+        self.started = ""
+        self.by_address: dict[int, list[JsonObject]] = {}
+
+    def refresh(self, service: Service) -> None:
+        history = service.history
+        runs = [run for name, p in PROFILES.items() if p.detect for run in history.runs(1, name)]
+        if not runs:
+            return
+        newest = max(runs, key=lambda run: run["id"])
+        if newest["id"] != self._newest:
+            report = history.report(newest["id"])
+            self._newest, self.started = newest["id"], newest["started"]
+            self.by_address = {cab["address"]: list(cab.get("dead_leds") or [])
+                               for cab in report.get("cabinets", []) if "address" in cab}
+
+
+def dead_leds(service: Service, inspection: InspectionLeds | None = None) -> dict[int, list[JsonObject]]:
+    """Each card's dead LEDs from the newest look at it: a LED detection job, or the newest
+    self-test that ran detection, whichever started later (module-local or placed on the screen,
+    as the wall drawing takes both); a card nothing has looked at is left out."""
     out: dict[int, list[JsonObject]] = {}
+    seen: dict[int, str] = {}
+    if inspection is not None:
+        out.update(inspection.by_address)
+        seen = dict.fromkeys(out, inspection.started)
     for job in sorted(service.jobs.jobs.values(), key=lambda j: j.id):
         if job.kind != "detect" or job.state != JobState.SUCCEEDED or not isinstance(job.result, dict):
             continue
         for key, leds in job.result.items():
-            if not is_error(leds):
-                out[int(key, 16)] = list(leds)
+            address = int(key, 16)
+            if not is_error(leds) and (job.started or "") >= seen.get(address, ""):
+                out[address] = list(leds)
     return out
 
 
-def wall_cabinets(service: Service) -> list[JsonObject]:
+def wall_cabinets(service: Service, inspection: InspectionLeds | None = None) -> list[JsonObject]:
     """The screen file's cabinets as the report's wall drawing takes them, with what is known now:
     answering (the watch heard it, or a discovery found it), its status, its dead LEDs."""
     watch = service.watch
     answered = watch.answered if watch is not None else {}
     statuses = watch.last_status if watch is not None else {}
-    dead = dead_leds(service)
+    dead = dead_leds(service, inspection)
     cabinets = []
     for cab in service.layout.cabinets:
         entry = cabinet_entry(cab)
@@ -89,19 +118,19 @@ def link_quality(stats) -> JsonObject | None:
             "retries": stats.retries, "p99_ms": (view["rtt_ms"] or {}).get("p99")}
 
 
-def wall_picture(service: Service, lang: str) -> str:
+def wall_picture(service: Service, lang: str, inspection: InspectionLeds | None = None) -> str:
     """``GET /console/wall.svg``: the live wall drawn as the reports draw it."""
     layout = service.layout
     screen = {"name": layout.name, "width": layout.width, "height": layout.height}
-    return wall_svg(screen, wall_cabinets(service), lang=lang, max_width_px=960)
+    return wall_svg(screen, wall_cabinets(service, inspection), lang=lang, max_width_px=960)
 
 
-def snapshot(service: Service) -> JsonObject:
+def snapshot(service: Service, inspection: InspectionLeds | None = None) -> JsonObject:
     """What every open console shows, in one small JSON object: the cards, the jobs, the active
     faults and their counts, and a digest of the wall (so the page knows when to redraw it)."""
     cards = [{"address": hex_address(c["address"]), "found": c["found"], "status": c["status"],
               "dead_leds": len(c["dead_leds"]), "firmware": c["firmware"]}
-             for c in wall_cabinets(service)]
+             for c in wall_cabinets(service, inspection)]
     wall = hashlib.sha256(json.dumps(cards, sort_keys=True, default=str).encode()).hexdigest()[:16]
     links = service.board.bus.statistics().links       # after the digest: not part of the picture
     for card, cab in zip(cards, service.layout.cabinets, strict=True):
@@ -126,12 +155,14 @@ class LiveFeed:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task | None = None
         self.closed = False
+        self.inspection = InspectionLeds()
 
     async def _run(self) -> None:
         while self.listeners:
             fresh: JsonObject | None
             try:
-                fresh = snapshot(self.service)
+                self.inspection.refresh(self.service)
+                fresh = snapshot(self.service, self.inspection)
             except Exception:           # a bug must not end every console's stream
                 log.exception("console snapshot failed")
                 fresh = self.current
@@ -153,7 +184,8 @@ class LiveFeed:
         self.listeners += 1
         try:
             if self.current is None or self._task is None:
-                self.current = snapshot(self.service)
+                self.inspection.refresh(self.service)
+                self.current = snapshot(self.service, self.inspection)
                 self.text = json.dumps(self.current, default=str)
             self._ensure_running()
             sent = self.text
