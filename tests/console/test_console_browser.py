@@ -134,7 +134,8 @@ def test_an_engineers_visit(rig):
     assert "1 dead LEDs" in page.text_content("#wall-summary")
     row = page.locator("#cards tbody tr", has_text="0x03")
     assert row.locator("td").nth(5).text_content() == "1"
-    assert row.locator("td").nth(7).text_content().startswith("100 % answered · ")
+    assert re.fullmatch(r"[0-9.]+ % answered · [0-9]+ retries · p99 [0-9.]+ ms",
+                        row.locator("td").nth(7).text_content())
     shoot(page, "wall-dead-led")
 
     # Faults: the watch files card 3's LED fault (its status flag, once detection has run);
@@ -213,6 +214,22 @@ def test_an_engineers_visit(rig):
     assert report.locator("svg.wall").count() == 1
     report.screenshot(path=str(ARTIFACTS / "selftest-report-laptop.png"), full_page=True)
     report.close()
+
+    # A second run, then the two compared: the newer's report against the older.
+    page.click("#run-selftest")
+    page.wait_for_function("() => document.querySelectorAll('#runs li.run').length === 2")
+    page.wait_for_selector("#compare", state="visible")
+    newer, older = (page.eval_on_selector(f"#compare-{x}", "s => s.value") for x in "ab")
+    assert int(newer) == int(older) + 1
+    page.select_option("#compare-a", older)
+    page.select_option("#compare-b", newer)        # either way round: any two runs
+    with page.expect_popup() as opened:
+        page.click("#compare-open")
+    comparison = opened.value
+    comparison.wait_for_load_state()
+    assert f"against={newer}" in comparison.url and f"/runs/{older}?" in comparison.url
+    assert f"Previous inspection: run {newer}," in comparison.text_content("body")
+    comparison.close()
 
     # 中文, then log out: the session is gone, on the page and at the server.
     page.click("#lang")

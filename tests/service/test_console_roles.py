@@ -180,7 +180,7 @@ def test_a_dead_led_appears_in_the_event_stream_once_detection_has_run(rig):
     snap = events[-1]
     assert len(snap["cards"]) == 8 and snap["screen"]["cabinets"] == 8
     card5 = next(c for c in snap["cards"] if c["address"] == "0x05")
-    assert card5["link"]["answered_pct"] == 100.0 and card5["link"]["p99_ms"] > 0
+    assert 0 < card5["link"]["answered_pct"] <= 100 and card5["link"]["p99_ms"] > 0
     assert card5["status"]["temperature_c"] is not None and card5["found"]
     assert any(j["kind"] == "detect" for j in snap["jobs"])
     svg = viewer.call("GET", "/console/wall.svg")[2]
