@@ -191,6 +191,19 @@ def test_an_engineers_visit(rig):
     page.wait_for_selector("#message >> text=The wall shows the normal pattern.")
     assert {k.platform.pattern for k in sim.cards} == {0}
 
+    page.fill("#source-spec", "pattern:gradient")
+    page.click("#set-source")
+    page.wait_for_selector("#picture-state dd >> text=pattern:gradient")
+    page.fill("#source-spec", "nonsense:thing")
+    page.click("#set-source")
+    page.wait_for_selector("#message >> text=Refused (400)")
+    page.wait_for_selector("#picture-state dd >> text=pattern:gradient")   # the last good source
+
+    # The cards identified: their firmware versions in the table.
+    page.click("#discover")
+    page.wait_for_function("() => [...document.querySelectorAll('#cards tbody tr')].every("
+                           "row => row.lastElementChild.textContent === '1.0.0')")
+
     # Upgrades need the service role: the installer's upload is refused before a byte is kept.
     page.wait_for_selector("#upgrade-state dd >> text=0.1.0")
     page.set_input_files("#package", files=[{"name": "firmware.lwfw", "mimeType":

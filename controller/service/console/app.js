@@ -74,7 +74,8 @@ function renderCards(cards) {
       cell(String(card.dead_leds)), cell((s.flags || []).join(", ") || null),
       cell(card.link && t("link", { pct: card.link.answered_pct, retries: card.link.retries,
         p99: card.link.p99_ms ?? "–" })),
-      cell(card.firmware == null ? null : String(card.firmware)));
+      cell(card.firmware == null ? null
+        : Array.isArray(card.firmware) ? card.firmware.join(".") : String(card.firmware)));
     return tr;
   }));
 }
@@ -159,6 +160,9 @@ $("lang").addEventListener("click", () => {
 });
 
 $("detect").addEventListener("click", () => act(() => call("POST", "/api/v1/detect", {}),
+  (job) => t("started", { id: job.id, kind: job.kind })));
+
+$("discover").addEventListener("click", () => act(() => call("POST", "/api/v1/discover", {}),
   (job) => t("started", { id: job.id, kind: job.kind })));
 
 $("commission").addEventListener("click", () => act(

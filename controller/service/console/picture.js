@@ -38,6 +38,9 @@ export function setUpPicture() {
   $("set-gamma").addEventListener("click", () => change(
     () => call("POST", "/api/v1/correction", { gamma: Number($("gamma").value) }),
     () => t("gamma_set", { gamma: $("gamma").value })));
+  $("set-source").addEventListener("click", () => change(
+    () => call("POST", "/api/v1/source", { spec: $("source-spec").value.trim() }),
+    () => t("source_set", { spec: $("source-spec").value.trim() })));
   $("show-pattern").addEventListener("click", () => change(
     () => call("POST", "/api/v1/pattern", { pattern: $("pattern").value }),
     () => t("pattern_shown", { pattern: $("pattern").value })));
