@@ -33,6 +33,7 @@ import hashlib
 import logging
 import math
 import re
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -51,6 +52,8 @@ STATIC = Path(__file__).with_name("console")
 STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,40}\.(html|js|css)")
 TYPES = {"html": "text/html", "js": "text/javascript", "css": "text/css"}
 LOGIN_LIMIT = 5
+#: How often an open event stream looks its token up again (a revoked token's stream ends).
+TOKEN_RECHECK_S = 10.0
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -198,7 +201,7 @@ async def wall(request: web.Request) -> web.Response:
     if lang not in LANGS:
         raise PayloadError(f"lang must be one of {', '.join(LANGS)}")
     feed = request.app[FEED]
-    feed.inspection.refresh(request.app[SERVICE])
+    await asyncio.to_thread(feed.inspection.refresh, request.app[SERVICE])     # SQLite, off the loop
     response = web.Response(text=wall_picture(request.app[SERVICE], lang, feed.inspection),
                             content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
     response.enable_compression()          # the picture holds no secret either
@@ -209,19 +212,28 @@ async def wall(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the console's snapshot now and on every change, until the session
     ends (logout, expiry, a revoked token) or the browser goes."""
-    sessions = request.app[SESSIONS]
-    session_id = request.get(SESSION_ID)
+    sessions, tokens = request.app[SESSIONS], request.app[TOKENS]
+    session_id, token_id = request.get(SESSION_ID), request[TOKEN].id
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-store"})
     await response.prepare(request)
+    revoked = False
 
     def still_allowed() -> bool:
-        return session_id is None or sessions.get(session_id) is not None
+        return not revoked and (session_id is None or sessions.get(session_id) is not None)
 
+    checked = time.monotonic()
     try:
         async for text in request.app[FEED].stream(still_allowed):
             await response.write(b": keep-alive\n\n" if text is None
                                  else f"event: snapshot\ndata: {text}\n\n".encode())
+            if time.monotonic() - checked >= TOKEN_RECHECK_S:
+                # a stream is one long request: look its token up again now and then, so a
+                # revoked token stops receiving too
+                checked = time.monotonic()
+                revoked = await asyncio.to_thread(tokens.live, token_id) is None
+                if revoked and session_id is not None:
+                    sessions.close(session_id)
         await response.write(b"event: ended\ndata: {}\n\n")
     except ConnectionResetError:     # the browser went away (closed tab, lost Wi-Fi): nothing to do
         log.debug("console event stream closed by %s", request.remote)

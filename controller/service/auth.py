@@ -22,6 +22,11 @@ has every further refusal answered 429.  A token that authenticates is never
 locked out of what its role allows: the board's own timer-driven self-test on
 127.0.0.1 keeps working while someone types wrong tokens from the same
 address.
+
+The web console's browsers present a session cookie instead of the token
+(:mod:`.sessions`, opened by ``POST /console/login``); the middleware turns
+it into the session's token, looked up again on every request, and applies
+the same role check, plus the session's CSRF token on every state change.
 """
 
 from __future__ import annotations

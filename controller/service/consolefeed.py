@@ -161,7 +161,7 @@ class LiveFeed:
         while self.listeners:
             fresh: JsonObject | None
             try:
-                self.inspection.refresh(self.service)
+                await asyncio.to_thread(self.inspection.refresh, self.service)  # SQLite, off the loop
                 fresh = snapshot(self.service, self.inspection)
             except Exception:           # a bug must not end every console's stream
                 log.exception("console snapshot failed")
@@ -184,7 +184,7 @@ class LiveFeed:
         self.listeners += 1
         try:
             if self.current is None or self._task is None:
-                self.inspection.refresh(self.service)
+                await asyncio.to_thread(self.inspection.refresh, self.service)
                 self.current = snapshot(self.service, self.inspection)
                 self.text = json.dumps(self.current, default=str)
             self._ensure_running()

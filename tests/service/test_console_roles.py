@@ -81,7 +81,7 @@ def rig(tmp_path_factory):
         consoles = {}
         try:
             consoles = {role: Console(url, tokens[role]) for role in ROLES}
-            yield {"sim": sim, "url": url, "tokens": tokens, "consoles": consoles}
+            yield {"sim": sim, "url": url, "tokens": tokens, "consoles": consoles, "store": store}
         finally:
             controller_process.stop(proc)
         log = proc.stderr.read()
@@ -222,3 +222,20 @@ def test_the_wall_shows_the_dead_leds_the_quarterly_inspection_found(rig):
     assert next(c for c in events[-1]["cards"] if c["address"] == "0x05")["dead_leds"] == 0
     svg = rig["consoles"]["viewer"].call("GET", "/console/wall.svg")[2]
     assert svg.count('class="dead-led') == 1
+
+
+def test_revoking_the_token_ends_its_open_event_stream(rig):
+    url, store = rig["url"], rig["store"]
+    secret = store.create("soon-revoked", "viewer")
+    console = Console(url, secret)
+    ended: list = []
+
+    def follow():
+        ended.extend(read_events(url, console, lambda events: events[-1] == "ended", timeout=90))
+    reader = threading.Thread(target=follow)
+    reader.start()
+    time.sleep(1)
+    store.revoke("soon-revoked")
+    reader.join(timeout=90)
+    assert not reader.is_alive() and ended[-1] == "ended"
+    assert console.call("GET", "/api/v1/jobs")[0] == 401

@@ -11,12 +11,14 @@ import { refreshUpgrades, setUpUpgrades } from "/console/upgrade.js";
 let stream = null;
 let last = null;          // the last snapshot, redrawn when the language changes
 let wallShown = null;     // the wall digest the picture shows
+let who = null;           // the session's name and role, shown in the header
 
 function applyLang() {
   document.documentElement.lang = getLang();
   for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
   $("lang").textContent = t("other_lang");
   $("wall").alt = t("wall_alt");
+  $("who").textContent = who ? t("who", who) : "";
   wallShown = null;
   forgetSelftests();
   if (last) render(last);
@@ -31,6 +33,7 @@ function showLogin() {
   wallShown = null;
   $("console").hidden = true;
   $("logout").hidden = true;
+  who = null;
   $("who").textContent = "";
   $("login").hidden = false;
   $("token").focus();
@@ -38,7 +41,8 @@ function showLogin() {
 
 function showConsole(session) {
   setCsrf(session.csrf);
-  $("who").textContent = t("who", { name: session.name, role: session.role });
+  who = { name: session.name, role: session.role };
+  $("who").textContent = t("who", who);
   $("login").hidden = true;
   $("logout").hidden = false;
   $("console").hidden = false;
