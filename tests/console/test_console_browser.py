@@ -60,6 +60,13 @@ def rig(tmp_path_factory):
         assert not any(secret in log for secret in tokens.values()), "a token reached the log"
 
 
+def calibration_csv(width: int, height: int) -> bytes:
+    """A valid matrix calibration for a ``width`` x ``height`` cabinet, every pixel alike."""
+    rows = ["x,y,rr,rg,rb,gr,gg,gb,br,bg,bb"]
+    rows += [f"{x},{y},0.95,0.01,0,0.01,0.97,0,0,0.02,0.93" for y in range(height) for x in range(width)]
+    return ("\n".join(rows) + "\n").encode()
+
+
 def new_page(rig, viewport=LAPTOP, locale="en-GB"):
     context = rig["browser"].new_context(ignore_https_errors=True, viewport=viewport, locale=locale)
     page = context.new_page()
@@ -198,6 +205,24 @@ def test_an_engineers_visit(rig):
     page.click("#set-source")
     page.wait_for_selector("#message >> text=Refused (400)")
     page.wait_for_selector("#picture-state dd >> text=pattern:gradient")   # the last good source
+
+    # A calibration file for cabinet 3, imported from the console and put in use; a file that
+    # is not one refused; then rolled back.
+    page.select_option("#cal-cabinet", "3")
+    page.set_input_files("#cal-file", files=[{"name": "cab3.csv", "mimeType": "text/csv",
+                                              "buffer": calibration_csv(256, 128)}])
+    page.click("#cal-import")
+    page.wait_for_selector("#message >> text=Cabinet 3 uses calibration version 1.")
+    page.wait_for_selector("#picture-state dd >> text=1 of 8 cabinets calibrated · 3: v1")
+    page.set_input_files("#cal-file", files=[{"name": "notes.csv", "mimeType": "text/csv",
+                                              "buffer": b"x,y\n"}])
+    page.click("#cal-import")
+    page.wait_for_selector("#message >> text=Refused (400)")
+    assert "header" in page.text_content("#message")
+    page.wait_for_selector("#picture-state dd >> text=3: v1")            # still in use
+    page.click("#cal-rollback")
+    page.wait_for_selector("#message >> text=Cabinet 3's calibration rolled back.")
+    page.wait_for_selector("#picture-state dd >> text=0 of 8 cabinets calibrated")
 
     # The cards identified: their firmware versions in the table.
     page.click("#discover")

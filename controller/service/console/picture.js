@@ -3,13 +3,24 @@
 import { $, act, call, t } from "/console/ui.js";
 
 function show(brightness, correction, calibration, source) {
-  const calibrated = calibration.cabinets.filter((c) => c.active != null).length;
+  const active = calibration.cabinets.filter((c) => c.active != null);
+  const calibrated = active.length;
   const rows = [
     [t("source"), source.spec],
     [t("brightness"), `${brightness.percent} % (${brightness.source})`],
     [t("correction"), `${correction.curve} · gamma ${correction.gamma} · white ${correction.white.join(" / ")}`],
-    [t("calibration"), t("calibrated", { n: calibrated, total: calibration.cabinets.length })],
+    [t("calibration"), t("calibrated", { n: calibrated, total: calibration.cabinets.length }) +
+      active.map((c) => ` · ${c.cabinet}: v${c.active}`).join("")],
   ];
+  const select = $("cal-cabinet");
+  const chosen = select.value;
+  select.replaceChildren(...calibration.cabinets.map((c) => {
+    const option = document.createElement("option");
+    option.value = c.cabinet;
+    option.textContent = `${c.cabinet} (${c.width} × ${c.height})`;
+    return option;
+  }));
+  if (chosen) select.value = chosen;
   $("picture-state").replaceChildren(...rows.flatMap(([name, value]) => {
     const dt = document.createElement("dt");
     const dd = document.createElement("dd");
@@ -31,7 +42,22 @@ function change(what, done) {
   act(what, done).then(refreshPicture);
 }
 
+// A calibration file (CSV or .npz, by its name) for one cabinet, imported and put in use.
+async function importCalibration() {
+  const file = $("cal-file").files[0];
+  if (!file) throw new Error(t("choose_file"));
+  const format = file.name.toLowerCase().endsWith(".npz") ? "npz" : "csv";
+  const cabinet = $("cal-cabinet").value;
+  const query = new URLSearchParams({ cabinet, format, activate: "true", name: file.name });
+  return call("POST", `/api/v1/calibration/import?${query}`, await file.arrayBuffer());
+}
+
 export function setUpPicture() {
+  $("cal-import").addEventListener("click", () => change(importCalibration,
+    (answer) => t("calibration_imported", { cabinet: $("cal-cabinet").value, version: answer.active })));
+  $("cal-rollback").addEventListener("click", () => change(
+    () => call("POST", "/api/v1/calibration/rollback", { cabinet: Number($("cal-cabinet").value) }),
+    () => t("calibration_rolled_back", { cabinet: $("cal-cabinet").value })));
   $("set-brightness").addEventListener("click", () => change(
     () => call("POST", "/api/v1/brightness", { percent: Number($("brightness-percent").value) }),
     () => t("brightness_set", { percent: $("brightness-percent").value })));

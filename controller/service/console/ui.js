@@ -59,7 +59,7 @@ export async function act(what, onDone) {
       say(t("refused", { status: err.status, error: err.message }));
       if (err.status === 401) onSessionLost();
     } else {
-      say(String(err));
+      say(err instanceof Error ? err.message : String(err));
     }
   }
 }
