@@ -24,11 +24,12 @@ import asyncio
 import hashlib
 import json
 import logging
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from controller.cardaddress import hex_address
 from controller.cardresults import is_error
 from controller.jsonin import JsonObject
+from controller.protocol.bus import LinkStats
 from controller.report.wall import wall_svg
 from controller.screenmap import cabinet_entry
 from controller.selftest.profiles import PROFILES
@@ -108,7 +109,7 @@ def wall_cabinets(service: Service, inspection: InspectionLeds | None = None) ->
     return cabinets
 
 
-def link_quality(stats) -> JsonObject | None:
+def link_quality(stats: LinkStats | None) -> JsonObject | None:
     """A card's link in three figures: the share of transactions that got an answer, the retries
     it took, and the 99th-percentile round trip (``None`` before the bus has talked to it)."""
     if stats is None or not stats.requests:
@@ -177,7 +178,7 @@ class LiveFeed:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="console-feed")
 
-    async def stream(self, still_allowed) -> Any:
+    async def stream(self, still_allowed: Callable[[], bool]) -> AsyncIterator[str | None]:
         """Yield the snapshot's JSON text now and whenever it changes, ``None`` as a keep-alive
         after :data:`KEEPALIVE_S` of quiet; stops when ``still_allowed()`` turns false (the
         session ended or expired)."""

@@ -254,3 +254,13 @@ def test_only_the_console_files_are_served(rig, path):
 ])
 def test_the_language_follows_accept_language(header, lang):
     assert preferred_lang(header) == lang
+
+
+def test_only_the_pages_and_the_login_are_public():
+    from controller.service.auth import PUBLIC, access_of
+    access = {(method, path): access_of(handler) for method, path, handler in api_console.ROUTES}
+    assert None not in access.values()
+    assert {route for route, need in access.items() if need == PUBLIC} == {
+        ("GET", "/console"), ("GET", "/console/"),
+        ("GET", "/console/{name:[a-z0-9][a-z0-9-]*\\.(?:html|js|css)}"), ("POST", "/console/login")}
+    assert all(need == "viewer" for need in access.values() if need != PUBLIC)
