@@ -40,7 +40,7 @@ from aiohttp import web
 
 from controller.errors import PayloadError
 from controller.report.i18n import LANGS
-from controller.service.apikit import SERVICE, body_of
+from controller.service.apikit import SERVICE, body_of, int_query
 from controller.service.auth import SESSION_ID, TOKEN, RateLimiter, TokenStore, public, requires
 from controller.service.consolefeed import LiveFeed, wall_picture
 from controller.service.sessions import SessionStore, clear_cookie, set_cookie
@@ -52,6 +52,8 @@ STATIC = Path(__file__).with_name("console")
 STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,40}\.(html|js|css)")
 TYPES = {"html": "text/html", "js": "text/javascript", "css": "text/css"}
 LOGIN_LIMIT = 5
+#: The wall picture's width in CSS pixels: the reports' by default, the page asks for its own.
+WALL_WIDTH, WALL_WIDTH_MIN, WALL_WIDTH_MAX = 960, 320, 1600
 #: How often an open event stream looks its token up again (a revoked token's stream ends).
 TOKEN_RECHECK_S = 10.0
 
@@ -200,9 +202,11 @@ async def wall(request: web.Request) -> web.Response:
     lang = request.query.get("lang", "en")
     if lang not in LANGS:
         raise PayloadError(f"lang must be one of {', '.join(LANGS)}")
+    # drawn for the width it is shown at, so a phone's picture keeps readable labels
+    width = int_query(request, "width", WALL_WIDTH, WALL_WIDTH_MIN, WALL_WIDTH_MAX)
     feed = request.app[FEED]
     await asyncio.to_thread(feed.inspection.refresh, request.app[SERVICE])     # SQLite, off the loop
-    response = web.Response(text=wall_picture(request.app[SERVICE], lang, feed.inspection),
+    response = web.Response(text=wall_picture(request.app[SERVICE], lang, feed.inspection, width),
                             content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
     response.enable_compression()          # the picture holds no secret either
     return response

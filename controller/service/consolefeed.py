@@ -119,11 +119,12 @@ def link_quality(stats: LinkStats | None) -> JsonObject | None:
             "retries": stats.retries, "p99_ms": (view["rtt_ms"] or {}).get("p99")}
 
 
-def wall_picture(service: Service, lang: str, inspection: InspectionLeds | None = None) -> str:
-    """``GET /console/wall.svg``: the live wall drawn as the reports draw it."""
+def wall_picture(service: Service, lang: str, inspection: InspectionLeds | None = None,
+                 width: int = 960) -> str:
+    """``GET /console/wall.svg``: the live wall drawn as the reports draw it, ``width`` wide."""
     layout = service.layout
     screen = {"name": layout.name, "width": layout.width, "height": layout.height}
-    return wall_svg(screen, wall_cabinets(service, inspection), lang=lang, max_width_px=960)
+    return wall_svg(screen, wall_cabinets(service, inspection), lang=lang, max_width_px=width)
 
 
 def snapshot(service: Service, inspection: InspectionLeds | None = None) -> JsonObject:

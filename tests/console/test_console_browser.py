@@ -78,6 +78,9 @@ def shoot(page, name: str) -> None:
     """The page at phone and laptop widths, as ``NAME-phone.png`` and ``NAME-laptop.png``."""
     for label, size in (("phone", PHONE), ("laptop", LAPTOP)):
         page.set_viewport_size(size)
+        # the wall is redrawn for the new width: wait until that picture has loaded
+        page.wait_for_function("() => { const w = document.getElementById('wall'); return !w ||"
+                               " w.offsetParent === null || (w.complete && w.naturalWidth > 0); }")
         # usable on a phone: nothing wider than the screen (the cards table scrolls in its box)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} is {overflow} px wider than a {label}"

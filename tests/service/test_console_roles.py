@@ -140,6 +140,10 @@ def test_the_wall_picture_is_the_reports_drawing_of_the_live_wall(rig):
     assert svg.startswith("<svg") and "0x08" in svg and "lw-hatch" in svg
     assert request(f"{rig['url']}/console/wall.svg")[0] == 401
     assert viewer.call("GET", "/console/wall.svg?lang=fr")[0] == 400
+    assert viewer.call("GET", "/console/wall.svg?width=400")[2].startswith(
+        '<svg xmlns="http://www.w3.org/2000/svg" class="wall" width="400"')
+    for bad in ("100", "99999", "wide"):
+        assert viewer.call("GET", f"/console/wall.svg?width={bad}")[0] == 400
 
 
 def read_events(url: str, console: Console, until, timeout: float = 60) -> list[dict | str]:

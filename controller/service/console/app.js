@@ -131,9 +131,12 @@ function render(snap) {
   const wall = $("wall");
   wall.dataset.dead = String(dead);
   wall.dataset.missing = String(missing);
-  if (snap.wall !== wallShown) {
-    wallShown = snap.wall;
-    wall.src = `/console/wall.svg?lang=${getLang()}&v=${snap.wall}`;
+  // drawn for the width it is shown at (in steps, so a small resize does not redraw it)
+  const width = Math.max(320, Math.min(1600, Math.round(wall.parentElement.clientWidth / 80) * 80));
+  const shown = `${snap.wall}/${width}`;
+  if (shown !== wallShown) {
+    wallShown = shown;
+    wall.src = `/console/wall.svg?lang=${getLang()}&width=${width}&v=${snap.wall}`;
   }
   renderCards(snap.cards);
   renderJobs(snap.jobs);
@@ -173,6 +176,7 @@ $("commission").addEventListener("click", () => act(
   () => call("POST", "/api/v1/commission", { unattended: false, lang: getLang() }),
   (job) => t("started", { id: job.id, kind: job.kind })));
 
+window.addEventListener("resize", () => { if (last) render(last); });
 whenSessionLost(showLogin);
 setUpFaults();
 setUpSelftests();
