@@ -60,6 +60,16 @@ def rig(tmp_path_factory):
         assert not any(secret in log for secret in tokens.values()), "a token reached the log"
 
 
+def api(rig, role: str, path: str, body: object = None, method: str = "POST") -> object:
+    """One API call with a bearer token, as the command line makes it."""
+    req = urllib.request.Request(f"{rig['url']}{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {rig['tokens'][role]}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=TLS, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
 def calibration_csv(width: int, height: int) -> bytes:
     """A valid matrix calibration for a ``width`` x ``height`` cabinet, every pixel alike."""
     rows = ["x,y,rr,rg,rb,gr,gg,gb,br,bg,bb"]
@@ -186,11 +196,16 @@ def test_an_engineers_visit(rig):
 
     # The picture: brightness and a test pattern set from the console reach the cards.
     page.wait_for_selector("#picture-state dd >> text=pattern:bars")
+    # a schedule set through the API (the command line's way) shows its next entry here
+    api(rig, "installer", "/api/v1/brightness/schedule",
+        {"entries": [{"time": "00:00", "percent": 30}, {"time": "12:00", "percent": 30}]})
     page.fill("#brightness-percent", "50")
     page.click("#set-brightness")
     page.wait_for_selector("#message >> text=Brightness set to 50 %.")
     assert [k.card.brightness for k in sim.cards] == [32768] * 8
     page.wait_for_selector("#picture-state dd >> text=50 %")
+    assert re.search(r"next: 30 % at (00|12):00", page.text_content("#picture-state"))
+    api(rig, "installer", "/api/v1/brightness/schedule", method="DELETE")
     page.select_option("#pattern", "grid")
     page.click("#show-pattern")
     page.wait_for_selector("#message >> text=The wall shows the grid pattern.")

@@ -8,6 +8,9 @@ function show(brightness, correction, calibration, source) {
   const rows = [
     [t("source"), source.spec],
     [t("brightness"), `${brightness.percent} % (${brightness.source})`],
+    [t("schedule"), brightness.next
+      ? t("next_entry", { percent: brightness.next.percent, time: brightness.next.time })
+      : t("none")],
     [t("correction"), `${correction.curve} · gamma ${correction.gamma} · white ${correction.white.join(" / ")}`],
     [t("calibration"), t("calibrated", { n: calibrated, total: calibration.cabinets.length }) +
       active.map((c) => ` · ${c.cabinet}: v${c.active}`).join("")],
