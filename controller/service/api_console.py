@@ -49,8 +49,8 @@ log = logging.getLogger("ledwarden.console")
 
 STATIC = Path(__file__).with_name("console")
 #: The console's files by name: lower-case names, these types only, nothing outside the folder.
-STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,40}\.(html|js|css)")
-TYPES = {"html": "text/html", "js": "text/javascript", "css": "text/css"}
+STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,40}\.(html|js|css|svg)")
+TYPES = {"html": "text/html", "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"}
 LOGIN_LIMIT = 5
 #: The wall picture's width in CSS pixels: the reports' by default, the page asks for its own.
 WALL_WIDTH, WALL_WIDTH_MIN, WALL_WIDTH_MAX = 960, 320, 1600
@@ -123,6 +123,12 @@ async def page(request: web.Request) -> web.Response:
 async def asset(request: web.Request) -> web.Response:
     """A script, style sheet or page of the console, by name; public like the page."""
     return _file(request.match_info["name"])
+
+
+@public
+async def favicon(request: web.Request) -> web.Response:
+    """The console's icon, so the browser's own request for one is not a refused request."""
+    return _file("favicon.svg")
 
 
 @public
@@ -248,6 +254,7 @@ ROUTES = [
     ("GET", "/console", to_console),
     ("GET", "/console/", page),
     ("GET", "/console/{name:[a-z0-9][a-z0-9-]*\\.(?:html|js|css)}", asset),
+    ("GET", "/console/favicon.svg", favicon),
     ("POST", "/console/login", login),
     ("POST", "/console/logout", logout),
     ("GET", "/console/session", session_info),

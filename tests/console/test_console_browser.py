@@ -58,6 +58,8 @@ def rig(tmp_path_factory):
             controller_process.stop(proc)
         log = proc.stderr.read()
         assert not any(secret in log for secret in tokens.values()), "a token reached the log"
+        # opening the login page is not a refused request (no log line, nothing rate-limited)
+        assert "refused GET /console/session" not in log and "refused GET /favicon" not in log
 
 
 def api(rig, role: str, path: str, body: object = None, method: str = "POST") -> object:
@@ -297,7 +299,7 @@ def test_an_engineers_visit(rig):
     page.click("#logout")
     page.wait_for_selector("#login", state="visible")
     assert page.text_content("#message") == "Logged out."
-    assert page.evaluate("fetch('/console/session').then(r => r.status)") == 401
+    assert page.evaluate("fetch('/api/v1/jobs').then(r => r.status)") == 401
     page.reload()
     page.wait_for_selector("#login", state="visible")
     context.close()
@@ -310,6 +312,10 @@ def test_an_engineers_visit(rig):
 def test_a_viewer_is_refused_an_installers_action_by_the_server(rig):
     context, page = new_page(rig)
     log_in(page, rig["url"], rig["tokens"]["viewer"])
+    wall_drawn(page)
+    page.reload()                           # the session outlives a reload: no new login
+    page.wait_for_selector("#console", state="visible")
+    assert page.text_content("#who") == "viewer-1 (viewer)"
     wall_drawn(page)
     jobs_before = page.locator("#jobs li.job").count()
     page.click("#detect")                   # shown to everyone: the server decides

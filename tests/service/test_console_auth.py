@@ -262,5 +262,6 @@ def test_only_the_pages_and_the_login_are_public():
     assert None not in access.values()
     assert {route for route, need in access.items() if need == PUBLIC} == {
         ("GET", "/console"), ("GET", "/console/"),
-        ("GET", "/console/{name:[a-z0-9][a-z0-9-]*\\.(?:html|js|css)}"), ("POST", "/console/login")}
+        ("GET", "/console/{name:[a-z0-9][a-z0-9-]*\\.(?:html|js|css)}"), ("GET", "/console/favicon.svg"),
+        ("POST", "/console/login")}
     assert all(need == "viewer" for need in access.values() if need != PUBLIC)

@@ -12,6 +12,7 @@ let stream = null;
 let last = null;          // the last snapshot, redrawn when the language changes
 let wallShown = null;     // the wall digest the picture shows
 let who = null;           // the session's name and role, shown in the header
+const LOGGED_IN = "lw-logged-in";     // a hint only: the server decides with the cookie
 
 function applyLang() {
   document.documentElement.lang = getLang();
@@ -26,6 +27,7 @@ function applyLang() {
 }
 
 function showLogin() {
+  localStorage.removeItem(LOGGED_IN);
   if (stream) { stream.close(); stream = null; }
   setCsrf(null);
   forgetSelftests();
@@ -40,6 +42,7 @@ function showLogin() {
 }
 
 function showConsole(session) {
+  localStorage.setItem(LOGGED_IN, "1");
   setCsrf(session.csrf);
   who = { name: session.name, role: session.role };
   $("who").textContent = t("who", who);
@@ -57,11 +60,17 @@ function listen() {
   stream.addEventListener("snapshot", (event) => render(JSON.parse(event.data)));
   stream.addEventListener("ended", () => { showLogin(); say(t("session_over")); });
   stream.addEventListener("error", () => {
-    // The browser retries by itself; if the session is gone, the retry cannot succeed.
-    if (stream && stream.readyState === EventSource.CLOSED) {
-      showLogin();
-      say(t("session_over"));
-    }
+    // The browser retries by itself until the server refuses; then ask whether the session is
+    // over (a reload or a lost network closes the stream too, and is no reason to log out).
+    if (!stream || stream.readyState !== EventSource.CLOSED) return;
+    fetch("/console/session", { credentials: "same-origin" }).then((resp) => {
+      if (resp.status === 401) {
+        showLogin();
+        say(t("session_over"));
+      } else if (resp.ok) {
+        listen();
+      }
+    }).catch(() => {});
   });
 }
 
@@ -183,6 +192,12 @@ setUpSelftests();
 setUpPicture();
 setUpUpgrades();
 applyLang();
-fetch("/console/session", { credentials: "same-origin" })
-  .then(async (resp) => (resp.ok ? showConsole(await resp.json()) : showLogin()))
-  .catch(() => showLogin());
+// Ask for the session only if this browser logged in (the cookie itself is out of the script's
+// reach): a login page opened without one costs the controller no refused request in its log.
+if (localStorage.getItem(LOGGED_IN)) {
+  fetch("/console/session", { credentials: "same-origin" })
+    .then(async (resp) => (resp.ok ? showConsole(await resp.json()) : showLogin()))
+    .catch(() => showLogin());
+} else {
+  showLogin();
+}
