@@ -133,6 +133,7 @@ async def favicon(request: web.Request) -> web.Response:
 
 @public
 async def to_console(request: web.Request) -> web.Response:
+    """``/console`` as typed: the page is ``/console/``, where its relative world begins."""
     raise web.HTTPFound("/console/")
 
 
