@@ -266,6 +266,21 @@ def compare(now: JsonObject, before: JsonObject, baseline: dict[tuple, dict] | N
     return out
 
 
+def compared_with(now: JsonObject, before: JsonObject) -> JsonObject:
+    """``now`` as if ``before`` had been the run before it: the comparison made again, and each
+    dead LED's ``new`` mark set against ``before``'s (when it looked for them), so the page's
+    rings and its comparison agree.  For comparing any two stored inspections; ``now`` itself is
+    not changed."""
+    out = json.loads(json.dumps(now))
+    baseline = _dead(before) if detected(before) else None
+    for cab in out.get("cabinets", []):
+        for led in cab.get("dead_leds") or []:
+            led["new"] = (baseline is not None and (cab["address"], led["module"], led["x"],
+                                                    led["y"], led["channel"]) not in baseline)
+    out["comparison"] = compare(out, before)
+    return out
+
+
 def trend(history: SelftestHistory, report: JsonObject) -> list[JsonObject]:
     """This run and the comparable runs before it, oldest first: the trend table's rows."""
     rows = []

@@ -19,8 +19,9 @@ from controller.report.inspection import render_inspection_html
 from controller.selftest.model import OUTCOMES
 from controller.selftest.profiles import CHECKS, PROFILES
 from controller.selftest.profiles import profile as get_profile
+from controller.selftest.runner import compared_with
 from controller.selftest.schedule import Scheduler
-from controller.service.apikit import SERVICE, body_of, int_param, int_query, who
+from controller.service.apikit import MAX_ID, SERVICE, body_of, int_param, int_query, who
 from controller.service.auth import requires
 from controller.service.state import Service
 
@@ -72,8 +73,13 @@ async def runs(request: web.Request) -> web.Response:
 @requires("viewer")
 async def report(request: web.Request) -> web.Response:
     """One run's stored report as JSON, or rendered as the inspection page (``format=html``) in the
-    language asked for."""
-    stored = request.app[SERVICE].history.report(int_param(request, "run_id", "self-test run"))
+    language asked for; ``against=ID`` compares it with that run instead of the one before it."""
+    history = request.app[SERVICE].history
+    stored = history.report(int_param(request, "run_id", "self-test run"))
+    against = int_query(request, "against", 0, 1, MAX_ID)
+    if against:
+        # any two inspections, not only a run and the one before it (the web console's "compare")
+        stored = compared_with(stored, history.report(against))
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "html"):
         raise PayloadError("format must be json or html")

@@ -20,11 +20,13 @@ from controller.brightness import LEVEL_MAX
 from controller.errors import PayloadError
 from controller.jsonin import JsonObject
 from controller.protocol import commands as c
-from controller.service.apikit import (SERVICE, addresses_in, body_of, errors_as_json, int_param,
-                                      number_in, routed, who)
+from controller.service.apikit import (MAX_ID, SERVICE, addresses_in, body_of, errors_as_json,
+                                      int_param, number_in, routed, who)
 from controller.service.auth import (TOKEN, RateLimiter, TokenStore, auth_middleware, public, requires,
                                      role_allows)
+from controller.service import api_console
 from controller.service.connguard import ConnectionGuard
+from controller.service.sessions import SessionStore
 from controller.service.state import Service
 from controller.version import software_version
 
@@ -115,11 +117,12 @@ def _controlled_job(request: web.Request):
 async def job_answer(request: web.Request) -> web.Response:
     """Answer the question a waiting job asks (a test pattern seen or not); only the role that may
     start the job may steer it."""
-    body = await body_of(request, ("yes",))
+    body = await body_of(request, ("yes", "question_no"))
     if not isinstance(body.get("yes"), bool):
         raise PayloadError('answer with {"yes": true} or {"yes": false}')
+    question_no = None if "question_no" not in body else number_in(body, "question_no", 1, MAX_ID)
     job = _controlled_job(request)
-    job.answer(body["yes"])
+    job.answer(body["yes"], question_no)
     return web.json_response(job.as_dict(full=False))
 
 
@@ -232,17 +235,22 @@ def openapi_document() -> JsonObject:
 
 
 def make_app(service: Service, tokens: TokenStore, limiter: RateLimiter | None = None,
-             connections: ConnectionGuard | None = None) -> web.Application:
+             connections: ConnectionGuard | None = None, sessions: SessionStore | None = None,
+             login_limiter: RateLimiter | None = None) -> web.Application:
     """The whole API as one aiohttp application: the connection guard outermost, then JSON errors,
-    then authentication, so every refusal is JSON and nothing reaches a handler unauthenticated."""
+    then authentication, so every refusal is JSON and nothing reaches a handler unauthenticated.
+    The web console (:mod:`.api_console`) is served by the same application, its session cookie
+    checked by the same middleware."""
     first = [connections.middleware()] if connections is not None else []
+    sessions = sessions if sessions is not None else SessionStore()
     app = web.Application(middlewares=[*first, errors_as_json,
-                                       auth_middleware(tokens, limiter or RateLimiter())],
+                                       auth_middleware(tokens, limiter or RateLimiter(), sessions)],
                           client_max_size=1024 ** 2)
     app[SERVICE] = service
     app[CONNECTIONS] = connections
     for method, path, handler in ROUTES:
         app.router.add_route(method, routed(path), handler)
+    api_console.setup(app, tokens, sessions, login_limiter)
     for module in _feature_modules():
         if hasattr(module, "setup"):
             module.setup(app, service)

@@ -22,6 +22,11 @@ has every further refusal answered 429.  A token that authenticates is never
 locked out of what its role allows: the board's own timer-driven self-test on
 127.0.0.1 keeps working while someone types wrong tokens from the same
 address.
+
+The web console's browsers present a session cookie instead of the token
+(:mod:`.sessions`, opened by ``POST /console/login``); the middleware turns
+it into the session's token, looked up again on every request, and applies
+the same role check, plus the session's CSRF token on every state change.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.errors import LedwardenError, NotFound
+from controller.service.sessions import COOKIE, CSRF_HEADER, SessionStore, csrf_ok
 from controller.timeutil import utc_clock, utc_text
 
 log = logging.getLogger("ledwarden.auth")
@@ -123,6 +129,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS tokens_live_name ON tokens(name) WHERE revoked
 
 #: Where the middleware leaves the caller's :class:`TokenInfo` on the request.
 TOKEN = web.RequestKey("token", TokenInfo)
+#: Where it leaves the console session's id, when the request came with a session cookie.
+SESSION_ID = web.RequestKey("session_id", str)
 
 
 class TokenStore:
@@ -220,6 +228,14 @@ class TokenStore:
                     db.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (utc_text(now), match))
                 row = db.execute("SELECT * FROM tokens WHERE id = ?", (match,)).fetchone()
         return self._info(row)
+
+    def live(self, token_id: int) -> TokenInfo | None:
+        """The token with row id ``token_id`` if it is still live: a console session names its
+        token by id, and a revoked token must end its sessions at the next request."""
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT * FROM tokens WHERE id = ? AND revoked_at IS NULL",
+                             (token_id,)).fetchone()
+        return None if row is None else self._info(row)
 
 
 # ------------------------------------------------------------------ route marking
@@ -331,14 +347,20 @@ def _refuse(status: int, message: str, headers: dict[str, str] | None = None) ->
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
-def auth_middleware(store: TokenStore, limiter: RateLimiter):
+def auth_middleware(store: TokenStore, limiter: RateLimiter, sessions: SessionStore | None = None):
     """The aiohttp middleware that authenticates and authorises every request.
 
     Order: an unmarked handler gets 500; a public one runs; otherwise the
-    bearer token must be live and its role high enough.  A refusal is 429
-    instead of 401/403 while the presented token (from this address) or the
-    address as a whole is blocked; a request its token may make always runs.
-    On success ``request[TOKEN]`` holds the :class:`TokenInfo`.
+    caller's credential must be live and its role high enough.  The
+    credential is the bearer token, or, without an ``Authorization`` header,
+    a console session cookie (:mod:`.sessions`) whose state-changing requests
+    must carry the session's CSRF token; both end in the same
+    :class:`TokenInfo` and the same role check, so the console can do exactly
+    what its token could.  A refusal is 429 instead of 401/403 while the
+    presented credential (from this address) or the address as a whole is
+    blocked; a request its token may make always runs.  On success
+    ``request[TOKEN]`` holds the :class:`TokenInfo` (and ``request[SESSION_ID]``
+    the session's id on the cookie path).
     """
     sources = RateLimiter(limiter.limit * SOURCE_FACTOR, limiter.window, limiter.block,
                           limiter.clock, limiter.max_clients)
@@ -365,6 +387,40 @@ def auth_middleware(store: TokenStore, limiter: RateLimiter):
         headers = None if challenge is None else {"WWW-Authenticate": challenge}
         return _refuse(status, message, headers)
 
+    async def bearer(request: web.Request, client: str,
+                     header: str) -> tuple[TokenInfo, str] | web.Response:
+        scheme, _, secret = header.partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            return refused(request, client, None, 401,
+                           "malformed Authorization header: expected 'Bearer <token>'",
+                           challenge=CHALLENGE + ', error="invalid_request"')
+        # Off the event loop: a last_used write waits for the SD card.
+        token = await asyncio.to_thread(store.authenticate, secret)
+        if token is None:
+            return refused(request, client, secret, 401, "the token is unknown or has been revoked",
+                           challenge=CHALLENGE + ', error="invalid_token"')
+        return token, secret
+
+    async def cookie(request: web.Request, client: str, session_id: str,
+                     sessions: SessionStore) -> tuple[TokenInfo, str] | web.Response:
+        session = sessions.get(session_id)
+        if session is None:
+            return refused(request, client, session_id, 401,
+                           "your console session has expired or has ended: log in again")
+        token = await asyncio.to_thread(store.live, session.token_id)
+        if token is None:
+            sessions.close(session_id)
+            return refused(request, client, session_id, 401,
+                           "the token this console session was opened with has been revoked: "
+                           "log in again with a live token")
+        if not csrf_ok(session, request):
+            return refused(request, client, session_id, 403,
+                           f"this request changes the controller and needs the console's "
+                           f"{CSRF_HEADER} header: reload the console and try again", token)
+        request[SESSION_ID] = session_id
+        return token, session_id
+
     @web.middleware
     async def middleware(request: web.Request, handler):
         client = request.remote or "unknown"
@@ -378,22 +434,19 @@ def auth_middleware(store: TokenStore, limiter: RateLimiter):
             return await handler(request)
 
         header = request.headers.get("Authorization")
-        if header is None:
+        session_id = request.cookies.get(COOKIE)
+        if header is not None:
+            found = await bearer(request, client, header)
+        elif session_id and sessions is not None:
+            found = await cookie(request, client, session_id, sessions)
+        else:
             return refused(request, client, None, 401,
                            "this needs a token: send 'Authorization: Bearer <token>' "
                            "(make one on the controller with `ledwarden controller token create`)",
                            challenge=CHALLENGE)
-        scheme, _, secret = header.partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret:
-            return refused(request, client, None, 401,
-                           "malformed Authorization header: expected 'Bearer <token>'",
-                           challenge=CHALLENGE + ', error="invalid_request"')
-        # Off the event loop: a last_used write waits for the SD card.
-        token = await asyncio.to_thread(store.authenticate, secret)
-        if token is None:
-            return refused(request, client, secret, 401, "the token is unknown or has been revoked",
-                           challenge=CHALLENGE + ', error="invalid_token"')
+        if isinstance(found, web.StreamResponse):
+            return found
+        token, secret = found
         if not role_allows(token.role, need):
             return refused(request, client, secret, 403,
                            f"this needs the {need!r} role; your token {token.name!r} "

@@ -90,6 +90,9 @@ class Job:
         self.result: Any = None
         self.error: str | None = None
         self.question: str | None = None
+        #: How many questions the job has asked: the current one's number while it waits, so an
+        #: answer can say which question it answers (two browsers, one question).
+        self.question_no = 0
         self._answer: asyncio.Future[bool] | None = None
         self._t0 = time.monotonic()
         self.task: asyncio.Task | None = None
@@ -116,6 +119,7 @@ class Job:
         ``question_timeout_s``: the answer counts as no, and the job ends.
         """
         self._answer = asyncio.get_running_loop().create_future()
+        self.question_no += 1
         self.question, self.state = question, JobState.WAITING
         self.note(f"waiting: {question}")
         try:
@@ -150,9 +154,14 @@ class Job:
 
     # -------- used by the API
 
-    def answer(self, yes: bool) -> None:
+    def answer(self, yes: bool, question_no: int | None = None) -> None:
+        """Answer the waiting question; with ``question_no``, only if that is still the question
+        asked, so a second person answering what the first already answered changes nothing."""
         if self._answer is None or self._answer.done():
             raise JobError(f"job {self.id} is not waiting for an answer")
+        if question_no is not None and question_no != self.question_no:
+            raise JobError(f"job {self.id} no longer asks question {question_no} (it was answered "
+                           f"already); it now asks: {self.question}")
         self.note(f"answer: {'yes' if yes else 'no'}")
         self._answer.set_result(bool(yes))
 
@@ -160,7 +169,7 @@ class Job:
         """The job for the API; ``full`` adds the log and the result, left out of lists to keep them short."""
         d: JobView = {"id": self.id, "kind": self.kind, "state": self.state, "created": self.created,
              "started": self.started, "finished": self.finished, "progress": self.progress,
-             "question": self.question, "error": self.error, "started_by": self.started_by,
+             "question": self.question, "question_no": self.question_no, "error": self.error, "started_by": self.started_by,
              "params": self.params}
         if full:
             d["log"], d["result"] = self.log, self.result
@@ -186,6 +195,7 @@ class JobView(TypedDict):
     finished: str | None
     progress: JobProgress
     question: str | None
+    question_no: int
     error: str | None
     started_by: str
     params: JsonObject

@@ -12,7 +12,7 @@ import pytest
 from conftest import demo_plan
 
 from controller.selftest import checks_controller
-from controller.selftest.runner import compare, run_profile
+from controller.selftest.runner import compare, compared_with, run_profile
 
 
 def quarterly(rig, **kw):
@@ -248,3 +248,34 @@ def test_a_module_that_gains_a_dead_led_is_worse_not_fixed_and_new():
     assert [f["key"] for f in cmp["new_findings"]] == ["leds.dead_new"] and cmp["fixed_findings"] == []
     calm = compare(_run(cards_leds=[known]), _run(cards_leds=[gained]))
     assert calm["new_findings"] == [] and calm["fixed_findings"] == []
+
+
+def _inspected(run_id: int, *leds: tuple[int, int, int, int, str]) -> dict:
+    """A stored quarterly run whose LED check ran detection and found ``leds`` (card, module, x, y,
+    channel), each marked new (as if against an empty baseline)."""
+    cabinets = {}
+    for address, module, x, y, channel in leds:
+        cabinets.setdefault(address, []).append({"module": module, "x": x, "y": y,
+                                                 "channel": channel, "new": True})
+    return {"id": run_id, "started": f"2026-11-{run_id:02d}T10:00:00Z", "result": "fail",
+            "profile": "quarterly",
+            "cabinets": [{"address": a, "dead_leds": d, "status": None} for a, d in cabinets.items()],
+            "checks": [{"id": "cards.leds", "values": {"dead_leds": len(leds)}, "findings": []}]}
+
+
+def test_any_two_inspections_compare_with_the_new_marks_redone():
+    first = _inspected(1, (2, 0, 1, 1, "r"))
+    second = _inspected(2, (2, 0, 1, 1, "r"), (3, 1, 5, 5, "g"))
+    third = _inspected(3, (2, 0, 1, 1, "r"), (3, 1, 5, 5, "g"), (4, 2, 7, 7, "b"))
+    against_first = compared_with(third, first)
+    assert against_first["comparison"]["previous_id"] == 1
+    assert [d["address"] for d in against_first["comparison"]["dead_leds"]["new"]] == [3, 4]
+    marks = {cab["address"]: [d["new"] for d in cab["dead_leds"]] for cab in against_first["cabinets"]}
+    assert marks == {2: [False], 3: [True], 4: [True]}
+    against_second = compared_with(third, second)
+    assert [d["address"] for d in against_second["comparison"]["dead_leds"]["new"]] == [4]
+    assert third["cabinets"][0]["dead_leds"][0]["new"] is True          # the stored run unchanged
+    # a run that did not look for dead LEDs has nothing to call new
+    blind = {**first, "checks": []}
+    assert compared_with(third, blind)["comparison"]["dead_leds"] is None
+    assert all(not d["new"] for cab in compared_with(third, blind)["cabinets"] for d in cab["dead_leds"])
