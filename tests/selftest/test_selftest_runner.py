@@ -61,8 +61,9 @@ def test_quarterly_names_each_injected_fault_and_the_second_run_compares(rig):
     assert first["result"] == "fail"
     assert check(first, "cards.environment")["outcome"] == "fail"
     assert ("cards.environment", "env.hot", "card:0x03") in findings(first)
-    assert ("cards.leds", "leds.dead", "card:0x02/module:0") in findings(first)
-    assert ("cards.leds", "leds.dead", "card:0x07/module:15") in findings(first)
+    leds = check(first, "cards.leds")
+    assert ("cards.leds", "leds.dead", "card:0x02/module:0") in findings(first), leds
+    assert ("cards.leds", "leds.dead", "card:0x07/module:15") in findings(first), leds
     # the commissioning report is the baseline: the dead LEDs it found are not new
     assert check(first, "cards.leds")["outcome"] == "warn"
     for ok in ("cards.present", "cards.config", "bus.link", "fastpath.golden", "storage", "clock"):
