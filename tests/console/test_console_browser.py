@@ -292,6 +292,9 @@ def test_an_engineers_visit(rig):
     # 中文, then log out: the session is gone, on the page and at the server.
     page.click("#lang")
     assert page.text_content("h1") == "ledwarden 控制台"
+    # what the page drew from the API's answers is redrawn in Chinese too, not only its labels
+    assert "信号源" in page.text_content("#picture-state")
+    assert "运行版本" in page.text_content("#upgrade-state")
     page.wait_for_function("() => document.getElementById('wall').src.includes('lang=zh')")
     wall_drawn(page)
     shoot(page, "wall-zh")

@@ -5,8 +5,8 @@ import {
 } from "/console/ui.js";
 import { redrawFaults, renderFaults, setUpFaults } from "/console/faults.js";
 import { forgetSelftests, renderSelftests, setUpSelftests } from "/console/selftest.js";
-import { refreshPicture, setUpPicture } from "/console/picture.js";
-import { refreshUpgrades, setUpUpgrades } from "/console/upgrade.js";
+import { redrawPicture, refreshPicture, setUpPicture } from "/console/picture.js";
+import { redrawUpgrades, refreshUpgrades, setUpUpgrades } from "/console/upgrade.js";
 
 let stream = null;
 let last = null;          // the last snapshot, redrawn when the language changes
@@ -24,6 +24,8 @@ function applyLang() {
   forgetSelftests();
   if (last) render(last);
   redrawFaults();
+  redrawPicture();
+  redrawUpgrades();
 }
 
 function showLogin() {

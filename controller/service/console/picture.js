@@ -2,6 +2,8 @@
 // set by an installer.  Read when the console opens and after each change made here.
 import { $, act, call, t } from "/console/ui.js";
 
+let shown = null;         // the last answers, drawn again in the other language
+
 function show(brightness, correction, calibration, source) {
   const active = calibration.cabinets.filter((c) => c.active != null);
   const calibrated = active.length;
@@ -37,8 +39,14 @@ export async function refreshPicture() {
   await act(async () => {
     const [b, c, cal, src] = await Promise.all(["/api/v1/brightness", "/api/v1/correction",
       "/api/v1/calibration", "/api/v1/source"].map((path) => call("GET", path)));
-    show(b, c, cal, src);
+    shown = [b, c, cal, src];
+    show(...shown);
   });
+}
+
+// The language changed: the same answers, in the new words (no request).
+export function redrawPicture() {
+  if (shown) show(...shown);
 }
 
 function change(what, done) {

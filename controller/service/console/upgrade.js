@@ -4,6 +4,7 @@
 import { $, act, call, say, t } from "/console/ui.js";
 
 const CHUNK = 960 * 1024;       // under the API's 1 MiB request limit
+let shown = null;               // the last answers, drawn again in the other language
 
 function show(controller, cards) {
   const slots = Object.entries(controller.slots).map(([name, slot]) =>
@@ -27,8 +28,14 @@ export async function refreshUpgrades() {
   await act(async () => {
     const [controller, cards] = await Promise.all([
       call("GET", "/api/v1/upgrade/controller"), call("GET", "/api/v1/upgrade/cards")]);
-    show(controller, cards);
+    shown = [controller, cards];
+    show(...shown);
   });
+}
+
+// The language changed: the same answers, in the new words (no request).
+export function redrawUpgrades() {
+  if (shown) show(...shown);
 }
 
 async function upload(file) {
