@@ -1,6 +1,6 @@
 // The picture: source, brightness, correction, calibration; brightness, gamma and test patterns
 // set by an installer.  Read when the console opens and after each change made here.
-import { $, act, call, t } from "/console/ui.js";
+import { $, act, call, showFacts, t } from "/console/ui.js";
 
 let shown = null;         // the last answers, drawn again in the other language
 
@@ -26,13 +26,7 @@ function show(brightness, correction, calibration, source) {
     return option;
   }));
   if (chosen) select.value = chosen;
-  $("picture-state").replaceChildren(...rows.flatMap(([name, value]) => {
-    const dt = document.createElement("dt");
-    const dd = document.createElement("dd");
-    dt.textContent = name;
-    dd.textContent = value;
-    return [dt, dd];
-  }));
+  showFacts("picture-state", rows);
 }
 
 export async function refreshPicture() {

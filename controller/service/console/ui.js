@@ -94,3 +94,14 @@ export function empty(text) {
   li.textContent = text;
   return li;
 }
+
+// A list of name/value facts (a <dl>), drawn afresh: the picture's and the upgrades' state.
+export function showFacts(id, rows) {
+  $(id).replaceChildren(...rows.flatMap(([name, value]) => {
+    const dt = document.createElement("dt");
+    const dd = document.createElement("dd");
+    dt.textContent = name;
+    dd.textContent = value;
+    return [dt, dd];
+  }));
+}

@@ -1,7 +1,7 @@
 // Upgrades: the controller's slots and the last card firmware upgrade; upload a bundle or a
 // firmware package and start it (service role).  The upload is resumable and named by its
 // SHA-256, as the command line does it (host/upload.py).
-import { $, act, call, say, t } from "/console/ui.js";
+import { $, act, call, say, showFacts, t } from "/console/ui.js";
 
 const CHUNK = 960 * 1024;       // under the API's 1 MiB request limit
 let shown = null;               // the last answers, drawn again in the other language
@@ -15,13 +15,7 @@ function show(controller, cards) {
     [t("confirmation"), controller.confirmation.state],
     [t("card_upgrade"), cards.job ? `#${cards.job.id} ${cards.job.state}` : t("none")],
   ];
-  $("upgrade-state").replaceChildren(...rows.flatMap(([name, value]) => {
-    const dt = document.createElement("dt");
-    const dd = document.createElement("dd");
-    dt.textContent = name;
-    dd.textContent = value;
-    return [dt, dd];
-  }));
+  showFacts("upgrade-state", rows);
 }
 
 export async function refreshUpgrades() {
