@@ -107,6 +107,16 @@ def log_in(page, url: str, secret: str) -> None:
     page.wait_for_selector("#console", state="visible")
 
 
+def eventually(condition, timeout_s: float = 5.0) -> bool:
+    """True once ``condition()`` holds, False if it never did within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def wall_drawn(page) -> None:
     page.wait_for_function("() => { const w = document.getElementById('wall');"
                            " return w.complete && w.naturalWidth > 0; }")
@@ -204,19 +214,23 @@ def test_an_engineers_visit(rig):
     page.fill("#brightness-percent", "50")
     page.click("#set-brightness")
     page.wait_for_selector("#message >> text=Brightness set to 50 %.")
-    assert [k.card.brightness for k in sim.cards] == [32768] * 8
+    # a broadcast has no answer: the cards take it as their UART delivers it, so give them a moment
+    assert eventually(lambda: [k.card.brightness for k in sim.cards] == [32768] * 8), \
+        [k.card.brightness for k in sim.cards]
     page.wait_for_selector("#picture-state dd >> text=50 %")
     assert re.search(r"next: 30 % at (00|12):00", page.text_content("#picture-state"))
     api(rig, "installer", "/api/v1/brightness/schedule", method="DELETE")
     page.select_option("#pattern", "grid")
     page.click("#show-pattern")
     page.wait_for_selector("#message >> text=The wall shows the grid pattern.")
-    assert {k.platform.pattern for k in sim.cards} == {5}
+    assert eventually(lambda: {k.platform.pattern for k in sim.cards} == {5}), \
+        [k.platform.pattern for k in sim.cards]
     shoot(page, "picture")
     page.select_option("#pattern", "normal")
     page.click("#show-pattern")
     page.wait_for_selector("#message >> text=The wall shows the normal pattern.")
-    assert {k.platform.pattern for k in sim.cards} == {0}
+    assert eventually(lambda: {k.platform.pattern for k in sim.cards} == {0}), \
+        [k.platform.pattern for k in sim.cards]
 
     page.fill("#source-spec", "pattern:gradient")
     page.click("#set-source")
